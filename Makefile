@@ -1,0 +1,18 @@
+# The two commands: `make up` sets everything up and runs the demo stack;
+# `make test` sets up and runs the test suite.
+.PHONY: setup up test lint bench
+
+setup:
+	./scripts/setup
+
+up: setup
+	.venv/bin/tempograph up $(ARGS)
+
+test: setup
+	.venv/bin/python -m pytest -q $(ARGS)
+
+lint: setup
+	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy
+
+bench: setup
+	.venv/bin/python bench/run.py $(ARGS)

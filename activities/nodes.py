@@ -1,0 +1,271 @@
+"""The node activity: runs one node body (or ``@task``) of a registered graph.
+
+One dynamic activity serves every ``<graph>.<node>`` activity type, so the Temporal UI
+timeline reads like the graph. The node gets what LangGraph would give it: its input,
+a config with the thread's configurable values, a scratchpad that makes ``interrupt()``
+work, and a ``Runtime`` with context, heartbeat and stream writer. What the node does
+beyond returning a value (resume bookkeeping of ``interrupt()``) is returned for the
+workflow to replay into LangGraph's loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import inspect
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langchain_core.runnables.config import var_child_runnable_config
+from langgraph._internal._constants import (
+    CONF,
+    CONFIG_KEY_CALL,
+    CONFIG_KEY_CHECKPOINT_NS,
+    CONFIG_KEY_RUNTIME,
+    CONFIG_KEY_SCRATCHPAD,
+    CONFIG_KEY_SEND,
+    CONFIG_KEY_TASK_ID,
+)
+from langgraph._internal._scratchpad import PregelScratchpad
+from langgraph.errors import GraphBubbleUp, GraphInterrupt, ParentCommand
+from langgraph.runtime import ExecutionInfo, Runtime
+from temporalio import activity
+from temporalio.common import RawValue
+from temporalio.exceptions import ApplicationError
+
+from workflows.durable import ActivityTarget, DurableGraph
+from workflows.policy import NodePolicy
+from workflows.types import NodeCall, NodeResult
+
+
+class _InlineFuture:
+    """What ``@task`` calls return inside a node activity: the task already ran inline."""
+
+    def __init__(self, value: Any = None, error: BaseException | None = None) -> None:
+        self._value, self._error = value, error
+
+    def result(self, timeout: float | None = None) -> Any:
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+    def __await__(self) -> Any:
+        if False:  # pragma: no cover - makes this a generator
+            yield
+        return self.result()
+
+
+class NodeActivities:
+    """Runs node bodies of the graphs this worker registered."""
+
+    def __init__(self, graphs: dict[str, DurableGraph]) -> None:
+        self._targets: dict[str, tuple[DurableGraph, ActivityTarget]] = {}
+        self._graphs = graphs
+        for durable in graphs.values():
+            for activity_type, target in durable.targets.items():
+                self._targets[activity_type] = (durable, target)
+
+    @activity.defn(dynamic=True)
+    async def execute_node(self, args: Sequence[RawValue]) -> NodeResult:
+        """Execute the node named by the activity type; see the module docstring."""
+        info = activity.info()
+        call: NodeCall = activity.payload_converter().from_payload(args[0].payload, NodeCall)
+        runnable, retry_on, policy = self._resolve(info.activity_type, call)
+        result = NodeResult()
+        config = self._config(call, result, info.attempt)
+        activity.logger.debug("running %s attempt %d", info.activity_type, info.attempt)
+        # LangGraph's RunnableSeq sets this around a node; interrupt(), get_config() and
+        # get_stream_writer() read it. Each activity runs in its own asyncio task.
+        var_child_runnable_config.set(config)
+        try:
+            if call.kind == "task":
+                result.output = await _run_task(runnable, call.input)
+            else:
+                result.output = await runnable.ainvoke(call.input, config)
+        except GraphInterrupt as interrupt:
+            result.interrupts = list(interrupt.args[0])
+        except ParentCommand as command:
+            result.parent_command = command.args[0]
+        except GraphBubbleUp:
+            raise
+        except ApplicationError:
+            raise
+        except Exception as exc:
+            retryable = _retryable(exc, retry_on, policy.retry.non_retryable_error_types)
+            raise ApplicationError(
+                str(exc) or type(exc).__name__,
+                type=type(exc).__name__,
+                non_retryable=not retryable,
+            ) from exc
+        return result
+
+    def _resolve(
+        self, activity_type: str, call: NodeCall
+    ) -> tuple[Any, Sequence[Any], NodePolicy]:
+        if call.kind == "task":
+            graph_id, _, name = activity_type.partition(".")
+            if graph_id not in self._graphs:
+                raise ApplicationError(f"unknown graph for task {activity_type!r}",
+                                       type="UnknownGraph", non_retryable=True)
+            task = _find_task(call.task_ref or "")
+            rules = [p.retry_on for p in _policies(getattr(task, "retry_policy", None))]
+            policy = self._graphs[graph_id].task_policies.get(
+                name, self._graphs[graph_id].default_policy
+            )
+            return getattr(task, "func", task), rules, policy
+        if activity_type not in self._targets:
+            raise ApplicationError(
+                f"this worker has no node {activity_type!r}", type="UnknownNode",
+                non_retryable=True,
+            )
+        _, target = self._targets[activity_type]
+        return target.runnable, target.retry_on, target.policy
+
+    def _config(self, call: NodeCall, result: NodeResult, attempt: int) -> RunnableConfig:
+        null_resume = [call.null_resume]
+
+        def get_null_resume(consume: bool = False) -> Any:
+            value = null_resume[0]
+            if consume and value is not None:
+                null_resume[0] = None
+                result.consumed_null_resume = True
+            return value
+
+        counters = {"interrupt": 0, "call": 0, "subgraph": 0}
+
+        def counter(name: str) -> Callable[[], int]:
+            def next_value() -> int:
+                value = counters[name]
+                counters[name] += 1
+                return value
+
+            return next_value
+
+        scratchpad = PregelScratchpad(
+            step=call.step,
+            stop=call.stop,
+            call_counter=counter("call"),
+            interrupt_counter=counter("interrupt"),
+            get_null_resume=get_null_resume,
+            resume=list(call.resume),
+            subgraph_counter=counter("subgraph"),
+        )
+        conf = dict(call.config.get("configurable", {}))
+        runtime: Runtime[Any] = Runtime(
+            context=call.context,
+            heartbeat=activity.heartbeat,
+            previous=call.previous,
+            execution_info=ExecutionInfo(
+                checkpoint_id=str(conf.get("checkpoint_id", "")),
+                checkpoint_ns=call.checkpoint_ns,
+                task_id=call.task_id,
+                thread_id=conf.get("thread_id"),
+                run_id=conf.get("run_id"),
+                node_attempt=attempt,
+            ),
+        )
+        conf.update(
+            {
+                CONFIG_KEY_SCRATCHPAD: scratchpad,
+                CONFIG_KEY_SEND: result.writes.extend,
+                CONFIG_KEY_CHECKPOINT_NS: call.checkpoint_ns,
+                CONFIG_KEY_TASK_ID: call.task_id,
+                CONFIG_KEY_RUNTIME: runtime,
+                CONFIG_KEY_CALL: _call_inline,
+            }
+        )
+        config: RunnableConfig = {
+            CONF: conf,
+            "metadata": dict(call.config.get("metadata", {})),
+            "tags": list(call.config.get("tags", [])),
+        }
+        if call.config.get("recursion_limit") is not None:
+            config["recursion_limit"] = call.config["recursion_limit"]
+        return config
+
+
+async def _run_task(func: Any, input: Any) -> Any:
+    args, kwargs = input
+    if inspect.iscoroutinefunction(func):
+        return await func(*args, **kwargs)
+    context = contextvars.copy_context()
+    return await asyncio.to_thread(context.run, func, *args, **kwargs)
+
+
+def _call_inline(func: Any, input: Any, **_: Any) -> _InlineFuture:
+    """``@task`` called from a node body: the node is already durable, run it in place."""
+    args, kwargs = input
+    try:
+        value = func(*args, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - surfaced by .result()
+        return _InlineFuture(error=exc)
+    return _InlineFuture(value)
+
+
+def _find_task(task_ref: str) -> Any:
+    """The ``@task`` function at ``module:qualname``, from an already-imported module only."""
+    module_name, _, qualname = task_ref.partition(":")
+    module = sys.modules.get(module_name)
+    if module is None:
+        raise ApplicationError(
+            f"task {task_ref!r}: module {module_name!r} is not loaded on this worker",
+            type="UnknownTask",
+            non_retryable=True,
+        )
+    target: Any = module
+    for part in qualname.split("."):
+        target = getattr(target, part, None)
+        if target is None:
+            raise ApplicationError(f"task {task_ref!r} not found", type="UnknownTask",
+                                   non_retryable=True)
+    return target
+
+
+# Errors a retry cannot fix: a bug or bad data in the node. LangGraph's own default
+# ``retry_on`` declines these too; RuntimeError and OSError stay retryable (flaky
+# dependencies raise them).
+DEFAULT_NON_RETRYABLE: tuple[type[BaseException], ...] = (
+    TypeError,
+    AttributeError,
+    NameError,
+    SyntaxError,
+    ImportError,
+    LookupError,
+    ArithmeticError,
+    AssertionError,
+    NotImplementedError,
+    ValueError,
+)
+
+
+def _policies(value: Any) -> Sequence[Any]:
+    if value is None:
+        return ()
+    return value if isinstance(value, Sequence) else (value,)
+
+
+def _retryable(exc: Exception, retry_on: Sequence[Any], non_retryable: Sequence[str]) -> bool:
+    """Whether Temporal should retry ``exc``: the node's LangGraph ``retry_on`` decides if
+    it has one; else the default non-retryable classes and configured names (by class
+    or any base class name) decline."""
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    if names & set(non_retryable):
+        return False
+    if retry_on:
+        return any(_matches(rule, exc) for rule in retry_on)
+    return not isinstance(exc, DEFAULT_NON_RETRYABLE)
+
+
+def _matches(rule: Any, exc: Exception) -> bool:
+    if isinstance(rule, type) and issubclass(rule, BaseException):
+        return isinstance(exc, rule)
+    if isinstance(rule, tuple):
+        return isinstance(exc, rule)
+    if callable(rule):
+        return bool(rule(exc))
+    return True
+
+
+__all__ = ["NodeActivities"]

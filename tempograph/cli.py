@@ -1,0 +1,317 @@
+"""The ``tempograph`` command.
+
+Exit codes of ``run`` and ``resume``: 0 the run finished, 1 it failed, 2 bad input
+(nothing was changed), 3 it stopped at an interrupt, 4 the stack cannot be reached.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from tempograph.errors import ErrorCode, TempographError
+from tempograph.settings import Settings
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_UNAVAILABLE = 0, 1, 2, 3, 4
+
+
+def _err(message: str) -> None:
+    sys.stderr.write(message.rstrip("\n") + "\n")
+    sys.stderr.flush()
+
+
+def _out(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, sort_keys=True) + "\n")
+    sys.stdout.flush()
+
+
+def _say(message: str) -> None:
+    sys.stdout.write(message + "\n")
+    sys.stdout.flush()
+
+
+def default_config() -> Path:
+    """The mission's demo graph: ``../shared/acceptance/langgraph.json`` beside the repo."""
+    repo = Path(__file__).resolve().parent.parent
+    return repo.parent / "shared" / "acceptance" / "langgraph.json"
+
+
+def _parse_json(flag: str, text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise TempographError(f"{flag} is not valid JSON: {err}",
+                              code=ErrorCode.INVALID_INPUT) from None
+
+
+# -- long-running parts ----------------------------------------------------------------
+
+
+async def _wait_for_stop() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+async def _serve_worker(
+    settings: Settings, config_path: Path, on_ready: Callable[[list[str]], None]
+) -> None:
+    from tempograph.registry import load_project, read_config
+    from temporal.client import connect
+    from temporal.worker import build_workers
+
+    config = read_config(config_path)
+    graphs, failed = load_project(config)
+    for graph_id, reason in sorted(failed.items()):
+        _err(f"graph {graph_id!r} not loaded: {reason}")
+    if not graphs:
+        raise TempographError(f"no graph in {config_path} could be loaded",
+                              code=ErrorCode.GRAPH_LOAD_FAILED)
+    client = await connect(settings)
+    workers = build_workers(client, settings.task_queue, graphs)
+    async with contextlib.AsyncExitStack() as stack:
+        for worker in workers:
+            await stack.enter_async_context(worker)
+        on_ready(sorted(graphs))
+        await _wait_for_stop()
+
+
+async def _dev_server(settings: Settings, port: int, ui_port: int) -> None:
+    from temporal.devserver import DevServer
+
+    server = DevServer(settings.data_dir / "temporal", port=port, ui_port=ui_port)
+    await server.start()
+    try:
+        _say(f"temporal dev server ready on {server.address}, UI http://127.0.0.1:{ui_port}")
+        await _wait_for_stop()
+    finally:
+        server.stop()
+
+
+async def _up(settings: Settings, config_path: Path, port: int, ui_port: int) -> None:
+    from temporal.devserver import DevServer
+
+    server = DevServer(settings.data_dir / "temporal", port=port, ui_port=ui_port)
+    _say("tempograph up: local development, loopback only, no authentication")
+    await server.start()
+    settings = Settings(
+        temporal_address=server.address,
+        namespace=settings.namespace,
+        task_queue=settings.task_queue,
+        data_dir=settings.data_dir,
+        temporal_ui_port=ui_port,
+    )
+    try:
+        _say(f"temporal dev server on {server.address}, UI http://127.0.0.1:{ui_port}")
+        await _serve_worker(
+            settings,
+            config_path,
+            lambda graphs: _say(f"tempograph ready: graphs {graphs} from {config_path}"),
+        )
+    finally:
+        server.stop()
+
+
+# -- client commands -------------------------------------------------------------------
+
+
+async def _progress(settings: Settings, client: Any, run_id: str) -> None:
+    """Print node starts and ends of a run on stderr, from its Temporal history."""
+    from temporalio.api.enums.v1 import EventType
+
+    handle = client.get_workflow_handle(run_id)
+    names: dict[int, str] = {}
+    for _ in range(600):
+        try:
+            async for event in handle.fetch_history_events(wait_new_event=True):
+                kind = event.event_type
+                if kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+                    name = event.activity_task_scheduled_event_attributes.activity_type.name
+                    names[event.event_id] = name
+                    _err(f"  {name} ...")
+                elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+                    attrs = event.activity_task_completed_event_attributes
+                    _err(f"  {names.get(attrs.scheduled_event_id, '?')} done")
+                elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED:
+                    attrs2 = event.activity_task_failed_event_attributes
+                    _err(f"  {names.get(attrs2.scheduled_event_id, '?')} failed: "
+                         f"{attrs2.failure.message}")
+            return
+        except Exception:  # noqa: BLE001 - the run may not have started yet
+            await asyncio.sleep(0.2)
+
+
+async def _follow(settings: Settings, thread_id: str, run_id: str, resumes: int) -> int:
+    from temporal.client import Threads, connect
+
+    client = await connect(settings)
+    threads = Threads(client, settings.task_queue)
+    progress = asyncio.create_task(_progress(settings, client, run_id))
+    try:
+        outcome = await threads.wait(thread_id, run_id, resumes)
+    finally:
+        progress.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await progress
+    if outcome.status == "success":
+        _out(outcome.values)
+        return EXIT_OK
+    if outcome.status == "interrupted":
+        _err(f"run {run_id} on thread {thread_id!r} is waiting for input; answer with "
+             f"`tempograph resume {thread_id} --value JSON`")
+        _out(outcome.interrupts)
+        return EXIT_INTERRUPTED
+    error = outcome.error or {}
+    where = f"node {error['node']!r} failed: " if error.get("node") else ""
+    _err(f"run {run_id} failed: {where}{error.get('type', 'Error')}: {error.get('message', '')}")
+    _out({"status": "error", "run_id": run_id, "thread_id": thread_id, "error": error})
+    return EXIT_FAILED
+
+
+async def _run(settings: Settings, args: argparse.Namespace) -> int:
+    from temporal.client import Threads, connect
+    from workflows.types import RunRequest
+
+    graph_input = _parse_json("--input", args.input)
+    if args.recursion_limit is not None and args.recursion_limit < 1:
+        raise TempographError("--recursion-limit must be a positive integer",
+                              code=ErrorCode.INVALID_INPUT)
+    thread_id = args.thread or str(uuid.uuid4())
+    config: dict[str, Any] = {}
+    if args.recursion_limit is not None:
+        config["recursion_limit"] = args.recursion_limit
+    client = await connect(settings)
+    ticket = await Threads(client, settings.task_queue).submit(
+        thread_id, RunRequest(graph_id=args.graph, input=graph_input, config=config)
+    )
+    _err(f"run {ticket.run_id} on thread {thread_id!r}")
+    return await _follow(settings, thread_id, ticket.run_id, 0)
+
+
+async def _resume(settings: Settings, args: argparse.Namespace) -> int:
+    from temporal.client import Threads, connect
+
+    value = _parse_json("--value", args.value)
+    client = await connect(settings)
+    waiting = await Threads(client, settings.task_queue).resume(args.thread, value)
+    _err(f"resumed run {waiting.run_id} on thread {args.thread!r}")
+    return await _follow(settings, args.thread, waiting.run_id, waiting.resumes)
+
+
+async def _state(settings: Settings, args: argparse.Namespace) -> int:
+    from temporal.client import Threads, connect
+
+    client = await connect(settings)
+    state = await Threads(client, settings.task_queue).state(args.thread, args.history)
+    body: dict[str, Any] = {
+        "thread_id": state.thread_id,
+        "status": state.status,
+        "values": state.values,
+        "next": state.next,
+        "interrupts": state.interrupts,
+        "checkpoint_id": state.checkpoint_id,
+        "run_id": state.run_id,
+    }
+    if args.history:
+        body["history"] = state.history
+    _out(body)
+    return EXIT_OK
+
+
+# -- entry point -----------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tempograph", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="dev server + worker (+ API) in the foreground")
+    up.add_argument("--config", type=Path, default=None, help="langgraph.json (default: demo)")
+    up.add_argument("--port", type=int, default=7233, help="Temporal gRPC port")
+    up.add_argument("--ui-port", type=int, default=8233, help="Temporal UI port")
+
+    dev = sub.add_parser("dev-server", help="the Temporal dev server alone")
+    dev.add_argument("--port", type=int, default=7233)
+    dev.add_argument("--ui-port", type=int, default=8233)
+
+    worker = sub.add_parser("worker", help="a worker for the graphs in a langgraph.json")
+    worker.add_argument("--config", type=Path, required=True)
+
+    run = sub.add_parser("run", help="run a graph on the running stack")
+    run.add_argument("graph")
+    run.add_argument("--input", required=True, help="the graph input, as JSON")
+    run.add_argument("--thread", default=None, help="thread id (default: a new thread)")
+    run.add_argument("--recursion-limit", type=int, default=None)
+
+    resume = sub.add_parser("resume", help="answer the interrupt a thread is waiting at")
+    resume.add_argument("thread")
+    resume.add_argument("--value", required=True, help="the answer, as JSON")
+
+    state = sub.add_parser("state", help="a thread's current state, as JSON")
+    state.add_argument("thread")
+    state.add_argument("--history", action="store_true", help="include checkpoint history")
+    return parser
+
+
+def _config_arg(args: argparse.Namespace) -> Path:
+    path: Path = (args.config or default_config()).resolve()
+    if not path.exists():
+        raise TempographError(f"config {path} does not exist; pass --config langgraph.json",
+                              code=ErrorCode.CONFIG_INVALID)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings.from_env()
+    commands: dict[str, Callable[[], Awaitable[Any]]] = {
+        "up": lambda: _up(settings, _config_arg(args), args.port, args.ui_port),
+        "dev-server": lambda: _dev_server(settings, args.port, args.ui_port),
+        "worker": lambda: _serve_worker(
+            settings,
+            _config_arg(args),
+            lambda graphs: _say(f"worker ready: queue {settings.task_queue!r}, graphs {graphs}"),
+        ),
+        "run": lambda: _run(settings, args),
+        "resume": lambda: _resume(settings, args),
+        "state": lambda: _state(settings, args),
+    }
+    try:
+        result = asyncio.run(commands[args.command]())
+    except TempographError as err:
+        _err(f"error: {err.message}")
+        if err.code == ErrorCode.SERVER_UNAVAILABLE:
+            return EXIT_UNAVAILABLE
+        if err.code in (ErrorCode.RUN_FAILED, ErrorCode.GRAPH_LOAD_FAILED):
+            return EXIT_FAILED
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        return EXIT_OK
+    return int(result) if isinstance(result, int) else EXIT_OK
+
+
+def entrypoint() -> None:
+    """Console script: exit without interpreter finalization racing Temporal's core threads.
+
+    The Rust runtime behind the Temporal client keeps native threads; a normal exit
+    finalizes Python under them and can abort (exit 134) after the answer was printed.
+    """
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    entrypoint()

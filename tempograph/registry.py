@@ -1,0 +1,161 @@
+"""Graphs from a ``langgraph.json``-compatible file.
+
+``{"dependencies": ["."], "graphs": {"id": "./file.py:attr"}, "env": {...} | "./.env"}``;
+paths resolve relative to the file. Tempograph's own per-graph settings live under an
+optional ``"tempograph"`` key, which LangGraph tooling ignores::
+
+    "tempograph": {"graphs": {"id": {"defaults": {<policy>}, "nodes": {"node": {<policy>}}}}}
+
+A graph that fails to import, or cannot be run durably, is reported by name with the
+reason; the others still load.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from langgraph.graph import StateGraph
+
+from tempograph.errors import ConfigError, GraphLoadError
+from workflows.durable import DurableGraph, make_durable
+from workflows.policy import NodePolicy, apply_overrides
+
+
+@dataclass
+class GraphSpec:
+    graph_id: str
+    path: Path
+    attr: str
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    nodes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+
+@dataclass
+class ProjectConfig:
+    path: Path
+    graphs: dict[str, GraphSpec]
+    dependencies: list[Path]
+    env: dict[str, str]
+
+
+def read_config(path: str | Path) -> ProjectConfig:
+    """Parse and check a langgraph.json; raises :class:`ConfigError` saying what is wrong."""
+    path = Path(path).resolve()
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{path}: not valid JSON: {err}") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("graphs"), dict) or not raw["graphs"]:
+        raise ConfigError(f"{path}: needs a non-empty \"graphs\" object")
+    base = path.parent
+    extra = raw.get("tempograph", {}).get("graphs", {})
+    graphs: dict[str, GraphSpec] = {}
+    for graph_id, ref in raw["graphs"].items():
+        if isinstance(ref, dict):  # {"path": "./file.py:attr", "description": ...}
+            ref = ref.get("path")
+        if not isinstance(ref, str) or ":" not in ref:
+            raise ConfigError(f"{path}: graph {graph_id!r} must be \"./file.py:attribute\"")
+        if "." in graph_id:
+            raise ConfigError(f"{path}: graph id {graph_id!r} must not contain '.'")
+        file_part, _, attr = ref.rpartition(":")
+        own = extra.get(graph_id, {})
+        graphs[graph_id] = GraphSpec(
+            graph_id=graph_id,
+            path=(base / file_part).resolve(),
+            attr=attr,
+            defaults=own.get("defaults", {}),
+            nodes=own.get("nodes", {}),
+        )
+    dependencies = [(base / d).resolve() for d in raw.get("dependencies", [])
+                    if isinstance(d, str) and (d.startswith(".") or d.startswith("/"))]
+    return ProjectConfig(path, graphs, dependencies, _read_env(base, raw.get("env")))
+
+
+def _read_env(base: Path, env: Any) -> dict[str, str]:
+    if env is None:
+        return {}
+    if isinstance(env, dict):
+        return {str(k): str(v) for k, v in env.items()}
+    if isinstance(env, str):
+        values: dict[str, str] = {}
+        env_file = base / env
+        if not env_file.exists():
+            raise ConfigError(f"env file {env_file} does not exist")
+        for line in env_file.read_text(encoding="utf-8").splitlines():
+            line = line.strip()
+            if line and not line.startswith("#") and "=" in line:
+                key, _, value = line.partition("=")
+                values[key.strip()] = value.strip().strip('"').strip("'")
+        return values
+    raise ConfigError("\"env\" must be an object or a path to a .env file")
+
+
+def _import_file(path: Path) -> ModuleType:
+    name = path.stem
+    existing = sys.modules.get(name)
+    if existing is not None:
+        if Path(getattr(existing, "__file__", "") or "").resolve() == path:
+            return existing
+        raise ImportError(f"module name {name!r} is already taken by {existing!r}")
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
+
+
+def load_graph(spec: GraphSpec, default_policy: NodePolicy | None = None) -> DurableGraph:
+    """Import one graph and make it durable; :class:`GraphLoadError` says why not."""
+    if not spec.path.exists():
+        raise GraphLoadError(spec.graph_id, f"file {spec.path} does not exist")
+    try:
+        module = _import_file(spec.path)
+    except Exception as err:  # noqa: BLE001 - any import error is reported by graph
+        raise GraphLoadError(spec.graph_id, f"import of {spec.path} failed: "
+                                            f"{type(err).__name__}: {err}") from err
+    if not hasattr(module, spec.attr):
+        raise GraphLoadError(spec.graph_id, f"{spec.path} has no attribute {spec.attr!r}")
+    graph = getattr(module, spec.attr)
+    if isinstance(graph, StateGraph):
+        graph = graph.compile()
+    policy = default_policy or NodePolicy()
+    try:
+        policy = apply_overrides(policy, spec.defaults, f"graph {spec.graph_id!r} defaults")
+        return make_durable(spec.graph_id, graph, policy, spec.nodes)
+    except ConfigError as err:
+        raise GraphLoadError(spec.graph_id, err.message) from err
+
+
+def load_project(
+    config: ProjectConfig, default_policy: NodePolicy | None = None
+) -> tuple[dict[str, DurableGraph], dict[str, str]]:
+    """Load every graph; returns the loaded graphs and, by graph id, why others failed."""
+    for key, value in config.env.items():
+        os.environ.setdefault(key, value)
+    for dep in [config.path.parent, *config.dependencies]:
+        if str(dep) not in sys.path:
+            sys.path.insert(0, str(dep))
+    loaded: dict[str, DurableGraph] = {}
+    failed: dict[str, str] = {}
+    for graph_id, spec in config.graphs.items():
+        try:
+            loaded[graph_id] = load_graph(spec, default_policy)
+        except GraphLoadError as err:
+            failed[graph_id] = err.reason
+    return loaded, failed

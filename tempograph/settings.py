@@ -1,0 +1,33 @@
+"""One settings object, read from the environment at start-up and passed down."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_TASK_QUEUE = "tempograph"
+DEFAULT_NAMESPACE = "default"
+SEARCH_ATTRIBUTES = {"ThreadId": "Keyword", "GraphId": "Keyword", "AssistantId": "Keyword"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where Tempograph finds Temporal, where it keeps data, which queue it serves."""
+
+    temporal_address: str = "127.0.0.1:7233"
+    namespace: str = DEFAULT_NAMESPACE
+    task_queue: str = DEFAULT_TASK_QUEUE
+    data_dir: Path = Path(".tempograph")
+    temporal_ui_port: int = 8233
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        env = os.environ
+        return cls(
+            temporal_address=env.get("TEMPORAL_ADDRESS", cls.temporal_address),
+            namespace=env.get("TEMPORAL_NAMESPACE", cls.namespace),
+            task_queue=env.get("TEMPOGRAPH_TASK_QUEUE", cls.task_queue),
+            data_dir=Path(env.get("TEMPOGRAPH_DATA_DIR", str(cls.data_dir))),
+            temporal_ui_port=int(env.get("TEMPOGRAPH_TEMPORAL_UI_PORT", cls.temporal_ui_port)),
+        )

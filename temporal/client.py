@@ -1,0 +1,105 @@
+"""Talking to threads: submit a run, resume it, wait for it, read state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from tempograph.errors import ErrorCode, InvalidRequestError, TempographError
+from tempograph.settings import Settings
+from temporal.converter import DATA_CONVERTER
+from workflows.thread import ThreadCarry, ThreadWorkflow, WaitRun
+from workflows.types import RunOutcome, RunRequest, RunTicket, ThreadState
+
+
+async def connect(settings: Settings) -> Client:
+    """A client for ``settings.temporal_address`` with Tempograph's data converter."""
+    try:
+        return await Client.connect(
+            settings.temporal_address,
+            namespace=settings.namespace,
+            data_converter=DATA_CONVERTER,
+        )
+    except RuntimeError as err:
+        raise TempographError(
+            f"cannot reach Temporal at {settings.temporal_address}: {err}",
+            code=ErrorCode.SERVER_UNAVAILABLE,
+        ) from None
+
+
+def thread_workflow_id(thread_id: str) -> str:
+    return f"thread-{thread_id}"
+
+
+def _request_error(err: WorkflowUpdateFailedError) -> TempographError:
+    cause = err.cause
+    if isinstance(cause, ApplicationError):
+        code = ErrorCode.NOT_WAITING if cause.type == "NotWaiting" else ErrorCode.INVALID_INPUT
+        if cause.type == "UnknownGraph":
+            code = ErrorCode.UNKNOWN_GRAPH
+        return InvalidRequestError(cause.message, code=code)
+    return TempographError(str(cause or err))
+
+
+class Threads:
+    """Client-side operations on thread workflows."""
+
+    def __init__(self, client: Client, task_queue: str) -> None:
+        self._client = client
+        self._task_queue = task_queue
+
+    async def submit(self, thread_id: str, request: RunRequest) -> RunTicket:
+        """Start (or reuse) the thread and enqueue the run; validated before it is accepted."""
+        start = WithStartWorkflowOperation(
+            ThreadWorkflow.run,
+            ThreadCarry(thread_id=thread_id),
+            id=thread_workflow_id(thread_id),
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            task_queue=self._task_queue,
+            static_summary=f"thread {thread_id}",
+        )
+        try:
+            ticket: RunTicket = await self._client.execute_update_with_start_workflow(
+                ThreadWorkflow.submit_run, request, start_workflow_operation=start
+            )
+        except WorkflowUpdateFailedError as err:
+            raise _request_error(err) from None
+        return ticket
+
+    async def resume(self, thread_id: str, value: Any) -> WaitRun:
+        handle = self._client.get_workflow_handle(thread_workflow_id(thread_id))
+        try:
+            result: WaitRun = await handle.execute_update(ThreadWorkflow.resume, value)
+        except WorkflowUpdateFailedError as err:
+            raise _request_error(err) from None
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                raise InvalidRequestError(f"thread {thread_id!r} does not exist",
+                                          code=ErrorCode.NOT_WAITING) from None
+            raise
+        return result
+
+    async def wait(self, thread_id: str, run_id: str, resumes: int = 0) -> RunOutcome:
+        handle = self._client.get_workflow_handle(thread_workflow_id(thread_id))
+        outcome: RunOutcome = await handle.execute_update(
+            ThreadWorkflow.wait, WaitRun(run_id=run_id, resumes=resumes)
+        )
+        return outcome
+
+    async def state(self, thread_id: str, history: bool = False) -> ThreadState:
+        handle = self._client.get_workflow_handle(thread_workflow_id(thread_id))
+        try:
+            state: ThreadState = await handle.query(ThreadWorkflow.state, history)
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                raise InvalidRequestError(f"thread {thread_id!r} does not exist") from None
+            raise
+        return state

@@ -1,0 +1,140 @@
+"""The local Temporal server: the ``temporal`` CLI's dev server, built from its Go module.
+
+Temporal's binary download cannot be reached from our machines, so the CLI is built with
+``go install`` at a pinned release into a cache outside the repository
+(``~/.cache/tempograph/bin`` unless ``TEMPOGRAPH_TOOLS_DIR`` says otherwise) and reused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+
+from temporalio.client import Client
+
+from tempograph.errors import ErrorCode, TempographError
+from tempograph.settings import SEARCH_ATTRIBUTES
+
+# v1.5.1 (Temporal server 1.29.1, UI 2.42.1) is the newest release whose go.mod has no
+# `replace` directive, so `go install module@version` accepts it.
+TEMPORAL_CLI_MODULE = "github.com/temporalio/cli/cmd/temporal"
+TEMPORAL_CLI_VERSION = "v1.5.1"
+
+
+def tools_dir() -> Path:
+    default = Path.home() / ".cache" / "tempograph"
+    return Path(os.environ.get("TEMPOGRAPH_TOOLS_DIR", str(default)))
+
+
+def temporal_binary() -> Path:
+    explicit = os.environ.get("TEMPOGRAPH_TEMPORAL_BIN")
+    return Path(explicit) if explicit else tools_dir() / "bin" / "temporal"
+
+
+def ensure_temporal_cli() -> Path:
+    """The ``temporal`` binary, built with ``go install`` first if it is not there yet."""
+    binary = temporal_binary()
+    if binary.exists():
+        return binary
+    go = shutil.which("go") or "/usr/local/go/bin/go"
+    if not Path(go).exists():
+        raise TempographError("building the temporal CLI needs Go; none found on PATH",
+                              code=ErrorCode.SERVER_UNAVAILABLE)
+    binary.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "GOBIN": str(binary.parent), "GOFLAGS": "-mod=mod"}
+    proc = subprocess.run(
+        [go, "install", f"{TEMPORAL_CLI_MODULE}@{TEMPORAL_CLI_VERSION}"],
+        env=env, capture_output=True, text=True, check=False,
+    )
+    if proc.returncode != 0 or not binary.exists():
+        raise TempographError(
+            f"go install {TEMPORAL_CLI_MODULE}@{TEMPORAL_CLI_VERSION} failed "
+            f"(exit {proc.returncode}): {proc.stderr.strip()[-2000:]}",
+            code=ErrorCode.SERVER_UNAVAILABLE,
+        )
+    return binary
+
+
+class DevServer:
+    """A ``temporal server start-dev`` process on loopback, data in a SQLite file."""
+
+    def __init__(
+        self, data_dir: Path, port: int = 7233, ui_port: int | None = 8233,
+        host: str = "127.0.0.1",
+    ) -> None:
+        self.data_dir = data_dir
+        self.port = port
+        self.ui_port = ui_port
+        self.host = host
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def command(self, binary: Path) -> list[str]:
+        cmd = [
+            str(binary), "server", "start-dev",
+            "--ip", self.host, "--port", str(self.port),
+            "--db-filename", str(self.data_dir / "temporal.db"),
+            "--log-level", "error",
+        ]
+        if self.ui_port is None:
+            cmd.append("--headless")
+        else:
+            cmd += ["--ui-ip", self.host, "--ui-port", str(self.ui_port)]
+        for name, kind in SEARCH_ATTRIBUTES.items():
+            cmd += ["--search-attribute", f"{name}={kind}"]
+        return cmd
+
+    async def start(self, timeout: float = 60.0) -> None:
+        """Start the server and return once it answers; raises with its output if not."""
+        binary = ensure_temporal_cli()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.data_dir / "temporal.log", "ab")  # noqa: SIM115 - owned by the process
+        self.process = subprocess.Popen(
+            self.command(binary), stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            if self.process.poll() is not None:
+                tail = (self.data_dir / "temporal.log").read_text(errors="replace")[-2000:]
+                raise TempographError(
+                    f"temporal dev server exited with {self.process.returncode}: {tail}",
+                    code=ErrorCode.SERVER_UNAVAILABLE,
+                )
+            try:
+                await Client.connect(self.address)
+                return
+            except RuntimeError:
+                if loop.time() > deadline:
+                    self.stop()
+                    raise TempographError(
+                        f"temporal dev server did not answer on {self.address} in {timeout}s",
+                        code=ErrorCode.SERVER_UNAVAILABLE,
+                    ) from None
+                await asyncio.sleep(0.2)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Stop the server we started (by its PID) and wait for it."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def kill(self) -> None:
+        """Kill the server abruptly (tests of a crashed server)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()

@@ -1,0 +1,37 @@
+"""State values as JSON, shaped as LangGraph Server returns them to clients."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+from datetime import date, datetime, time
+from enum import Enum
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel
+
+
+def to_jsonable(value: Any) -> Any:
+    """Messages and pydantic models as ``model_dump()``, dataclasses as dicts, and so on."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, BaseModel):
+        return to_jsonable(value.model_dump())
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, Enum):
+        return to_jsonable(value.value)
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if hasattr(value, "node") and hasattr(value, "arg"):  # langgraph Send
+        return {"node": value.node, "arg": to_jsonable(value.arg)}
+    return repr(value)

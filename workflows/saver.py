@@ -1,0 +1,153 @@
+"""The checkpointer LangGraph's loop uses inside a workflow: memory only, deterministic.
+
+The run's checkpoints live in workflow memory (Temporal's history is what makes them
+durable); they are exported as plain records to hand them to the thread, to the next run
+and, later, to Postgres from an activity. Channel versions are plain counters so a
+replayed run writes byte-identical checkpoints.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+
+Typed = tuple[str, bytes]
+
+_SERDE = JsonPlusSerializer(allowed_msgpack_modules=True)
+
+
+@dataclass
+class CheckpointRecord:
+    namespace: str
+    checkpoint_id: str
+    checkpoint: Typed
+    metadata: Typed
+    parent_id: str | None
+
+
+@dataclass
+class WriteRecord:
+    namespace: str
+    checkpoint_id: str
+    task_id: str
+    index: int
+    channel: str
+    value: Typed
+    task_path: str
+
+
+@dataclass
+class BlobRecord:
+    namespace: str
+    channel: str
+    version: str | int | float
+    value: Typed
+
+
+@dataclass
+class ThreadCheckpoints:
+    """Every checkpoint, pending write and channel blob of one thread, as records."""
+
+    checkpoints: list[CheckpointRecord] = field(default_factory=list)
+    writes: list[WriteRecord] = field(default_factory=list)
+    blobs: list[BlobRecord] = field(default_factory=list)
+
+    def head(self) -> ThreadCheckpoints:
+        """The newest checkpoint of each namespace, with its writes and channel blobs.
+
+        That is all a run needs to continue the thread; the full history stays with
+        the thread.
+        """
+        newest: dict[str, CheckpointRecord] = {}
+        for c in self.checkpoints:
+            if c.namespace not in newest or c.checkpoint_id > newest[c.namespace].checkpoint_id:
+                newest[c.namespace] = c
+        keep = {(c.namespace, c.checkpoint_id) for c in newest.values()}
+        versions: set[tuple[str, str, str]] = set()
+        for c in newest.values():
+            checkpoint = _SERDE.loads_typed(c.checkpoint)
+            for channel, version in checkpoint["channel_versions"].items():
+                versions.add((c.namespace, channel, str(version)))
+        return ThreadCheckpoints(
+            checkpoints=list(newest.values()),
+            writes=[w for w in self.writes if (w.namespace, w.checkpoint_id) in keep],
+            blobs=[b for b in self.blobs if (b.namespace, b.channel, str(b.version)) in versions],
+        )
+
+    def merged(self, other: ThreadCheckpoints) -> ThreadCheckpoints:
+        """These records with ``other``'s added (``other`` wins on the same key)."""
+        checkpoints = {(c.namespace, c.checkpoint_id): c for c in self.checkpoints}
+        checkpoints.update({(c.namespace, c.checkpoint_id): c for c in other.checkpoints})
+        writes = {(w.namespace, w.checkpoint_id, w.task_id, w.index): w for w in self.writes}
+        writes.update({(w.namespace, w.checkpoint_id, w.task_id, w.index): w for w in other.writes})
+        blobs = {(b.namespace, b.channel, str(b.version)): b for b in self.blobs}
+        blobs.update({(b.namespace, b.channel, str(b.version)): b for b in other.blobs})
+        return ThreadCheckpoints(
+            checkpoints=[checkpoints[k] for k in sorted(checkpoints)],
+            writes=[writes[k] for k in sorted(writes)],
+            blobs=[blobs[k] for k in sorted(blobs)],
+        )
+
+    def head_id(self) -> str | None:
+        """The newest root-namespace checkpoint id, if any."""
+        ids = [c.checkpoint_id for c in self.checkpoints if c.namespace == ""]
+        return max(ids) if ids else None
+
+
+class WorkflowSaver(InMemorySaver):
+    """An ``InMemorySaver`` for one thread, with counter versions and record export."""
+
+    def __init__(self, thread_id: str, records: ThreadCheckpoints | None = None) -> None:
+        super().__init__()
+        self.thread_id = thread_id
+        if records is not None:
+            self.load(records)
+
+    def get_next_version(self, current: str | None, channel: None) -> str:
+        if current is None:
+            number = 0
+        elif isinstance(current, int):
+            number = current
+        else:
+            number = int(current.split(".")[0])
+        return f"{number + 1:032}.0"
+
+    def load(self, records: ThreadCheckpoints) -> None:
+        """Add records (from another run or the thread) to this saver."""
+        tid = self.thread_id
+        for c in records.checkpoints:
+            self.storage[tid][c.namespace][c.checkpoint_id] = (
+                c.checkpoint,
+                c.metadata,
+                c.parent_id,
+            )
+        for w in records.writes:
+            key = (tid, w.namespace, w.checkpoint_id)
+            self.writes[key][(w.task_id, w.index)] = (w.task_id, w.channel, w.value, w.task_path)
+        for b in records.blobs:
+            self.blobs[(tid, b.namespace, b.channel, b.version)] = b.value
+
+    def export(self) -> ThreadCheckpoints:
+        """All of this thread's records, in a stable order."""
+        tid = self.thread_id
+        out = ThreadCheckpoints()
+        for ns, by_id in sorted(self.storage.get(tid, {}).items()):
+            for cid, (cp, meta, parent) in sorted(by_id.items()):
+                out.checkpoints.append(CheckpointRecord(ns, cid, cp, meta, parent))
+        for (t, ns, cid), by_task in sorted(self.writes.items()):
+            if t != tid:
+                continue
+            for (task_id, idx), (_, channel, value, path) in sorted(by_task.items()):
+                out.writes.append(WriteRecord(ns, cid, task_id, idx, channel, value, path))
+        for (t, ns, channel, version), value in sorted(self.blobs.items(), key=_blob_key):
+            if t == tid:
+                out.blobs.append(BlobRecord(ns, channel, version, value))
+        return out
+
+
+def _blob_key(item: tuple[tuple[str, str, str, Any], Typed]) -> tuple[str, str, str, str]:
+    (t, ns, channel, version), _ = item
+    return (t, ns, channel, str(version))

@@ -1,0 +1,229 @@
+"""ThreadWorkflow: a LangGraph thread. Serialises its runs; holds its checkpoints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.exceptions import ApplicationError, ChildWorkflowError
+
+with workflow.unsafe.imports_passed_through():
+    from workflows import state as thread_state
+    from workflows.graphs import durable_graph
+    from workflows.saver import ThreadCheckpoints
+    from workflows.types import (
+        ERROR,
+        INTERRUPTED,
+        PENDING,
+        RESUME,
+        RUN_PAUSED,
+        RUN_WORKFLOW,
+        RUNNING,
+        SUBMIT_RUN,
+        SUCCESS,
+        THREAD_STATE,
+        THREAD_WORKFLOW,
+        WAIT_RUN,
+        RunInput,
+        RunOutcome,
+        RunRequest,
+        RunTicket,
+        ThreadState,
+    )
+    from workflows.validation import validate_request
+
+THREAD_ID = SearchAttributeKey.for_keyword("ThreadId")
+GRAPH_ID = SearchAttributeKey.for_keyword("GraphId")
+
+# Outcomes kept for `wait` after a run has ended.
+_KEEP_OUTCOMES = 100
+
+
+@dataclass
+class ThreadCarry:
+    """What a thread carries across continue-as-new."""
+
+    thread_id: str
+    checkpoints: ThreadCheckpoints = field(default_factory=ThreadCheckpoints)
+    graph_id: str | None = None
+    queue: list[RunRequest] = field(default_factory=list)
+    outcomes: dict[str, RunOutcome] = field(default_factory=dict)
+
+
+@dataclass
+class WaitRun:
+    run_id: str
+    resumes: int = 0
+
+
+@workflow.defn(name=THREAD_WORKFLOW)
+class ThreadWorkflow:
+    """One execution per thread (workflow id ``thread-<thread_id>``)."""
+
+    @workflow.init
+    def __init__(self, carry: ThreadCarry) -> None:
+        self._thread_id = carry.thread_id
+        self._checkpoints = carry.checkpoints
+        self._graph_id = carry.graph_id
+        self._queue = list(carry.queue)
+        self._outcomes = dict(carry.outcomes)
+        self._current: str | None = None
+
+    # -- client-facing handlers ------------------------------------------------------
+
+    @workflow.update(name=SUBMIT_RUN)
+    def submit_run(self, request: RunRequest) -> RunTicket:
+        run_id = request.run_id or str(workflow.uuid4())
+        request.run_id = run_id
+        self._queue.append(request)
+        self._outcomes[run_id] = RunOutcome(run_id=run_id, status=PENDING)
+        return RunTicket(run_id=run_id, thread_id=self._thread_id)
+
+    @submit_run.validator
+    def _validate_submit(self, request: RunRequest) -> None:
+        validate_request(durable_graph(request.graph_id), request)
+        if self._graph_id is not None and request.graph_id != self._graph_id:
+            raise ApplicationError(
+                f"thread {self._thread_id!r} belongs to graph {self._graph_id!r}, "
+                f"not {request.graph_id!r}",
+                type="InvalidRequest",
+            )
+        if request.run_id is not None and request.run_id in self._outcomes:
+            raise ApplicationError(f"run {request.run_id!r} exists", type="InvalidRequest")
+
+    @workflow.update(name=RESUME)
+    async def resume(self, value: Any) -> WaitRun:
+        assert self._current is not None
+        outcome = self._outcomes[self._current]
+        outcome.status = RUNNING
+        run = workflow.get_external_workflow_handle(self._current)
+        await run.signal(RESUME, value)
+        return WaitRun(run_id=self._current, resumes=outcome.resumes + 1)
+
+    @resume.validator
+    def _validate_resume(self, value: Any) -> None:
+        current = self._outcomes.get(self._current or "")
+        if current is None or current.status != INTERRUPTED:
+            raise ApplicationError(
+                f"thread {self._thread_id!r} is not waiting for input", type="NotWaiting"
+            )
+
+    @workflow.update(name=WAIT_RUN)
+    async def wait(self, request: WaitRun) -> RunOutcome:
+        def settled() -> bool:
+            outcome = self._outcomes.get(request.run_id)
+            return outcome is None or (
+                outcome.status in (SUCCESS, ERROR, INTERRUPTED)
+                and outcome.resumes >= request.resumes
+            )
+
+        await workflow.wait_condition(settled)
+        outcome = self._outcomes.get(request.run_id)
+        if outcome is None:
+            raise ApplicationError(f"unknown run {request.run_id!r}", type="UnknownRun")
+        return outcome
+
+    @wait.validator
+    def _validate_wait(self, request: WaitRun) -> None:
+        if request.run_id not in self._outcomes:
+            raise ApplicationError(f"unknown run {request.run_id!r}", type="UnknownRun")
+
+    @workflow.query(name=THREAD_STATE)
+    def state(self, history: bool = False) -> ThreadState:
+        current = self._outcomes.get(self._current or "")
+        status = "idle"
+        if current is not None:
+            status = {INTERRUPTED: "interrupted", ERROR: "error"}.get(current.status, "busy")
+        elif self._queue:
+            status = "busy"
+        elif any(o.status == ERROR for o in list(self._outcomes.values())[-1:]):
+            status = "error"
+        return thread_state.describe(
+            self._thread_id, status, self._graph_id, self._checkpoints, self._current, history
+        )
+
+    @workflow.signal(name=RUN_PAUSED)
+    def run_paused(self, outcome: RunOutcome) -> None:
+        """A child run reached an interrupt or failed: keep its checkpoints and status."""
+        if outcome.checkpoints is not None:
+            self._checkpoints = self._checkpoints.merged(outcome.checkpoints)
+            outcome.checkpoints = None
+        self._outcomes[outcome.run_id] = outcome
+
+    # -- the run loop ---------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, carry: ThreadCarry) -> None:
+        while True:
+            await workflow.wait_condition(lambda: bool(self._queue), timeout=timedelta(days=7))
+            if not self._queue:
+                if not self._checkpoints.checkpoints:
+                    return  # never ran: nothing to keep
+                continue
+            request = self._queue.pop(0)
+            await self._execute(request)
+            self._trim_outcomes()
+            if workflow.info().is_continue_as_new_suggested() and not self._queue:
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(
+                    ThreadCarry(
+                        thread_id=self._thread_id,
+                        checkpoints=self._checkpoints,
+                        graph_id=self._graph_id,
+                        queue=self._queue,
+                        outcomes=self._outcomes,
+                    )
+                )
+
+    async def _execute(self, request: RunRequest) -> None:
+        run_id = request.run_id or ""
+        self._current = run_id
+        self._graph_id = request.graph_id
+        self._outcomes[run_id] = RunOutcome(run_id=run_id, status=RUNNING)
+        info = workflow.info()
+        try:
+            outcome: RunOutcome = await workflow.execute_child_workflow(
+                RUN_WORKFLOW,
+                RunInput(
+                    thread_id=self._thread_id,
+                    run_id=run_id,
+                    request=request,
+                    checkpoints=self._checkpoints.head(),
+                    parent_workflow_id=info.workflow_id,
+                ),
+                id=run_id,
+                task_queue=info.task_queue,
+                result_type=RunOutcome,
+                search_attributes=TypedSearchAttributes(
+                    [
+                        SearchAttributePair(THREAD_ID, self._thread_id),
+                        SearchAttributePair(GRAPH_ID, request.graph_id),
+                    ]
+                ),
+                static_summary=f"{request.graph_id} on thread {self._thread_id}",
+            )
+        except ChildWorkflowError as err:
+            known = self._outcomes.get(run_id)
+            if known is None or known.status != ERROR:
+                cause = err.cause
+                message = getattr(cause, "message", None) or str(err)
+                self._outcomes[run_id] = RunOutcome(
+                    run_id=run_id, status=ERROR, error={"type": "RunFailed", "message": message}
+                )
+        else:
+            if outcome.checkpoints is not None:
+                self._checkpoints = self._checkpoints.merged(outcome.checkpoints)
+                outcome.checkpoints = None
+            self._outcomes[run_id] = outcome
+        finally:
+            self._current = None
+
+    def _trim_outcomes(self) -> None:
+        while len(self._outcomes) > _KEEP_OUTCOMES:
+            oldest = next(iter(self._outcomes))
+            if self._outcomes[oldest].status in (PENDING, RUNNING):
+                break
+            del self._outcomes[oldest]

@@ -1,0 +1,145 @@
+"""Inputs and outputs that cross the workflow/activity/client boundaries.
+
+One dataclass per call so fields can be added compatibly. They travel through the
+LangGraph-aware payload converter (:mod:`temporal.converter`), so ``Any`` fields keep
+their LangChain/LangGraph/pydantic/dataclass types.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from temporalio.exceptions import ApplicationError
+
+from workflows.saver import ThreadCheckpoints
+
+# Workflow and update/signal/query names: stored in histories, never renamed.
+THREAD_WORKFLOW = "ThreadWorkflow"
+RUN_WORKFLOW = "RunWorkflow"
+SUBMIT_RUN = "submit_run"
+RESUME = "resume"
+WAIT_RUN = "wait"
+THREAD_STATE = "state"
+RUN_PAUSED = "run_paused"
+
+# Run statuses, as LangGraph Server names them.
+PENDING, RUNNING, SUCCESS, ERROR, INTERRUPTED = (
+    "pending",
+    "running",
+    "success",
+    "error",
+    "interrupted",
+)
+
+
+@dataclass
+class NodeCall:
+    """One node (or ``@task``) execution, as the node activity receives it."""
+
+    activity_type: str
+    kind: str  # "node" or "task"
+    task_ref: str | None
+    input: Any
+    config: dict[str, Any]
+    checkpoint_ns: str
+    task_id: str
+    resume: list[Any] = field(default_factory=list)
+    null_resume: Any = None
+    step: int = 0
+    stop: int = 0
+    context: Any = None
+    previous: Any = None
+
+
+@dataclass
+class NodeResult:
+    """What a node body did: its return value and the effects the workflow replays."""
+
+    output: Any = None
+    writes: list[tuple[str, Any]] = field(default_factory=list)
+    interrupts: list[Any] = field(default_factory=list)
+    parent_command: Any = None
+    consumed_null_resume: bool = False
+
+
+class NodeFailure(ApplicationError):
+    """A node failed for good (retries exhausted or non-retryable); fails its run."""
+
+    def __init__(self, node: str, error_type: str, message: str) -> None:
+        super().__init__(
+            f"node {node!r} failed: {error_type}: {message}",
+            node,
+            error_type,
+            message,
+            type="NodeFailed",
+            non_retryable=True,
+        )
+        self.node = node
+        self.error_type = error_type
+        self.error_message = message
+
+
+@dataclass
+class RunRequest:
+    """A run on a thread, as the client submits it."""
+
+    graph_id: str
+    input: Any = None
+    command: Any = None  # a langgraph Command (resume/update/goto) instead of input
+    config: dict[str, Any] = field(default_factory=dict)
+    context: Any = None
+    run_id: str | None = None
+
+
+@dataclass
+class RunInput:
+    """What the thread hands a run: the request and the thread's checkpoints so far."""
+
+    thread_id: str
+    run_id: str
+    request: RunRequest
+    checkpoints: ThreadCheckpoints
+    parent_workflow_id: str | None = None
+
+
+@dataclass
+class RunOutcome:
+    """Where a run stands: finished, failed, or waiting at an interrupt."""
+
+    run_id: str
+    status: str
+    values: Any = None
+    interrupts: list[Any] = field(default_factory=list)
+    error: dict[str, str] | None = None
+    resumes: int = 0
+    checkpoints: ThreadCheckpoints | None = None
+
+
+@dataclass
+class RunTicket:
+    """The answer to a run submission: the run id, which is also its workflow id."""
+
+    run_id: str
+    thread_id: str
+
+
+@dataclass
+class WaitRequest:
+    """Block until the run is done or waiting with at least ``resumes`` resumes applied."""
+
+    resumes: int = 0
+
+
+@dataclass
+class ThreadState:
+    """A thread's current state, as ``tempograph state`` prints it."""
+
+    thread_id: str
+    status: str
+    values: Any
+    next: list[str]
+    interrupts: list[Any]
+    checkpoint_id: str | None
+    run_id: str | None
+    history: list[dict[str, Any]] = field(default_factory=list)
