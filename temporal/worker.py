@@ -5,10 +5,11 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import Replayer, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.nodes import NodeActivities
+from temporal.converter import DATA_CONVERTER
 from workflows import graphs as graph_registry
 from workflows import ids
 from workflows.durable import DurableGraph
@@ -42,6 +43,29 @@ _PASSTHROUGH = (
 )
 
 
+def workflow_runner() -> SandboxedWorkflowRunner:
+    """The sandbox our workflows run in, with LangGraph and our pure modules passed through."""
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*_PASSTHROUGH)
+    )
+
+
+_REPLAY_BUILD_ID = "tempograph-replay"
+
+
+def build_replayer(graphs: dict[str, DurableGraph]) -> Replayer:
+    """A replayer for recorded histories of runs of ``graphs``."""
+    ids.install()
+    # The replayer runs workflows on its own queue, "replay-<build id>".
+    graph_registry.register(f"replay-{_REPLAY_BUILD_ID}", graphs)
+    return Replayer(
+        workflows=[ThreadWorkflow, RunWorkflow],
+        data_converter=DATA_CONVERTER,
+        workflow_runner=workflow_runner(),
+        build_id=_REPLAY_BUILD_ID,
+    )
+
+
 def build_workers(
     client: Client,
     task_queue: str,
@@ -55,9 +79,7 @@ def build_workers(
     graph_registry.register(task_queue, graphs)
     nodes = NodeActivities(graphs)
     executor = ThreadPoolExecutor(max_workers=max_concurrent_activities)
-    runner = SandboxedWorkflowRunner(
-        restrictions=SandboxRestrictions.default.with_passthrough_modules(*_PASSTHROUGH)
-    )
+    runner = workflow_runner()
     workers = [
         Worker(
             client,

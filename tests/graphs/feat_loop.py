@@ -1,0 +1,33 @@
+"""A graph that never stops by itself: ping and pong call each other forever."""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, TypedDict
+
+from langgraph.graph import START, StateGraph
+
+
+class State(TypedDict, total=False):
+    hops: Annotated[int, operator.add]
+
+
+def ping(state: State) -> dict:
+    return {"hops": 1}
+
+
+def pong(state: State) -> dict:
+    return {"hops": 1}
+
+
+def again(state: State) -> str:
+    return "ping"
+
+
+builder = StateGraph(State)
+builder.add_node("ping", ping)
+builder.add_node("pong", pong)
+builder.add_edge(START, "ping")
+builder.add_edge("ping", "pong")
+builder.add_conditional_edges("pong", again, ["ping"])
+graph = builder.compile()

@@ -1,0 +1,163 @@
+"""The CLI contract: `tempograph up`, `run`, `resume`, `state` and their exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TEST_GRAPHS, free_port
+
+TEMPOGRAPH = str(Path(sys.executable).with_name("tempograph"))
+
+
+@dataclass
+class Up:
+    process: subprocess.Popen[str]
+    env: dict[str, str]
+    port: int
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([TEMPOGRAPH, *args], env=self.env, capture_output=True,
+                              text=True, timeout=120, check=False)
+
+
+def wait_for_line(process: subprocess.Popen[str], needle: str, timeout: float) -> list[str]:
+    """Lines printed until one contains ``needle``; fails if the process ends or time runs out."""
+    assert process.stdout is not None
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([process.stdout], [], [], 0.5)
+        if ready:
+            line = process.stdout.readline()
+            if not line:
+                break
+            seen.append(line)
+            if needle in line:
+                return seen
+        elif process.poll() is not None:
+            break
+    pytest.fail(f"no {needle!r} line; output so far: {seen}")
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture(scope="module")
+def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
+    port, ui_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "TEMPOGRAPH_DATA_DIR": str(tmp_path_factory.mktemp("data")),
+        "TEMPORAL_ADDRESS": f"127.0.0.1:{port}",
+        "SEED_DEMO_WORK_SECONDS": "0.02",
+        "SEED_DEMO_FAILURE_RATE": "0.3",
+    }
+    process = subprocess.Popen(
+        [TEMPOGRAPH, "up", "--config", str(TEST_GRAPHS / "langgraph.json"),
+         "--port", str(port), "--ui-port", str(ui_port)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        lines = wait_for_line(process, "ready", timeout=90)
+        assert any("no authentication" in line for line in lines)
+        yield Up(process, env, port)
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)
+
+
+def test_run_prints_final_state_and_exits_0(up: Up) -> None:
+    result = up.cli("run", "seed_demo", "--input", '{"step": 0, "result": ""}',
+                    "--thread", "user-session-001", "--recursion-limit", "20")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"step": 3, "result": "Processed step 3"}
+    assert "seed_demo.worker" in result.stderr  # node progress goes to stderr
+    state = up.cli("state", "user-session-001")
+    assert state.returncode == 0
+    assert json.loads(state.stdout)["values"] == {"step": 3, "result": "Processed step 3"}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "no_such_graph", "--input", "{}"], "unknown graph 'no_such_graph'"),
+        (["run", "seed_demo", "--input", "{not json"], "--input is not valid JSON"),
+        (["run", "seed_demo", "--input", '{"step": "three"}'], "step: 'three' is not of type"),
+        (["run", "seed_demo", "--input", '{"steps": 1}'], "keys ['steps']"),
+        (["run", "seed_demo", "--input", "{}", "--recursion-limit", "0"], "recursion-limit"),
+        (["resume", "user-session-001", "--value", "true"], "not waiting for input"),
+        (["resume", "never-seen-thread", "--value", "true"], "does not exist"),
+    ],
+)
+def test_bad_input_exits_2_with_a_clear_message_and_changes_nothing(
+    up: Up, args: list[str], message: str
+) -> None:
+    before = up.cli("state", "user-session-001").stdout
+    result = up.cli(*args)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert message in result.stderr
+    assert up.cli("state", "user-session-001").stdout == before
+
+
+def test_failed_run_exits_1_with_node_and_error(up: Up) -> None:
+    result = up.cli("run", "cli_fail", "--input", '{"amount": 5}')
+    assert result.returncode == 1
+    assert "node 'charge' failed: ValueError: card declined for 5" in result.stderr
+    assert json.loads(result.stdout)["error"] == {
+        "node": "charge", "type": "ValueError", "message": "card declined for 5"}
+
+
+def test_interrupt_exits_3_and_resume_continues(up: Up) -> None:
+    first = up.cli("run", "approval", "--input", '{"request": "laptop"}', "--thread", "appr-1")
+    assert first.returncode == 3, first.stderr
+    (pending,) = json.loads(first.stdout)
+    assert pending["value"] == {"question": "approve?", "request": "laptop"}
+    state = json.loads(up.cli("state", "appr-1").stdout)
+    assert state["status"] == "interrupted" and state["next"] == ["approve"]
+    assert [i["id"] for i in state["interrupts"]] == [pending["id"]]
+
+    second = up.cli("resume", "appr-1", "--value", '{"approved": true}')
+    assert second.returncode == 3
+    assert json.loads(second.stdout)[0]["value"] == "who reviews?"
+    third = up.cli("resume", "appr-1", "--value", '"ann"')
+    assert json.loads(third.stdout)[0]["value"] == "note from ann?"
+    done = up.cli("resume", "appr-1", "--value", '"ship it"')
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {
+        "request": "laptop", "approved": True, "reviewer": "ann", "note": "ship it",
+        "log": ["draft laptop", "approve", "review"]}
+
+
+def test_sigterm_stops_everything_up_started(tmp_path: Path) -> None:
+    port = free_port()
+    env = {**os.environ, "TEMPOGRAPH_DATA_DIR": str(tmp_path)}
+    process = subprocess.Popen(
+        [TEMPOGRAPH, "up", "--port", str(port), "--ui-port", str(free_port())],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        lines = wait_for_line(process, "ready", timeout=90)
+        assert any("seed_demo" in line for line in lines)  # no --config: the demo graph
+        assert port_open(port)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+        assert not port_open(port)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

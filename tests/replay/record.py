@@ -1,0 +1,64 @@
+"""Record the replay scenarios' histories: ``python -m tests.replay.record``.
+
+Starts its own dev server, runs every scenario on task queue ``replay``, and writes the
+history of each thread and run workflow to ``histories/<scenario>__<workflow id>.json``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from pathlib import Path
+
+from temporalio.client import Client
+
+from temporal.client import Threads, thread_workflow_id
+from temporal.converter import DATA_CONVERTER
+from temporal.devserver import DevServer
+from temporal.worker import build_workers
+from tests.conftest import free_port
+from tests.replay.scenarios import SCENARIOS, TASK_QUEUE, Scenario, graphs
+from workflows.types import RunRequest
+
+HISTORIES = Path(__file__).resolve().parent / "histories"
+
+
+async def record(client: Client, scenario: Scenario) -> None:
+    os.environ.update(scenario.env)
+    threads = Threads(client, TASK_QUEUE)
+    ticket = await threads.submit(
+        scenario.thread_id,
+        RunRequest(scenario.graph_id, scenario.input),
+    )
+    outcome = await threads.wait(scenario.thread_id, ticket.run_id)
+    for answer in scenario.answers:
+        waiting = await threads.resume(scenario.thread_id, answer(outcome.interrupts))
+        outcome = await threads.wait(scenario.thread_id, waiting.run_id, waiting.resumes)
+    print(f"{scenario.name}: {outcome.status} {outcome.values} {outcome.error or ''}")
+    # Let the thread finish its bookkeeping before its history is read.
+    await asyncio.sleep(1)
+    for workflow_id in (thread_workflow_id(scenario.thread_id), ticket.run_id):
+        history = await client.get_workflow_handle(workflow_id).fetch_history()
+        path = HISTORIES / f"{scenario.name}__{workflow_id}.json"
+        path.write_text(history.to_json())
+
+
+async def main() -> None:
+    HISTORIES.mkdir(exist_ok=True)
+    for old in HISTORIES.glob("*.json"):
+        old.unlink()
+    with tempfile.TemporaryDirectory() as tmp:
+        server = DevServer(Path(tmp), port=free_port(), ui_port=None)
+        await server.start()
+        try:
+            client = await Client.connect(server.address, data_converter=DATA_CONVERTER)
+            async with build_workers(client, TASK_QUEUE, graphs())[0]:
+                for scenario in SCENARIOS:
+                    await record(client, scenario)
+        finally:
+            server.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
