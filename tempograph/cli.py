@@ -14,7 +14,7 @@ import os
 import signal
 import sys
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -56,21 +56,27 @@ def _parse_json(flag: str, text: str) -> Any:
 # -- long-running parts ----------------------------------------------------------------
 
 
-async def _wait_for_stop() -> None:
+def _stop_requested() -> asyncio.Event:
+    """An event set by SIGINT/SIGTERM. Installed before anything starts, so a signal that
+    arrives right after ``ready`` still stops everything cleanly."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    return stop
 
 
 async def _serve_worker(
-    settings: Settings, config_path: Path, on_ready: Callable[[list[str]], None]
+    settings: Settings,
+    config_path: Path,
+    on_ready: Callable[[list[str]], None],
+    stop: asyncio.Event | None = None,
 ) -> None:
     from tempograph.registry import load_project, read_config
     from temporal.client import connect
     from temporal.worker import build_workers
 
+    stop = stop or _stop_requested()
     config = read_config(config_path)
     graphs, failed = load_project(config)
     for graph_id, reason in sorted(failed.items()):
@@ -84,17 +90,18 @@ async def _serve_worker(
         for worker in workers:
             await stack.enter_async_context(worker)
         on_ready(sorted(graphs))
-        await _wait_for_stop()
+        await stop.wait()
 
 
 async def _dev_server(settings: Settings, port: int, ui_port: int) -> None:
     from temporal.devserver import DevServer
 
+    stop = _stop_requested()
     server = DevServer(settings.data_dir / "temporal", port=port, ui_port=ui_port)
     await server.start()
     try:
         _say(f"temporal dev server ready on {server.address}, UI http://127.0.0.1:{ui_port}")
-        await _wait_for_stop()
+        await stop.wait()
     finally:
         server.stop()
 
@@ -102,6 +109,7 @@ async def _dev_server(settings: Settings, port: int, ui_port: int) -> None:
 async def _up(settings: Settings, config_path: Path, port: int, ui_port: int) -> None:
     from temporal.devserver import DevServer
 
+    stop = _stop_requested()
     server = DevServer(settings.data_dir / "temporal", port=port, ui_port=ui_port)
     _say("tempograph up: local development, loopback only, no authentication")
     await server.start()
@@ -118,6 +126,7 @@ async def _up(settings: Settings, config_path: Path, port: int, ui_port: int) ->
             settings,
             config_path,
             lambda graphs: _say(f"tempograph ready: graphs {graphs} from {config_path}"),
+            stop,
         )
     finally:
         server.stop()
@@ -275,7 +284,7 @@ def _config_arg(args: argparse.Namespace) -> Path:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = Settings.from_env()
-    commands: dict[str, Callable[[], Awaitable[Any]]] = {
+    commands: dict[str, Callable[[], Coroutine[Any, Any, Any]]] = {
         "up": lambda: _up(settings, _config_arg(args), args.port, args.ui_port),
         "dev-server": lambda: _dev_server(settings, args.port, args.ui_port),
         "worker": lambda: _serve_worker(

@@ -126,7 +126,7 @@ def load_graph(spec: GraphSpec, default_policy: NodePolicy | None = None) -> Dur
         raise GraphLoadError(spec.graph_id, f"file {spec.path} does not exist")
     try:
         module = _import_file(spec.path)
-    except Exception as err:  # noqa: BLE001 - any import error is reported by graph
+    except Exception as err:
         raise GraphLoadError(spec.graph_id, f"import of {spec.path} failed: "
                                             f"{type(err).__name__}: {err}") from err
     if not hasattr(module, spec.attr):
@@ -136,7 +136,7 @@ def load_graph(spec: GraphSpec, default_policy: NodePolicy | None = None) -> Dur
         graph = graph.compile()
     policy = default_policy or NodePolicy()
     try:
-        policy = apply_overrides(policy, spec.defaults, f"graph {spec.graph_id!r} defaults")
+        policy = apply_overrides(policy, spec.defaults, "defaults")
         return make_durable(spec.graph_id, graph, policy, spec.nodes)
     except ConfigError as err:
         raise GraphLoadError(spec.graph_id, err.message) from err

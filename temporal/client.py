@@ -17,7 +17,7 @@ from tempograph.errors import ErrorCode, InvalidRequestError, TempographError
 from tempograph.settings import Settings
 from temporal.converter import DATA_CONVERTER
 from workflows.thread import ThreadCarry, ThreadWorkflow, WaitRun
-from workflows.types import RunOutcome, RunRequest, RunTicket, ThreadState
+from workflows.types import RESUME, WAIT_RUN, RunOutcome, RunRequest, RunTicket, ThreadState
 
 
 async def connect(settings: Settings) -> Client:
@@ -77,7 +77,7 @@ class Threads:
     async def resume(self, thread_id: str, value: Any) -> WaitRun:
         handle = self._client.get_workflow_handle(thread_workflow_id(thread_id))
         try:
-            result: WaitRun = await handle.execute_update(ThreadWorkflow.resume, value)
+            result: WaitRun = await handle.execute_update(RESUME, value, result_type=WaitRun)
         except WorkflowUpdateFailedError as err:
             raise _request_error(err) from None
         except RPCError as err:
@@ -90,7 +90,7 @@ class Threads:
     async def wait(self, thread_id: str, run_id: str, resumes: int = 0) -> RunOutcome:
         handle = self._client.get_workflow_handle(thread_workflow_id(thread_id))
         outcome: RunOutcome = await handle.execute_update(
-            ThreadWorkflow.wait, WaitRun(run_id=run_id, resumes=resumes)
+            WAIT_RUN, WaitRun(run_id=run_id, resumes=resumes), result_type=RunOutcome
         )
         return outcome
 

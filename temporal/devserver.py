@@ -65,7 +65,9 @@ class DevServer:
     def __init__(
         self, data_dir: Path, port: int = 7233, ui_port: int | None = 8233,
         host: str = "127.0.0.1",
+        extra_args: tuple[str, ...] = (),
     ) -> None:
+        self.extra_args = extra_args
         self.data_dir = data_dir
         self.port = port
         self.ui_port = ui_port
@@ -89,25 +91,29 @@ class DevServer:
             cmd += ["--ui-ip", self.host, "--ui-port", str(self.ui_port)]
         for name, kind in SEARCH_ATTRIBUTES.items():
             cmd += ["--search-attribute", f"{name}={kind}"]
-        return cmd
+        return cmd + list(self.extra_args)
 
-    async def start(self, timeout: float = 60.0) -> None:
-        """Start the server and return once it answers; raises with its output if not."""
+    def spawn(self) -> subprocess.Popen[bytes]:
+        """Start the server process (its output goes to ``temporal.log`` in the data dir)."""
         binary = ensure_temporal_cli()
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        log = open(self.data_dir / "temporal.log", "ab")  # noqa: SIM115 - owned by the process
-        self.process = subprocess.Popen(
-            self.command(binary), stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
+        with open(self.data_dir / "temporal.log", "ab") as log:
+            self.process = subprocess.Popen(
+                self.command(binary), stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        return self.process
+
+    async def start(self, ready_within: float = 60.0) -> None:
+        """Start the server and return once it answers; raises with its output if not."""
+        process = await asyncio.to_thread(self.spawn)
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + ready_within
         while True:
-            if self.process.poll() is not None:
+            if process.poll() is not None:
                 tail = (self.data_dir / "temporal.log").read_text(errors="replace")[-2000:]
                 raise TempographError(
-                    f"temporal dev server exited with {self.process.returncode}: {tail}",
+                    f"temporal dev server exited with {process.returncode}: {tail}",
                     code=ErrorCode.SERVER_UNAVAILABLE,
                 )
             try:
@@ -117,7 +123,8 @@ class DevServer:
                 if loop.time() > deadline:
                     self.stop()
                     raise TempographError(
-                        f"temporal dev server did not answer on {self.address} in {timeout}s",
+                        f"temporal dev server did not answer on {self.address} "
+                        f"in {ready_within}s",
                         code=ErrorCode.SERVER_UNAVAILABLE,
                     ) from None
                 await asyncio.sleep(0.2)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.runnables import Runnable, RunnableConfig
-from pydantic import TypeAdapter
+from langchain_core.runnables.config import var_child_runnable_config
 from langgraph._internal._constants import (
     CONF,
     CONFIG_KEY_CALL,
@@ -37,6 +37,7 @@ from langgraph.errors import GraphInterrupt, ParentCommand
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.pregel import Pregel
 from langgraph.pregel._utils import _is_executor_backed_afunc
+from pydantic import TypeAdapter
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
@@ -48,6 +49,8 @@ from workflows.policy import (
     from_langgraph_timeout,
 )
 from workflows.types import NodeCall, NodeFailure, NodeResult
+
+AnyPregel = Pregel[Any, Any, Any, Any]
 
 # Node metadata key under which a node's Temporal policy is given.
 POLICY_METADATA_KEY = "tempograph"
@@ -68,8 +71,8 @@ class DurableGraph:
     """A registered graph: the workflow-side copy and the activity-side targets."""
 
     graph_id: str
-    original: Pregel
-    workflow_graph: Pregel
+    original: AnyPregel
+    workflow_graph: AnyPregel
     targets: dict[str, ActivityTarget] = field(default_factory=dict)
     task_policies: dict[str, NodePolicy] = field(default_factory=dict)
     default_policy: NodePolicy = field(default_factory=NodePolicy)
@@ -92,7 +95,7 @@ def _as_sequence(value: Any) -> Sequence[Any]:
 
 def make_durable(
     graph_id: str,
-    graph: Pregel,
+    graph: AnyPregel,
     default_policy: NodePolicy | None = None,
     node_policies: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> DurableGraph:
@@ -117,7 +120,7 @@ def make_durable(
     if durable.functional:
         for name, spec in overrides.items():
             durable.task_policies[name] = apply_overrides(
-                durable.default_policy, spec, f"graph {graph_id!r} task {name!r}"
+                durable.default_policy, spec, f"task {name!r}"
             )
             if durable.task_policies[name].task_queue:
                 durable.task_queues.add(durable.task_policies[name].task_queue or "")
@@ -126,7 +129,7 @@ def make_durable(
     return durable
 
 
-def _input_schema(graph: Pregel) -> dict[str, Any]:
+def _input_schema(graph: AnyPregel) -> dict[str, Any]:
     """JSON schema of the graph input; per key from type hints where pydantic refuses
     the whole (``typing.TypedDict`` on Python < 3.12)."""
     try:
@@ -152,19 +155,19 @@ def _input_schema(graph: Pregel) -> dict[str, Any]:
     return {"type": "object", "properties": properties}
 
 
-def _is_entrypoint(graph: Pregel) -> bool:
-    # @entrypoint builds a plain Pregel with exactly one node, named after the function.
+def _is_entrypoint(graph: AnyPregel) -> bool:
+    # @entrypoint builds a plain AnyPregel with exactly one node, named after the function.
     return len(graph.nodes) == 1 and not isinstance(graph, CompiledStateGraph)
 
 
 def _copy_graph(
-    durable: DurableGraph, graph: Pregel, prefix: str, overrides: dict[str, Mapping[str, Any]]
-) -> Pregel:
+    durable: DurableGraph, graph: AnyPregel, prefix: str, overrides: dict[str, Mapping[str, Any]]
+) -> AnyPregel:
     nodes = {}
     for name, node in graph.nodes.items():
         node_prefix = f"{prefix}.{name}"
         bound = node.bound
-        where = f"graph {durable.graph_id!r} node {node_prefix[len(durable.graph_id) + 1:]!r}"
+        where = f"node {node_prefix[len(durable.graph_id) + 1:]!r}"
         if name.startswith("__"):
             # LangGraph's own nodes (__start__ maps the input): pure, run in the workflow.
             new_bound: Runnable[Any, Any] = bound
@@ -199,7 +202,9 @@ def _node_policy(default: NodePolicy, node: Any, where: str) -> NodePolicy:
     return policy
 
 
-def _entrypoint_node(durable: DurableGraph, name: str, bound: Runnable[Any, Any]) -> Runnable[Any, Any]:
+def _entrypoint_node(
+    durable: DurableGraph, name: str, bound: Runnable[Any, Any]
+) -> Runnable[Any, Any]:
     if isinstance(bound, RunnableCallable) and (
         bound.afunc is None or _is_executor_backed_afunc(bound.afunc)
     ):
@@ -244,7 +249,7 @@ class ActivityNode(Runnable[Any, Any]):
     def __init__(self, graph_id: str, activity_type: str, name: str, policy: NodePolicy) -> None:
         self.graph_id = graph_id
         self.activity_type = activity_type
-        self.name = name
+        self.node_name = name
         self.policy = policy
 
     def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
@@ -252,8 +257,8 @@ class ActivityNode(Runnable[Any, Any]):
 
     async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
         assert config is not None
-        return await run_activity(self.activity_type, self.name, "node", None, input, config,
-                                  self.policy)
+        return await run_activity(self.activity_type, self.node_name, "node", None, input,
+                                  config, self.policy)
 
 
 async def run_activity(
@@ -342,7 +347,13 @@ class EntrypointNode(Runnable[Any, Any]):
             return original_call(proxy, input, retry_policy=None, timeout=None, **options)
 
         patched: RunnableConfig = {**config, CONF: {**config[CONF], CONFIG_KEY_CALL: call}}
-        return await self.bound.ainvoke(input, patched, **kwargs)
+        # LangGraph runs entrypoints untraced, which awaits the function without putting
+        # the config in the context; @task calls read CONFIG_KEY_CALL from the context.
+        token = var_child_runnable_config.set(patched)
+        try:
+            return await self.bound.ainvoke(input, patched, **kwargs)
+        finally:
+            var_child_runnable_config.reset(token)
 
     def _proxy(self, func: Any, retry_policy: Any, timeout: Any) -> Callable[..., Any]:
         key = (func, id(retry_policy), id(timeout))

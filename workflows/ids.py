@@ -106,10 +106,10 @@ def patched_names() -> list[tuple[Any, str]]:
 
 def install() -> None:
     """Install the dispatchers. Idempotent; called by the worker before it starts."""
-    from langgraph.pregel import _checkpoint, _loop
+    from langgraph.pregel import _checkpoint
 
     if _Original.uuid6 is None:
-        _Original.uuid6 = _checkpoint.uuid6
-    _checkpoint.uuid6 = _uuid6  # type: ignore[attr-defined]
-    _checkpoint.datetime = WorkflowAwareDatetime  # type: ignore[attr-defined,misc]
-    _loop.datetime = WorkflowAwareDatetime  # type: ignore[attr-defined,misc]
+        _Original.uuid6 = vars(_checkpoint)["uuid6"]
+    replacements = {"uuid6": _uuid6, "datetime": WorkflowAwareDatetime}
+    for module, name in patched_names():
+        setattr(module, name, replacements[name])

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, cast
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from langchain_core.runnables import RunnableConfig
     from langgraph.errors import GraphRecursionError
     from langgraph.types import Command
 
@@ -68,7 +69,7 @@ class RunWorkflow:
         ids.set_floor(inp.checkpoints.head_id())
         graph = durable.workflow_graph.copy({"checkpointer": saver})
         user_config = dict(request.config)
-        config: dict[str, Any] = {
+        config = cast(RunnableConfig, {
             **user_config,
             "configurable": {
                 **user_config.get("configurable", {}),
@@ -76,7 +77,7 @@ class RunWorkflow:
                 "run_id": inp.run_id,
                 "graph_id": request.graph_id,
             },
-        }
+        })
         payload: Any = request.command if request.command is not None else request.input
         while True:
             self._status = RUNNING

@@ -39,13 +39,17 @@ def fan_out(state: State) -> list[Send]:
     return [Send("branch", {"topic": state["topic"], "i": i}) for i in range(BRANCHES)]
 
 
+def _arrived(barrier: Path) -> int:
+    return len(list(barrier.glob("arrived-*")))
+
+
 async def branch(state: BranchInput, config: RunnableConfig) -> dict:
     """Arrive at a barrier and leave only once every branch has arrived."""
     barrier = Path(config["configurable"]["barrier_dir"])
-    (barrier / f"arrived-{state['i']}").touch()
+    await asyncio.to_thread((barrier / f"arrived-{state['i']}").touch)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + BARRIER_BOUND_SECONDS
-    while len(list(barrier.glob("arrived-*"))) < BRANCHES:
+    while await asyncio.to_thread(_arrived, barrier) < BRANCHES:
         if loop.time() > deadline:
             raise BarrierBrokenError(f"branch {state['i']} waited alone")
         await asyncio.sleep(0.02)

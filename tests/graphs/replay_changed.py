@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from langgraph.graph import END, START, StateGraph
-
 from approval import State, approve, draft, review, route
+from langgraph.graph import END, START, StateGraph
 
 
 def audit(state: State) -> dict:

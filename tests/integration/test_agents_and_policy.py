@@ -143,17 +143,20 @@ def test_sync_entrypoint_is_rejected_at_load_by_name() -> None:
 
 
 @pytest.mark.parametrize(
-    ("attr", "payload", "answer"),
+    ("attr", "payload", "answer", "tasks"),
     [
-        ("ask_in_entrypoint", {"topic": "cat"}, "Ada"),
-        ("ask_via_task", {"n": 2}, "blue"),
+        # The task after the interrupt runs once, after the resume.
+        ("ask_in_entrypoint", {"topic": "cat"}, "Ada", {"double": 1}),
+        # The asking task runs again on resume; the finished one is not repeated.
+        ("ask_via_task", {"n": 2}, "blue", {"double": 1, "ask_in_task": 2}),
     ],
 )
 async def test_functional_interrupt_and_resume_match_in_process(
-    client: Client, attr: str, payload: dict[str, Any], answer: str
+    client: Client, attr: str, payload: dict[str, Any], answer: str, tasks: dict[str, int]
 ) -> None:
     """interrupt() in an entrypoint or in a task pauses the run with the same interrupt
-    value as in-process LangGraph; resuming finishes with the same result."""
+    value as in-process LangGraph; resuming finishes with the same result, and every
+    task call was an activity."""
     graph_id = f"agent_{attr}"
     graphs = {graph_id: load_test_graph(graph_id, f"agent_functional.py:{attr}")}
     local = getattr(module("agent_functional"), attr).copy({"checkpointer": InMemorySaver()})
@@ -176,6 +179,10 @@ async def test_functional_interrupt_and_resume_match_in_process(
 
     assert final.status == "success", final.error
     assert final.values == to_jsonable(expected)
+    executions = await node_executions(client, ticket.run_id)
+    assert executions_by_type(executions) == Counter(
+        {f"{graph_id}.{name}": count for name, count in tasks.items()}
+    )
 
 
 # -- 4. per-node policy ---------------------------------------------------------------

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.errors import GraphRecursionError
+from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import Client
 from temporalio.service import RPCError
 
@@ -298,11 +299,17 @@ async def test_runs_on_one_thread_never_overlap(client: Client, tmp_path: Path) 
                                                               config=config))
 
         async def first_activity_started() -> bool | None:
+            # History records an activity's start only when it closes: ask Temporal
+            # for the run's pending activities instead.
             try:
-                executions = await node_executions(client, first.run_id)
+                described = await client.get_workflow_handle(first.run_id).describe()
             except RPCError:  # the run's workflow does not exist yet
                 return None
-            return True if any(e.started_at for e in executions) else None
+            pending = described.raw_description.pending_activities
+            return True if any(
+                a.activity_type.name == "feat_gate.gated"
+                and a.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
+                for a in pending) else None
 
         await wait_until(first_activity_started, "the first run's gated node to start")
         second = await stack.threads.submit(thread, RunRequest("feat_gate", {"label": "two"},
