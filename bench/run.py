@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import socket
 import statistics
 import sys
 import tempfile
@@ -30,6 +31,9 @@ sys.path.insert(0, str(ROOT))
 from langgraph.checkpoint.memory import InMemorySaver  # noqa: E402
 from temporalio.api.enums.v1 import EventType  # noqa: E402
 from temporalio.client import Client  # noqa: E402
+from temporalio.worker import Worker  # noqa: E402
+
+from bench.baseline import Chain, noop  # noqa: E402
 
 from tempograph.registry import GraphSpec, load_graph  # noqa: E402
 from temporal.client import Threads  # noqa: E402
@@ -40,6 +44,12 @@ from workflows.types import RunRequest  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
 INPUT = {"count": 0, "path": []}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def pct(values: list[float], q: float) -> float:
@@ -69,6 +79,16 @@ async def durable(threads: Threads, graph_id: str, runs: int) -> tuple[list[floa
         assert outcome.status == "success", outcome
         run_ids.append(ticket.run_id)
     return times, run_ids
+
+
+async def plain_temporal(client: Client, length: int, runs: int) -> list[float]:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        await client.execute_workflow(Chain.run, length, id=f"bench-{uuid.uuid4()}",
+                                      task_queue="bench-plain")
+        times.append(time.perf_counter() - start)
+    return times
 
 
 async def breakdown(client: Client, run_ids: list[str]) -> dict[str, list[float]]:
@@ -109,11 +129,14 @@ async def main(runs: int, extra: tuple[str, ...]) -> None:
     }
     originals = {gid: g.original for gid, g in graphs.items()}
     with tempfile.TemporaryDirectory() as tmp:
-        server = DevServer(Path(tmp), port=17555, ui_port=None, extra_args=extra)
+        server = DevServer(Path(tmp), port=free_port(), ui_port=None, extra_args=extra)
         await server.start()
         try:
             client = await Client.connect(server.address, data_converter=DATA_CONVERTER)
-            async with build_workers(client, "bench", graphs)[0]:
+            plain_worker = Worker(client, task_queue="bench-plain", workflows=[Chain],
+                                  activities=[noop])
+            async with build_workers(client, "bench", graphs)[0], plain_worker:
+                await plain_temporal(client, 3, 2)
                 threads = Threads(client, "bench")
                 await durable(threads, "chain3", 3)  # warm up both paths
                 await in_process(originals["chain3"], 3)
@@ -122,6 +145,8 @@ async def main(runs: int, extra: tuple[str, ...]) -> None:
                 ip20 = await in_process(originals["chain20"], max(5, runs // 3))
                 tg20, ids20 = await durable(threads, "chain20", max(5, runs // 3))
                 parts = await breakdown(client, ids20)
+                plain3 = await plain_temporal(client, 3, runs)
+                plain20 = await plain_temporal(client, 20, max(5, runs // 3))
         finally:
             server.stop()
 
@@ -131,6 +156,8 @@ async def main(runs: int, extra: tuple[str, ...]) -> None:
     print(row("3 nodes, Tempograph end to end", tg3))
     print(row("20 nodes, in-process", ip20))
     print(row("20 nodes, Tempograph end to end", tg20))
+    print(row("3 no-op activities, plain Temporal", plain3))
+    print(row("20 no-op activities, plain Temporal", plain20))
     print(row("per node: activity queue wait", parts["queue"]))
     print(row("per node: activity execution", parts["execute"]))
     print(row("per node: workflow turn-around", parts["workflow"]))
@@ -140,6 +167,9 @@ async def main(runs: int, extra: tuple[str, ...]) -> None:
     print(f"per-node overhead, 20-node chain: {(m(tg20) - m(ip20)) / 20 * 1000:.1f} ms median")
     print(f"per-node overhead, marginal (20 vs 3 nodes): "
           f"{((m(tg20) - m(tg3)) - (m(ip20) - m(ip3))) / 17 * 1000:.1f} ms")
+    print(f"plain Temporal per activity, 20 in a row: {m(plain20) / 20 * 1000:.1f} ms "
+          f"(Tempograph per node / plain Temporal per activity: "
+          f"{(m(tg20) - m(ip20)) / m(plain20):.2f})")
 
 
 if __name__ == "__main__":
