@@ -34,7 +34,6 @@ from temporalio.client import Client  # noqa: E402
 from temporalio.worker import Worker  # noqa: E402
 
 from bench.baseline import Chain, noop  # noqa: E402
-
 from tempograph.registry import GraphSpec, load_graph  # noqa: E402
 from temporal.client import Threads  # noqa: E402
 from temporal.converter import DATA_CONVERTER  # noqa: E402

@@ -7,6 +7,7 @@ history of each thread and run workflow to ``histories/<scenario>__<workflow id>
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -24,12 +25,13 @@ from workflows.types import RunRequest
 HISTORIES = Path(__file__).resolve().parent / "histories"
 
 
-async def record(client: Client, scenario: Scenario) -> None:
+async def record(client: Client, scenario: Scenario, tmp: str) -> None:
     os.environ.update(scenario.env)
     threads = Threads(client, TASK_QUEUE)
+    config = json.loads(json.dumps(scenario.config).replace("{tmp}", tmp))
     ticket = await threads.submit(
         scenario.thread_id,
-        RunRequest(scenario.graph_id, scenario.input),
+        RunRequest(scenario.graph_id, scenario.input, config=config),
     )
     outcome = await threads.wait(scenario.thread_id, ticket.run_id)
     for answer in scenario.answers:
@@ -55,7 +57,7 @@ async def main() -> None:
             client = await Client.connect(server.address, data_converter=DATA_CONVERTER)
             async with build_workers(client, TASK_QUEUE, graphs())[0]:
                 for scenario in SCENARIOS:
-                    await record(client, scenario)
+                    await record(client, scenario, tmp)
         finally:
             server.stop()
 

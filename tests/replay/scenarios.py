@@ -7,7 +7,7 @@ committed under ``histories/``; ``test_replay.py`` replays every one of them.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tests.conftest import FAST_RETRY, load_seed_demo, load_test_graph
@@ -25,7 +25,18 @@ def graphs() -> dict[str, DurableGraph]:
                                    maximum_attempts=2))
     )["seed_demo"]
     loaded["seed_demo_failing"].graph_id = "seed_demo_failing"
-    loaded["approval"] = load_test_graph("approval", "approval.py:graph", FAST_RETRY)
+    for graph_id, ref in {
+        "approval": "approval.py:graph",
+        "feat_fanout": "feat_fanout.py:graph",
+        "feat_subgraph": "feat_subgraph.py:graph",
+        "feat_loop": "feat_loop.py:graph",
+        "feat_command": "feat_routing.py:command_graph",
+        "agent_tools": "agent_tools.py:graph",
+        "agent_fn": "agent_functional.py:pipeline",
+        "agent_ask_via_task": "agent_functional.py:ask_via_task",
+        "cli_fail": "cli_fail.py:graph",
+    }.items():
+        loaded[graph_id] = load_test_graph(graph_id, ref, FAST_RETRY)
     return loaded
 
 
@@ -36,8 +47,9 @@ class Scenario:
     graph_id: str
     input: Any
     # Each answer is called with the pending interrupts and returns the resume value.
-    answers: list[Callable[[list[Any]], Any]]
-    env: dict[str, str]
+    answers: list[Callable[[list[Any]], Any]] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
 
 
 def _by_id(value: Any) -> Callable[[list[Any]], Any]:
@@ -52,7 +64,19 @@ SCENARIOS = [
              {"step": 0, "result": ""}, [],
              {"SEED_DEMO_FAILURE_RATE": "1", "SEED_DEMO_WORK_SECONDS": "0.01"}),
     Scenario("approval", "replay-approval", "approval", {"request": "buy"},
-             [_by_id({"approved": True}), _by_id("ann"), _by_id("looks good")], {}),
+             [_by_id({"approved": True}), _by_id("ann"), _by_id("looks good")]),
+    Scenario("fanout", "replay-fanout", "feat_fanout", {"topic": " tides "},
+             config={"configurable": {"barrier_dir": "{tmp}"}}),
+    Scenario("subgraph", "replay-subgraph", "feat_subgraph", {"text": "hello"}),
+    Scenario("recursion_limit", "replay-loop", "feat_loop", {"hops": 0},
+             config={"recursion_limit": 5}),
+    Scenario("command", "replay-command", "feat_command", {"n": 4}),
+    Scenario("tool_agent", "replay-agent", "agent_tools",
+             {"messages": [{"role": "user", "content": "what is 6 times 7?", "id": "h-1"}]}),
+    Scenario("functional", "replay-functional", "agent_fn", {"n": 3}),
+    Scenario("functional_interrupt", "replay-functional-ask", "agent_ask_via_task", {"n": 2},
+             [lambda interrupts: "blue"]),
+    Scenario("node_failure", "replay-failure", "cli_fail", {"amount": 5}),
 ]
 
 Recorder = Callable[[Scenario], Awaitable[None]]

@@ -10,7 +10,7 @@ from temporalio.workflow import NondeterminismError
 
 from temporal.worker import build_replayer
 from tests.conftest import FAST_RETRY, TEST_GRAPHS, load_test_graph
-from tests.replay.scenarios import graphs
+from tests.replay.scenarios import SCENARIOS, graphs
 
 HISTORIES = sorted((Path(__file__).resolve().parent / "histories").glob("*.json"))
 
@@ -22,7 +22,7 @@ def load_history(path: Path) -> WorkflowHistory:
 
 def test_histories_were_recorded() -> None:
     recorded = {p.stem.split("__", 1)[0] for p in HISTORIES}
-    assert {"seed_demo", "seed_demo_failing", "approval"} <= recorded
+    assert {s.name for s in SCENARIOS} == recorded
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem.split("__")[0] + ":" +
