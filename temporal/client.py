@@ -9,14 +9,18 @@ from temporalio.client import (
     WithStartWorkflowOperation,
     WorkflowUpdateFailedError,
 )
-from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+)
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from tempograph.errors import ErrorCode, InvalidRequestError, TempographError
 from tempograph.settings import Settings
 from temporal.converter import DATA_CONVERTER
-from workflows.thread import ThreadCarry, ThreadWorkflow, WaitRun
+from workflows.thread import THREAD_ID, ThreadCarry, ThreadWorkflow, WaitRun
 from workflows.types import RESUME, WAIT_RUN, RunOutcome, RunRequest, RunTicket, ThreadState
 
 
@@ -52,19 +56,21 @@ def _request_error(err: WorkflowUpdateFailedError) -> TempographError:
 class Threads:
     """Client-side operations on thread workflows."""
 
-    def __init__(self, client: Client, task_queue: str) -> None:
+    def __init__(self, client: Client, task_queue: str, runs_per_execution: int = 100) -> None:
         self._client = client
         self._task_queue = task_queue
+        self._runs_per_execution = runs_per_execution
 
     async def submit(self, thread_id: str, request: RunRequest) -> RunTicket:
         """Start (or reuse) the thread and enqueue the run; validated before it is accepted."""
         start = WithStartWorkflowOperation(
             ThreadWorkflow.run,
-            ThreadCarry(thread_id=thread_id),
+            ThreadCarry(thread_id=thread_id, runs_per_execution=self._runs_per_execution),
             id=thread_workflow_id(thread_id),
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             task_queue=self._task_queue,
             static_summary=f"thread {thread_id}",
+            search_attributes=TypedSearchAttributes([SearchAttributePair(THREAD_ID, thread_id)]),
         )
         try:
             ticket: RunTicket = await self._client.execute_update_with_start_workflow(

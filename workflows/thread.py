@@ -51,6 +51,8 @@ class ThreadCarry:
     graph_id: str | None = None
     queue: list[RunRequest] = field(default_factory=list)
     outcomes: dict[str, RunOutcome] = field(default_factory=dict)
+    # Continue-as-new after this many runs (or sooner, when Temporal suggests it).
+    runs_per_execution: int = 100
 
 
 @dataclass
@@ -71,6 +73,8 @@ class ThreadWorkflow:
         self._queue = list(carry.queue)
         self._outcomes = dict(carry.outcomes)
         self._current: str | None = None
+        self._runs_per_execution = carry.runs_per_execution
+        self._runs_here = 0
 
     # -- client-facing handlers ------------------------------------------------------
 
@@ -165,18 +169,24 @@ class ThreadWorkflow:
                 continue
             request = self._queue.pop(0)
             await self._execute(request)
+            self._runs_here += 1
             self._trim_outcomes()
-            if workflow.info().is_continue_as_new_suggested() and not self._queue:
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(
-                    ThreadCarry(
-                        thread_id=self._thread_id,
-                        checkpoints=self._checkpoints,
-                        graph_id=self._graph_id,
-                        queue=self._queue,
-                        outcomes=self._outcomes,
-                    )
+            if self._should_continue_as_new():
+                # Handlers still running (clients waiting on a run) must finish first; a
+                # run submitted meanwhile is served here and the move waits for later.
+                await workflow.wait_condition(
+                    lambda: workflow.all_handlers_finished() or bool(self._queue)
                 )
+                if not self._queue:
+                    workflow.continue_as_new(
+                        ThreadCarry(
+                            thread_id=self._thread_id,
+                            checkpoints=self._checkpoints,
+                            graph_id=self._graph_id,
+                            outcomes=self._outcomes,
+                            runs_per_execution=self._runs_per_execution,
+                        )
+                    )
 
     async def _execute(self, request: RunRequest) -> None:
         run_id = request.run_id or ""
@@ -220,6 +230,12 @@ class ThreadWorkflow:
             self._outcomes[run_id] = outcome
         finally:
             self._current = None
+
+    def _should_continue_as_new(self) -> bool:
+        if self._queue:
+            return False
+        limit = self._runs_per_execution
+        return workflow.info().is_continue_as_new_suggested() or 0 < limit <= self._runs_here
 
     def _trim_outcomes(self) -> None:
         while len(self._outcomes) > _KEEP_OUTCOMES:

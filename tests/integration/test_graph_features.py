@@ -17,9 +17,10 @@ import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.errors import GraphRecursionError
 from temporalio.api.enums.v1 import PendingActivityState
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError
 
+from temporal.client import Threads
 from tests.conftest import Stack, load_test_graph, running_worker
 from tests.integration.history import NodeExecution, node_executions
 from workflows.durable import DurableGraph
@@ -331,3 +332,32 @@ async def test_runs_on_one_thread_never_overlap(client: Client, tmp_path: Path) 
     last_closed = max(e.closed_at or float("inf") for e in one)
     first_started = min(e.started_at or float("-inf") for e in two)
     assert first_started > last_closed
+
+
+async def test_thread_continues_as_new_and_keeps_its_state(client: Client) -> None:
+    """A thread that moved to a new execution (continue-as-new) keeps its checkpoints,
+    its history and the outcomes of earlier runs; the next run continues from them."""
+    durable = load_test_graph("feat_counter", "feat_threads.py:counter_graph")
+    thread = f"can-{uuid.uuid4().hex}"
+    async with running_worker(client, {"feat_counter": durable}) as stack:
+        threads = Threads(client, stack.task_queue, runs_per_execution=2)
+        run_ids = []
+        for _ in range(3):
+            ticket = await threads.submit(thread, RunRequest("feat_counter", {"count": 1}))
+            outcome = await threads.wait(thread, ticket.run_id)
+            assert outcome.status == "success"
+            run_ids.append(ticket.run_id)
+        first_run = await threads.wait(thread, run_ids[0])
+        state = await threads.state(thread, history=True)
+
+    local = durable.original.copy({"checkpointer": InMemorySaver()})
+    config: Any = {"configurable": {"thread_id": thread}}
+    for _ in range(3):
+        await local.ainvoke({"count": 1}, config)
+    expected = [to_jsonable(s.values) async for s in local.aget_state_history(config)]
+    assert state.values == to_jsonable((await local.aget_state(config)).values)
+    assert [h["values"] for h in state.history] == expected
+    assert first_run.status == "success"  # outcomes of runs before the move are kept
+    executions = [e async for e in client.list_workflows(f'WorkflowId = "thread-{thread}"')]
+    assert sorted(e.status for e in executions if e.status is not None) == [
+        WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.CONTINUED_AS_NEW]

@@ -27,13 +27,14 @@ HISTORIES = Path(__file__).resolve().parent / "histories"
 
 async def record(client: Client, scenario: Scenario, tmp: str) -> None:
     os.environ.update(scenario.env)
-    threads = Threads(client, TASK_QUEUE)
+    threads = Threads(client, TASK_QUEUE, scenario.runs_per_execution)
     config = json.loads(json.dumps(scenario.config).replace("{tmp}", tmp))
-    ticket = await threads.submit(
-        scenario.thread_id,
-        RunRequest(scenario.graph_id, scenario.input, config=config),
-    )
-    outcome = await threads.wait(scenario.thread_id, ticket.run_id)
+    for _ in range(scenario.runs):
+        ticket = await threads.submit(
+            scenario.thread_id,
+            RunRequest(scenario.graph_id, scenario.input, config=config),
+        )
+        outcome = await threads.wait(scenario.thread_id, ticket.run_id)
     for answer in scenario.answers:
         waiting = await threads.resume(scenario.thread_id, answer(outcome.interrupts))
         outcome = await threads.wait(scenario.thread_id, waiting.run_id, waiting.resumes)
@@ -41,9 +42,14 @@ async def record(client: Client, scenario: Scenario, tmp: str) -> None:
     # Let the thread finish its bookkeeping before its history is read.
     await asyncio.sleep(1)
     for workflow_id in (thread_workflow_id(scenario.thread_id), ticket.run_id):
-        history = await client.get_workflow_handle(workflow_id).fetch_history()
-        path = HISTORIES / f"{scenario.name}__{workflow_id}.json"
-        path.write_text(history.to_json())
+        query = f'WorkflowId = "{workflow_id}"'
+        executions = [e async for e in client.list_workflows(query)]
+        # Every execution of the id: a thread that continued-as-new has several.
+        for n, execution in enumerate(sorted(executions, key=lambda e: e.start_time)):
+            handle = client.get_workflow_handle(workflow_id, run_id=execution.run_id)
+            history = await handle.fetch_history()
+            path = HISTORIES / f"{scenario.name}__{workflow_id}__{n}.json"
+            path.write_text(history.to_json())
 
 
 async def main() -> None:

@@ -35,6 +35,7 @@ def graphs() -> dict[str, DurableGraph]:
         "agent_fn": "agent_functional.py:pipeline",
         "agent_ask_via_task": "agent_functional.py:ask_via_task",
         "cli_fail": "cli_fail.py:graph",
+        "feat_counter": "feat_threads.py:counter_graph",
     }.items():
         loaded[graph_id] = load_test_graph(graph_id, ref, FAST_RETRY)
     return loaded
@@ -50,6 +51,8 @@ class Scenario:
     answers: list[Callable[[list[Any]], Any]] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
+    runs: int = 1
+    runs_per_execution: int = 100
 
 
 def _by_id(value: Any) -> Callable[[list[Any]], Any]:
@@ -77,6 +80,8 @@ SCENARIOS = [
     Scenario("functional_interrupt", "replay-functional-ask", "agent_ask_via_task", {"n": 2},
              [lambda interrupts: "blue"]),
     Scenario("node_failure", "replay-failure", "cli_fail", {"amount": 5}),
+    Scenario("continue_as_new", "replay-can", "feat_counter", {"count": 1}, runs=3,
+             runs_per_execution=2),
 ]
 
 Recorder = Callable[[Scenario], Awaitable[None]]

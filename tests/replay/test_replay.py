@@ -16,7 +16,7 @@ HISTORIES = sorted((Path(__file__).resolve().parent / "histories").glob("*.json"
 
 
 def load_history(path: Path) -> WorkflowHistory:
-    workflow_id = path.stem.split("__", 1)[1]
+    workflow_id = path.stem.split("__")[1]
     return WorkflowHistory.from_json(workflow_id, path.read_text())
 
 
@@ -25,9 +25,13 @@ def test_histories_were_recorded() -> None:
     assert {s.name for s in SCENARIOS} == recorded
 
 
-@pytest.mark.parametrize("path", HISTORIES, ids=[p.stem.split("__")[0] + ":" +
-                                                 ("thread" if "__thread-" in p.stem else "run")
-                                                 for p in HISTORIES])
+def label(path: Path) -> str:
+    scenario, workflow_id, execution = path.stem.split("__")
+    kind = "thread" if workflow_id.startswith("thread-") else "run"
+    return f"{scenario}:{kind}:{execution}"
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=[label(p) for p in HISTORIES])
 async def test_history_replays(path: Path) -> None:
     replayer = build_replayer(graphs())
     await replayer.replay_workflow(load_history(path))
