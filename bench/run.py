@@ -93,15 +93,24 @@ async def plain_temporal(client: Client, length: int, runs: int) -> list[float]:
 async def breakdown(client: Client, run_ids: list[str]) -> dict[str, list[float]]:
     """Per node: queue wait (scheduled->started), execution (started->completed), and the
     workflow's turn-around (completed -> next node scheduled)."""
-    parts: dict[str, list[float]] = {"queue": [], "execute": [], "workflow": []}
+    parts: dict[str, list[float]] = {"queue": [], "execute": [], "workflow": [],
+                                     "wft_dispatch": [], "wft_process": []}
     for run_id in run_ids:
         history = await client.get_workflow_handle(run_id).fetch_history()
         scheduled: dict[int, float] = {}
         started: dict[int, float] = {}
         last_completed: float | None = None
+        wft_scheduled = wft_started = 0.0
         for event in history.events:
             t = event.event_time.ToDatetime().timestamp()
-            if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED:
+                wft_scheduled = t
+            elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
+                wft_started = t
+                parts["wft_dispatch"].append(t - wft_scheduled)
+            elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+                parts["wft_process"].append(t - wft_started)
+            elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
                 scheduled[event.event_id] = t
                 if last_completed is not None:
                     parts["workflow"].append(t - last_completed)
@@ -160,6 +169,8 @@ async def main(runs: int, extra: tuple[str, ...]) -> None:
     print(row("per node: activity queue wait", parts["queue"]))
     print(row("per node: activity execution", parts["execute"]))
     print(row("per node: workflow turn-around", parts["workflow"]))
+    print(row("  of which: task dispatch (server)", parts["wft_dispatch"]))
+    print(row("  of which: LangGraph step (worker)", parts["wft_process"]))
     m = statistics.median
     print()
     print(f"ratio 3 nodes, Tempograph / in-process: {m(tg3) / m(ip3):.0f}x")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -113,13 +114,7 @@ async def _up(settings: Settings, config_path: Path, port: int, ui_port: int) ->
     server = DevServer(settings.data_dir / "temporal", port=port, ui_port=ui_port)
     _say("tempograph up: local development, loopback only, no authentication")
     await server.start()
-    settings = Settings(
-        temporal_address=server.address,
-        namespace=settings.namespace,
-        task_queue=settings.task_queue,
-        data_dir=settings.data_dir,
-        temporal_ui_port=ui_port,
-    )
+    settings = dataclasses.replace(settings, temporal_address=server.address)
     try:
         _say(f"temporal dev server on {server.address}, UI http://127.0.0.1:{ui_port}")
         await _serve_worker(

@@ -19,7 +19,6 @@ class Settings:
     namespace: str = DEFAULT_NAMESPACE
     task_queue: str = DEFAULT_TASK_QUEUE
     data_dir: Path = Path(".tempograph")
-    temporal_ui_port: int = 8233
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -29,5 +28,4 @@ class Settings:
             namespace=env.get("TEMPORAL_NAMESPACE", cls.namespace),
             task_queue=env.get("TEMPOGRAPH_TASK_QUEUE", cls.task_queue),
             data_dir=Path(env.get("TEMPOGRAPH_DATA_DIR", str(cls.data_dir))),
-            temporal_ui_port=int(env.get("TEMPOGRAPH_TEMPORAL_UI_PORT", cls.temporal_ui_port)),
         )
