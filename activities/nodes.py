@@ -101,14 +101,15 @@ class NodeActivities:
             ) from exc
         return result
 
-    def _resolve(
-        self, activity_type: str, call: NodeCall
-    ) -> tuple[Any, Sequence[Any], NodePolicy]:
+    def _resolve(self, activity_type: str, call: NodeCall) -> tuple[Any, Sequence[Any], NodePolicy]:
         if call.kind == "task":
             graph_id, _, name = activity_type.partition(".")
             if graph_id not in self._graphs:
-                raise ApplicationError(f"unknown graph for task {activity_type!r}",
-                                       type="UnknownGraph", non_retryable=True)
+                raise ApplicationError(
+                    f"unknown graph for task {activity_type!r}",
+                    type="UnknownGraph",
+                    non_retryable=True,
+                )
             task = _find_task(call.task_ref or "")
             rules = [p.retry_on for p in _policies(getattr(task, "retry_policy", None))]
             policy = self._graphs[graph_id].task_policies.get(
@@ -117,7 +118,8 @@ class NodeActivities:
             return getattr(task, "func", task), rules, policy
         if activity_type not in self._targets:
             raise ApplicationError(
-                f"this worker has no node {activity_type!r}", type="UnknownNode",
+                f"this worker has no node {activity_type!r}",
+                type="UnknownNode",
                 non_retryable=True,
             )
         _, target = self._targets[activity_type]
@@ -218,8 +220,9 @@ def _find_task(task_ref: str) -> Any:
     for part in qualname.split("."):
         target = getattr(target, part, None)
         if target is None:
-            raise ApplicationError(f"task {task_ref!r} not found", type="UnknownTask",
-                                   non_retryable=True)
+            raise ApplicationError(
+                f"task {task_ref!r} not found", type="UnknownTask", non_retryable=True
+            )
     return target
 
 

@@ -84,8 +84,9 @@ async def plain_temporal(client: Client, length: int, runs: int) -> list[float]:
     times = []
     for _ in range(runs):
         start = time.perf_counter()
-        await client.execute_workflow(Chain.run, length, id=f"bench-{uuid.uuid4()}",
-                                      task_queue="bench-plain")
+        await client.execute_workflow(
+            Chain.run, length, id=f"bench-{uuid.uuid4()}", task_queue="bench-plain"
+        )
         times.append(time.perf_counter() - start)
     return times
 
@@ -93,8 +94,13 @@ async def plain_temporal(client: Client, length: int, runs: int) -> list[float]:
 async def breakdown(client: Client, run_ids: list[str]) -> dict[str, list[float]]:
     """Per node: queue wait (scheduled->started), execution (started->completed), and the
     workflow's turn-around (completed -> next node scheduled)."""
-    parts: dict[str, list[float]] = {"queue": [], "execute": [], "workflow": [],
-                                     "wft_dispatch": [], "wft_process": []}
+    parts: dict[str, list[float]] = {
+        "queue": [],
+        "execute": [],
+        "workflow": [],
+        "wft_dispatch": [],
+        "wft_process": [],
+    }
     for run_id in run_ids:
         history = await client.get_workflow_handle(run_id).fetch_history()
         scheduled: dict[int, float] = {}
@@ -126,8 +132,10 @@ async def breakdown(client: Client, run_ids: list[str]) -> dict[str, list[float]
 
 
 def row(name: str, values: list[float]) -> str:
-    return (f"| {name:<34} | {statistics.median(values) * 1000:9.1f} | "
-            f"{pct(values, 0.95) * 1000:9.1f} | {len(values):4d} |")
+    return (
+        f"| {name:<34} | {statistics.median(values) * 1000:9.1f} | "
+        f"{pct(values, 0.95) * 1000:9.1f} | {len(values):4d} |"
+    )
 
 
 async def main(runs: int, extra: tuple[str, ...]) -> None:
@@ -141,8 +149,9 @@ async def main(runs: int, extra: tuple[str, ...]) -> None:
         await server.start()
         try:
             client = await Client.connect(server.address, data_converter=DATA_CONVERTER)
-            plain_worker = Worker(client, task_queue="bench-plain", workflows=[Chain],
-                                  activities=[noop])
+            plain_worker = Worker(
+                client, task_queue="bench-plain", workflows=[Chain], activities=[noop]
+            )
             async with build_workers(client, "bench", graphs)[0], plain_worker:
                 await plain_temporal(client, 3, 2)
                 threads = Threads(client, "bench")
@@ -175,18 +184,27 @@ async def main(runs: int, extra: tuple[str, ...]) -> None:
     print()
     print(f"ratio 3 nodes, Tempograph / in-process: {m(tg3) / m(ip3):.0f}x")
     print(f"per-node overhead, 20-node chain: {(m(tg20) - m(ip20)) / 20 * 1000:.1f} ms median")
-    print(f"per-node overhead, marginal (20 vs 3 nodes): "
-          f"{((m(tg20) - m(tg3)) - (m(ip20) - m(ip3))) / 17 * 1000:.1f} ms")
-    print(f"plain Temporal per activity, 20 in a row: {m(plain20) / 20 * 1000:.1f} ms "
-          f"(Tempograph per node / plain Temporal per activity: "
-          f"{(m(tg20) - m(ip20)) / m(plain20):.2f})")
+    print(
+        f"per-node overhead, marginal (20 vs 3 nodes): "
+        f"{((m(tg20) - m(tg3)) - (m(ip20) - m(ip3))) / 17 * 1000:.1f} ms"
+    )
+    print(
+        f"plain Temporal per activity, 20 in a row: {m(plain20) / 20 * 1000:.1f} ms "
+        f"(Tempograph per node / plain Temporal per activity: "
+        f"{(m(tg20) - m(ip20)) / m(plain20):.2f})"
+    )
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=30)
-    parser.add_argument("--server-arg", action="append", default=[],
-                        help="extra `temporal server start-dev` argument (repeatable)")
+    parser.add_argument(
+        "--server-arg",
+        action="append",
+        default=[],
+        help="extra `temporal server start-dev` argument (repeatable)",
+    )
     args = parser.parse_args()
     asyncio.run(main(args.runs, tuple(args.server_arg)))

@@ -50,8 +50,9 @@ def _parse_json(flag: str, text: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as err:
-        raise TempographError(f"{flag} is not valid JSON: {err}",
-                              code=ErrorCode.INVALID_INPUT) from None
+        raise TempographError(
+            f"{flag} is not valid JSON: {err}", code=ErrorCode.INVALID_INPUT
+        ) from None
 
 
 # -- long-running parts ----------------------------------------------------------------
@@ -83,8 +84,9 @@ async def _serve_worker(
     for graph_id, reason in sorted(failed.items()):
         _err(f"graph {graph_id!r} not loaded: {reason}")
     if not graphs:
-        raise TempographError(f"no graph in {config_path} could be loaded",
-                              code=ErrorCode.GRAPH_LOAD_FAILED)
+        raise TempographError(
+            f"no graph in {config_path} could be loaded", code=ErrorCode.GRAPH_LOAD_FAILED
+        )
     client = await connect(settings)
     workers = build_workers(client, settings.task_queue, graphs)
     async with contextlib.AsyncExitStack() as stack:
@@ -130,16 +132,22 @@ async def _up(settings: Settings, config_path: Path, port: int, ui_port: int) ->
 # -- client commands -------------------------------------------------------------------
 
 
-async def _progress(settings: Settings, client: Any, run_id: str) -> None:
-    """Print node starts and ends of a run on stderr, from its Temporal history."""
+async def _progress(client: Any, run_id: str, resumes: int) -> None:
+    """Print node starts and ends of a run on stderr, from its Temporal history (after its
+    ``resumes``-th resume signal, so a resumed run does not repeat what was shown)."""
     from temporalio.api.enums.v1 import EventType
 
     handle = client.get_workflow_handle(run_id)
     names: dict[int, str] = {}
     for _ in range(600):
+        signals = 0
         try:
             async for event in handle.fetch_history_events(wait_new_event=True):
                 kind = event.event_type
+                if kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+                    signals += 1
+                if signals < resumes:
+                    continue
                 if kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
                     name = event.activity_task_scheduled_event_attributes.activity_type.name
                     names[event.event_id] = name
@@ -149,8 +157,10 @@ async def _progress(settings: Settings, client: Any, run_id: str) -> None:
                     _err(f"  {names.get(attrs.scheduled_event_id, '?')} done")
                 elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED:
                     attrs2 = event.activity_task_failed_event_attributes
-                    _err(f"  {names.get(attrs2.scheduled_event_id, '?')} failed: "
-                         f"{attrs2.failure.message}")
+                    _err(
+                        f"  {names.get(attrs2.scheduled_event_id, '?')} failed: "
+                        f"{attrs2.failure.message}"
+                    )
             return
         except Exception:  # noqa: BLE001 - the run may not have started yet
             await asyncio.sleep(0.2)
@@ -161,7 +171,7 @@ async def _follow(settings: Settings, thread_id: str, run_id: str, resumes: int)
 
     client = await connect(settings)
     threads = Threads(client, settings.task_queue)
-    progress = asyncio.create_task(_progress(settings, client, run_id))
+    progress = asyncio.create_task(_progress(client, run_id, resumes))
     try:
         outcome = await threads.wait(thread_id, run_id, resumes)
     finally:
@@ -172,8 +182,10 @@ async def _follow(settings: Settings, thread_id: str, run_id: str, resumes: int)
         _out(outcome.values)
         return EXIT_OK
     if outcome.status == "interrupted":
-        _err(f"run {run_id} on thread {thread_id!r} is waiting for input; answer with "
-             f"`tempograph resume {thread_id} --value JSON`")
+        _err(
+            f"run {run_id} on thread {thread_id!r} is waiting for input; answer with "
+            f"`tempograph resume {thread_id} --value JSON`"
+        )
         _out(outcome.interrupts)
         return EXIT_INTERRUPTED
     error = outcome.error or {}
@@ -189,8 +201,9 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
 
     graph_input = _parse_json("--input", args.input)
     if args.recursion_limit is not None and args.recursion_limit < 1:
-        raise TempographError("--recursion-limit must be a positive integer",
-                              code=ErrorCode.INVALID_INPUT)
+        raise TempographError(
+            "--recursion-limit must be a positive integer", code=ErrorCode.INVALID_INPUT
+        )
     thread_id = args.thread or str(uuid.uuid4())
     config: dict[str, Any] = {}
     if args.recursion_limit is not None:
@@ -271,8 +284,10 @@ def build_parser() -> argparse.ArgumentParser:
 def _config_arg(args: argparse.Namespace) -> Path:
     path: Path = (args.config or default_config()).resolve()
     if not path.exists():
-        raise TempographError(f"config {path} does not exist; pass --config langgraph.json",
-                              code=ErrorCode.CONFIG_INVALID)
+        raise TempographError(
+            f"config {path} does not exist; pass --config langgraph.json",
+            code=ErrorCode.CONFIG_INVALID,
+        )
     return path
 
 

@@ -56,7 +56,7 @@ def read_config(path: str | Path) -> ProjectConfig:
     except json.JSONDecodeError as err:
         raise ConfigError(f"{path}: not valid JSON: {err}") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("graphs"), dict) or not raw["graphs"]:
-        raise ConfigError(f"{path}: needs a non-empty \"graphs\" object")
+        raise ConfigError(f'{path}: needs a non-empty "graphs" object')
     base = path.parent
     extra = raw.get("tempograph", {}).get("graphs", {})
     graphs: dict[str, GraphSpec] = {}
@@ -64,7 +64,7 @@ def read_config(path: str | Path) -> ProjectConfig:
         if isinstance(ref, dict):  # {"path": "./file.py:attr", "description": ...}
             ref = ref.get("path")
         if not isinstance(ref, str) or ":" not in ref:
-            raise ConfigError(f"{path}: graph {graph_id!r} must be \"./file.py:attribute\"")
+            raise ConfigError(f'{path}: graph {graph_id!r} must be "./file.py:attribute"')
         if "." in graph_id:
             raise ConfigError(f"{path}: graph id {graph_id!r} must not contain '.'")
         file_part, _, attr = ref.rpartition(":")
@@ -76,8 +76,11 @@ def read_config(path: str | Path) -> ProjectConfig:
             defaults=own.get("defaults", {}),
             nodes=own.get("nodes", {}),
         )
-    dependencies = [(base / d).resolve() for d in raw.get("dependencies", [])
-                    if isinstance(d, str) and (d.startswith(".") or d.startswith("/"))]
+    dependencies = [
+        (base / d).resolve()
+        for d in raw.get("dependencies", [])
+        if isinstance(d, str) and (d.startswith(".") or d.startswith("/"))
+    ]
     return ProjectConfig(path, graphs, dependencies, _read_env(base, raw.get("env")))
 
 
@@ -97,7 +100,7 @@ def _read_env(base: Path, env: Any) -> dict[str, str]:
                 key, _, value = line.partition("=")
                 values[key.strip()] = value.strip().strip('"').strip("'")
         return values
-    raise ConfigError("\"env\" must be an object or a path to a .env file")
+    raise ConfigError('"env" must be an object or a path to a .env file')
 
 
 def _import_file(path: Path) -> ModuleType:
@@ -127,8 +130,9 @@ def load_graph(spec: GraphSpec, default_policy: NodePolicy | None = None) -> Dur
     try:
         module = _import_file(spec.path)
     except Exception as err:
-        raise GraphLoadError(spec.graph_id, f"import of {spec.path} failed: "
-                                            f"{type(err).__name__}: {err}") from err
+        raise GraphLoadError(
+            spec.graph_id, f"import of {spec.path} failed: {type(err).__name__}: {err}"
+        ) from err
     if not hasattr(module, spec.attr):
         raise GraphLoadError(spec.graph_id, f"{spec.path} has no attribute {spec.attr!r}")
     graph = getattr(module, spec.attr)

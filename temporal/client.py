@@ -88,8 +88,9 @@ class Threads:
             raise _request_error(err) from None
         except RPCError as err:
             if err.status == RPCStatusCode.NOT_FOUND:
-                raise InvalidRequestError(f"thread {thread_id!r} does not exist",
-                                          code=ErrorCode.NOT_WAITING) from None
+                raise InvalidRequestError(
+                    f"thread {thread_id!r} does not exist", code=ErrorCode.NOT_WAITING
+                ) from None
             raise
         return result
 
@@ -108,4 +109,7 @@ class Threads:
             if err.status == RPCStatusCode.NOT_FOUND:
                 raise InvalidRequestError(f"thread {thread_id!r} does not exist") from None
             raise
+        if state.checkpoint_id is None and state.status == "idle":
+            # Only a rejected first submission leaves a thread without any checkpoint.
+            raise InvalidRequestError(f"thread {thread_id!r} does not exist")
         return state

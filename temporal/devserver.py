@@ -42,13 +42,18 @@ def ensure_temporal_cli() -> Path:
         return binary
     go = shutil.which("go") or "/usr/local/go/bin/go"
     if not Path(go).exists():
-        raise TempographError("building the temporal CLI needs Go; none found on PATH",
-                              code=ErrorCode.SERVER_UNAVAILABLE)
+        raise TempographError(
+            "building the temporal CLI needs Go; none found on PATH",
+            code=ErrorCode.SERVER_UNAVAILABLE,
+        )
     binary.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "GOBIN": str(binary.parent), "GOFLAGS": "-mod=mod"}
     proc = subprocess.run(
         [go, "install", f"{TEMPORAL_CLI_MODULE}@{TEMPORAL_CLI_VERSION}"],
-        env=env, capture_output=True, text=True, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if proc.returncode != 0 or not binary.exists():
         raise TempographError(
@@ -63,7 +68,10 @@ class DevServer:
     """A ``temporal server start-dev`` process on loopback, data in a SQLite file."""
 
     def __init__(
-        self, data_dir: Path, port: int = 7233, ui_port: int | None = 8233,
+        self,
+        data_dir: Path,
+        port: int = 7233,
+        ui_port: int | None = 8233,
         host: str = "127.0.0.1",
         extra_args: tuple[str, ...] = (),
     ) -> None:
@@ -80,10 +88,17 @@ class DevServer:
 
     def command(self, binary: Path) -> list[str]:
         cmd = [
-            str(binary), "server", "start-dev",
-            "--ip", self.host, "--port", str(self.port),
-            "--db-filename", str(self.data_dir / "temporal.db"),
-            "--log-level", "error",
+            str(binary),
+            "server",
+            "start-dev",
+            "--ip",
+            self.host,
+            "--port",
+            str(self.port),
+            "--db-filename",
+            str(self.data_dir / "temporal.db"),
+            "--log-level",
+            "error",
         ]
         if self.ui_port is None:
             cmd.append("--headless")
@@ -103,7 +118,9 @@ class DevServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with open(self.data_dir / "temporal.log", "ab") as log:
             self.process = subprocess.Popen(
-                self.command(binary), stdout=log, stderr=subprocess.STDOUT,
+                self.command(binary),
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
         return self.process
@@ -127,8 +144,7 @@ class DevServer:
                 if loop.time() > deadline:
                     self.stop()
                     raise TempographError(
-                        f"temporal dev server did not answer on {self.address} "
-                        f"in {ready_within}s",
+                        f"temporal dev server did not answer on {self.address} in {ready_within}s",
                         code=ErrorCode.SERVER_UNAVAILABLE,
                     ) from None
                 await asyncio.sleep(0.2)

@@ -50,8 +50,12 @@ async def client(dev_server: DevServer) -> Client:
     return await Client.connect(dev_server.address, data_converter=DATA_CONVERTER)
 
 
-def load_test_graph(graph_id: str, ref: str, policy: NodePolicy = FAST_RETRY,
-                    nodes: Mapping[str, Mapping[str, Any]] | None = None) -> DurableGraph:
+def load_test_graph(
+    graph_id: str,
+    ref: str,
+    policy: NodePolicy = FAST_RETRY,
+    nodes: Mapping[str, Mapping[str, Any]] | None = None,
+) -> DurableGraph:
     """Load ``tests/graphs/<file>.py:<attr>`` as graph ``graph_id``."""
     file_part, _, attr = ref.partition(":")
     spec = GraphSpec(graph_id, TEST_GRAPHS / file_part, attr, nodes=nodes or {})

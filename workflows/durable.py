@@ -167,7 +167,7 @@ def _copy_graph(
     for name, node in graph.nodes.items():
         node_prefix = f"{prefix}.{name}"
         bound = node.bound
-        where = f"node {node_prefix[len(durable.graph_id) + 1:]!r}"
+        where = f"node {node_prefix[len(durable.graph_id) + 1 :]!r}"
         if name.startswith("__"):
             # LangGraph's own nodes (__start__ maps the input): pure, run in the workflow.
             new_bound: Runnable[Any, Any] = bound
@@ -219,11 +219,7 @@ def _entrypoint_node(
 
 def _serializable_config(config: RunnableConfig) -> dict[str, Any]:
     """The parts of a task's config a node body may read, without LangGraph's live objects."""
-    conf = {
-        k: v
-        for k, v in config.get(CONF, {}).items()
-        if not k.startswith("__") and _plain(v)
-    }
+    conf = {k: v for k, v in config.get(CONF, {}).items() if not k.startswith("__") and _plain(v)}
     return {
         "configurable": conf,
         "metadata": {k: v for k, v in (config.get("metadata") or {}).items() if _plain(v)},
@@ -257,8 +253,9 @@ class ActivityNode(Runnable[Any, Any]):
 
     async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
         assert config is not None
-        return await run_activity(self.activity_type, self.node_name, "node", None, input,
-                                  config, self.policy)
+        return await run_activity(
+            self.activity_type, self.node_name, "node", None, input, config, self.policy
+        )
 
 
 async def run_activity(
@@ -341,8 +338,9 @@ class EntrypointNode(Runnable[Any, Any]):
         assert config is not None
         original_call = config[CONF][CONFIG_KEY_CALL]
 
-        def call(func: Any, input: Any, *, retry_policy: Any = None, timeout: Any = None,
-                 **options: Any) -> Any:
+        def call(
+            func: Any, input: Any, *, retry_policy: Any = None, timeout: Any = None, **options: Any
+        ) -> Any:
             proxy = self._proxy(func, retry_policy, timeout)
             return original_call(proxy, input, retry_policy=None, timeout=None, **options)
 
@@ -375,8 +373,9 @@ class EntrypointNode(Runnable[Any, Any]):
         async def proxy(*args: Any, **kwargs: Any) -> Any:
             from langgraph.config import get_config
 
-            return await run_activity(activity_type, name, "task", task_ref, (args, kwargs),
-                                      get_config(), policy)
+            return await run_activity(
+                activity_type, name, "task", task_ref, (args, kwargs), get_config(), policy
+            )
 
         proxy.__name__ = name
         proxy.__qualname__ = qualname

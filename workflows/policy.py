@@ -91,8 +91,9 @@ def apply_overrides(base: NodePolicy, spec: Mapping[str, Any], where: str) -> No
         raise ConfigError(f"{where}: policy must be an object, got {type(spec).__name__}")
     unknown = set(spec) - _POLICY_KEYS
     if unknown:
-        raise ConfigError(f"{where}: unknown policy keys {sorted(unknown)}; known: "
-                          f"{sorted(_POLICY_KEYS)}")
+        raise ConfigError(
+            f"{where}: unknown policy keys {sorted(unknown)}; known: {sorted(_POLICY_KEYS)}"
+        )
     changes: dict[str, Any] = {}
     for key in ("start_to_close_timeout", "schedule_to_close_timeout", "heartbeat_timeout"):
         if key in spec:
@@ -120,8 +121,9 @@ def _retry_overrides(base: RetrySpec, spec: Any, where: str) -> RetrySpec:
         raise ConfigError(f"{where}: retry must be an object or a temporalio RetryPolicy")
     unknown = set(spec) - _RETRY_KEYS
     if unknown:
-        raise ConfigError(f"{where}: unknown retry keys {sorted(unknown)}; known: "
-                          f"{sorted(_RETRY_KEYS)}")
+        raise ConfigError(
+            f"{where}: unknown retry keys {sorted(unknown)}; known: {sorted(_RETRY_KEYS)}"
+        )
     changes: dict[str, Any] = {}
     for key in ("initial_interval", "maximum_interval", "backoff_coefficient"):
         if key in spec:
@@ -129,16 +131,20 @@ def _retry_overrides(base: RetrySpec, spec: Any, where: str) -> RetrySpec:
     if "maximum_attempts" in spec:
         attempts = spec["maximum_attempts"]
         if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 0:
-            raise ConfigError(f"{where}: retry.maximum_attempts must be an integer >= 0 "
-                              "(0 is unlimited)")
+            raise ConfigError(
+                f"{where}: retry.maximum_attempts must be an integer >= 0 (0 is unlimited)"
+            )
         changes["maximum_attempts"] = attempts
     if "non_retryable_error_types" in spec:
         names = spec["non_retryable_error_types"]
-        if not isinstance(names, Sequence) or isinstance(names, str) or not all(
-            isinstance(n, str) for n in names
+        if (
+            not isinstance(names, Sequence)
+            or isinstance(names, str)
+            or not all(isinstance(n, str) for n in names)
         ):
-            raise ConfigError(f"{where}: retry.non_retryable_error_types must be a list of "
-                              "exception class names")
+            raise ConfigError(
+                f"{where}: retry.non_retryable_error_types must be a list of exception class names"
+            )
         changes["non_retryable_error_types"] = tuple(names)
     return replace(base, **changes)
 

@@ -55,8 +55,9 @@ class RunWorkflow:
     @workflow.update(name=WAIT_RUN)
     async def wait(self, request: WaitRequest) -> RunOutcome:
         await workflow.wait_condition(
-            lambda: self._status in (SUCCESS, ERROR, INTERRUPTED)
-            and self._resumes >= request.resumes
+            lambda: (
+                self._status in (SUCCESS, ERROR, INTERRUPTED) and self._resumes >= request.resumes
+            )
         )
         return self._outcome
 
@@ -69,15 +70,18 @@ class RunWorkflow:
         ids.set_floor(inp.checkpoints.head_id())
         graph = durable.workflow_graph.copy({"checkpointer": saver})
         user_config = dict(request.config)
-        config = cast(RunnableConfig, {
-            **user_config,
-            "configurable": {
-                **user_config.get("configurable", {}),
-                "thread_id": inp.thread_id,
-                "run_id": inp.run_id,
-                "graph_id": request.graph_id,
+        config = cast(
+            RunnableConfig,
+            {
+                **user_config,
+                "configurable": {
+                    **user_config.get("configurable", {}),
+                    "thread_id": inp.thread_id,
+                    "run_id": inp.run_id,
+                    "graph_id": request.graph_id,
+                },
             },
-        })
+        )
         payload: Any = request.command if request.command is not None else request.input
         while True:
             self._status = RUNNING
@@ -86,13 +90,25 @@ class RunWorkflow:
             except NodeFailure as err:
                 return await self._fail(inp, saver, graph, config, err)
             except GraphRecursionError as err:
-                return await self._fail(inp, saver, graph, config, ApplicationError(
-                    str(err), type="GraphRecursionError", non_retryable=True))
+                return await self._fail(
+                    inp,
+                    saver,
+                    graph,
+                    config,
+                    ApplicationError(str(err), type="GraphRecursionError", non_retryable=True),
+                )
             except ApplicationError as err:
                 return await self._fail(inp, saver, graph, config, err)
             except Exception as err:  # noqa: BLE001 - a router or reducer raised: fail the run
-                return await self._fail(inp, saver, graph, config, ApplicationError(
-                    f"{type(err).__name__}: {err}", type=type(err).__name__, non_retryable=True))
+                return await self._fail(
+                    inp,
+                    saver,
+                    graph,
+                    config,
+                    ApplicationError(
+                        f"{type(err).__name__}: {err}", type=type(err).__name__, non_retryable=True
+                    ),
+                )
             state = await graph.aget_state(config)
             if not state.interrupts:
                 break

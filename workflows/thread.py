@@ -40,6 +40,8 @@ GRAPH_ID = SearchAttributeKey.for_keyword("GraphId")
 
 # Outcomes kept for `wait` after a run has ended.
 _KEEP_OUTCOMES = 100
+# How long a thread with no checkpoint (its first run was rejected) waits for a run.
+_EMPTY_THREAD_IDLE = timedelta(seconds=10)
 
 
 @dataclass
@@ -162,10 +164,14 @@ class ThreadWorkflow:
     @workflow.run
     async def run(self, carry: ThreadCarry) -> None:
         while True:
-            await workflow.wait_condition(lambda: bool(self._queue), timeout=timedelta(days=7))
-            if not self._queue:
-                if not self._checkpoints.checkpoints:
-                    return  # never ran: nothing to keep
+            # A thread is started by its first run's submission; when that was rejected
+            # there is nothing to keep, so the execution ends instead of idling.
+            idle = timedelta(days=7) if self._checkpoints.checkpoints else _EMPTY_THREAD_IDLE
+            try:
+                await workflow.wait_condition(lambda: bool(self._queue), timeout=idle)
+            except TimeoutError:
+                if not self._checkpoints.checkpoints and not self._queue:
+                    return
                 continue
             request = self._queue.pop(0)
             await self._execute(request)

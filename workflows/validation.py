@@ -24,13 +24,17 @@ def validate_request(durable: DurableGraph, request: RunRequest) -> None:
         return
     schema = durable.input_schema
     if not isinstance(request.input, dict):
-        raise _invalid(f"input must be a JSON object for graph {durable.graph_id!r}, "
-                       f"got {type(request.input).__name__}")
+        raise _invalid(
+            f"input must be a JSON object for graph {durable.graph_id!r}, "
+            f"got {type(request.input).__name__}"
+        )
     properties: dict[str, Any] = schema.get("properties", {})
     unknown = sorted(set(request.input) - set(properties))
     if properties and unknown:
-        raise _invalid(f"input has keys {unknown} that graph {durable.graph_id!r} does not "
-                       f"accept; its input keys are {sorted(properties)}")
+        raise _invalid(
+            f"input has keys {unknown} that graph {durable.graph_id!r} does not "
+            f"accept; its input keys are {sorted(properties)}"
+        )
     for key in sorted(request.input):
         prop = properties.get(key)
         # Message lists and other model-typed channels are coerced by LangGraph itself
@@ -41,5 +45,6 @@ def validate_request(durable: DurableGraph, request: RunRequest) -> None:
             jsonschema.Draft202012Validator(prop).iter_errors(request.input[key])
         )
         if error is not None:
-            raise _invalid(f"input does not match graph {durable.graph_id!r}: {key}: "
-                           f"{error.message}")
+            raise _invalid(
+                f"input does not match graph {durable.graph_id!r}: {key}: {error.message}"
+            )

@@ -76,8 +76,9 @@ def picky(state: State) -> dict:
     raise RuntimeError(f"picky attempt {attempt}: not a connection problem")
 
 
-LANGGRAPH_RETRY = RetryPolicy(max_attempts=3, initial_interval=0.05, max_interval=0.2,
-                              retry_on=ConnectionError)
+LANGGRAPH_RETRY = RetryPolicy(
+    max_attempts=3, initial_interval=0.05, max_interval=0.2, retry_on=ConnectionError
+)
 
 retry_graph = _single("flaky", flaky, retry_policy=LANGGRAPH_RETRY)
 retry_mismatch_graph = _single("picky", picky, retry_policy=LANGGRAPH_RETRY)

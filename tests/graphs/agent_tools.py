@@ -65,8 +65,14 @@ class ScriptedToolModel(BaseChatModel):
             reply = AIMessage(
                 content="",
                 id=f"ai-{turn}",
-                tool_calls=[{"name": "multiply", "args": {"a": 6, "b": 7}, "id": "call-1",
-                             "type": "tool_call"}],
+                tool_calls=[
+                    {
+                        "name": "multiply",
+                        "args": {"a": 6, "b": 7},
+                        "id": "call-1",
+                        "type": "tool_call",
+                    }
+                ],
             )
         return ChatResult(generations=[ChatGeneration(message=reply)])
 
@@ -80,8 +86,12 @@ def multiply(
 ) -> ToolMessage:
     """Multiply two integers."""
     kinds = ",".join(_message_kinds(state["messages"]))
-    return ToolMessage(content=str(a * b), tool_call_id=tool_call_id, id=f"tool-{tool_call_id}",
-                       artifact={"seen": kinds})
+    return ToolMessage(
+        content=str(a * b),
+        tool_call_id=tool_call_id,
+        id=f"tool-{tool_call_id}",
+        artifact={"seen": kinds},
+    )
 
 
 model = ScriptedToolModel()

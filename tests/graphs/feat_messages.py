@@ -28,8 +28,11 @@ def tool(state: State) -> dict:
     last = state["messages"][-1]
     assert isinstance(last, AIMessage)
     return {
-        "messages": [ToolMessage(content="42", tool_call_id=last.tool_calls[0]["id"],
-                                 id="tool-1", name="lookup")],
+        "messages": [
+            ToolMessage(
+                content="42", tool_call_id=last.tool_calls[0]["id"], id="tool-1", name="lookup"
+            )
+        ],
         "steps": ["tool"],
     }
 
@@ -38,8 +41,9 @@ def answer(state: State) -> dict:
     # Replaces the message with id ai-1 (add_messages merges by id) and appends two.
     return {
         "messages": [
-            AIMessage(content="looked it up", id="ai-1",
-                      tool_calls=state["messages"][1].tool_calls),
+            AIMessage(
+                content="looked it up", id="ai-1", tool_calls=state["messages"][1].tool_calls
+            ),
             AIMessage(content="the answer is 42", id="ai-2"),
             HumanMessage(content="thanks", id="human-2"),
         ],

@@ -58,8 +58,7 @@ def model_greet(state: ModelState) -> dict:
 
 
 def model_score(state: ModelState) -> dict:
-    return {"score": state.profile.visits * 1.5, "tags": ["scored"],
-            "seen": [type(state).__name__]}
+    return {"score": state.profile.visits * 1.5, "tags": ["scored"], "seen": [type(state).__name__]}
 
 
 model_builder = StateGraph(ModelState)

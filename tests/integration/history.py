@@ -28,8 +28,9 @@ async def node_executions(client: Client, run_id: str) -> list[NodeExecution]:
         kind = event.event_type
         if kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             attrs = event.activity_task_scheduled_event_attributes
-            by_id[event.event_id] = NodeExecution(attrs.activity_type.name, 1, t, None, None,
-                                                  "pending")
+            by_id[event.event_id] = NodeExecution(
+                attrs.activity_type.name, 1, t, None, None, "pending"
+            )
         elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
             started = event.activity_task_started_event_attributes
             execution = by_id[started.scheduled_event_id]

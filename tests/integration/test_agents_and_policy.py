@@ -62,8 +62,9 @@ async def in_process_error(graph: Pregel, payload: Any) -> BaseException:
     return info.value
 
 
-async def run_once(graphs: dict[str, DurableGraph], client: Client, graph_id: str,
-                   payload: Any) -> tuple[str, RunOutcome]:
+async def run_once(
+    graphs: dict[str, DurableGraph], client: Client, graph_id: str, payload: Any
+) -> tuple[str, RunOutcome]:
     """Submit one run on a fresh thread and wait for its end; (run id, outcome)."""
     async with running_worker(client, graphs) as stack:
         thread = stack.new_thread()
@@ -86,8 +87,10 @@ async def test_tool_calling_agent_gets_messages_and_matches_in_process(client: C
     assert outcome.status == "success", outcome.error
     assert outcome.values == to_jsonable(expected)
     # The model node recorded the class of every message it received.
-    assert outcome.values["seen"] == [["HumanMessage"],
-                                      ["HumanMessage", "AIMessage", "ToolMessage"]]
+    assert outcome.values["seen"] == [
+        ["HumanMessage"],
+        ["HumanMessage", "AIMessage", "ToolMessage"],
+    ]
     messages = outcome.values["messages"]
     assert [m["type"] for m in messages] == ["human", "ai", "tool", "ai"]
     assert messages[1]["tool_calls"][0]["name"] == "multiply"
@@ -196,8 +199,9 @@ async def test_metadata_timeout_fails_node_after_configured_attempts(
     graphs = {"agent_timeout": load_test_graph("agent_timeout", "agent_policy.py:timeout_graph")}
     ledger = tmp_path / "ledger.txt"
 
-    run_id, outcome = await run_once(graphs, client, "agent_timeout",
-                                     {"ledger": str(ledger), "log": []})
+    run_id, outcome = await run_once(
+        graphs, client, "agent_timeout", {"ledger": str(ledger), "log": []}
+    )
 
     assert outcome.status == "error"
     assert outcome.error is not None
@@ -221,8 +225,9 @@ async def test_langgraph_retry_policy_retries_matching_errors(
         {"ledger": str(local_ledger), "log": []}
     )
 
-    run_id, outcome = await run_once(graphs, client, "agent_retry",
-                                     {"ledger": str(ledger), "log": []})
+    run_id, outcome = await run_once(
+        graphs, client, "agent_retry", {"ledger": str(ledger), "log": []}
+    )
 
     assert outcome.status == "success", outcome.error
     assert outcome.values == to_jsonable({**expected, "ledger": str(ledger)})
@@ -239,18 +244,20 @@ async def test_langgraph_retry_policy_does_not_retry_other_errors(
 ) -> None:
     """An error that does not match retry_on fails the node after one attempt, with the
     same error type and message as in-process LangGraph."""
-    graphs = {"agent_mismatch": load_test_graph("agent_mismatch",
-                                                "agent_policy.py:retry_mismatch_graph")}
+    graphs = {
+        "agent_mismatch": load_test_graph("agent_mismatch", "agent_policy.py:retry_mismatch_graph")
+    }
     local_ledger, ledger = tmp_path / "local.txt", tmp_path / "durable.txt"
-    error = await in_process_error(module("agent_policy").retry_mismatch_graph,
-                                   {"ledger": str(local_ledger), "log": []})
+    error = await in_process_error(
+        module("agent_policy").retry_mismatch_graph, {"ledger": str(local_ledger), "log": []}
+    )
 
-    run_id, outcome = await run_once(graphs, client, "agent_mismatch",
-                                     {"ledger": str(ledger), "log": []})
+    run_id, outcome = await run_once(
+        graphs, client, "agent_mismatch", {"ledger": str(ledger), "log": []}
+    )
 
     assert outcome.status == "error"
-    assert outcome.error == {"node": "picky", "type": type(error).__name__,
-                             "message": str(error)}
+    assert outcome.error == {"node": "picky", "type": type(error).__name__, "message": str(error)}
     assert outcome.error["type"] == "RuntimeError"
     assert ledger_counts(local_ledger)["picky"] == ledger_counts(ledger)["picky"] == 1
     attempts = attempts_by_node(await node_executions(client, run_id))
@@ -260,10 +267,16 @@ async def test_langgraph_retry_policy_does_not_retry_other_errors(
 @pytest.mark.parametrize(
     ("attr", "node", "error"),
     [
-        ("value_error_graph", "bad_input",
-         {"type": "ValueError", "message": "cannot process 'start'"}),
-        ("non_retryable_graph", "declined",
-         {"type": "PaymentDeclined", "message": "card 4242 declined"}),
+        (
+            "value_error_graph",
+            "bad_input",
+            {"type": "ValueError", "message": "cannot process 'start'"},
+        ),
+        (
+            "non_retryable_graph",
+            "declined",
+            {"type": "PaymentDeclined", "message": "card 4242 declined"},
+        ),
     ],
 )
 async def test_non_retryable_errors_fail_after_one_attempt(
@@ -276,15 +289,15 @@ async def test_non_retryable_errors_fail_after_one_attempt(
     assert graphs[graph_id].targets[f"{graph_id}.{node}"].policy.retry.maximum_attempts == 10
     ledger = tmp_path / "ledger.txt"
 
-    run_id, outcome = await run_once(graphs, client, graph_id,
-                                     {"ledger": str(ledger), "log": []})
+    run_id, outcome = await run_once(graphs, client, graph_id, {"ledger": str(ledger), "log": []})
 
     assert outcome.status == "error"
     assert outcome.error == {"node": node, **error}
     assert ledger_counts(ledger)[node] == 1
     executions = await node_executions(client, run_id)
-    assert [(e.attempt, e.outcome) for e in executions
-            if e.activity_type == f"{graph_id}.{node}"] == [(1, "failed")]
+    assert [
+        (e.attempt, e.outcome) for e in executions if e.activity_type == f"{graph_id}.{node}"
+    ] == [(1, "failed")]
 
 
 async def test_node_metadata_task_queue_runs_node_on_that_queue(client: Client) -> None:
@@ -316,14 +329,19 @@ async def test_graph_defaults_and_node_overrides_set_attempts(
 ) -> None:
     """The graph default maximum_attempts applies to a node, and a per-node override
     given at load replaces it; both visible as attempt counts in history."""
-    defaults = NodePolicy(retry=RetrySpec(initial_interval=0.05, maximum_interval=0.1,
-                                          maximum_attempts=2))
+    defaults = NodePolicy(
+        retry=RetrySpec(initial_interval=0.05, maximum_interval=0.1, maximum_attempts=2)
+    )
     graphs = {
-        "agent_defaults": load_test_graph("agent_defaults", "agent_policy.py:override_graph",
-                                          defaults),
-        "agent_override": load_test_graph("agent_override", "agent_policy.py:override_graph",
-                                          defaults,
-                                          nodes={"unstable": {"retry": {"maximum_attempts": 4}}}),
+        "agent_defaults": load_test_graph(
+            "agent_defaults", "agent_policy.py:override_graph", defaults
+        ),
+        "agent_override": load_test_graph(
+            "agent_override",
+            "agent_policy.py:override_graph",
+            defaults,
+            nodes={"unstable": {"retry": {"maximum_attempts": 4}}},
+        ),
     }
     ledgers = {graph_id: tmp_path / f"{graph_id}.txt" for graph_id in graphs}
 
@@ -339,31 +357,51 @@ async def test_graph_defaults_and_node_overrides_set_attempts(
     for graph_id, attempts_expected in (("agent_defaults", 2), ("agent_override", 4)):
         run_id, outcome = outcomes[graph_id]
         assert outcome.status == "error"
-        assert outcome.error == {"node": "unstable", "type": "ConnectionError",
-                                 "message": f"unstable attempt {attempts_expected} failed"}
+        assert outcome.error == {
+            "node": "unstable",
+            "type": "ConnectionError",
+            "message": f"unstable attempt {attempts_expected} failed",
+        }
         attempts = attempts_by_node(await node_executions(client, run_id))
         assert attempts[f"{graph_id}.unstable"] == attempts_expected
         assert attempts[f"{graph_id}.start"] == 1
         assert ledger_counts(ledgers[graph_id])["unstable"] == attempts_expected
 
 
-KNOWN_POLICY_KEYS = ("known: ['heartbeat_timeout', 'retry', 'schedule_to_close_timeout', "
-                     "'start_to_close_timeout', 'task_queue']")
+KNOWN_POLICY_KEYS = (
+    "known: ['heartbeat_timeout', 'retry', 'schedule_to_close_timeout', "
+    "'start_to_close_timeout', 'task_queue']"
+)
 
 
 @pytest.mark.parametrize(
     ("attr", "nodes", "fragments"),
     [
-        ("override_graph", {"unstable": {"start_to_close": 5}},
-         ["node 'unstable'", "unknown policy keys ['start_to_close']", KNOWN_POLICY_KEYS]),
-        ("override_graph", {"unstable": {"retry": {"max_attempts": 3}}},
-         ["node 'unstable'", "unknown retry keys ['max_attempts']",
-          "known: ['backoff_coefficient', 'initial_interval', 'maximum_attempts', "
-          "'maximum_interval', 'non_retryable_error_types']"]),
-        ("override_graph", {"no_such_node": {"start_to_close_timeout": 5}},
-         ["policies given for unknown nodes ['no_such_node']"]),
-        ("bad_metadata_graph", None,
-         ["node 'typo'", "unknown policy keys ['start_to_close']", KNOWN_POLICY_KEYS]),
+        (
+            "override_graph",
+            {"unstable": {"start_to_close": 5}},
+            ["node 'unstable'", "unknown policy keys ['start_to_close']", KNOWN_POLICY_KEYS],
+        ),
+        (
+            "override_graph",
+            {"unstable": {"retry": {"max_attempts": 3}}},
+            [
+                "node 'unstable'",
+                "unknown retry keys ['max_attempts']",
+                "known: ['backoff_coefficient', 'initial_interval', 'maximum_attempts', "
+                "'maximum_interval', 'non_retryable_error_types']",
+            ],
+        ),
+        (
+            "override_graph",
+            {"no_such_node": {"start_to_close_timeout": 5}},
+            ["policies given for unknown nodes ['no_such_node']"],
+        ),
+        (
+            "bad_metadata_graph",
+            None,
+            ["node 'typo'", "unknown policy keys ['start_to_close']", KNOWN_POLICY_KEYS],
+        ),
     ],
 )
 def test_unknown_policy_keys_are_rejected_at_load(
@@ -387,14 +425,14 @@ async def test_failed_node_fails_run_like_in_process(client: Client, tmp_path: P
     """A node that raises fails the run: the outcome carries node, type and message of
     the in-process exception, and the RunWorkflow execution is FAILED naming the node."""
     graphs = {"agent_fail": load_test_graph("agent_fail", "agent_policy.py:value_error_graph")}
-    error = await in_process_error(module("agent_policy").value_error_graph,
-                                   {"ledger": str(tmp_path / "local.txt"), "log": []})
+    error = await in_process_error(
+        module("agent_policy").value_error_graph, {"ledger": str(tmp_path / "local.txt"), "log": []}
+    )
 
     async with running_worker(client, graphs) as stack:
         thread = stack.new_thread()
         ticket = await stack.threads.submit(
-            thread, RunRequest("agent_fail", {"ledger": str(tmp_path / "durable.txt"),
-                                              "log": []})
+            thread, RunRequest("agent_fail", {"ledger": str(tmp_path / "durable.txt"), "log": []})
         )
         outcome = await stack.threads.wait(thread, ticket.run_id)
         handle = client.get_workflow_handle(ticket.run_id)
@@ -403,8 +441,11 @@ async def test_failed_node_fails_run_like_in_process(client: Client, tmp_path: P
         description = await handle.describe()
 
     assert outcome.status == "error"
-    assert outcome.error == {"node": "bad_input", "type": type(error).__name__,
-                             "message": str(error)}
+    assert outcome.error == {
+        "node": "bad_input",
+        "type": type(error).__name__,
+        "message": str(error),
+    }
     assert description.status == WorkflowExecutionStatus.FAILED
     cause = failure.value.cause
     assert isinstance(cause, ApplicationError)

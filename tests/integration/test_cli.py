@@ -28,8 +28,14 @@ class Up:
     port: int
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([TEMPOGRAPH, *args], env=self.env, capture_output=True,
-                              text=True, timeout=120, check=False)
+        return subprocess.run(
+            [TEMPOGRAPH, *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
 
 
 def wait_for_line(process: subprocess.Popen[str], needle: str, timeout: float) -> list[str]:
@@ -67,9 +73,20 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
         "SEED_DEMO_FAILURE_RATE": "0.3",
     }
     process = subprocess.Popen(
-        [TEMPOGRAPH, "up", "--config", str(TEST_GRAPHS / "langgraph.json"),
-         "--port", str(port), "--ui-port", str(ui_port)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            TEMPOGRAPH,
+            "up",
+            "--config",
+            str(TEST_GRAPHS / "langgraph.json"),
+            "--port",
+            str(port),
+            "--ui-port",
+            str(ui_port),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         lines = wait_for_line(process, "ready", timeout=90)
@@ -82,8 +99,16 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
 
 
 def test_run_prints_final_state_and_exits_0(up: Up) -> None:
-    result = up.cli("run", "seed_demo", "--input", '{"step": 0, "result": ""}',
-                    "--thread", "user-session-001", "--recursion-limit", "20")
+    result = up.cli(
+        "run",
+        "seed_demo",
+        "--input",
+        '{"step": 0, "result": ""}',
+        "--thread",
+        "user-session-001",
+        "--recursion-limit",
+        "20",
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {"step": 3, "result": "Processed step 3"}
     assert "seed_demo.worker" in result.stderr  # node progress goes to stderr
@@ -119,7 +144,10 @@ def test_failed_run_exits_1_with_node_and_error(up: Up) -> None:
     assert result.returncode == 1
     assert "node 'charge' failed: ValueError: card declined for 5" in result.stderr
     assert json.loads(result.stdout)["error"] == {
-        "node": "charge", "type": "ValueError", "message": "card declined for 5"}
+        "node": "charge",
+        "type": "ValueError",
+        "message": "card declined for 5",
+    }
 
 
 def test_interrupt_exits_3_and_resume_continues(up: Up) -> None:
@@ -139,8 +167,12 @@ def test_interrupt_exits_3_and_resume_continues(up: Up) -> None:
     done = up.cli("resume", "appr-1", "--value", '"ship it"')
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {
-        "request": "laptop", "approved": True, "reviewer": "ann", "note": "ship it",
-        "log": ["draft laptop", "approve", "review"]}
+        "request": "laptop",
+        "approved": True,
+        "reviewer": "ann",
+        "note": "ship it",
+        "log": ["draft laptop", "approve", "review"],
+    }
 
 
 def test_sigterm_stops_everything_up_started(tmp_path: Path) -> None:
@@ -148,7 +180,10 @@ def test_sigterm_stops_everything_up_started(tmp_path: Path) -> None:
     env = {**os.environ, "TEMPOGRAPH_DATA_DIR": str(tmp_path)}
     process = subprocess.Popen(
         [TEMPOGRAPH, "up", "--port", str(port), "--ui-port", str(free_port())],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         lines = wait_for_line(process, "ready", timeout=90)

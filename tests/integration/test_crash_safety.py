@@ -83,16 +83,25 @@ async def retrying(call: Callable[[], Awaitable[T]], what: str, bound: float) ->
 class WorkerProcess:
     """A ``tempograph worker`` subprocess serving ``crash_langgraph.json`` on one queue."""
 
-    def __init__(self, logs: Path, name: str, address: str, queue: str,
-                 env: dict[str, str]) -> None:
+    def __init__(
+        self, logs: Path, name: str, address: str, queue: str, env: dict[str, str]
+    ) -> None:
         self.out = logs / f"{name}.out"
         self.err = logs / f"{name}.err"
-        full_env = {**os.environ, **env, "TEMPORAL_ADDRESS": address,
-                    "TEMPOGRAPH_TASK_QUEUE": queue}
+        full_env = {
+            **os.environ,
+            **env,
+            "TEMPORAL_ADDRESS": address,
+            "TEMPOGRAPH_TASK_QUEUE": queue,
+        }
         with self.out.open("wb") as out, self.err.open("wb") as err:
             self.process = subprocess.Popen(
                 [str(TEMPOGRAPH), "worker", "--config", str(CONFIG)],
-                stdout=out, stderr=err, env=full_env, cwd=ROOT, start_new_session=True,
+                stdout=out,
+                stderr=err,
+                env=full_env,
+                cwd=ROOT,
+                start_new_session=True,
             )
 
     def is_ready(self) -> bool:
@@ -129,8 +138,9 @@ def worker_processes() -> Iterator[list[WorkerProcess]]:
             worker.stop()
 
 
-async def start_worker(started: list[WorkerProcess], logs: Path, address: str, queue: str,
-                       env: dict[str, str]) -> WorkerProcess:
+async def start_worker(
+    started: list[WorkerProcess], logs: Path, address: str, queue: str, env: dict[str, str]
+) -> WorkerProcess:
     worker = WorkerProcess(logs, f"worker{len(started)}", address, queue, env)
     started.append(worker)
     await until(worker.is_ready, f"worker {len(started)} printing 'ready'", STARTUP_BOUND)
@@ -166,19 +176,34 @@ async def test_killed_worker_run_completes_on_new_worker_without_redoing_finishe
     threads = Threads(client, queue)
     with worker_processes() as started:
         # The first worker's n3 would sleep far past the kill: it is killed inside n3.
-        first = await start_worker(started, tmp_path, dev_server.address, queue,
-                                   {"CRASH_LEDGER": str(ledger), "CRASH_SLOW_SECONDS": "120"})
+        first = await start_worker(
+            started,
+            tmp_path,
+            dev_server.address,
+            queue,
+            {"CRASH_LEDGER": str(ledger), "CRASH_SLOW_SECONDS": "120"},
+        )
         ticket = await threads.submit(thread, RunRequest("crash_chain", CHAIN_INPUT))
-        await until(lambda: ledger_counts(ledger)["start", "n3"] == 1, "n3 starting",
-                    RUN_BOUND)
+        await until(lambda: ledger_counts(ledger)["start", "n3"] == 1, "n3 starting", RUN_BOUND)
         first.kill()
         at_kill = ledger_counts(ledger)
-        assert at_kill == Counter({("start", "n1"): 1, ("finish", "n1"): 1,
-                                   ("start", "n2"): 1, ("finish", "n2"): 1,
-                                   ("start", "n3"): 1})
+        assert at_kill == Counter(
+            {
+                ("start", "n1"): 1,
+                ("finish", "n1"): 1,
+                ("start", "n2"): 1,
+                ("finish", "n2"): 1,
+                ("start", "n3"): 1,
+            }
+        )
 
-        await start_worker(started, tmp_path, dev_server.address, queue,
-                           {"CRASH_LEDGER": str(ledger), "CRASH_SLOW_SECONDS": "2"})
+        await start_worker(
+            started,
+            tmp_path,
+            dev_server.address,
+            queue,
+            {"CRASH_LEDGER": str(ledger), "CRASH_SLOW_SECONDS": "2"},
+        )
         outcome = await asyncio.wait_for(threads.wait(thread, ticket.run_id), RUN_BOUND)
 
     assert outcome.status == "success", outcome
@@ -215,17 +240,18 @@ async def test_run_completes_after_server_stop_and_restart(
     ledger = tmp_path / "ledger.txt"
     monkeypatch.setenv("CRASH_LEDGER", str(ledger))
     monkeypatch.setenv("CRASH_SLOW_SECONDS", "120")
-    graphs = {"crash_chain": load_test_graph(
-        "crash_chain", "crash_chain.py:graph", nodes={"n3": {"start_to_close_timeout": 6}}
-    )}
+    graphs = {
+        "crash_chain": load_test_graph(
+            "crash_chain", "crash_chain.py:graph", nodes={"n3": {"start_to_close_timeout": 6}}
+        )
+    }
     data_dir, port = tmp_path / "temporal", free_port()
     async with own_server(data_dir, port) as servers:
         own_client = await Client.connect(servers[0].address, data_converter=DATA_CONVERTER)
         async with running_worker(own_client, graphs) as stack:
             thread = stack.new_thread()
             ticket = await stack.threads.submit(thread, RunRequest("crash_chain", CHAIN_INPUT))
-            await until(lambda: ledger_counts(ledger)["start", "n3"] == 1, "n3 starting",
-                        RUN_BOUND)
+            await until(lambda: ledger_counts(ledger)["start", "n3"] == 1, "n3 starting", RUN_BOUND)
 
             servers[0].stop()
             assert servers[0].process is not None and servers[0].process.poll() is not None
@@ -237,11 +263,13 @@ async def test_run_completes_after_server_stop_and_restart(
             monkeypatch.setenv("CRASH_SLOW_SECONDS", "0")  # let n3 (whichever attempt) end
 
             outcome: RunOutcome = await retrying(
-                lambda: stack.threads.wait(thread, ticket.run_id), "waiting for the run",
+                lambda: stack.threads.wait(thread, ticket.run_id),
+                "waiting for the run",
                 RUN_BOUND,
             )
-            state: ThreadState = await retrying(lambda: stack.threads.state(thread),
-                                                "thread state", RUN_BOUND)
+            state: ThreadState = await retrying(
+                lambda: stack.threads.state(thread), "thread state", RUN_BOUND
+            )
 
     assert outcome.status == "success", outcome
     assert outcome.values == expected
@@ -298,8 +326,9 @@ async def test_interrupt_survives_worker_kill_and_resumes_by_its_id_on_new_worke
 
         first.kill()
         await start_worker(started, tmp_path, dev_server.address, queue, {})
-        after = await retrying(lambda: threads.state(thread), "thread state on the new worker",
-                               RUN_BOUND)
+        after = await retrying(
+            lambda: threads.state(thread), "thread state on the new worker", RUN_BOUND
+        )
         assert after.interrupts == before.interrupts
         assert after.checkpoint_id == before.checkpoint_id
 

@@ -46,13 +46,15 @@ async def wait_until(probe: Callable[[], Awaitable[T | None]], what: str) -> T:
 
 
 async def run_durably(
-    stack: Stack, graph_id: str, payload: Any, config: dict[str, Any] | None = None,
+    stack: Stack,
+    graph_id: str,
+    payload: Any,
+    config: dict[str, Any] | None = None,
     thread: str | None = None,
 ) -> tuple[str, RunOutcome]:
     """Submit one run and wait for its outcome; returns (run id, outcome)."""
     thread = thread or stack.new_thread()
-    ticket = await stack.threads.submit(thread, RunRequest(graph_id, payload,
-                                                           config=config or {}))
+    ticket = await stack.threads.submit(thread, RunRequest(graph_id, payload, config=config or {}))
     return ticket.run_id, await stack.threads.wait(thread, ticket.run_id)
 
 
@@ -68,11 +70,12 @@ def with_saver(durable: DurableGraph) -> Any:
 # -- 1. typed states ---------------------------------------------------------------------
 
 TYPED_CASES = {
-    "typeddict": ("dict_graph", {"name": "ada lovelace", "tags": ["start"]},
-                  ["dict", "dict"]),
-    "pydantic": ("model_graph",
-                 {"name": "grace hopper", "profile": {"city": "arlington", "visits": 2}},
-                 ["ModelState", "Profile", "ModelState"]),
+    "typeddict": ("dict_graph", {"name": "ada lovelace", "tags": ["start"]}, ["dict", "dict"]),
+    "pydantic": (
+        "model_graph",
+        {"name": "grace hopper", "profile": {"city": "arlington", "visits": 2}},
+        ["ModelState", "Profile", "ModelState"],
+    ),
     "dataclass": ("data_graph", {"name": "alan turing"}, ["DataState", "DataState"]),
 }
 
@@ -94,7 +97,9 @@ async def test_typed_state_matches_in_process(client: Client, kind: str) -> None
         assert outcome.values["seen"] == seen
         assert outcome.values["tags"][-2:] == ["greeted", "scored"]
         assert activity_types(await node_executions(client, run_id)) == [
-            f"{graph_id}.greet", f"{graph_id}.score"]
+            f"{graph_id}.greet",
+            f"{graph_id}.score",
+        ]
 
 
 # -- 2. reducers ---------------------------------------------------------------------------
@@ -104,8 +109,10 @@ async def test_add_messages_and_list_reducers_match_in_process(client: Client) -
     """add_messages appends and replaces by id, operator.add appends, and every node
     receives real message objects (their class names are recorded by a node)."""
     durable = load_test_graph("feat_messages", "feat_messages.py:graph")
-    payload = {"messages": [{"role": "user", "content": "six times seven?", "id": "human-1"}],
-               "steps": ["input"]}
+    payload = {
+        "messages": [{"role": "user", "content": "six times seven?", "id": "human-1"}],
+        "steps": ["input"],
+    }
     expected = to_jsonable(await durable.original.ainvoke(payload))
 
     async with running_worker(client, {"feat_messages": durable}) as stack:
@@ -119,7 +126,12 @@ async def test_add_messages_and_list_reducers_match_in_process(client: Client) -
     assert messages[1]["content"] == "looked it up"  # replaced in place by id
     assert messages[1]["tool_calls"][0]["id"] == "call-1"
     assert outcome.values["seen_types"] == [
-        "HumanMessage", "AIMessage", "ToolMessage", "AIMessage", "HumanMessage"]
+        "HumanMessage",
+        "AIMessage",
+        "ToolMessage",
+        "AIMessage",
+        "HumanMessage",
+    ]
     assert outcome.values["steps"] == ["input", "ask_tool", "tool", "answer", "inspect"]
 
 
@@ -140,7 +152,9 @@ async def test_conditional_edges_match_in_process(client: Client, router: str) -
             assert outcome.values == expected
             assert outcome.values["path"] == ["classify", branch]
             assert activity_types(await node_executions(client, run_id)) == [
-                f"{graph_id}.classify", f"{graph_id}.{branch}"]
+                f"{graph_id}.classify",
+                f"{graph_id}.{branch}",
+            ]
 
 
 async def test_command_goto_and_update_match_in_process(client: Client) -> None:
@@ -156,7 +170,9 @@ async def test_command_goto_and_update_match_in_process(client: Client) -> None:
             assert outcome.values == expected
             assert outcome.values == {"n": final, "path": [f"decide->{branch}", branch]}
             assert activity_types(await node_executions(client, run_id)) == [
-                "feat_command.decide", f"feat_command.{branch}"]
+                "feat_command.decide",
+                f"feat_command.{branch}",
+            ]
 
 
 # -- 4. Send fan-out -----------------------------------------------------------------------
@@ -172,13 +188,19 @@ async def test_send_fan_out_runs_branches_as_concurrent_activities(
     local_barrier.mkdir()
     durable_barrier.mkdir()
     payload = {"topic": " tides "}
-    expected = to_jsonable(await durable.original.ainvoke(
-        payload, {"configurable": {"barrier_dir": str(local_barrier)}}))
+    expected = to_jsonable(
+        await durable.original.ainvoke(
+            payload, {"configurable": {"barrier_dir": str(local_barrier)}}
+        )
+    )
 
     async with running_worker(client, {"feat_fanout": durable}) as stack:
         run_id, outcome = await run_durably(
-            stack, "feat_fanout", payload,
-            config={"configurable": {"barrier_dir": str(durable_barrier)}})
+            stack,
+            "feat_fanout",
+            payload,
+            config={"configurable": {"barrier_dir": str(durable_barrier)}},
+        )
         executions = await node_executions(client, run_id)
 
     assert outcome.status == "success", outcome.error
@@ -212,8 +234,11 @@ async def test_compiled_subgraph_node_runs_its_nodes_as_activities(client: Clien
     assert outcome.values == expected
     assert outcome.values["text"] == "<HELLO> A!"
     assert activity_types(executions) == [
-        "feat_subgraph.prep", "feat_subgraph.sub.inner_a", "feat_subgraph.sub.inner_b",
-        "feat_subgraph.post"]
+        "feat_subgraph.prep",
+        "feat_subgraph.sub.inner_a",
+        "feat_subgraph.sub.inner_b",
+        "feat_subgraph.post",
+    ]
     assert all(e.outcome == "completed" and e.attempt == 1 for e in executions)
 
 
@@ -232,14 +257,14 @@ async def test_recursion_limit_fails_run_like_langgraph(client: Client) -> None:
 
     async with running_worker(client, {"feat_loop": durable}) as stack:
         thread = stack.new_thread()
-        run_id, outcome = await run_durably(stack, "feat_loop", {"hops": 0},
-                                            config={"recursion_limit": 5}, thread=thread)
+        run_id, outcome = await run_durably(
+            stack, "feat_loop", {"hops": 0}, config={"recursion_limit": 5}, thread=thread
+        )
         state = await stack.threads.state(thread)
         executions = await node_executions(client, run_id)
 
     assert outcome.status == "error"
-    assert outcome.error == {"type": type(raised.value).__name__,
-                             "message": str(raised.value)}
+    assert outcome.error == {"type": type(raised.value).__name__, "message": str(raised.value)}
     assert outcome.error["type"] == "GraphRecursionError"
     assert state.status == "error"
     assert state.values == local_values
@@ -264,21 +289,22 @@ async def test_thread_runs_continue_from_previous_state_and_history_matches(
     local_history = [s async for s in local.aget_state_history(config)]
 
     async with running_worker(client, {"feat_counter": durable}) as stack:
-        outcomes = [(await run_durably(stack, "feat_counter", payload, config=config,
-                                       thread=thread))[1] for payload in inputs]
+        outcomes = [
+            (await run_durably(stack, "feat_counter", payload, config=config, thread=thread))[1]
+            for payload in inputs
+        ]
         state = await stack.threads.state(thread, history=True)
 
     assert [o.status for o in outcomes] == ["success", "success"]
     assert [o.values for o in outcomes] == expected
-    assert outcomes[1].values == {"count": 13, "last_seen": 12,
-                                  "runs": ["count=2", "count=13"]}
+    assert outcomes[1].values == {"count": 13, "last_seen": 12, "runs": ["count=2", "count=13"]}
     assert state.values == expected[-1]
     assert len(state.history) == len(local_history)
-    assert [h["values"] for h in state.history] == [to_jsonable(s.values)
-                                                    for s in local_history]
+    assert [h["values"] for h in state.history] == [to_jsonable(s.values) for s in local_history]
     assert [h["next"] for h in state.history] == [list(s.next) for s in local_history]
     assert [(h["step"], h["source"]) for h in state.history] == [
-        (s.metadata["step"], s.metadata["source"]) for s in local_history]
+        (s.metadata["step"], s.metadata["source"]) for s in local_history
+    ]
 
 
 async def test_runs_on_one_thread_never_overlap(client: Client, tmp_path: Path) -> None:
@@ -289,15 +315,17 @@ async def test_runs_on_one_thread_never_overlap(client: Client, tmp_path: Path) 
     local_gate.touch()
     local = with_saver(durable)
     local_config: Any = {"configurable": {"thread_id": "gate", "gate": str(local_gate)}}
-    expected = [to_jsonable(await local.ainvoke({"label": label}, local_config))
-                for label in ("one", "two")]
+    expected = [
+        to_jsonable(await local.ainvoke({"label": label}, local_config)) for label in ("one", "two")
+    ]
     gate = tmp_path / "gate"
     config = {"configurable": {"gate": str(gate)}}
 
     async with running_worker(client, {"feat_gate": durable}) as stack:
         thread = stack.new_thread()
-        first = await stack.threads.submit(thread, RunRequest("feat_gate", {"label": "one"},
-                                                              config=config))
+        first = await stack.threads.submit(
+            thread, RunRequest("feat_gate", {"label": "one"}, config=config)
+        )
 
         async def first_activity_started() -> bool | None:
             # History records an activity's start only when it closes: ask Temporal
@@ -307,19 +335,27 @@ async def test_runs_on_one_thread_never_overlap(client: Client, tmp_path: Path) 
             except RPCError:  # the run's workflow does not exist yet
                 return None
             pending = described.raw_description.pending_activities
-            return True if any(
-                a.activity_type.name == "feat_gate.gated"
-                and a.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
-                for a in pending) else None
+            return (
+                True
+                if any(
+                    a.activity_type.name == "feat_gate.gated"
+                    and a.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
+                    for a in pending
+                )
+                else None
+            )
 
         await wait_until(first_activity_started, "the first run's gated node to start")
-        second = await stack.threads.submit(thread, RunRequest("feat_gate", {"label": "two"},
-                                                               config=config))
+        second = await stack.threads.submit(
+            thread, RunRequest("feat_gate", {"label": "two"}, config=config)
+        )
         busy = await stack.threads.state(thread)
         assert busy.status == "busy" and busy.run_id == first.run_id
         gate.touch()
-        outcomes = [await stack.threads.wait(thread, first.run_id),
-                    await stack.threads.wait(thread, second.run_id)]
+        outcomes = [
+            await stack.threads.wait(thread, first.run_id),
+            await stack.threads.wait(thread, second.run_id),
+        ]
         state = await stack.threads.state(thread)
         one = await node_executions(client, first.run_id)
         two = await node_executions(client, second.run_id)
@@ -360,4 +396,6 @@ async def test_thread_continues_as_new_and_keeps_its_state(client: Client) -> No
     assert first_run.status == "success"  # outcomes of runs before the move are kept
     executions = [e async for e in client.list_workflows(f'WorkflowId = "thread-{thread}"')]
     assert sorted(e.status for e in executions if e.status is not None) == [
-        WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.CONTINUED_AS_NEW]
+        WorkflowExecutionStatus.RUNNING,
+        WorkflowExecutionStatus.CONTINUED_AS_NEW,
+    ]

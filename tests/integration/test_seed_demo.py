@@ -55,16 +55,20 @@ async def test_demo_fails_with_node_error_when_every_attempt_fails(
     client: Client, demo_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SEED_DEMO_FAILURE_RATE", "1")
-    policy = NodePolicy(retry=RetrySpec(initial_interval=0.05, maximum_interval=0.1,
-                                        maximum_attempts=3))
+    policy = NodePolicy(
+        retry=RetrySpec(initial_interval=0.05, maximum_interval=0.1, maximum_attempts=3)
+    )
     async with running_worker(client, load_seed_demo(policy)) as stack:
         thread = stack.new_thread()
         ticket = await stack.threads.submit(thread, RunRequest("seed_demo", DEMO_INPUT))
         outcome = await stack.threads.wait(thread, ticket.run_id)
 
         assert outcome.status == "error"
-        assert outcome.error == {"node": "worker", "type": "RuntimeError",
-                                 "message": "Transient failure"}
+        assert outcome.error == {
+            "node": "worker",
+            "type": "RuntimeError",
+            "message": "Transient failure",
+        }
         assert ledger_counts(demo_env) == Counter({"planner": 1, "worker": 3})
         state = await stack.threads.state(thread)
         assert state.status == "error"

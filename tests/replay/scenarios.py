@@ -21,8 +21,7 @@ def graphs() -> dict[str, DurableGraph]:
     """Every graph the recorded histories ran, under the ids they ran as."""
     loaded = dict(load_seed_demo())
     loaded["seed_demo_failing"] = load_seed_demo(
-        NodePolicy(retry=RetrySpec(initial_interval=0.05, maximum_interval=0.1,
-                                   maximum_attempts=2))
+        NodePolicy(retry=RetrySpec(initial_interval=0.05, maximum_interval=0.1, maximum_attempts=2))
     )["seed_demo"]
     loaded["seed_demo_failing"].graph_id = "seed_demo_failing"
     for graph_id, ref in {
@@ -61,27 +60,59 @@ def _by_id(value: Any) -> Callable[[list[Any]], Any]:
 
 
 SCENARIOS = [
-    Scenario("seed_demo", "replay-seed", "seed_demo", {"step": 0, "result": ""}, [],
-             {"SEED_DEMO_FAILURE_RATE": "0.5", "SEED_DEMO_WORK_SECONDS": "0.01"}),
-    Scenario("seed_demo_failing", "replay-seed-failing", "seed_demo_failing",
-             {"step": 0, "result": ""}, [],
-             {"SEED_DEMO_FAILURE_RATE": "1", "SEED_DEMO_WORK_SECONDS": "0.01"}),
-    Scenario("approval", "replay-approval", "approval", {"request": "buy"},
-             [_by_id({"approved": True}), _by_id("ann"), _by_id("looks good")]),
-    Scenario("fanout", "replay-fanout", "feat_fanout", {"topic": " tides "},
-             config={"configurable": {"barrier_dir": "{tmp}"}}),
+    Scenario(
+        "seed_demo",
+        "replay-seed",
+        "seed_demo",
+        {"step": 0, "result": ""},
+        [],
+        {"SEED_DEMO_FAILURE_RATE": "0.5", "SEED_DEMO_WORK_SECONDS": "0.01"},
+    ),
+    Scenario(
+        "seed_demo_failing",
+        "replay-seed-failing",
+        "seed_demo_failing",
+        {"step": 0, "result": ""},
+        [],
+        {"SEED_DEMO_FAILURE_RATE": "1", "SEED_DEMO_WORK_SECONDS": "0.01"},
+    ),
+    Scenario(
+        "approval",
+        "replay-approval",
+        "approval",
+        {"request": "buy"},
+        [_by_id({"approved": True}), _by_id("ann"), _by_id("looks good")],
+    ),
+    Scenario(
+        "fanout",
+        "replay-fanout",
+        "feat_fanout",
+        {"topic": " tides "},
+        config={"configurable": {"barrier_dir": "{tmp}"}},
+    ),
     Scenario("subgraph", "replay-subgraph", "feat_subgraph", {"text": "hello"}),
-    Scenario("recursion_limit", "replay-loop", "feat_loop", {"hops": 0},
-             config={"recursion_limit": 5}),
+    Scenario(
+        "recursion_limit", "replay-loop", "feat_loop", {"hops": 0}, config={"recursion_limit": 5}
+    ),
     Scenario("command", "replay-command", "feat_command", {"n": 4}),
-    Scenario("tool_agent", "replay-agent", "agent_tools",
-             {"messages": [{"role": "user", "content": "what is 6 times 7?", "id": "h-1"}]}),
+    Scenario(
+        "tool_agent",
+        "replay-agent",
+        "agent_tools",
+        {"messages": [{"role": "user", "content": "what is 6 times 7?", "id": "h-1"}]},
+    ),
     Scenario("functional", "replay-functional", "agent_fn", {"n": 3}),
-    Scenario("functional_interrupt", "replay-functional-ask", "agent_ask_via_task", {"n": 2},
-             [lambda interrupts: "blue"]),
+    Scenario(
+        "functional_interrupt",
+        "replay-functional-ask",
+        "agent_ask_via_task",
+        {"n": 2},
+        [lambda interrupts: "blue"],
+    ),
     Scenario("node_failure", "replay-failure", "cli_fail", {"amount": 5}),
-    Scenario("continue_as_new", "replay-can", "feat_counter", {"count": 1}, runs=3,
-             runs_per_execution=2),
+    Scenario(
+        "continue_as_new", "replay-can", "feat_counter", {"count": 1}, runs=3, runs_per_execution=2
+    ),
 ]
 
 Recorder = Callable[[Scenario], Awaitable[None]]

@@ -42,7 +42,8 @@ async def test_a_changed_graph_is_detected_not_replayed() -> None:
     assert (TEST_GRAPHS / "replay_changed.py").exists()
     changed["approval"] = load_test_graph("approval", "replay_changed.py:graph", FAST_RETRY)
     replayer = build_replayer(changed)
-    run_history = next(p for p in HISTORIES
-                       if p.stem.startswith("approval__") and "__thread-" not in p.stem)
+    run_history = next(
+        p for p in HISTORIES if p.stem.startswith("approval__") and "__thread-" not in p.stem
+    )
     with pytest.raises(NondeterminismError):
         await replayer.replay_workflow(load_history(run_history))

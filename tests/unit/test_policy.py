@@ -19,8 +19,11 @@ from workflows.policy import (
 def test_overrides_layer_on_defaults() -> None:
     policy = apply_overrides(
         NodePolicy(),
-        {"start_to_close_timeout": 30, "task_queue": "gpu",
-         "retry": {"maximum_attempts": 4, "non_retryable_error_types": ["KeyError"]}},
+        {
+            "start_to_close_timeout": 30,
+            "task_queue": "gpu",
+            "retry": {"maximum_attempts": 4, "non_retryable_error_types": ["KeyError"]},
+        },
         "node x",
     )
     options = policy.activity_options("default")
@@ -49,8 +52,8 @@ def test_bad_policies_say_what_is_wrong(spec: object, message: str) -> None:
 
 def test_langgraph_retry_and_timeout_map_to_temporal() -> None:
     policy = from_langgraph_retry(
-        NodePolicy(), [RetryPolicy(initial_interval=1.5, backoff_factor=3, max_interval=20,
-                                   max_attempts=7)]
+        NodePolicy(),
+        [RetryPolicy(initial_interval=1.5, backoff_factor=3, max_interval=20, max_attempts=7)],
     )
     retry = policy.retry.to_temporal()
     assert retry.initial_interval == timedelta(seconds=1.5)

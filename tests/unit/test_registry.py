@@ -10,7 +10,7 @@ import pytest
 from tempograph.errors import ConfigError, GraphLoadError
 from tempograph.registry import GraphSpec, load_graph, load_project, read_config
 
-GOOD = '''
+GOOD = """
 from typing_extensions import TypedDict
 from langgraph.graph import StateGraph, START
 
@@ -25,24 +25,29 @@ b.add_node("inc", inc)
 b.add_edge(START, "inc")
 graph = b.compile()
 builder = b
-'''
+"""
 
 
 def write_project(tmp_path: Path, graphs: dict[str, str], files: dict[str, str]) -> Path:
     for name, text in files.items():
         (tmp_path / name).write_text(text)
     config = tmp_path / "langgraph.json"
-    config.write_text(json.dumps({"dependencies": ["."], "graphs": graphs,
-                                  "env": {"TG_TEST_ENV": "set"}}))
+    config.write_text(
+        json.dumps({"dependencies": ["."], "graphs": graphs, "env": {"TG_TEST_ENV": "set"}})
+    )
     return config
 
 
 def test_graphs_load_by_relative_path_and_failures_are_named(tmp_path: Path) -> None:
     config = write_project(
         tmp_path,
-        {"good": "./reg_good.py:graph", "from_builder": "./reg_good.py:builder",
-         "missing_attr": "./reg_good.py:nope", "broken": "./reg_broken.py:graph",
-         "not_a_graph": "./reg_good.py:inc"},
+        {
+            "good": "./reg_good.py:graph",
+            "from_builder": "./reg_good.py:builder",
+            "missing_attr": "./reg_good.py:nope",
+            "broken": "./reg_broken.py:graph",
+            "not_a_graph": "./reg_good.py:inc",
+        },
         {"reg_good.py": GOOD, "reg_broken.py": "raise RuntimeError('boom at import')\n"},
     )
     loaded, failed = load_project(read_config(config))
@@ -56,8 +61,12 @@ def test_graphs_load_by_relative_path_and_failures_are_named(tmp_path: Path) -> 
 
 @pytest.mark.parametrize(
     ("text", "message"),
-    [("{", "not valid JSON"), ('{"graphs": {}}', "non-empty \\\"graphs\\\""),
-     ('{"graphs": {"a": "file.py"}}', "must be"), ('{"graphs": {"a.b": "./f.py:g"}}', "'.'")],
+    [
+        ("{", "not valid JSON"),
+        ('{"graphs": {}}', 'non-empty \\"graphs\\"'),
+        ('{"graphs": {"a": "file.py"}}', "must be"),
+        ('{"graphs": {"a.b": "./f.py:g"}}', "'.'"),
+    ],
 )
 def test_bad_config_files_say_what_is_wrong(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "langgraph.json"
