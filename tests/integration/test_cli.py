@@ -10,12 +10,14 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from temporal.devserver import temporal_binary
 from tests.conftest import TEST_GRAPHS, free_port
 
 TEMPOGRAPH = str(Path(sys.executable).with_name("tempograph"))
@@ -192,6 +194,84 @@ def test_sigterm_stops_everything_up_started(tmp_path: Path) -> None:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
         assert not port_open(port)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_dev_server_alone_registers_search_attributes_and_serves_the_ui(tmp_path: Path) -> None:
+    port, ui_port = free_port(), free_port()
+    env = {**os.environ, "TEMPOGRAPH_DATA_DIR": str(tmp_path)}
+    process = subprocess.Popen(
+        [TEMPOGRAPH, "dev-server", "--port", str(port), "--ui-port", str(ui_port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_for_line(process, "ready", timeout=90)
+        assert (tmp_path / "temporal" / "temporal.db").exists()
+        names = subprocess.run(
+            [
+                str(temporal_binary()),
+                "operator",
+                "search-attribute",
+                "list",
+                "--address",
+                f"127.0.0.1:{port}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout
+        for name in ("ThreadId", "GraphId", "AssistantId"):
+            assert name in names
+        with urllib.request.urlopen(f"http://127.0.0.1:{ui_port}/", timeout=30) as page:
+            assert page.status == 200
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+        assert not port_open(port)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_worker_reports_a_broken_graph_by_name_and_serves_the_others(
+    up: Up, tmp_path: Path
+) -> None:
+    (tmp_path / "broken_graph.py").write_text("import not_a_module_anywhere\n")
+    config = tmp_path / "langgraph.json"
+    config.write_text(
+        json.dumps(
+            {
+                "graphs": {
+                    "broken": "./broken_graph.py:graph",
+                    "fails": str(TEST_GRAPHS / "cli_fail.py") + ":graph",
+                }
+            }
+        )
+    )
+    env = {**up.env, "TEMPOGRAPH_TASK_QUEUE": "cli-broken"}
+    process = subprocess.Popen(
+        [TEMPOGRAPH, "worker", "--config", str(config)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lines = wait_for_line(process, "ready", timeout=60)
+        assert "['fails']" in lines[-1]
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+        assert process.stderr is not None
+        errors = process.stderr.read()
+        assert "graph 'broken' not loaded: import of" in errors
+        assert "ModuleNotFoundError: No module named 'not_a_module_anywhere'" in errors
     finally:
         if process.poll() is None:
             process.kill()
