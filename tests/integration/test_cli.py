@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -64,6 +65,26 @@ def port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+@contextlib.contextmanager
+def started(
+    args: list[str], env: dict[str, str], ready_within: float = 90, stderr: int = subprocess.STDOUT
+) -> Iterator[tuple[subprocess.Popen[str], list[str]]]:
+    """A ``tempograph`` command run until it prints ``ready``; stopped (by PID) afterwards."""
+    process = subprocess.Popen(
+        [TEMPOGRAPH, *args], env=env, stdout=subprocess.PIPE, stderr=stderr, text=True
+    )
+    try:
+        yield process, wait_for_line(process, "ready", timeout=ready_within)
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
 @pytest.fixture(scope="module")
 def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
     port, ui_port = free_port(), free_port()
@@ -74,30 +95,18 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
         "SEED_DEMO_WORK_SECONDS": "0.02",
         "SEED_DEMO_FAILURE_RATE": "0.3",
     }
-    process = subprocess.Popen(
-        [
-            TEMPOGRAPH,
-            "up",
-            "--config",
-            str(TEST_GRAPHS / "langgraph.json"),
-            "--port",
-            str(port),
-            "--ui-port",
-            str(ui_port),
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        lines = wait_for_line(process, "ready", timeout=90)
+    args = [
+        "up",
+        "--config",
+        str(TEST_GRAPHS / "langgraph.json"),
+        "--port",
+        str(port),
+        "--ui-port",
+        str(ui_port),
+    ]
+    with started(args, env) as (process, lines):
         assert any("no authentication" in line for line in lines)
         yield Up(process, env, port)
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=30)
 
 
 def test_run_prints_final_state_and_exits_0(up: Up) -> None:
@@ -180,38 +189,20 @@ def test_interrupt_exits_3_and_resume_continues(up: Up) -> None:
 def test_sigterm_stops_everything_up_started(tmp_path: Path) -> None:
     port = free_port()
     env = {**os.environ, "TEMPOGRAPH_DATA_DIR": str(tmp_path)}
-    process = subprocess.Popen(
-        [TEMPOGRAPH, "up", "--port", str(port), "--ui-port", str(free_port())],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        lines = wait_for_line(process, "ready", timeout=90)
+    args = ["up", "--port", str(port), "--ui-port", str(free_port())]
+    with started(args, env) as (process, lines):
         assert any("seed_demo" in line for line in lines)  # no --config: the demo graph
         assert port_open(port)
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
         assert not port_open(port)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
 
 
 def test_dev_server_alone_registers_search_attributes_and_serves_the_ui(tmp_path: Path) -> None:
     port, ui_port = free_port(), free_port()
     env = {**os.environ, "TEMPOGRAPH_DATA_DIR": str(tmp_path)}
-    process = subprocess.Popen(
-        [TEMPOGRAPH, "dev-server", "--port", str(port), "--ui-port", str(ui_port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        wait_for_line(process, "ready", timeout=90)
+    args = ["dev-server", "--port", str(port), "--ui-port", str(ui_port)]
+    with started(args, env) as (process, _):
         assert (tmp_path / "temporal" / "temporal.db").exists()
         names = subprocess.run(
             [
@@ -234,10 +225,6 @@ def test_dev_server_alone_registers_search_attributes_and_serves_the_ui(tmp_path
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
         assert not port_open(port)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
 
 
 def test_worker_reports_a_broken_graph_by_name_and_serves_the_others(
@@ -256,23 +243,12 @@ def test_worker_reports_a_broken_graph_by_name_and_serves_the_others(
         )
     )
     env = {**up.env, "TEMPOGRAPH_TASK_QUEUE": "cli-broken"}
-    process = subprocess.Popen(
-        [TEMPOGRAPH, "worker", "--config", str(config)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        lines = wait_for_line(process, "ready", timeout=60)
+    args = ["worker", "--config", str(config)]
+    with started(args, env, ready_within=60, stderr=subprocess.PIPE) as (process, lines):
         assert "['fails']" in lines[-1]
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
         assert process.stderr is not None
         errors = process.stderr.read()
-        assert "graph 'broken' not loaded: import of" in errors
-        assert "ModuleNotFoundError: No module named 'not_a_module_anywhere'" in errors
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    assert "graph 'broken' not loaded: import of" in errors
+    assert "ModuleNotFoundError: No module named 'not_a_module_anywhere'" in errors
