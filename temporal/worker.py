@@ -9,9 +9,9 @@ from temporalio.worker import Replayer, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.nodes import NodeActivities
+from temporal import determinism
 from temporal.converter import DATA_CONVERTER
 from workflows import graphs as graph_registry
-from workflows import ids
 from workflows.durable import DurableGraph
 from workflows.run import RunWorkflow
 from workflows.thread import ThreadWorkflow
@@ -55,7 +55,7 @@ _REPLAY_BUILD_ID = "tempograph-replay"
 
 def build_replayer(graphs: dict[str, DurableGraph]) -> Replayer:
     """A replayer for recorded histories of runs of ``graphs``."""
-    ids.install()
+    determinism.install()
     # The replayer runs workflows on its own queue, "replay-<build id>".
     graph_registry.register(f"replay-{_REPLAY_BUILD_ID}", graphs)
     return Replayer(
@@ -75,7 +75,7 @@ def build_workers(
     max_concurrent_activities: int = 100,
 ) -> list[Worker]:
     """A worker for ``task_queue`` (workflows and nodes) and one per node-specific queue."""
-    ids.install()
+    determinism.install()
     graph_registry.register(task_queue, graphs)
     nodes = NodeActivities(graphs)
     executor = ThreadPoolExecutor(max_workers=max_concurrent_activities)

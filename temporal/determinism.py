@@ -1,0 +1,68 @@
+"""Makes LangGraph's checkpoint ids and timestamps workflow-stable, process-wide.
+
+LangGraph mints a checkpoint id with ``uuid6()`` (wall clock + ``random``) and stamps
+checkpoints with ``datetime.now()``. Task ids hash the checkpoint id and interrupt ids
+hash the task path, so a replayed run would see other ids than the original and a resume
+keyed by interrupt id would miss. LangGraph is passed through the workflow sandbox (it
+is far too heavy to re-import per run), so the sandbox cannot intercept those reads.
+
+:func:`install` swaps the names that ``langgraph.pregel._checkpoint`` and
+``langgraph.pregel._loop`` look up at call time for dispatchers keyed on the *running
+event loop*: inside a workflow they take values from :mod:`workflows.ids`
+(``workflow.now()`` and ``workflow.random()``); anywhere else (activities run in the same
+process) they call LangGraph's originals unchanged. A unit test checks the names exist,
+so a LangGraph upgrade that moves them fails loudly instead of silently losing
+determinism.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, tzinfo
+from typing import Any
+
+from temporalio import workflow
+
+from workflows.ids import workflow_uuid6
+
+
+class _Original:
+    uuid6: Any = None
+
+
+def _uuid6(node: int | None = None, clock_seq: int | None = None) -> uuid.UUID:
+    if workflow.in_workflow():
+        return workflow_uuid6(clock_seq)
+    result: uuid.UUID = _Original.uuid6(node, clock_seq)
+    return result
+
+
+class WorkflowAwareDatetime(datetime):
+    """``datetime`` whose ``now()`` is ``workflow.now()`` inside a workflow."""
+
+    @classmethod
+    def now(cls, tz: tzinfo | None = None) -> WorkflowAwareDatetime:
+        if not workflow.in_workflow():
+            real = datetime.now(tz)
+            return cls.fromtimestamp(real.timestamp(), real.tzinfo)
+        value = workflow.now()
+        value = value.astimezone(tz) if tz is not None else value.replace(tzinfo=None)
+        return cls.fromtimestamp(value.timestamp(), value.tzinfo)
+
+
+def patched_names() -> list[tuple[Any, str]]:
+    """The (module, attribute) pairs :func:`install` replaces."""
+    from langgraph.pregel import _checkpoint, _loop
+
+    return [(_checkpoint, "uuid6"), (_checkpoint, "datetime"), (_loop, "datetime")]
+
+
+def install() -> None:
+    """Install the dispatchers. Idempotent; called by the worker and the replayer."""
+    from langgraph.pregel import _checkpoint
+
+    if _Original.uuid6 is None:
+        _Original.uuid6 = vars(_checkpoint)["uuid6"]
+    replacements = {"uuid6": _uuid6, "datetime": WorkflowAwareDatetime}
+    for module, name in patched_names():
+        setattr(module, name, replacements[name])
