@@ -91,6 +91,29 @@ class ThreadCheckpoints:
             blobs=[blobs[k] for k in sorted(blobs)],
         )
 
+    def trimmed(self, keep: int) -> ThreadCheckpoints:
+        """Only the newest ``keep`` root checkpoints and what they need.
+
+        Subgraph checkpoints, writes and blobs older than the oldest kept root checkpoint
+        go too (checkpoint ids sort by time); blobs stay while a kept checkpoint names
+        their version.
+        """
+        roots = sorted(c.checkpoint_id for c in self.checkpoints if c.namespace == "")
+        if len(roots) <= keep:
+            return self
+        oldest = roots[-keep]
+        checkpoints = [c for c in self.checkpoints if c.checkpoint_id >= oldest]
+        kept = {(c.namespace, c.checkpoint_id) for c in checkpoints}
+        versions: set[tuple[str, str, str]] = set()
+        for c in checkpoints:
+            for channel, version in _SERDE.loads_typed(c.checkpoint)["channel_versions"].items():
+                versions.add((c.namespace, channel, str(version)))
+        return ThreadCheckpoints(
+            checkpoints=checkpoints,
+            writes=[w for w in self.writes if (w.namespace, w.checkpoint_id) in kept],
+            blobs=[b for b in self.blobs if (b.namespace, b.channel, str(b.version)) in versions],
+        )
+
     def head_id(self) -> str | None:
         """The newest root-namespace checkpoint id, if any."""
         ids = [c.checkpoint_id for c in self.checkpoints if c.namespace == ""]

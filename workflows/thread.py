@@ -40,6 +40,9 @@ GRAPH_ID = SearchAttributeKey.for_keyword("GraphId")
 
 # Outcomes kept for `wait` after a run has ended.
 _KEEP_OUTCOMES = 100
+# Root checkpoints a thread keeps (its history). The thread's state travels in signals and
+# in continue-as-new input, which Temporal caps at 2 MB a payload.
+KEEP_CHECKPOINTS = 100
 # How long a thread with no checkpoint (its first run was rejected) waits for a run.
 _EMPTY_THREAD_IDLE = timedelta(seconds=10)
 
@@ -155,7 +158,9 @@ class ThreadWorkflow:
     def run_paused(self, outcome: RunOutcome) -> None:
         """A child run reached an interrupt or failed: keep its checkpoints and status."""
         if outcome.checkpoints is not None:
-            self._checkpoints = self._checkpoints.merged(outcome.checkpoints)
+            self._checkpoints = self._checkpoints.merged(outcome.checkpoints).trimmed(
+                KEEP_CHECKPOINTS
+            )
             outcome.checkpoints = None
         self._outcomes[outcome.run_id] = outcome
 
@@ -231,7 +236,9 @@ class ThreadWorkflow:
                 )
         else:
             if outcome.checkpoints is not None:
-                self._checkpoints = self._checkpoints.merged(outcome.checkpoints)
+                self._checkpoints = self._checkpoints.merged(outcome.checkpoints).trimmed(
+                    KEEP_CHECKPOINTS
+                )
                 outcome.checkpoints = None
             self._outcomes[run_id] = outcome
         finally:
