@@ -30,6 +30,7 @@ from langgraph._internal._constants import (
 )
 from langgraph._internal._scratchpad import PregelScratchpad
 from langgraph.errors import GraphBubbleUp, GraphInterrupt, ParentCommand
+from langgraph.func import _TaskFunction
 from langgraph.runtime import ExecutionInfo, Runtime
 from temporalio import activity
 from temporalio.common import RawValue
@@ -219,10 +220,13 @@ def _find_task(task_ref: str) -> Any:
     target: Any = module
     for part in qualname.split("."):
         target = getattr(target, part, None)
-        if target is None:
-            raise ApplicationError(
-                f"task {task_ref!r} not found", type="UnknownTask", non_retryable=True
-            )
+    # Only a function LangGraph's @task decorated: a payload must not name any callable.
+    if not isinstance(target, _TaskFunction):
+        raise ApplicationError(
+            f"{task_ref!r} is not a @task of a loaded graph",
+            type="UnknownTask",
+            non_retryable=True,
+        )
     return target
 
 

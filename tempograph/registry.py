@@ -25,6 +25,7 @@ from typing import Any
 from langgraph.graph import StateGraph
 
 from tempograph.errors import ConfigError, GraphLoadError
+from workflows import serde
 from workflows.durable import DurableGraph, make_durable
 from workflows.policy import NodePolicy, apply_overrides
 
@@ -141,9 +142,11 @@ def load_graph(spec: GraphSpec, default_policy: NodePolicy | None = None) -> Dur
     policy = default_policy or NodePolicy()
     try:
         policy = apply_overrides(policy, spec.defaults, "defaults")
-        return make_durable(spec.graph_id, graph, policy, spec.nodes)
+        durable = make_durable(spec.graph_id, graph, policy, spec.nodes)
     except ConfigError as err:
         raise GraphLoadError(spec.graph_id, err.message) from err
+    serde.allow(serde.graph_types(graph, module))
+    return durable
 
 
 def load_project(

@@ -9,10 +9,8 @@ dataclasses arrive as the same types they left as. Plain JSON values are written
 from __future__ import annotations
 
 import json
-import logging
 from typing import Any
 
-from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import (
     BinaryNullPayloadConverter,
@@ -21,6 +19,8 @@ from temporalio.converter import (
     EncodingPayloadConverter,
     JSONPlainPayloadConverter,
 )
+
+from workflows import serde
 
 LANGGRAPH_ENCODING = b"binary/langgraph"
 _TYPE_KEY = "langgraph-type"
@@ -40,20 +40,6 @@ def _is_plain_json(value: Any, depth: int = 0) -> bool:
     return False
 
 
-_OWN_MODULES = ("workflows.", "temporal.", "activities.", "tempograph.")
-
-
-class _OwnTypesFilter(logging.Filter):
-    """LangGraph warns when it decodes a type not on its allowlist; ours are expected."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args if isinstance(record.args, tuple) else ()
-        return not (args and isinstance(args[0], str) and args[0].startswith(_OWN_MODULES))
-
-
-logging.getLogger("langgraph.checkpoint.serde.jsonplus").addFilter(_OwnTypesFilter())
-
-
 class PlainJSONPayloadConverter(JSONPlainPayloadConverter):
     """``json/plain`` for values that are JSON already; everything else falls through."""
 
@@ -67,19 +53,15 @@ class PlainJSONPayloadConverter(JSONPlainPayloadConverter):
 
 
 class LangGraphPayloadConverter(EncodingPayloadConverter):
-    """Any other value, through LangGraph's serializer (msgpack with type extensions)."""
-
-    def __init__(self) -> None:
-        # Payloads come only from this deployment's own workers and clients, which
-        # load the same graph modules; the allowlist would have to name every user type.
-        self._serde = JsonPlusSerializer(allowed_msgpack_modules=True)
+    """Any other value, through LangGraph's serializer (msgpack with type extensions),
+    rebuilding only the types on :mod:`workflows.serde`'s allowlist."""
 
     @property
     def encoding(self) -> str:
         return LANGGRAPH_ENCODING.decode()
 
     def to_payload(self, value: Any) -> Payload | None:
-        kind, data = self._serde.dumps_typed(value)
+        kind, data = serde.serializer().dumps_typed(value)
         return Payload(
             metadata={"encoding": LANGGRAPH_ENCODING, _TYPE_KEY: kind.encode()},
             data=data,
@@ -87,7 +69,7 @@ class LangGraphPayloadConverter(EncodingPayloadConverter):
 
     def from_payload(self, payload: Payload, type_hint: type | None = None) -> Any:
         kind = payload.metadata.get(_TYPE_KEY, b"msgpack").decode()
-        return self._serde.loads_typed((kind, payload.data))
+        return serde.serializer().loads_typed((kind, payload.data))
 
 
 class TempographPayloadConverter(CompositePayloadConverter):

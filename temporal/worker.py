@@ -37,6 +37,7 @@ _PASSTHROUGH = (
     "workflows.jsonable",
     "workflows.policy",
     "workflows.saver",
+    "workflows.serde",
     "workflows.state",
     "workflows.types",
     "workflows.validation",

@@ -12,11 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from langgraph.checkpoint.memory import InMemorySaver
-from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+
+from workflows.serde import serializer
 
 Typed = tuple[str, bytes]
-
-_SERDE = JsonPlusSerializer(allowed_msgpack_modules=True)
 
 
 @dataclass
@@ -68,7 +67,7 @@ class ThreadCheckpoints:
         keep = {(c.namespace, c.checkpoint_id) for c in newest.values()}
         versions: set[tuple[str, str, str]] = set()
         for c in newest.values():
-            checkpoint = _SERDE.loads_typed(c.checkpoint)
+            checkpoint = serializer().loads_typed(c.checkpoint)
             for channel, version in checkpoint["channel_versions"].items():
                 versions.add((c.namespace, channel, str(version)))
         return ThreadCheckpoints(
@@ -106,7 +105,8 @@ class ThreadCheckpoints:
         kept = {(c.namespace, c.checkpoint_id) for c in checkpoints}
         versions: set[tuple[str, str, str]] = set()
         for c in checkpoints:
-            for channel, version in _SERDE.loads_typed(c.checkpoint)["channel_versions"].items():
+            versions_of = serializer().loads_typed(c.checkpoint)["channel_versions"]
+            for channel, version in versions_of.items():
                 versions.add((c.namespace, channel, str(version)))
         return ThreadCheckpoints(
             checkpoints=checkpoints,
@@ -124,7 +124,7 @@ class WorkflowSaver(InMemorySaver):
     """An ``InMemorySaver`` for one thread, with counter versions and record export."""
 
     def __init__(self, thread_id: str, records: ThreadCheckpoints | None = None) -> None:
-        super().__init__()
+        super().__init__(serde=serializer())
         self.thread_id = thread_id
         if records is not None:
             self.load(records)

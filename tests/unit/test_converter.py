@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
+import ormsgpack
 import pydantic
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langgraph.types import Command, Interrupt, Send
+from temporalio.api.common.v1 import Payload
 
-from temporal.converter import DATA_CONVERTER
+from temporal.converter import DATA_CONVERTER, LANGGRAPH_ENCODING
+from workflows import serde
 
 
 class Order(pydantic.BaseModel):
@@ -22,6 +26,9 @@ class Note:
     text: str
     tags: list[str]
 
+
+# Graph loading registers a graph's own types like this (workflows.serde.graph_types).
+serde.allow({(Order.__module__, Order.__qualname__), (Note.__module__, Note.__qualname__)})
 
 VALUES = [
     AIMessage(content="", tool_calls=[{"name": "search", "args": {"q": "x"}, "id": "call-1"}]),
@@ -56,3 +63,28 @@ def test_tuples_arrive_as_lists_as_in_langgraph_checkpointers() -> None:
     (payload,) = DATA_CONVERTER.payload_converter.to_payloads([(1, "t")])
     (back,) = DATA_CONVERTER.payload_converter.from_payloads([payload])
     assert back == serde.loads_typed(serde.dumps_typed((1, "t"))) == [1, "t"]
+
+
+class Unlisted(pydantic.BaseModel):
+    secret: str
+
+
+def test_a_type_off_the_allowlist_is_not_rebuilt() -> None:
+    converter = DATA_CONVERTER.payload_converter
+    (payload,) = converter.to_payloads([Unlisted(secret="s")])
+    (back,) = converter.from_payloads([payload])
+    assert back == {"secret": "s"}
+
+
+def test_a_payload_naming_a_callable_does_not_run_it(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    constructor_single_arg = 0  # LangGraph's ext code for module.name(arg)
+    data = ormsgpack.packb(
+        ormsgpack.Ext(constructor_single_arg, ormsgpack.packb(["os", "system", f"touch {marker}"]))
+    )
+    payload = Payload(
+        metadata={"encoding": LANGGRAPH_ENCODING, "langgraph-type": b"msgpack"}, data=data
+    )
+    (back,) = DATA_CONVERTER.payload_converter.from_payloads([payload])
+    assert not marker.exists()
+    assert back == f"touch {marker}"
