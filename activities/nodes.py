@@ -158,10 +158,10 @@ class NodeActivities:
         conf = dict(call.config.get("configurable", {}))
         runtime: Runtime[Any] = Runtime(
             context=call.context,
-            heartbeat=activity.heartbeat,
+            heartbeat=_heartbeat_from_any_thread(),
             previous=call.previous,
             execution_info=ExecutionInfo(
-                checkpoint_id=str(conf.get("checkpoint_id", "")),
+                checkpoint_id=call.checkpoint_id,
                 checkpoint_ns=call.checkpoint_ns,
                 task_id=call.task_id,
                 thread_id=conf.get("thread_id"),
@@ -197,9 +197,25 @@ async def _run_task(func: Any, input: Any) -> Any:
     return await asyncio.to_thread(context.run, func, *args, **kwargs)
 
 
-def _call_inline(func: Any, input: Any, **_: Any) -> _InlineFuture:
-    """``@task`` called from a node body: the node is already durable, run it in place."""
+def _heartbeat_from_any_thread() -> Callable[..., None]:
+    """``activity.heartbeat`` usable from a sync node, which runs in an executor thread."""
+    loop = asyncio.get_running_loop()
+    context = contextvars.copy_context()
+
+    def heartbeat(*details: Any) -> None:
+        loop.call_soon_threadsafe(lambda: activity.heartbeat(*details), context=context)
+
+    return heartbeat
+
+
+def _call_inline(func: Any, input: Any, **_: Any) -> Any:
+    """``@task`` called from a node body: the node is already durable, run it in place.
+
+    An async task returns a task to await (the node is async); a sync task runs now.
+    """
     args, kwargs = input
+    if inspect.iscoroutinefunction(func):
+        return asyncio.ensure_future(func(*args, **kwargs))
     try:
         value = func(*args, **kwargs)
     except Exception as exc:  # noqa: BLE001 - surfaced by .result()

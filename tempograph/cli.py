@@ -16,6 +16,7 @@ import signal
 import sys
 import uuid
 from collections.abc import Callable, Coroutine
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,7 @@ async def _serve_worker(
     config_path: Path,
     on_ready: Callable[[list[str]], None],
     stop: asyncio.Event | None = None,
+    node_queues: str = "all",
 ) -> None:
     from tempograph.registry import load_project, read_config
     from temporal.client import connect
@@ -88,7 +90,16 @@ async def _serve_worker(
             f"no graph in {config_path} could be loaded", code=ErrorCode.GRAPH_LOAD_FAILED
         )
     client = await connect(settings)
-    workers = build_workers(client, settings.task_queue, graphs)
+    queues: str | list[str] = node_queues
+    if node_queues not in ("all", "none"):
+        queues = [q.strip() for q in node_queues.split(",") if q.strip()]
+    workers = build_workers(
+        client,
+        settings.task_queue,
+        graphs,
+        node_queues=queues,
+        graceful_shutdown=timedelta(seconds=settings.graceful_shutdown_seconds),
+    )
     async with contextlib.AsyncExitStack() as stack:
         for worker in workers:
             await stack.enter_async_context(worker)
@@ -264,6 +275,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = sub.add_parser("worker", help="a worker for the graphs in a langgraph.json")
     worker.add_argument("--config", type=Path, required=True)
+    worker.add_argument(
+        "--node-queues",
+        default="all",
+        help="node task queues to serve: 'all' (default, beside the main queue), 'none' "
+        "(main queue only), or a comma list (a node pool: only those, no workflows)",
+    )
 
     run = sub.add_parser("run", help="run a graph on the running stack")
     run.add_argument("graph")
@@ -301,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
             settings,
             _config_arg(args),
             lambda graphs: _say(f"worker ready: queue {settings.task_queue!r}, graphs {graphs}"),
+            node_queues=args.node_queues,
         ),
         "run": lambda: _run(settings, args),
         "resume": lambda: _resume(settings, args),

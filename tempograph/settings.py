@@ -19,6 +19,8 @@ class Settings:
     namespace: str = DEFAULT_NAMESPACE
     task_queue: str = DEFAULT_TASK_QUEUE
     data_dir: Path = Path(".tempograph")
+    # On SIGTERM, running nodes get this long to finish before they are cancelled.
+    graceful_shutdown_seconds: float = 30.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -28,4 +30,7 @@ class Settings:
             namespace=env.get("TEMPORAL_NAMESPACE", cls.namespace),
             task_queue=env.get("TEMPOGRAPH_TASK_QUEUE", cls.task_queue),
             data_dir=Path(env.get("TEMPOGRAPH_DATA_DIR", str(cls.data_dir))),
+            graceful_shutdown_seconds=float(
+                env.get("TEMPOGRAPH_GRACEFUL_SHUTDOWN_SECONDS", cls.graceful_shutdown_seconds)
+            ),
         )

@@ -50,11 +50,32 @@ class WorkflowAwareDatetime(datetime):
         return cls.fromtimestamp(value.timestamp(), value.tzinfo)
 
 
+class _WorkflowAwareUuid:
+    """The ``uuid`` module, but ``uuid4()`` is ``workflow.uuid4()`` inside a workflow.
+
+    ``add_messages`` gives id-less messages a ``uuid4`` id while it runs as a reducer in
+    the workflow; a replay must give them the same ids.
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(uuid, name)
+
+    @staticmethod
+    def uuid4() -> uuid.UUID:
+        return workflow.uuid4() if workflow.in_workflow() else uuid.uuid4()
+
+
 def patched_names() -> list[tuple[Any, str]]:
     """The (module, attribute) pairs :func:`install` replaces."""
+    from langgraph.graph import message
     from langgraph.pregel import _checkpoint, _loop
 
-    return [(_checkpoint, "uuid6"), (_checkpoint, "datetime"), (_loop, "datetime")]
+    return [
+        (_checkpoint, "uuid6"),
+        (_checkpoint, "datetime"),
+        (_loop, "datetime"),
+        (message, "uuid"),
+    ]
 
 
 def install() -> None:
@@ -63,6 +84,10 @@ def install() -> None:
 
     if _Original.uuid6 is None:
         _Original.uuid6 = vars(_checkpoint)["uuid6"]
-    replacements = {"uuid6": _uuid6, "datetime": WorkflowAwareDatetime}
+    replacements = {
+        "uuid6": _uuid6,
+        "datetime": WorkflowAwareDatetime,
+        "uuid": _WorkflowAwareUuid(),
+    }
     for module, name in patched_names():
         setattr(module, name, replacements[name])

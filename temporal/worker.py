@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 from temporalio.client import Client
 from temporalio.worker import Replayer, Worker
@@ -72,36 +75,44 @@ def build_workers(
     task_queue: str,
     graphs: dict[str, DurableGraph],
     *,
-    extra_queues: bool = True,
+    node_queues: str | Sequence[str] = "all",
     max_concurrent_activities: int = 100,
+    graceful_shutdown: timedelta = timedelta(0),
+    identity: str | None = None,
 ) -> list[Worker]:
-    """A worker for ``task_queue`` (workflows and nodes) and one per node-specific queue."""
+    """The workers a process runs for ``graphs``.
+
+    ``node_queues`` says which node-specific task queues (from node policies) it serves:
+    ``"all"`` also polls every one of them beside ``task_queue`` (one machine);
+    ``"none"`` serves ``task_queue`` only; a list of queue names makes a dedicated node
+    pool that polls just those queues and runs no workflows.
+    """
     determinism.install()
     graph_registry.register(task_queue, graphs)
     nodes = NodeActivities(graphs)
+    # Sync node bodies run on the loop's default executor (LangChain's run_in_executor);
+    # size it to the activity slots so a leased slot never waits for a thread.
     executor = ThreadPoolExecutor(max_workers=max_concurrent_activities)
-    runner = workflow_runner()
+    asyncio.get_running_loop().set_default_executor(executor)
+    common = {
+        "activities": [nodes.execute_node],
+        "activity_executor": executor,
+        "max_concurrent_activities": max_concurrent_activities,
+        "graceful_shutdown_timeout": graceful_shutdown,
+        "identity": identity,
+    }
+    named = sorted({q for g in graphs.values() for q in g.task_queues} - {task_queue})
+    if not isinstance(node_queues, str):
+        return [Worker(client, task_queue=q, **common) for q in node_queues]  # type: ignore[arg-type]
     workers = [
         Worker(
             client,
             task_queue=task_queue,
             workflows=[ThreadWorkflow, RunWorkflow],
-            activities=[nodes.execute_node],
-            activity_executor=executor,
-            workflow_runner=runner,
-            max_concurrent_activities=max_concurrent_activities,
+            workflow_runner=workflow_runner(),
+            **common,  # type: ignore[arg-type]
         )
     ]
-    if extra_queues:
-        queues = sorted({q for g in graphs.values() for q in g.task_queues} - {task_queue})
-        for queue in queues:
-            workers.append(
-                Worker(
-                    client,
-                    task_queue=queue,
-                    activities=[nodes.execute_node],
-                    activity_executor=executor,
-                    max_concurrent_activities=max_concurrent_activities,
-                )
-            )
+    if node_queues == "all":
+        workers += [Worker(client, task_queue=q, **common) for q in named]  # type: ignore[arg-type]
     return workers

@@ -33,6 +33,7 @@ from langgraph._internal._constants import (
     CONFIG_KEY_TASK_ID,
 )
 from langgraph._internal._runnable import RunnableCallable
+from langgraph.channels.delta import DeltaChannel
 from langgraph.errors import GraphInterrupt, ParentCommand
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.pregel import Pregel
@@ -51,6 +52,8 @@ from workflows.policy import (
 from workflows.types import NodeCall, NodeFailure, NodeResult
 
 AnyPregel = Pregel[Any, Any, Any, Any]
+
+_ERROR_HANDLER_PREFIXES = ("__error_handler__", "__default_error_handler__")
 
 # Node metadata key under which a node's Temporal policy is given.
 POLICY_METADATA_KEY = "tempograph"
@@ -164,6 +167,7 @@ def _copy_graph(
     durable: DurableGraph, graph: AnyPregel, prefix: str, overrides: dict[str, Mapping[str, Any]]
 ) -> AnyPregel:
     nodes = {}
+    _check_supported(durable, graph)
     for name, node in graph.nodes.items():
         node_prefix = f"{prefix}.{name}"
         bound = node.bound
@@ -189,8 +193,40 @@ def _copy_graph(
                 policy=policy,
             )
             new_bound = ActivityNode(durable.graph_id, node_prefix, name, policy)
-        nodes[name] = node.copy({"bound": new_bound, "retry_policy": None, "timeout": None})
-    return graph.copy({"nodes": nodes, "retry_policy": (), "checkpointer": None})
+        # Caches are process-local: a cache hit in workflow code would schedule no
+        # activity and then fail replay on any other worker.
+        nodes[name] = node.copy(
+            {"bound": new_bound, "retry_policy": None, "timeout": None, "cache_policy": None}
+        )
+    return graph.copy(
+        {
+            "nodes": nodes,
+            "retry_policy": (),
+            "checkpointer": None,
+            "cache": None,
+            "cache_policy": None,
+        }
+    )
+
+
+def _check_supported(durable: DurableGraph, graph: AnyPregel) -> None:
+    """Refuse, with the reason, what this engine cannot yet run faithfully."""
+    handlers = sorted(n for n in graph.nodes if n.startswith(_ERROR_HANDLER_PREFIXES))
+    if handlers:
+        raise GraphLoadError(
+            durable.graph_id,
+            f"node error handlers ({handlers}) are not supported durably yet: they would "
+            "run in the workflow and see the activity failure, not the node's exception",
+            code=ErrorCode.GRAPH_NOT_DURABLE,
+        )
+    delta = sorted(k for k, c in graph.channels.items() if isinstance(c, DeltaChannel))
+    if delta:
+        raise GraphLoadError(
+            durable.graph_id,
+            f"channels {delta} are DeltaChannels, which rebuild state from older "
+            "checkpoints' writes; a run here starts from the newest checkpoint only",
+            code=ErrorCode.GRAPH_NOT_DURABLE,
+        )
 
 
 def _node_policy(default: NodePolicy, node: Any, where: str) -> NodePolicy:
@@ -286,6 +322,7 @@ async def run_activity(
         stop=scratchpad.stop if scratchpad is not None else 0,
         context=getattr(runtime, "context", None),
         previous=getattr(runtime, "previous", None),
+        checkpoint_id=getattr(getattr(runtime, "execution_info", None), "checkpoint_id", ""),
     )
     info = workflow.info()
     try:
@@ -342,6 +379,7 @@ class EntrypointNode(Runnable[Any, Any]):
             func: Any, input: Any, *, retry_policy: Any = None, timeout: Any = None, **options: Any
         ) -> Any:
             proxy = self._proxy(func, retry_policy, timeout)
+            options.pop("cache_policy", None)  # process-local caches break replay
             return original_call(proxy, input, retry_policy=None, timeout=None, **options)
 
         patched: RunnableConfig = {**config, CONF: {**config[CONF], CONFIG_KEY_CALL: call}}

@@ -56,7 +56,8 @@ class RunWorkflow:
     async def wait(self, request: WaitRequest) -> RunOutcome:
         await workflow.wait_condition(
             lambda: (
-                self._status in (SUCCESS, ERROR, INTERRUPTED) and self._resumes >= request.resumes
+                self._status in (SUCCESS, ERROR)
+                or (self._status == INTERRUPTED and self._resumes >= request.resumes)
             )
         )
         return self._outcome
@@ -87,35 +88,18 @@ class RunWorkflow:
             self._status = RUNNING
             try:
                 await graph.ainvoke(payload, config, context=request.context)
-            except NodeFailure as err:
-                return await self._fail(inp, saver, graph, config, err)
-            except GraphRecursionError as err:
-                return await self._fail(
-                    inp,
-                    saver,
-                    graph,
-                    config,
-                    ApplicationError(str(err), type="GraphRecursionError", non_retryable=True),
-                )
-            except ApplicationError as err:
-                return await self._fail(inp, saver, graph, config, err)
-            except Exception as err:  # noqa: BLE001 - a router or reducer raised: fail the run
-                return await self._fail(
-                    inp,
-                    saver,
-                    graph,
-                    config,
-                    ApplicationError(
-                        f"{type(err).__name__}: {err}", type=type(err).__name__, non_retryable=True
-                    ),
-                )
-            state = await graph.aget_state(config)
-            if not state.interrupts:
+                state = await graph.aget_state(config)
+            except Exception as err:  # noqa: BLE001 - every failure fails the run, visibly
+                return await self._fail(inp, saver, graph, config, _as_failure(err))
+            if not state.next:
                 break
+            # Stopped at interrupt() or at a static breakpoint (interrupt_before/after).
             self._settle(INTERRUPTED, state, saver)
             await self._notify(inp)
             await workflow.wait_condition(lambda: bool(self._pending))
-            payload = Command(resume=self._pending.pop(0))
+            answer = self._pending.pop(0)
+            # A breakpoint is continued with no input; an interrupt() gets the answer.
+            payload = Command(resume=answer) if state.interrupts else None
             self._resumes += 1
         self._settle(SUCCESS, state, saver)
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -126,10 +110,10 @@ class RunWorkflow:
         self._outcome = RunOutcome(
             run_id=self._inp.run_id,
             status=status,
-            values=to_jsonable(state.values),
-            interrupts=to_jsonable(list(state.interrupts)),
+            values=to_jsonable(state.values) if state is not None else None,
+            interrupts=to_jsonable(list(state.interrupts)) if state is not None else [],
             resumes=self._resumes,
-            checkpoints=saver.export(),
+            checkpoints=saver.export_new(),
         )
 
     async def _notify(self, inp: RunInput) -> None:
@@ -140,7 +124,10 @@ class RunWorkflow:
     async def _fail(
         self, inp: RunInput, saver: WorkflowSaver, graph: Any, config: Any, err: ApplicationError
     ) -> RunOutcome:
-        state = await graph.aget_state(config)
+        try:
+            state = await graph.aget_state(config)
+        except Exception:  # noqa: BLE001 - report the run's own error, without its state
+            state = None
         self._settle(ERROR, state, saver)
         self._outcome.error = {"type": err.type or "Error", "message": err.message}
         if isinstance(err, NodeFailure):
@@ -152,3 +139,16 @@ class RunWorkflow:
         await self._notify(inp)
         await workflow.wait_condition(workflow.all_handlers_finished)
         raise err
+
+
+def _as_failure(err: Exception) -> ApplicationError:
+    """The run's failure: a node's error as it is, anything else by its type and message."""
+    if isinstance(err, ApplicationError):
+        return err
+    if isinstance(err, GraphRecursionError):
+        return ApplicationError(str(err), type="GraphRecursionError", non_retryable=True)
+    # A router, reducer or the entrypoint raised in the workflow: fail the run, do not
+    # retry the workflow task forever.
+    return ApplicationError(
+        f"{type(err).__name__}: {err}", type=type(err).__name__, non_retryable=True
+    )

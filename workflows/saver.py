@@ -64,6 +64,15 @@ class ThreadCheckpoints:
         for c in self.checkpoints:
             if c.namespace not in newest or c.checkpoint_id > newest[c.namespace].checkpoint_id:
                 newest[c.namespace] = c
+        # A subgraph's checkpoints matter to the next run only when it stopped midway,
+        # after the parent's newest checkpoint; finished subgraphs are left behind.
+        root = newest.get("")
+        if root is not None:
+            newest = {
+                ns: c
+                for ns, c in newest.items()
+                if ns == "" or c.checkpoint_id > root.checkpoint_id
+            }
         keep = {(c.namespace, c.checkpoint_id) for c in newest.values()}
         versions: set[tuple[str, str, str]] = set()
         for c in newest.values():
@@ -126,8 +135,10 @@ class WorkflowSaver(InMemorySaver):
     def __init__(self, thread_id: str, records: ThreadCheckpoints | None = None) -> None:
         super().__init__(serde=serializer())
         self.thread_id = thread_id
+        self._reported: set[tuple[str, ...]] = set()
         if records is not None:
             self.load(records)
+            self._reported |= _keys(records)
 
     def get_next_version(self, current: str | None, channel: None) -> str:
         if current is None:
@@ -153,6 +164,28 @@ class WorkflowSaver(InMemorySaver):
         for b in records.blobs:
             self.blobs[(tid, b.namespace, b.channel, b.version)] = b.value
 
+    def export_new(self) -> ThreadCheckpoints:
+        """Records neither loaded nor exported before: what this run adds to the thread."""
+        every = self.export()
+        reported = self._reported
+        new = ThreadCheckpoints(
+            checkpoints=[
+                c for c in every.checkpoints if ("c", c.namespace, c.checkpoint_id) not in reported
+            ],
+            writes=[
+                w
+                for w in every.writes
+                if ("w", w.namespace, w.checkpoint_id, w.task_id, str(w.index)) not in reported
+            ],
+            blobs=[
+                b
+                for b in every.blobs
+                if ("b", b.namespace, b.channel, str(b.version)) not in reported
+            ],
+        )
+        self._reported |= _keys(new)
+        return new
+
     def export(self) -> ThreadCheckpoints:
         """All of this thread's records, in a stable order."""
         tid = self.thread_id
@@ -169,6 +202,14 @@ class WorkflowSaver(InMemorySaver):
             if t == tid:
                 out.blobs.append(BlobRecord(ns, channel, version, value))
         return out
+
+
+def _keys(records: ThreadCheckpoints) -> set[tuple[str, ...]]:
+    return (
+        {("c", c.namespace, c.checkpoint_id) for c in records.checkpoints}
+        | {("w", w.namespace, w.checkpoint_id, w.task_id, str(w.index)) for w in records.writes}
+        | {("b", b.namespace, b.channel, str(b.version)) for b in records.blobs}
+    )
 
 
 def _blob_key(item: tuple[tuple[str, str, str, Any], Typed]) -> tuple[str, str, str, str]:

@@ -8,12 +8,17 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
-from temporalio.exceptions import ApplicationError, ChildWorkflowError
+from temporalio.exceptions import (
+    ApplicationError,
+    ChildWorkflowError,
+    WorkflowAlreadyStartedError,
+)
 
 with workflow.unsafe.imports_passed_through():
     from workflows import state as thread_state
     from workflows.graphs import durable_graph
     from workflows.saver import ThreadCheckpoints
+    from workflows.serde import serializer
     from workflows.types import (
         ERROR,
         INTERRUPTED,
@@ -33,7 +38,7 @@ with workflow.unsafe.imports_passed_through():
         RunTicket,
         ThreadState,
     )
-    from workflows.validation import validate_request
+    from workflows.validation import is_interrupt_id, validate_request
 
 THREAD_ID = SearchAttributeKey.for_keyword("ThreadId")
 GRAPH_ID = SearchAttributeKey.for_keyword("GraphId")
@@ -43,6 +48,10 @@ _KEEP_OUTCOMES = 100
 # Root checkpoints a thread keeps (its history). The thread's state travels in signals and
 # in continue-as-new input, which Temporal caps at 2 MB a payload.
 KEEP_CHECKPOINTS = 100
+# Outcomes that keep their final values (for `wait` on a run that just ended).
+_KEEP_OUTCOME_VALUES = 10
+# Continue-as-new input must stay under Temporal's 2 MB payload limit.
+_MAX_CARRY_BYTES = 1_500_000
 # How long a thread with no checkpoint (its first run was rejected) waits for a run.
 _EMPTY_THREAD_IDLE = timedelta(seconds=10)
 
@@ -94,10 +103,17 @@ class ThreadWorkflow:
     @submit_run.validator
     def _validate_submit(self, request: RunRequest) -> None:
         validate_request(durable_graph(request.graph_id), request)
-        if self._graph_id is not None and request.graph_id != self._graph_id:
+        owner = self._graph_id or (self._queue[0].graph_id if self._queue else None)
+        if owner is not None and request.graph_id != owner:
             raise ApplicationError(
-                f"thread {self._thread_id!r} belongs to graph {self._graph_id!r}, "
-                f"not {request.graph_id!r}",
+                f"thread {self._thread_id!r} belongs to graph {owner!r}, not {request.graph_id!r}",
+                type="InvalidRequest",
+            )
+        checkpoint_id = request.config.get("configurable", {}).get("checkpoint_id")
+        if checkpoint_id is not None and checkpoint_id != self._checkpoints.head_id():
+            raise ApplicationError(
+                f"checkpoint {checkpoint_id!r} is not the thread's newest; runs from an older "
+                "checkpoint (time travel) are not supported yet",
                 type="InvalidRequest",
             )
         if request.run_id is not None and request.run_id in self._outcomes:
@@ -119,14 +135,28 @@ class ThreadWorkflow:
             raise ApplicationError(
                 f"thread {self._thread_id!r} is not waiting for input", type="NotWaiting"
             )
+        pending = [i.get("id") for i in current.interrupts if isinstance(i, dict)]
+        keyed = isinstance(value, dict) and bool(value) and all(map(is_interrupt_id, value))
+        if keyed and not set(value) <= set(pending):
+            unknown = sorted(set(value) - set(pending))
+            raise ApplicationError(
+                f"no pending interrupt has id {unknown}; pending: {pending}", type="InvalidRequest"
+            )
+        if len(pending) > 1 and not keyed:
+            raise ApplicationError(
+                f"{len(pending)} interrupts are pending; answer with an object keyed by "
+                f"interrupt id: {pending}",
+                type="InvalidRequest",
+            )
 
     @workflow.update(name=WAIT_RUN)
     async def wait(self, request: WaitRun) -> RunOutcome:
         def settled() -> bool:
             outcome = self._outcomes.get(request.run_id)
-            return outcome is None or (
-                outcome.status in (SUCCESS, ERROR, INTERRUPTED)
-                and outcome.resumes >= request.resumes
+            return (
+                outcome is None
+                or outcome.status in (SUCCESS, ERROR)
+                or (outcome.status == INTERRUPTED and outcome.resumes >= request.resumes)
             )
 
         await workflow.wait_condition(settled)
@@ -189,15 +219,7 @@ class ThreadWorkflow:
                     lambda: workflow.all_handlers_finished() or bool(self._queue)
                 )
                 if not self._queue:
-                    workflow.continue_as_new(
-                        ThreadCarry(
-                            thread_id=self._thread_id,
-                            checkpoints=self._checkpoints,
-                            graph_id=self._graph_id,
-                            outcomes=self._outcomes,
-                            runs_per_execution=self._runs_per_execution,
-                        )
-                    )
+                    workflow.continue_as_new(self._carry())
 
     async def _execute(self, request: RunRequest) -> None:
         run_id = request.run_id or ""
@@ -226,13 +248,22 @@ class ThreadWorkflow:
                 ),
                 static_summary=f"{request.graph_id} on thread {self._thread_id}",
             )
+        except WorkflowAlreadyStartedError:
+            self._outcomes[run_id] = RunOutcome(
+                run_id=run_id,
+                status=ERROR,
+                error={"type": "InvalidRequest", "message": f"run id {run_id!r} is taken"},
+            )
         except ChildWorkflowError as err:
             known = self._outcomes.get(run_id)
             if known is None or known.status != ERROR:
                 cause = err.cause
                 message = getattr(cause, "message", None) or str(err)
                 self._outcomes[run_id] = RunOutcome(
-                    run_id=run_id, status=ERROR, error={"type": "RunFailed", "message": message}
+                    run_id=run_id,
+                    status=ERROR,
+                    error={"type": "RunFailed", "message": message},
+                    resumes=known.resumes if known is not None else 0,
                 )
         else:
             if outcome.checkpoints is not None:
@@ -256,3 +287,22 @@ class ThreadWorkflow:
             if self._outcomes[oldest].status in (PENDING, RUNNING):
                 break
             del self._outcomes[oldest]
+        # Older runs keep their status and error; their final values live in the
+        # checkpoints, and carrying them would only grow the thread.
+        for outcome in list(self._outcomes.values())[:-_KEEP_OUTCOME_VALUES]:
+            outcome.values = None
+
+    def _carry(self) -> ThreadCarry:
+        """What the next execution starts from, shrunk until it fits one payload."""
+        keep = KEEP_CHECKPOINTS
+        while True:
+            carry = ThreadCarry(
+                thread_id=self._thread_id,
+                checkpoints=self._checkpoints.trimmed(keep),
+                graph_id=self._graph_id,
+                outcomes=self._outcomes,
+                runs_per_execution=self._runs_per_execution,
+            )
+            if keep == 1 or len(serializer().dumps_typed(carry)[1]) <= _MAX_CARRY_BYTES:
+                return carry
+            keep //= 2

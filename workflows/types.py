@@ -50,6 +50,7 @@ class NodeCall:
     stop: int = 0
     context: Any = None
     previous: Any = None
+    checkpoint_id: str = ""
 
 
 @dataclass

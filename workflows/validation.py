@@ -48,3 +48,8 @@ def validate_request(durable: DurableGraph, request: RunRequest) -> None:
             raise _invalid(
                 f"input does not match graph {durable.graph_id!r}: {key}: {error.message}"
             )
+
+
+def is_interrupt_id(key: object) -> bool:
+    """Interrupt ids are 32 hex digits (xxh3-128), as LangGraph recognises them."""
+    return isinstance(key, str) and len(key) == 32 and all(c in "0123456789abcdef" for c in key)

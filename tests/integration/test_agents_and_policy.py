@@ -7,6 +7,7 @@ and input; executions and attempts are read from the run's Temporal history.
 from __future__ import annotations
 
 import sys
+import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,8 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureEr
 from temporalio.exceptions import ApplicationError
 
 from tempograph.errors import GraphLoadError
+from temporal.client import Threads
+from temporal.worker import build_workers
 from tests.conftest import load_test_graph, running_worker
 from tests.integration.history import NodeExecution, attempts_by_node, node_executions
 from workflows.durable import DurableGraph
@@ -451,3 +454,37 @@ async def test_failed_node_fails_run_like_in_process(client: Client, tmp_path: P
     assert isinstance(cause, ApplicationError)
     assert cause.message == "node 'bad_input' failed: ValueError: cannot process 'start'"
     assert cause.non_retryable
+
+
+async def test_a_node_pool_worker_alone_serves_its_queue(client: Client) -> None:
+    """A main worker that serves no node queues plus a dedicated pool for the node's
+    queue: the node runs on the pool (its identity in the history), the rest on main."""
+    graphs = {"agent_queue": load_test_graph("agent_queue", "agent_policy.py:queue_graph")}
+    special_queue: str = module("agent_policy").SPECIAL_QUEUE
+    main_queue = f"test-{uuid.uuid4()}"
+    main = build_workers(client, main_queue, graphs, node_queues="none", identity="main")
+    pool = build_workers(client, main_queue, graphs, node_queues=[special_queue], identity="pool")
+    assert [w.task_queue for w in main] == [main_queue]
+    assert [w.task_queue for w in pool] == [special_queue]
+    async with main[0], pool[0]:
+        threads = Threads(client, main_queue)
+        thread = f"pool-{uuid.uuid4()}"
+        ticket = await threads.submit(
+            thread, RunRequest("agent_queue", {"ledger": "unused", "log": []})
+        )
+        outcome = await threads.wait(thread, ticket.run_id)
+    assert outcome.status == "success", outcome.error
+    history = await client.get_workflow_handle(ticket.run_id).fetch_history()
+    names = {
+        e.event_id: e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    }
+    ran_by = {
+        names[
+            e.activity_task_started_event_attributes.scheduled_event_id
+        ]: e.activity_task_started_event_attributes.identity
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
+    }
+    assert ran_by == {"agent_queue.start": "main", "agent_queue.special": "pool"}

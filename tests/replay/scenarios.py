@@ -35,6 +35,8 @@ def graphs() -> dict[str, DurableGraph]:
         "agent_ask_via_task": "agent_functional.py:ask_via_task",
         "cli_fail": "cli_fail.py:graph",
         "feat_counter": "feat_threads.py:counter_graph",
+        "edge_bp": "edge_cases.py:breakpoint_graph",
+        "edge_ask": "edge_cases.py:parallel_interrupts_graph",
     }.items():
         loaded[graph_id] = load_test_graph(graph_id, ref, FAST_RETRY)
     return loaded
@@ -110,6 +112,14 @@ SCENARIOS = [
         [lambda interrupts: "blue"],
     ),
     Scenario("node_failure", "replay-failure", "cli_fail", {"amount": 5}),
+    Scenario("breakpoint", "replay-breakpoint", "edge_bp", {"n": 1}, [lambda interrupts: None]),
+    Scenario(
+        "parallel_interrupts",
+        "replay-parallel",
+        "edge_ask",
+        {},
+        [lambda interrupts: {i["id"]: f"ok {i['value']}" for i in interrupts}],
+    ),
     Scenario(
         "continue_as_new", "replay-can", "feat_counter", {"count": 1}, runs=3, runs_per_execution=2
     ),

@@ -1,0 +1,146 @@
+"""Edge cases found in review: each was a hang, a stuck or wrong run, or a lost thread."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.types import Command
+from temporalio.client import Client, WorkflowExecutionStatus
+
+from tempograph.errors import GraphLoadError, InvalidRequestError
+from tests.conftest import load_test_graph, running_worker
+from tests.integration.history import node_executions
+from workflows.jsonable import to_jsonable
+from workflows.types import RunRequest
+
+
+async def test_static_breakpoint_stops_the_run_and_resume_continues(client: Client) -> None:
+    durable = load_test_graph("edge_bp", "edge_cases.py:breakpoint_graph")
+    local = durable.original.copy({"checkpointer": InMemorySaver()})
+    config: Any = {"configurable": {"thread_id": "bp"}}
+    await local.ainvoke({"n": 1}, config)
+    paused = await local.aget_state(config)
+    expected = await local.ainvoke(None, config)
+
+    async with running_worker(client, {"edge_bp": durable}) as stack:
+        thread = stack.new_thread()
+        ticket = await stack.threads.submit(thread, RunRequest("edge_bp", {"n": 1}))
+        outcome = await stack.threads.wait(thread, ticket.run_id)
+        assert outcome.status == "interrupted"
+        state = await stack.threads.state(thread)
+        assert state.status == "interrupted"
+        assert state.next == list(paused.next) == ["second"]
+        assert state.values == to_jsonable(paused.values)
+        waiting = await stack.threads.resume(thread, None)
+        done = await stack.threads.wait(thread, waiting.run_id, waiting.resumes)
+    assert done.status == "success"
+    assert done.values == to_jsonable(expected)
+
+
+async def test_sync_node_can_heartbeat(client: Client) -> None:
+    durable = load_test_graph("edge_beat", "edge_cases.py:heartbeat_graph")
+    async with running_worker(client, {"edge_beat": durable}) as stack:
+        thread = stack.new_thread()
+        ticket = await stack.threads.submit(thread, RunRequest("edge_beat", {"n": 0}))
+        outcome = await stack.threads.wait(thread, ticket.run_id)
+    assert outcome.status == "success", outcome.error
+    assert outcome.values == {"n": 0, "log": ["beat"]}
+
+
+async def test_node_cache_is_not_consulted_in_the_workflow(client: Client) -> None:
+    """A cached node still runs as an activity every time: a process-local cache hit in
+    workflow code would not replay on another worker."""
+    durable = load_test_graph("edge_cache", "edge_cases.py:cached_graph")
+    async with running_worker(client, {"edge_cache": durable}) as stack:
+        runs = []
+        for _ in range(2):
+            thread = stack.new_thread()
+            ticket = await stack.threads.submit(thread, RunRequest("edge_cache", {"n": 5}))
+            outcome = await stack.threads.wait(thread, ticket.run_id)
+            assert outcome.values == {"n": 6, "log": ["first"]}
+            runs.append(ticket.run_id)
+    for run_id in runs:
+        executed = [e.activity_type for e in await node_executions(client, run_id)]
+        assert executed == ["edge_cache.first"]
+
+
+async def test_parallel_interrupts_need_answers_keyed_by_id(client: Client) -> None:
+    durable = load_test_graph("edge_ask", "edge_cases.py:parallel_interrupts_graph")
+    local = durable.original.copy({"checkpointer": InMemorySaver()})
+    config: Any = {"configurable": {"thread_id": "ask"}}
+    await local.ainvoke({}, config)
+
+    async with running_worker(client, {"edge_ask": durable}) as stack:
+        thread = stack.new_thread()
+        ticket = await stack.threads.submit(thread, RunRequest("edge_ask", {}))
+        outcome = await stack.threads.wait(thread, ticket.run_id)
+        assert outcome.status == "interrupted"
+        pending = {i["value"]: i["id"] for i in outcome.interrupts}
+        assert sorted(pending) == ["question for ann", "question for bob"]
+
+        with pytest.raises(InvalidRequestError, match="2 interrupts are pending"):
+            await stack.threads.resume(thread, "just one answer")
+        with pytest.raises(InvalidRequestError, match="no pending interrupt has id"):
+            await stack.threads.resume(thread, {"0" * 32: "who?"})
+        assert (await stack.threads.state(thread)).status == "interrupted"  # nothing lost
+
+        answers = {pending["question for ann"]: "yes", pending["question for bob"]: "no"}
+        waiting = await stack.threads.resume(thread, answers)
+        done = await stack.threads.wait(thread, waiting.run_id, waiting.resumes)
+    local_state = await local.aget_state(config)
+    local_answers = {i.value: i.id for i in local_state.interrupts}
+    expected = await local.ainvoke(
+        Command(
+            resume={
+                local_answers["question for ann"]: "yes",
+                local_answers["question for bob"]: "no",
+            }
+        ),
+        config,
+    )
+    assert done.status == "success"
+    assert sorted(done.values["answers"]) == sorted(expected["answers"])
+    assert sorted(done.values["answers"]) == ["ann: yes", "bob: no"]
+
+
+async def test_wait_returns_when_a_resumed_run_is_terminated(client: Client) -> None:
+    durable = load_test_graph("approval", "approval.py:graph")
+    async with running_worker(client, {"approval": durable}) as stack:
+        thread = stack.new_thread()
+        ticket = await stack.threads.submit(thread, RunRequest("approval", {"request": "x"}))
+        await stack.threads.wait(thread, ticket.run_id)
+        waiting = await stack.threads.resume(thread, {"approved": True})
+        await stack.threads.wait(thread, waiting.run_id, waiting.resumes)  # next question
+        await client.get_workflow_handle(ticket.run_id).terminate("operator stopped it")
+        outcome = await stack.threads.wait(thread, ticket.run_id, waiting.resumes + 1)
+        assert outcome.status == "error"
+        assert "terminated" in outcome.error["message"].lower()
+        # The thread survives and takes the next run.
+        again = await stack.threads.submit(thread, RunRequest("approval", {"request": "y"}))
+        assert (await stack.threads.wait(thread, again.run_id)).status == "interrupted"
+
+
+async def test_a_taken_run_id_fails_that_run_not_the_thread(client: Client) -> None:
+    durable = load_test_graph("approval", "approval.py:graph")
+    async with running_worker(client, {"approval": durable}) as stack:
+        first_thread, second_thread = stack.new_thread(), stack.new_thread()
+        taken = await stack.threads.submit(first_thread, RunRequest("approval", {"request": "a"}))
+        await stack.threads.wait(first_thread, taken.run_id)
+        clash = await stack.threads.submit(
+            second_thread, RunRequest("approval", {"request": "b"}, run_id=taken.run_id)
+        )
+        outcome = await stack.threads.wait(second_thread, clash.run_id)
+        assert outcome.status == "error"
+        assert outcome.error == {
+            "type": "InvalidRequest",
+            "message": f"run id {taken.run_id!r} is taken",
+        }
+        handle = client.get_workflow_handle(f"thread-{second_thread}")
+        assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+
+
+def test_node_error_handlers_are_refused_with_the_reason() -> None:
+    with pytest.raises(GraphLoadError, match="node error handlers"):
+        load_test_graph("edge_handled", "edge_cases.py:error_handler_graph")
