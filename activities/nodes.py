@@ -3,7 +3,9 @@
 One dynamic activity serves every ``<graph>.<node>`` activity type, so the Temporal UI
 timeline reads like the graph. The node gets what LangGraph would give it: its input,
 a config with the thread's configurable values, a scratchpad that makes ``interrupt()``
-work, and a ``Runtime`` with context, heartbeat and stream writer. What the node does
+work, and a ``Runtime`` with context and heartbeat. The stream writer is a no-op and
+``store`` is ``None`` until streaming and the memory store arrive (issues 3 and 4). What
+the node does
 beyond returning a value (resume bookkeeping of ``interrupt()``) is returned for the
 workflow to replay into LangGraph's loop.
 """

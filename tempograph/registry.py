@@ -59,7 +59,10 @@ def read_config(path: str | Path) -> ProjectConfig:
     if not isinstance(raw, dict) or not isinstance(raw.get("graphs"), dict) or not raw["graphs"]:
         raise ConfigError(f'{path}: needs a non-empty "graphs" object')
     base = path.parent
-    extra = raw.get("tempograph", {}).get("graphs", {})
+    own = raw.get("tempograph", {})
+    extra = own.get("graphs", {}) if isinstance(own, dict) else None
+    if not isinstance(extra, dict):
+        raise ConfigError(f'{path}: "tempograph" must be {{"graphs": {{"<id>": {{...}}}}}}')
     graphs: dict[str, GraphSpec] = {}
     for graph_id, ref in raw["graphs"].items():
         if isinstance(ref, dict):  # {"path": "./file.py:attr", "description": ...}
@@ -104,13 +107,26 @@ def _read_env(base: Path, env: Any) -> dict[str, str]:
     raise ConfigError('"env" must be an object or a path to a .env file')
 
 
+def _module_name(path: Path) -> str:
+    """The file's stem, or, when another file has it (``a/graph.py``, ``b/graph.py``),
+    the stem with enough parent folders to tell them apart; stable across workers."""
+    parts = [path.stem]
+    for parent in path.parents:
+        name = "_".join(parts)
+        existing = sys.modules.get(name)
+        if existing is None:
+            return name
+        if Path(getattr(existing, "__file__", "") or "").resolve() == path:
+            return name
+        parts.insert(0, parent.name or "root")
+    raise ImportError(f"no free module name for {path}")
+
+
 def _import_file(path: Path) -> ModuleType:
-    name = path.stem
+    name = _module_name(path)
     existing = sys.modules.get(name)
     if existing is not None:
-        if Path(getattr(existing, "__file__", "") or "").resolve() == path:
-            return existing
-        raise ImportError(f"module name {name!r} is already taken by {existing!r}")
+        return existing
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot import {path}")

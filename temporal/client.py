@@ -53,6 +53,16 @@ def _request_error(err: WorkflowUpdateFailedError) -> TempographError:
     return TempographError(str(cause or err))
 
 
+def _rpc_error(err: RPCError, thread_id: str | None = None) -> TempographError:
+    if err.status == RPCStatusCode.NOT_FOUND and thread_id is not None:
+        return InvalidRequestError(f"thread {thread_id!r} does not exist")
+    if err.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
+        return TempographError(
+            f"Temporal is unavailable: {err.message}", code=ErrorCode.SERVER_UNAVAILABLE
+        )
+    return TempographError(f"Temporal refused the request: {err.message}")
+
+
 class Threads:
     """Client-side operations on thread workflows."""
 
@@ -78,6 +88,8 @@ class Threads:
             )
         except WorkflowUpdateFailedError as err:
             raise _request_error(err) from None
+        except RPCError as err:
+            raise _rpc_error(err) from None
         return ticket
 
     async def resume(self, thread_id: str, value: Any) -> WaitRun:
@@ -96,9 +108,14 @@ class Threads:
 
     async def wait(self, thread_id: str, run_id: str, resumes: int = 0) -> RunOutcome:
         handle = self._client.get_workflow_handle(thread_workflow_id(thread_id))
-        outcome: RunOutcome = await handle.execute_update(
-            WAIT_RUN, WaitRun(run_id=run_id, resumes=resumes), result_type=RunOutcome
-        )
+        try:
+            outcome: RunOutcome = await handle.execute_update(
+                WAIT_RUN, WaitRun(run_id=run_id, resumes=resumes), result_type=RunOutcome
+            )
+        except WorkflowUpdateFailedError as err:
+            raise _request_error(err) from None
+        except RPCError as err:
+            raise _rpc_error(err, thread_id) from None
         return outcome
 
     async def state(self, thread_id: str, history: bool = False) -> ThreadState:

@@ -11,6 +11,7 @@ import asyncio
 import os
 import shutil
 import signal
+import socket
 import subprocess
 from pathlib import Path
 
@@ -62,6 +63,11 @@ def ensure_temporal_cli() -> Path:
             code=ErrorCode.SERVER_UNAVAILABLE,
         )
     return binary
+
+
+def _port_taken(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex((host, port)) == 0
 
 
 class DevServer:
@@ -127,6 +133,12 @@ class DevServer:
 
     async def start(self, ready_within: float = 60.0) -> None:
         """Start the server and return once it answers; raises with its output if not."""
+        if _port_taken(self.host, self.port):
+            raise TempographError(
+                f"port {self.port} on {self.host} is already in use; stop what listens there "
+                "or pass another --port",
+                code=ErrorCode.SERVER_UNAVAILABLE,
+            )
         process = await asyncio.to_thread(self.spawn)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + ready_within

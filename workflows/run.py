@@ -12,6 +12,7 @@ with workflow.unsafe.imports_passed_through():
     from langchain_core.runnables import RunnableConfig
     from langgraph.errors import GraphRecursionError
     from langgraph.types import Command
+    from langsmith.run_helpers import tracing_context
 
     from workflows import ids
     from workflows.durable import inline_executor
@@ -87,7 +88,9 @@ class RunWorkflow:
         while True:
             self._status = RUNNING
             try:
-                await graph.ainvoke(payload, config, context=request.context)
+                # LangSmith tracing from workflow code would post again on every replay.
+                with tracing_context(enabled=False):
+                    await graph.ainvoke(payload, config, context=request.context)
                 state = await graph.aget_state(config)
             except Exception as err:  # noqa: BLE001 - every failure fails the run, visibly
                 return await self._fail(inp, saver, graph, config, _as_failure(err))

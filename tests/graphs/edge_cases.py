@@ -7,9 +7,11 @@ import operator
 from typing import Annotated, Any
 
 from langgraph.cache.memory import InMemoryCache
+from langgraph.func import entrypoint
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import CachePolicy, Send, interrupt
+from langsmith.utils import tracing_is_enabled
 from typing_extensions import TypedDict
 
 
@@ -91,3 +93,9 @@ _handled = StateGraph(State)
 _handled.add_node("failing", failing, error_handler=fallback)
 _handled.add_edge(START, "failing")
 error_handler_graph = _handled.compile()
+
+
+@entrypoint()
+async def tracing_probe(inputs: dict[str, Any]) -> dict[str, Any]:
+    """Runs in the workflow: reports whether LangSmith tracing is on there."""
+    return {"tracing": bool(tracing_is_enabled())}

@@ -144,3 +144,19 @@ async def test_a_taken_run_id_fails_that_run_not_the_thread(client: Client) -> N
 def test_node_error_handlers_are_refused_with_the_reason() -> None:
     with pytest.raises(GraphLoadError, match="node error handlers"):
         load_test_graph("edge_handled", "edge_cases.py:error_handler_graph")
+
+
+async def test_langsmith_tracing_is_off_in_workflow_code(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With tracing on in the environment, workflow-side code must not trace: it would
+    post the same spans again on every replay."""
+    monkeypatch.setenv("LANGSMITH_TRACING", "true")
+    monkeypatch.setenv("LANGSMITH_API_KEY", "not-a-real-key")
+    durable = load_test_graph("edge_trace", "edge_cases.py:tracing_probe")
+    async with running_worker(client, {"edge_trace": durable}) as stack:
+        thread = stack.new_thread()
+        ticket = await stack.threads.submit(thread, RunRequest("edge_trace", {}))
+        outcome = await stack.threads.wait(thread, ticket.run_id)
+    assert outcome.status == "success", outcome.error
+    assert outcome.values == {"tracing": False}

@@ -86,3 +86,16 @@ def test_sync_entrypoint_and_unknown_node_policies_are_rejected(tmp_path: Path) 
     (tmp_path / "reg_good2.py").write_text(GOOD)
     with pytest.raises(GraphLoadError, match="unknown nodes"):
         load_graph(GraphSpec("g", tmp_path / "reg_good2.py", "graph", nodes={"nope": {}}))
+
+
+def test_two_graph_files_with_the_same_name_both_load(tmp_path: Path) -> None:
+    for folder in ("team_a", "team_b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "graph.py").write_text(GOOD.replace("inc", f"inc_{folder}"))
+    config = write_project(
+        tmp_path, {"a": "./team_a/graph.py:graph", "b": "./team_b/graph.py:graph"}, {}
+    )
+    loaded, failed = load_project(read_config(config))
+    assert failed == {}
+    assert sorted(loaded["a"].targets) == ["a.inc_team_a"]
+    assert sorted(loaded["b"].targets) == ["b.inc_team_b"]
