@@ -23,12 +23,13 @@ def _step(name: str):  # type: ignore[no-untyped-def]
     return step
 
 
-def chain(length: int) -> CompiledStateGraph:  # type: ignore[type-arg]
+def chain(length: int, local: bool = False) -> CompiledStateGraph:  # type: ignore[type-arg]
     builder = StateGraph(State)
     previous = START
+    metadata = {"tempograph": {"local": True}} if local else None
     for i in range(length):
         name = f"n{i}"
-        builder.add_node(name, _step(name))
+        builder.add_node(name, _step(name), metadata=metadata)
         builder.add_edge(previous, name)
         previous = name
     return builder.compile()
@@ -36,3 +37,4 @@ def chain(length: int) -> CompiledStateGraph:  # type: ignore[type-arg]
 
 chain3 = chain(3)
 chain20 = chain(20)
+chain20_local = chain(20, local=True)

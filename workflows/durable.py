@@ -325,8 +325,9 @@ async def run_activity(
         checkpoint_id=getattr(getattr(runtime, "execution_info", None), "checkpoint_id", ""),
     )
     info = workflow.info()
+    execute = workflow.execute_local_activity if policy.local else workflow.execute_activity
     try:
-        result: NodeResult = await workflow.execute_activity(
+        result: NodeResult = await execute(
             activity_type,
             call,
             result_type=NodeResult,

@@ -19,6 +19,7 @@ from tempograph.errors import ConfigError
 
 # Unknown keys are an error, not silently ignored: a typo must not disable a timeout.
 _POLICY_KEYS = {
+    "local",
     "start_to_close_timeout",
     "schedule_to_close_timeout",
     "heartbeat_timeout",
@@ -63,9 +64,18 @@ class NodePolicy:
     heartbeat_timeout: float | None = None
     task_queue: str | None = None
     retry: RetrySpec = field(default_factory=RetrySpec)
+    # A local activity runs in the worker that holds the workflow task: no server round
+    # trip per node, for short nodes. No task queue or heartbeat of its own.
+    local: bool = False
 
     def activity_options(self, default_task_queue: str) -> dict[str, Any]:
-        """Keyword arguments for ``workflow.execute_activity``."""
+        """Keyword arguments for ``workflow.execute_activity`` (or the local variant)."""
+        if self.local:
+            return {
+                "start_to_close_timeout": timedelta(seconds=self.start_to_close_timeout),
+                "schedule_to_close_timeout": _seconds(self.schedule_to_close_timeout),
+                "retry_policy": self.retry.to_temporal(),
+            }
         return {
             "start_to_close_timeout": timedelta(seconds=self.start_to_close_timeout),
             "schedule_to_close_timeout": _seconds(self.schedule_to_close_timeout),
@@ -98,6 +108,10 @@ def apply_overrides(base: NodePolicy, spec: Mapping[str, Any], where: str) -> No
     for key in ("start_to_close_timeout", "schedule_to_close_timeout", "heartbeat_timeout"):
         if key in spec:
             changes[key] = None if spec[key] is None else _positive(where, key, spec[key])
+    if "local" in spec:
+        if not isinstance(spec["local"], bool):
+            raise ConfigError(f"{where}: local must be true or false")
+        changes["local"] = spec["local"]
     if "task_queue" in spec:
         queue = spec["task_queue"]
         if not isinstance(queue, str) or not queue:
@@ -105,7 +119,13 @@ def apply_overrides(base: NodePolicy, spec: Mapping[str, Any], where: str) -> No
         changes["task_queue"] = queue
     if "retry" in spec:
         changes["retry"] = _retry_overrides(base.retry, spec["retry"], where)
-    return replace(base, **changes)
+    policy = replace(base, **changes)
+    if policy.local and (policy.task_queue or policy.heartbeat_timeout):
+        raise ConfigError(
+            f"{where}: a local node runs in the workflow's worker; it takes "
+            "no task_queue or heartbeat_timeout"
+        )
+    return policy
 
 
 def _retry_overrides(base: RetrySpec, spec: Any, where: str) -> RetrySpec:

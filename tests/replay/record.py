@@ -29,10 +29,11 @@ async def record(client: Client, scenario: Scenario, tmp: str) -> None:
     os.environ.update(scenario.env)
     threads = Threads(client, TASK_QUEUE, scenario.runs_per_execution)
     config = json.loads(json.dumps(scenario.config).replace("{tmp}", tmp))
+    graph_input = json.loads(json.dumps(scenario.input).replace("{tmp}", tmp))
     for _ in range(scenario.runs):
         ticket = await threads.submit(
             scenario.thread_id,
-            RunRequest(scenario.graph_id, scenario.input, config=config),
+            RunRequest(scenario.graph_id, graph_input, config=config),
         )
         outcome = await threads.wait(scenario.thread_id, ticket.run_id)
     for answer in scenario.answers:

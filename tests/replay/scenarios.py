@@ -37,6 +37,7 @@ def graphs() -> dict[str, DurableGraph]:
         "feat_counter": "feat_threads.py:counter_graph",
         "edge_bp": "edge_cases.py:breakpoint_graph",
         "edge_ask": "edge_cases.py:parallel_interrupts_graph",
+        "local_nodes": "local_nodes.py:graph",
     }.items():
         loaded[graph_id] = load_test_graph(graph_id, ref, FAST_RETRY)
     return loaded
@@ -112,6 +113,7 @@ SCENARIOS = [
         [lambda interrupts: "blue"],
     ),
     Scenario("node_failure", "replay-failure", "cli_fail", {"amount": 5}),
+    Scenario("local_nodes", "replay-local", "local_nodes", {"ledger": "{tmp}/ledger.txt", "n": 3}),
     Scenario("breakpoint", "replay-breakpoint", "edge_bp", {"n": 1}, [lambda interrupts: None]),
     Scenario(
         "parallel_interrupts",

@@ -1,0 +1,46 @@
+"""Nodes marked ``local`` run as local activities: same results, retried, no server hop."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
+
+from tempograph.errors import ConfigError
+from tests.conftest import load_test_graph, running_worker
+from workflows.jsonable import to_jsonable
+from workflows.policy import NodePolicy, apply_overrides
+from workflows.types import RunRequest
+
+
+async def test_local_nodes_match_in_process_and_retry(client: Client, tmp_path: Path) -> None:
+    durable = load_test_graph("local_nodes", "local_nodes.py:graph")
+    local_ledger, durable_ledger = tmp_path / "local.txt", tmp_path / "durable.txt"
+    # In process, the flaky node's first attempt fails too: give it one success ahead.
+    local_ledger.write_text("flaky\n")
+    expected = await durable.original.ainvoke({"ledger": str(local_ledger), "n": 3})
+
+    async with running_worker(client, {"local_nodes": durable}) as stack:
+        thread = stack.new_thread()
+        ticket = await stack.threads.submit(
+            thread, RunRequest("local_nodes", {"ledger": str(durable_ledger), "n": 3})
+        )
+        outcome = await stack.threads.wait(thread, ticket.run_id)
+
+    assert outcome.status == "success", outcome.error
+    assert outcome.values == to_jsonable({**expected, "ledger": str(durable_ledger)})
+    assert outcome.values["path"] == ["double", "flaky", "n=7"]
+    assert durable_ledger.read_text().splitlines() == ["flaky", "flaky"]  # retried once
+    history = await client.get_workflow_handle(ticket.run_id).fetch_history()
+    kinds = [e.event_type for e in history.events]
+    assert EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED not in kinds
+    markers = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED]
+    assert len(markers) == 3  # one per node execution, retries inside
+
+
+@pytest.mark.parametrize("extra", [{"task_queue": "gpu"}, {"heartbeat_timeout": 5}])
+def test_local_nodes_take_no_queue_or_heartbeat(extra: dict[str, object]) -> None:
+    with pytest.raises(ConfigError, match="local node"):
+        apply_overrides(NodePolicy(), {"local": True, **extra}, "node n")
