@@ -37,4 +37,5 @@ def chain(length: int, local: bool = False) -> CompiledStateGraph:  # type: igno
 
 chain3 = chain(3)
 chain20 = chain(20)
+chain3_local = chain(3, local=True)
 chain20_local = chain(20, local=True)

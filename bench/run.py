@@ -142,6 +142,7 @@ async def main(runs: int, extra: tuple[str, ...]) -> None:
     graphs = {
         "chain3": load_graph(GraphSpec("chain3", BENCH / "graphs.py", "chain3")),
         "chain20": load_graph(GraphSpec("chain20", BENCH / "graphs.py", "chain20")),
+        "chain3_local": load_graph(GraphSpec("chain3_local", BENCH / "graphs.py", "chain3_local")),
         "chain20_local": load_graph(
             GraphSpec("chain20_local", BENCH / "graphs.py", "chain20_local")
         ),
@@ -165,6 +166,7 @@ async def main(runs: int, extra: tuple[str, ...]) -> None:
                 ip20 = await in_process(originals["chain20"], max(5, runs // 3))
                 tg20, ids20 = await durable(threads, "chain20", max(5, runs // 3))
                 parts = await breakdown(client, ids20)
+                tg3_local, _ = await durable(threads, "chain3_local", runs)
                 tg20_local, _ = await durable(threads, "chain20_local", max(5, runs // 3))
                 plain3 = await plain_temporal(client, 3, runs)
                 plain20 = await plain_temporal(client, 20, max(5, runs // 3))
@@ -177,6 +179,7 @@ async def main(runs: int, extra: tuple[str, ...]) -> None:
     print(row("3 nodes, Tempograph end to end", tg3))
     print(row("20 nodes, in-process", ip20))
     print(row("20 nodes, Tempograph end to end", tg20))
+    print(row("3 nodes, Tempograph, local activities", tg3_local))
     print(row("20 nodes, Tempograph, local activities", tg20_local))
     print(row("3 no-op activities, plain Temporal", plain3))
     print(row("20 no-op activities, plain Temporal", plain20))
@@ -195,7 +198,8 @@ async def main(runs: int, extra: tuple[str, ...]) -> None:
     )
     print(
         f"per-node overhead, 20-node chain as local activities: "
-        f"{(m(tg20_local) - m(ip20)) / 20 * 1000:.1f} ms median"
+        f"{(m(tg20_local) - m(ip20)) / 20 * 1000:.1f} ms median; marginal (20 vs 3 nodes): "
+        f"{((m(tg20_local) - m(tg3_local)) - (m(ip20) - m(ip3))) / 17 * 1000:.1f} ms"
     )
     print(
         f"plain Temporal per activity, 20 in a row: {m(plain20) / 20 * 1000:.1f} ms "
