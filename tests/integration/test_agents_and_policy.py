@@ -372,7 +372,7 @@ async def test_graph_defaults_and_node_overrides_set_attempts(
 
 
 KNOWN_POLICY_KEYS = (
-    "known: ['heartbeat_timeout', 'retry', 'schedule_to_close_timeout', "
+    "known: ['heartbeat_timeout', 'local', 'retry', 'schedule_to_close_timeout', "
     "'start_to_close_timeout', 'task_queue']"
 )
 
