@@ -1,1 +1,5 @@
-"""The HTTP API (FastAPI, LangGraph Server compatible). Built under issue 3; empty until then."""
+"""The HTTP API: FastAPI, speaking the LangGraph Server API where it makes sense."""
+
+from api.app import create_app
+
+__all__ = ["create_app"]

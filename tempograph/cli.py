@@ -120,7 +120,70 @@ async def _dev_server(settings: Settings, port: int, ui_port: int) -> None:
         server.stop()
 
 
-async def _up(settings: Settings, config_path: Path, port: int, ui_port: int) -> None:
+def _require_loopback(host: str) -> None:
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        raise TempographError(
+            f"refusing to serve the API on {host}: authentication is not implemented yet, "
+            "so the API listens on loopback only",
+            code=ErrorCode.CONFIG_INVALID,
+        )
+
+
+async def _serve_api(
+    settings: Settings,
+    config_path: Path,
+    host: str,
+    port: int,
+    on_ready: Callable[[str], None],
+    stop: asyncio.Event,
+) -> None:
+    """The HTTP API on ``host:port`` (and, without ``DATABASE_URL``, embedded Postgres)."""
+    import uvicorn
+
+    from api import create_app
+    from api.server import ApiServer
+    from tempograph.database import EmbeddedPostgres
+    from tempograph.registry import read_config
+
+    _require_loopback(host)
+    graphs = sorted(read_config(config_path).graphs)
+    embedded = None
+    database_url = settings.database_url
+    if database_url is None:
+        embedded = EmbeddedPostgres(settings.data_dir / "postgres")
+        database_url = await asyncio.to_thread(embedded.start)
+    try:
+        app = create_app(settings, database_url, graphs)
+        server = ApiServer(
+            uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+        )
+        serving = asyncio.create_task(server.serve())
+        while not server.started:
+            if serving.done():
+                serving.result()
+                raise TempographError(
+                    f"the API did not start on {host}:{port}", code=ErrorCode.SERVER_UNAVAILABLE
+                )
+            await asyncio.sleep(0.05)
+        on_ready(f"http://{host}:{port}")
+        await stop.wait()
+        server.should_exit = True
+        await serving
+    finally:
+        if embedded is not None:
+            await asyncio.to_thread(embedded.stop)
+
+
+async def _api(settings: Settings, config_path: Path, host: str, port: int) -> None:
+    stop = _stop_requested()
+    await _serve_api(
+        settings, config_path, host, port, lambda url: _say(f"api ready on {url}"), stop
+    )
+
+
+async def _up(
+    settings: Settings, config_path: Path, port: int, ui_port: int, api_port: int
+) -> None:
     from temporal.devserver import DevServer
 
     stop = _stop_requested()
@@ -128,14 +191,42 @@ async def _up(settings: Settings, config_path: Path, port: int, ui_port: int) ->
     _say("tempograph up: local development, loopback only, no authentication")
     await server.start()
     settings = dataclasses.replace(settings, temporal_address=server.address)
+    pending = {"worker", "api"}
+
+    def ready(part: str, detail: str) -> None:
+        _say(f"{part}: {detail}")
+        pending.discard(part)
+        if not pending:
+            _say(f"tempograph ready: graphs from {config_path}")
+
     try:
         _say(f"temporal dev server on {server.address}, UI http://127.0.0.1:{ui_port}")
-        await _serve_worker(
-            settings,
-            config_path,
-            lambda graphs: _say(f"tempograph ready: graphs {graphs} from {config_path}"),
-            stop,
-        )
+        parts = [
+            asyncio.create_task(
+                _serve_worker(
+                    settings,
+                    config_path,
+                    lambda graphs: ready("worker", f"serving {graphs}"),
+                    stop,
+                )
+            ),
+            asyncio.create_task(
+                _serve_api(
+                    settings,
+                    config_path,
+                    "127.0.0.1",
+                    api_port,
+                    lambda url: ready("api", f"listening on {url}"),
+                    stop,
+                )
+            ),
+        ]
+        # If one part fails (a taken port, a bad graph file), stop the others too.
+        await asyncio.wait(parts, return_when=asyncio.FIRST_EXCEPTION)
+        stop.set()
+        for result in await asyncio.gather(*parts, return_exceptions=True):
+            if isinstance(result, BaseException):
+                raise result
     finally:
         server.stop()
 
@@ -268,6 +359,12 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--config", type=Path, default=None, help="langgraph.json (default: demo)")
     up.add_argument("--port", type=int, default=7233, help="Temporal gRPC port")
     up.add_argument("--ui-port", type=int, default=8233, help="Temporal UI port")
+    up.add_argument("--api-port", type=int, default=8000, help="HTTP API port")
+
+    api = sub.add_parser("api", help="the HTTP API alone (needs Temporal running)")
+    api.add_argument("--config", type=Path, default=None, help="langgraph.json (default: demo)")
+    api.add_argument("--host", default="127.0.0.1")
+    api.add_argument("--port", type=int, default=8000)
 
     dev = sub.add_parser("dev-server", help="the Temporal dev server alone")
     dev.add_argument("--port", type=int, default=7233)
@@ -312,7 +409,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = Settings.from_env()
     commands: dict[str, Callable[[], Coroutine[Any, Any, Any]]] = {
-        "up": lambda: _up(settings, _config_arg(args), args.port, args.ui_port),
+        "up": lambda: _up(settings, _config_arg(args), args.port, args.ui_port, args.api_port),
+        "api": lambda: _api(settings, _config_arg(args), args.host, args.port),
         "dev-server": lambda: _dev_server(settings, args.port, args.ui_port),
         "worker": lambda: _serve_worker(
             settings,

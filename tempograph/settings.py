@@ -19,6 +19,8 @@ class Settings:
     namespace: str = DEFAULT_NAMESPACE
     task_queue: str = DEFAULT_TASK_QUEUE
     data_dir: Path = Path(".tempograph")
+    # A Postgres URL; None runs the embedded server under the data directory.
+    database_url: str | None = None
     # On SIGTERM, running nodes get this long to finish before they are cancelled.
     graceful_shutdown_seconds: float = 30.0
 
@@ -30,6 +32,7 @@ class Settings:
             namespace=env.get("TEMPORAL_NAMESPACE", cls.namespace),
             task_queue=env.get("TEMPOGRAPH_TASK_QUEUE", cls.task_queue),
             data_dir=Path(env.get("TEMPOGRAPH_DATA_DIR", str(cls.data_dir))),
+            database_url=env.get("DATABASE_URL") or None,
             graceful_shutdown_seconds=float(
                 env.get("TEMPOGRAPH_GRACEFUL_SHUTDOWN_SECONDS", cls.graceful_shutdown_seconds)
             ),

@@ -5,11 +5,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import select
+import queue
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -42,21 +43,33 @@ class Up:
 
 
 def wait_for_line(process: subprocess.Popen[str], needle: str, timeout: float) -> list[str]:
-    """Lines printed until one contains ``needle``; fails if the process ends or time runs out."""
+    """Lines printed until one contains ``needle``; fails if the process ends or time runs out.
+
+    A thread reads stdout (select() on a buffered pipe misses lines written together)."""
     assert process.stdout is not None
+    stdout = process.stdout
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def read() -> None:
+        for line in iter(stdout.readline, ""):
+            lines.put(line)
+            if needle in line:
+                return
+        lines.put(None)
+
+    threading.Thread(target=read, daemon=True).start()
     seen: list[str] = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        ready, _, _ = select.select([process.stdout], [], [], 0.5)
-        if ready:
-            line = process.stdout.readline()
-            if not line:
-                break
-            seen.append(line)
-            if needle in line:
-                return seen
-        elif process.poll() is not None:
+        try:
+            line = lines.get(timeout=0.5)
+        except queue.Empty:
+            continue
+        if line is None:
             break
+        seen.append(line)
+        if needle in line:
+            return seen
     pytest.fail(f"no {needle!r} line; output so far: {seen}")
 
 
@@ -103,6 +116,8 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
         str(port),
         "--ui-port",
         str(ui_port),
+        "--api-port",
+        str(free_port()),
     ]
     with started(args, env) as (process, lines):
         assert any("no authentication" in line for line in lines)
@@ -189,13 +204,18 @@ def test_interrupt_exits_3_and_resume_continues(up: Up) -> None:
 def test_sigterm_stops_everything_up_started(tmp_path: Path) -> None:
     port = free_port()
     env = {**os.environ, "TEMPOGRAPH_DATA_DIR": str(tmp_path)}
-    args = ["up", "--port", str(port), "--ui-port", str(free_port())]
+    api_port = free_port()
+    args = ["up", "--port", str(port), "--ui-port", str(free_port()), "--api-port", str(api_port)]
     with started(args, env) as (process, lines):
         assert any("seed_demo" in line for line in lines)  # no --config: the demo graph
         assert port_open(port)
+        with urllib.request.urlopen(f"http://127.0.0.1:{api_port}/ok?check_db=1") as ok:
+            assert json.loads(ok.read()) == {"ok": True}  # API and embedded Postgres are up
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
         assert not port_open(port)
+        assert not port_open(api_port)
+    assert (tmp_path / "postgres").is_dir()
 
 
 def test_dev_server_alone_registers_search_attributes_and_serves_the_ui(tmp_path: Path) -> None:

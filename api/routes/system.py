@@ -1,0 +1,32 @@
+"""Liveness, readiness and what this server is."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import langgraph.version
+from fastapi import APIRouter
+
+from api.deps import State
+from tempograph import __version__
+
+router = APIRouter(tags=["system"])
+
+
+@router.get("/ok")
+async def ok(state: State, check_db: int = 0) -> dict[str, Any]:
+    """200 while the API serves; with ``check_db=1``, 503 while Postgres is unreachable."""
+    if check_db:
+        await state.database.ping()
+    return {"ok": True}
+
+
+@router.get("/info")
+async def info(state: State) -> dict[str, Any]:
+    return {
+        "version": __version__,
+        "langgraph_py_version": langgraph.version.__version__,
+        "flags": {"assistants": False, "crons": False, "langsmith": False},
+        "host": {"kind": "tempograph", "task_queue": state.task_queue},
+        "graphs": state.graphs,
+    }

@@ -1,0 +1,55 @@
+"""What the app holds while it runs: the database (recovering on its own) and Temporal."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+import asyncpg
+from temporalio.client import Client
+
+from tempograph.database import DatabaseUnavailable, migrate, open_pool
+
+
+@dataclass
+class Database:
+    """A pool that is (re)opened on demand, so the API outlives a Postgres outage."""
+
+    url: str
+    _pool: asyncpg.Pool | None = None
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            async with self._lock:
+                if self._pool is None:
+                    pool = await open_pool(self.url)
+                    try:
+                        await migrate(pool)
+                    except BaseException:
+                        await pool.close()
+                        raise
+                    self._pool = pool
+        return self._pool
+
+    async def ping(self) -> None:
+        """Round-trip to Postgres; :class:`DatabaseUnavailable` if it does not answer."""
+        pool = await self.pool()
+        try:
+            async with pool.acquire(timeout=5) as conn:
+                await conn.fetchval("SELECT 1")
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as err:
+            raise DatabaseUnavailable(f"Postgres is unavailable: {err}") from None
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+
+@dataclass
+class AppState:
+    database: Database
+    temporal: Client
+    task_queue: str
+    graphs: list[str]

@@ -1,0 +1,94 @@
+"""Postgres: the embedded server for local use, the connection pool, and migrations.
+
+``DATABASE_URL`` selects a real server. Without it, ``pgserver`` (a wheel carrying
+Postgres 16 and pgvector) runs one under the data directory. Migrations are an
+append-only list applied in order at start-up under an advisory lock, so several API
+replicas starting at once apply each exactly once.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from tempograph.errors import ErrorCode, TempographError
+
+# Append-only: never edit or reorder an entry once released; add a new one instead.
+MIGRATIONS: tuple[str, ...] = (
+    # 1: bookkeeping of API-side resources; the tables for threads, runs and assistants
+    # arrive with the endpoints that use them.
+    """
+    CREATE TABLE IF NOT EXISTS tempograph_info (
+        key text PRIMARY KEY,
+        value jsonb NOT NULL
+    );
+    CREATE EXTENSION IF NOT EXISTS vector;
+    """,
+)
+
+# An arbitrary constant: the advisory lock that serialises migrations across replicas.
+_MIGRATION_LOCK = 7_412_345_001
+
+
+class DatabaseUnavailable(TempographError):
+    """Postgres cannot be reached right now; the API answers 503 and keeps trying."""
+
+    code = ErrorCode.SERVER_UNAVAILABLE
+
+
+@dataclass
+class EmbeddedPostgres:
+    """A ``pgserver`` Postgres under ``data_dir``, for local development and tests."""
+
+    data_dir: Path
+    _server: Any = None
+
+    def start(self) -> str:
+        """Start (or attach to) the server; returns its connection URL."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with warnings.catch_warnings():
+            # platformdirs warns when XDG_RUNTIME_DIR is unset (containers); harmless here.
+            warnings.simplefilter("ignore")
+            import pgserver  # heavy import, only when the embedded server is used
+
+            self._server = pgserver.get_server(self.data_dir, cleanup_mode="stop")
+        url: str = self._server.get_uri()
+        return url
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.cleanup()
+            self._server = None
+
+
+async def open_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    """A pool on ``url``; :class:`DatabaseUnavailable` if Postgres does not answer."""
+    try:
+        pool: asyncpg.Pool = await asyncpg.create_pool(
+            url, min_size=min_size, max_size=max_size, timeout=10
+        )
+    except (TimeoutError, OSError, asyncpg.PostgresError) as err:
+        raise DatabaseUnavailable(f"cannot reach Postgres: {err}") from None
+    return pool
+
+
+async def migrate(pool: asyncpg.Pool) -> int:
+    """Apply the migrations not applied yet; returns the schema version now in force."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS tempograph_migrations ("
+            " version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        applied = await conn.fetchval("SELECT coalesce(max(version), 0) FROM tempograph_migrations")
+        for version, sql in enumerate(MIGRATIONS, start=1):
+            if version > applied:
+                await conn.execute(sql)
+                await conn.execute(
+                    "INSERT INTO tempograph_migrations (version) VALUES ($1)", version
+                )
+    return len(MIGRATIONS)
