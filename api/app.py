@@ -4,24 +4,42 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
 from api import errors
-from api.routes import system
+from api.graphs import GraphCatalog, system_assistant_id
+from api.routes import assistants, system
 from api.state import AppState, Database
+from api.storage.assistants import AssistantStore
 from tempograph import __version__
 from tempograph.database import DatabaseUnavailable
 from tempograph.settings import Settings
 from temporal.client import connect
 
 
-def create_app(settings: Settings, database_url: str, graphs: list[str]) -> FastAPI:
-    """An app for ``settings``; nothing connects until the app starts."""
+def create_app(settings: Settings, database_url: str, graphs: dict[str, Any]) -> FastAPI:
+    """An app for ``settings`` serving ``graphs`` (compiled graphs by id); nothing connects
+    until the app starts."""
+    catalog = GraphCatalog(graphs)
+
+    async def system_assistants(pool: Any) -> None:
+        store = AssistantStore(pool)
+        for graph_id in catalog.ids():
+            await store.create(
+                system_assistant_id(graph_id),
+                graph_id,
+                {},
+                {},
+                {"created_by": "system"},
+                catalog.name(graph_id),
+                None,
+            )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        database = Database(database_url)
+        database = Database(database_url, on_open=[system_assistants])
         try:
             await database.pool()
         except DatabaseUnavailable:
@@ -30,7 +48,7 @@ def create_app(settings: Settings, database_url: str, graphs: list[str]) -> Fast
             database=database,
             temporal=await connect(settings),
             task_queue=settings.task_queue,
-            graphs=graphs,
+            catalog=catalog,
         )
         try:
             yield
@@ -40,4 +58,5 @@ def create_app(settings: Settings, database_url: str, graphs: list[str]) -> Fast
     app = FastAPI(title="Tempograph", version=__version__, lifespan=lifespan)
     errors.install(app)
     app.include_router(system.router)
+    app.include_router(assistants.router)
     return app

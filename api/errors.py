@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -24,6 +25,18 @@ def install(app: FastAPI) -> None:
     async def tempograph_error(request: Request, exc: TempographError) -> JSONResponse:
         status = _STATUS.get(exc.code, 400)
         return JSONResponse({"detail": exc.message, "code": exc.code.value}, status_code=status)
+
+    @app.exception_handler(OSError)
+    @app.exception_handler(asyncpg.InterfaceError)
+    @app.exception_handler(asyncpg.PostgresConnectionError)
+    async def database_gone(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse(
+            {
+                "detail": f"Postgres is unavailable: {exc}",
+                "code": ErrorCode.SERVER_UNAVAILABLE.value,
+            },
+            status_code=503,
+        )
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import asyncpg
 from temporalio.client import Client
 
+from api.graphs import GraphCatalog
 from tempograph.database import DatabaseUnavailable, migrate, open_pool
 
 
@@ -16,6 +18,8 @@ class Database:
     """A pool that is (re)opened on demand, so the API outlives a Postgres outage."""
 
     url: str
+    # Run once each time a pool is opened (after migrations): e.g. system assistants.
+    on_open: list[Callable[[asyncpg.Pool], Awaitable[None]]] = field(default_factory=list)
     _pool: asyncpg.Pool | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -26,6 +30,8 @@ class Database:
                     pool = await open_pool(self.url)
                     try:
                         await migrate(pool)
+                        for hook in self.on_open:
+                            await hook(pool)
                     except BaseException:
                         await pool.close()
                         raise
@@ -52,4 +58,4 @@ class AppState:
     database: Database
     temporal: Client
     task_queue: str
-    graphs: list[str]
+    catalog: GraphCatalog

@@ -143,10 +143,13 @@ async def _serve_api(
     from api import create_app
     from api.server import ApiServer
     from tempograph.database import EmbeddedPostgres
-    from tempograph.registry import read_config
+    from tempograph.registry import load_project, read_config
 
     _require_loopback(host)
-    graphs = sorted(read_config(config_path).graphs)
+    loaded, failed = load_project(read_config(config_path))
+    for graph_id, reason in sorted(failed.items()):
+        _err(f"graph {graph_id!r} not served by the API: {reason}")
+    graphs = {graph_id: durable.original for graph_id, durable in loaded.items()}
     embedded = None
     database_url = settings.database_url
     if database_url is None:

@@ -28,6 +28,35 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE EXTENSION IF NOT EXISTS vector;
     """,
+    # 2: assistants, with every version kept
+    """
+    CREATE TABLE assistants (
+        assistant_id uuid PRIMARY KEY,
+        graph_id text NOT NULL,
+        config jsonb NOT NULL DEFAULT '{}',
+        context jsonb NOT NULL DEFAULT '{}',
+        metadata jsonb NOT NULL DEFAULT '{}',
+        name text NOT NULL,
+        description text,
+        version integer NOT NULL DEFAULT 1,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        updated_at timestamptz NOT NULL DEFAULT now()
+    );
+    CREATE INDEX assistants_graph_id ON assistants (graph_id);
+    CREATE INDEX assistants_metadata ON assistants USING gin (metadata jsonb_path_ops);
+    CREATE TABLE assistant_versions (
+        assistant_id uuid NOT NULL REFERENCES assistants ON DELETE CASCADE,
+        version integer NOT NULL,
+        graph_id text NOT NULL,
+        config jsonb NOT NULL,
+        context jsonb NOT NULL,
+        metadata jsonb NOT NULL,
+        name text NOT NULL,
+        description text,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (assistant_id, version)
+    );
+    """,
 )
 
 # An arbitrary constant: the advisory lock that serialises migrations across replicas.

@@ -26,7 +26,7 @@ async def info(state: State) -> dict[str, Any]:
     return {
         "version": __version__,
         "langgraph_py_version": langgraph.version.__version__,
-        "flags": {"assistants": False, "crons": False, "langsmith": False},
+        "flags": {"assistants": True, "crons": False, "langsmith": False},
         "host": {"kind": "tempograph", "task_queue": state.task_queue},
-        "graphs": state.graphs,
+        "graphs": state.catalog.ids(),
     }

@@ -3,53 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
-import httpx
 import pytest
 
-from api import create_app
-from api.server import ApiServer
 from tempograph.database import MIGRATIONS, EmbeddedPostgres, migrate, open_pool
-from tempograph.settings import Settings
 from temporal.devserver import DevServer
 from tests.conftest import free_port
+from tests.integration.api_server import serving
 
 TEMPOGRAPH = str(Path(sys.executable).with_name("tempograph"))
-
-
-@contextlib.asynccontextmanager
-async def serving(dev_server: DevServer, database_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    import uvicorn
-
-    settings = Settings(temporal_address=dev_server.address, task_queue="api-tests")
-    port = free_port()
-    server = ApiServer(
-        uvicorn.Config(
-            create_app(settings, database_url, ["seed_demo"]),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-        )
-    )
-    task = asyncio.create_task(server.serve())
-    for _ in range(200):
-        if server.started or task.done():
-            break
-        await asyncio.sleep(0.05)
-    assert server.started
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-            yield http
-    finally:
-        server.should_exit = True
-        await task
 
 
 @pytest.fixture
@@ -85,7 +52,7 @@ async def test_ok_info_and_a_postgres_outage_with_recovery(
             assert (await http.get("/ok")).json() == {"ok": True}
             assert (await http.get("/ok", params={"check_db": 1})).status_code == 200
             info = (await http.get("/info")).json()
-            assert info["graphs"] == ["seed_demo"] and info["flags"]["crons"] is False
+            assert info["graphs"] == [] and info["flags"]["crons"] is False
             missing = await http.get("/no/such/route")
             assert missing.status_code == 404 and "detail" in missing.json()
             bad = await http.get("/ok", params={"check_db": "often"})

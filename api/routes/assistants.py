@@ -1,0 +1,146 @@
+"""Assistants: a graph plus configuration. A graph id also names its system assistant."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID, uuid4
+
+from fastapi import APIRouter, HTTPException, Query, Response
+
+from api.deps import State
+from api.graphs import system_assistant_id
+from api.models import AssistantCount, AssistantCreate, AssistantPatch, AssistantSearch
+from api.storage.assistants import AssistantStore
+
+router = APIRouter(prefix="/assistants", tags=["assistants"])
+
+
+def _id(state: Any, assistant_id: str) -> UUID:
+    """A graph id means its system assistant; anything else must be a UUID."""
+    if assistant_id in state.catalog.graphs:
+        return system_assistant_id(assistant_id)
+    try:
+        return UUID(assistant_id)
+    except ValueError:
+        raise HTTPException(
+            422, f"Invalid assistant ID {assistant_id!r}: must be a UUID or a graph id"
+        ) from None
+
+
+def _known_graph(state: Any, graph_id: str) -> None:
+    if graph_id not in state.catalog.graphs:
+        raise HTTPException(
+            404, f"Graph {graph_id!r} not found. Expected one of: {state.catalog.ids()}"
+        )
+
+
+def _one_of_config_or_context(
+    config: dict[str, Any] | None, context: dict[str, Any] | None
+) -> None:
+    if (config or {}).get("configurable") and context:
+        raise HTTPException(400, "Cannot specify both configurable and context; use context")
+
+
+async def _store(state: State) -> AssistantStore:
+    return AssistantStore(await state.database.pool())
+
+
+async def _existing(state: State, assistant_id: str) -> dict[str, Any]:
+    found = await (await _store(state)).get(_id(state, assistant_id))
+    if found is None:
+        raise HTTPException(404, f"Assistant {assistant_id!r} not found")
+    return found
+
+
+@router.post("")
+async def create(body: AssistantCreate, state: State) -> dict[str, Any]:
+    _known_graph(state, body.graph_id)
+    _one_of_config_or_context(body.config, body.context)
+    store = await _store(state)
+    assistant_id = body.assistant_id or uuid4()
+    created = await store.create(
+        assistant_id,
+        body.graph_id,
+        body.config,
+        body.context,
+        body.metadata,
+        body.name,
+        body.description,
+    )
+    if created is not None:
+        return created
+    if body.if_exists == "raise":
+        raise HTTPException(409, f"Assistant {assistant_id} already exists")
+    existing = await store.get(assistant_id)
+    assert existing is not None
+    return existing
+
+
+@router.post("/search")
+async def search(body: AssistantSearch, state: State, response: Response) -> list[dict[str, Any]]:
+    page, total = await (await _store(state)).search(
+        graph_id=body.graph_id,
+        name=body.name,
+        metadata=body.metadata,
+        limit=body.limit,
+        offset=body.offset,
+        sort_by=body.sort_by,
+        sort_order=body.sort_order,
+    )
+    response.headers["X-Pagination-Total"] = str(total)
+    if body.offset + len(page) < total:
+        response.headers["X-Pagination-Next"] = str(body.offset + len(page))
+    if body.select:
+        page = [{k: v for k, v in a.items() if k in body.select} for a in page]
+    return page
+
+
+@router.post("/count")
+async def count(body: AssistantCount, state: State) -> int:
+    return await (await _store(state)).count(
+        graph_id=body.graph_id, name=body.name, metadata=body.metadata
+    )
+
+
+@router.get("/{assistant_id}")
+async def get(assistant_id: str, state: State) -> dict[str, Any]:
+    return await _existing(state, assistant_id)
+
+
+@router.patch("/{assistant_id}")
+async def patch(assistant_id: str, body: AssistantPatch, state: State) -> dict[str, Any]:
+    if body.graph_id is not None:
+        _known_graph(state, body.graph_id)
+    _one_of_config_or_context(body.config, body.context)
+    updated = await (await _store(state)).update(
+        _id(state, assistant_id), body.model_dump(exclude_unset=True)
+    )
+    if updated is None:
+        raise HTTPException(404, f"Assistant {assistant_id!r} not found")
+    return updated
+
+
+@router.delete("/{assistant_id}", status_code=204)
+async def delete(assistant_id: str, state: State, delete_threads: bool = False) -> Response:
+    if not await (await _store(state)).delete(_id(state, assistant_id)):
+        raise HTTPException(404, f"Assistant {assistant_id!r} not found")
+    return Response(status_code=204)
+
+
+@router.get("/{assistant_id}/graph")
+async def graph(assistant_id: str, state: State, xray: str = Query("false")) -> dict[str, Any]:
+    assistant = await _existing(state, assistant_id)
+    depth: bool | int
+    if xray.lower() in ("true", "false"):
+        depth = xray.lower() == "true"
+    elif xray.isdigit() and int(xray) >= 1:
+        depth = int(xray)
+    else:
+        raise HTTPException(422, f"Invalid xray value {xray!r}: true, false or an integer >= 1")
+    return state.catalog.drawing(assistant["graph_id"], depth)
+
+
+@router.get("/{assistant_id}/schemas")
+async def schemas(assistant_id: str, state: State) -> dict[str, Any]:
+    assistant = await _existing(state, assistant_id)
+    return state.catalog.schemas(assistant["graph_id"])

@@ -1,0 +1,165 @@
+"""Assistants in Postgres: a graph plus its configuration, versioned on every change."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+_COLUMNS = (
+    "assistant_id, graph_id, config, context, metadata, name, description, version, "
+    "created_at, updated_at"
+)
+SORTABLE = {"assistant_id", "graph_id", "name", "created_at", "updated_at"}
+
+
+def _row(record: asyncpg.Record) -> dict[str, Any]:
+    out = dict(record)
+    out["assistant_id"] = str(out["assistant_id"])
+    for key in ("config", "context", "metadata"):
+        out[key] = json.loads(out[key]) if isinstance(out[key], str) else out[key]
+    for key in ("created_at", "updated_at"):
+        if key in out:
+            out[key] = out[key].isoformat()
+    return out
+
+
+def _filters(
+    graph_id: str | None,
+    name: str | None,
+    metadata: dict[str, Any] | None,
+) -> tuple[str, list[Any]]:
+    clauses, args = [], []
+    if graph_id is not None:
+        args.append(graph_id)
+        clauses.append(f"graph_id = ${len(args)}")
+    if name is not None:
+        args.append(f"%{name}%")
+        clauses.append(f"name ILIKE ${len(args)}")
+    if metadata:
+        args.append(json.dumps(metadata))
+        clauses.append(f"metadata @> ${len(args)}::jsonb")
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
+
+
+class AssistantStore:
+    """SQL for assistants; the pool is injected."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def create(
+        self,
+        assistant_id: UUID,
+        graph_id: str,
+        config: dict[str, Any],
+        context: dict[str, Any],
+        metadata: dict[str, Any],
+        name: str,
+        description: str | None,
+    ) -> dict[str, Any] | None:
+        """The new assistant, or None when the id exists already."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            record = await conn.fetchrow(
+                f"INSERT INTO assistants (assistant_id, graph_id, config, context, metadata,"
+                f" name, description) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                f" ON CONFLICT (assistant_id) DO NOTHING RETURNING {_COLUMNS}",
+                assistant_id,
+                graph_id,
+                json.dumps(config),
+                json.dumps(context),
+                json.dumps(metadata),
+                name,
+                description,
+            )
+            if record is None:
+                return None
+            await self._version(conn, record)
+        return _row(record)
+
+    async def get(self, assistant_id: UUID) -> dict[str, Any] | None:
+        record = await self._pool.fetchrow(
+            f"SELECT {_COLUMNS} FROM assistants WHERE assistant_id = $1", assistant_id
+        )
+        return _row(record) if record is not None else None
+
+    async def update(self, assistant_id: UUID, changes: dict[str, Any]) -> dict[str, Any] | None:
+        """A new version with ``changes``; metadata is merged, other fields replaced."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            current = await conn.fetchrow(
+                f"SELECT {_COLUMNS} FROM assistants WHERE assistant_id = $1 FOR UPDATE",
+                assistant_id,
+            )
+            if current is None:
+                return None
+            merged = _row(current)
+            for key in ("graph_id", "config", "context", "name", "description"):
+                if key in changes:
+                    merged[key] = changes[key]
+            merged["metadata"] = {**merged["metadata"], **(changes.get("metadata") or {})}
+            record = await conn.fetchrow(
+                f"UPDATE assistants SET graph_id = $2, config = $3, context = $4, metadata = $5,"
+                f" name = $6, description = $7, version = version + 1, updated_at = now()"
+                f" WHERE assistant_id = $1 RETURNING {_COLUMNS}",
+                assistant_id,
+                merged["graph_id"],
+                json.dumps(merged["config"]),
+                json.dumps(merged["context"]),
+                json.dumps(merged["metadata"]),
+                merged["name"],
+                merged["description"],
+            )
+            await self._version(conn, record)
+        return _row(record)
+
+    async def delete(self, assistant_id: UUID) -> bool:
+        status = await self._pool.execute(
+            "DELETE FROM assistants WHERE assistant_id = $1", assistant_id
+        )
+        return bool(status.endswith(" 1"))
+
+    async def search(
+        self,
+        *,
+        graph_id: str | None,
+        name: str | None,
+        metadata: dict[str, Any] | None,
+        limit: int,
+        offset: int,
+        sort_by: str,
+        sort_order: str,
+    ) -> tuple[list[dict[str, Any]], int]:
+        """A page of assistants and how many match in all."""
+        where, args = _filters(graph_id, name, metadata)
+        order = f"{sort_by} {'ASC' if sort_order == 'asc' else 'DESC'}, assistant_id"
+        async with self._pool.acquire() as conn:
+            total = await conn.fetchval(f"SELECT count(*) FROM assistants{where}", *args)
+            records = await conn.fetch(
+                f"SELECT {_COLUMNS} FROM assistants{where} ORDER BY {order}"
+                f" LIMIT {int(limit)} OFFSET {int(offset)}",
+                *args,
+            )
+        return [_row(r) for r in records], int(total)
+
+    async def count(
+        self, *, graph_id: str | None, name: str | None, metadata: dict[str, Any] | None
+    ) -> int:
+        where, args = _filters(graph_id, name, metadata)
+        return int(await self._pool.fetchval(f"SELECT count(*) FROM assistants{where}", *args))
+
+    @staticmethod
+    async def _version(conn: asyncpg.Connection, record: asyncpg.Record) -> None:
+        await conn.execute(
+            "INSERT INTO assistant_versions (assistant_id, version, graph_id, config, context,"
+            " metadata, name, description) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            record["assistant_id"],
+            record["version"],
+            record["graph_id"],
+            record["config"],
+            record["context"],
+            record["metadata"],
+            record["name"],
+            record["description"],
+        )
