@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import typing
 import warnings
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID, uuid5
 
-from pydantic import TypeAdapter
+from tempograph.schemas import schema_from_hints
 
 # LangGraph Server's namespace for system assistant ids: the same graph gets the same
 # assistant id here as there.
@@ -80,18 +79,4 @@ def _schema(method: Any, schema_type: Any) -> dict[str, Any] | None:
             return result
         except Exception:  # noqa: BLE001 - fall back below
             pass
-    if not isinstance(schema_type, type):
-        return None
-    try:
-        hints = typing.get_type_hints(schema_type, include_extras=True)
-    except Exception:  # noqa: BLE001 - unresolvable annotations
-        return None
-    properties: dict[str, Any] = {}
-    for key, hint in hints.items():
-        if typing.get_origin(hint) is typing.Annotated:
-            hint = typing.get_args(hint)[0]
-        try:
-            properties[key] = TypeAdapter(hint).json_schema()
-        except Exception:  # noqa: BLE001 - a type JSON schema cannot express
-            properties[key] = {}
-    return {"title": schema_type.__name__, "type": "object", "properties": properties}
+    return schema_from_hints(schema_type)

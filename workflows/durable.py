@@ -16,7 +16,6 @@ node's Temporal activity policy instead (:mod:`workflows.policy`).
 from __future__ import annotations
 
 import asyncio
-import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,11 +37,11 @@ from langgraph.errors import GraphInterrupt, ParentCommand
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.pregel import Pregel
 from langgraph.pregel._utils import _is_executor_backed_afunc
-from pydantic import TypeAdapter
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 from tempograph.errors import ErrorCode, GraphLoadError
+from tempograph.schemas import schema_from_hints
 from workflows.policy import (
     NodePolicy,
     apply_overrides,
@@ -139,23 +138,7 @@ def _input_schema(graph: AnyPregel) -> dict[str, Any]:
         return graph.get_input_jsonschema()
     except Exception:  # noqa: BLE001 - fall back to per-key schemas below
         pass
-    builder = getattr(graph, "builder", None)
-    schema_type = getattr(builder, "input_schema", None)
-    if schema_type is None:
-        return {}
-    try:
-        hints = typing.get_type_hints(schema_type, include_extras=True)
-    except Exception:  # noqa: BLE001 - unresolvable annotations: no key checks
-        return {}
-    properties: dict[str, Any] = {}
-    for key, hint in hints.items():
-        if typing.get_origin(hint) is typing.Annotated:
-            hint = typing.get_args(hint)[0]
-        try:
-            properties[key] = TypeAdapter(hint).json_schema()
-        except Exception:  # noqa: BLE001 - a type JSON schema cannot express
-            properties[key] = {}
-    return {"type": "object", "properties": properties}
+    return schema_from_hints(getattr(getattr(graph, "builder", None), "input_schema", None)) or {}
 
 
 def _is_entrypoint(graph: AnyPregel) -> bool:

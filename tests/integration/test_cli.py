@@ -124,17 +124,20 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
         yield Up(process, env, port)
 
 
+DEMO_RUN = [
+    "run",
+    "seed_demo",
+    "--input",
+    '{"step": 0, "result": ""}',
+    "--thread",
+    "user-session-001",
+    "--recursion-limit",
+    "20",
+]
+
+
 def test_run_prints_final_state_and_exits_0(up: Up) -> None:
-    result = up.cli(
-        "run",
-        "seed_demo",
-        "--input",
-        '{"step": 0, "result": ""}',
-        "--thread",
-        "user-session-001",
-        "--recursion-limit",
-        "20",
-    )
+    result = up.cli(*DEMO_RUN)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {"step": 3, "result": "Processed step 3"}
     assert "seed_demo.worker" in result.stderr  # node progress goes to stderr
@@ -158,6 +161,8 @@ def test_run_prints_final_state_and_exits_0(up: Up) -> None:
 def test_bad_input_exits_2_with_a_clear_message_and_changes_nothing(
     up: Up, args: list[str], message: str
 ) -> None:
+    if up.cli("state", "user-session-001").returncode != 0:  # when run on its own
+        assert up.cli(*DEMO_RUN).returncode == 0
     before = up.cli("state", "user-session-001").stdout
     result = up.cli(*args)
     assert result.returncode == 2, (result.stdout, result.stderr)
