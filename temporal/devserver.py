@@ -171,9 +171,3 @@ class DevServer:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-
-    def kill(self) -> None:
-        """Kill the server abruptly (tests of a crashed server)."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()

@@ -20,10 +20,6 @@ def register(task_queue: str, graphs: dict[str, DurableGraph]) -> None:
     _BY_QUEUE[task_queue] = dict(graphs)
 
 
-def unregister(task_queue: str) -> None:
-    _BY_QUEUE.pop(task_queue, None)
-
-
 def graphs_for_queue(task_queue: str) -> dict[str, DurableGraph]:
     return _BY_QUEUE.get(task_queue, {})
 

@@ -28,11 +28,9 @@ with workflow.unsafe.imports_passed_through():
         RUN_WORKFLOW,
         RUNNING,
         SUCCESS,
-        WAIT_RUN,
         NodeFailure,
         RunInput,
         RunOutcome,
-        WaitRequest,
     )
 
 
@@ -52,16 +50,6 @@ class RunWorkflow:
     def resume(self, value: Any) -> None:
         """The human's answer to the pending interrupt(s), forwarded by the thread."""
         self._pending.append(value)
-
-    @workflow.update(name=WAIT_RUN)
-    async def wait(self, request: WaitRequest) -> RunOutcome:
-        await workflow.wait_condition(
-            lambda: (
-                self._status in (SUCCESS, ERROR)
-                or (self._status == INTERRUPTED and self._resumes >= request.resumes)
-            )
-        )
-        return self._outcome
 
     @workflow.run
     async def run(self, inp: RunInput) -> RunOutcome:

@@ -30,7 +30,6 @@ _OWN_TYPES: frozenset[tuple[str, str]] = frozenset(
             "RunInput",
             "RunOutcome",
             "RunTicket",
-            "WaitRequest",
             "ThreadState",
         )
     }

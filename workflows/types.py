@@ -126,13 +126,6 @@ class RunTicket:
 
 
 @dataclass
-class WaitRequest:
-    """Block until the run is done or waiting with at least ``resumes`` resumes applied."""
-
-    resumes: int = 0
-
-
-@dataclass
 class ThreadState:
     """A thread's current state, as ``tempograph state`` prints it."""
 

@@ -6,7 +6,7 @@ committed under ``histories/``; ``test_replay.py`` replays every one of them.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -126,5 +126,3 @@ SCENARIOS = [
         "continue_as_new", "replay-can", "feat_counter", {"count": 1}, runs=3, runs_per_execution=2
     ),
 ]
-
-Recorder = Callable[[Scenario], Awaitable[None]]
