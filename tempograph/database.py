@@ -57,6 +57,49 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (assistant_id, version)
     );
     """,
+    # 3: threads, runs (one row per API run; several may share one RunWorkflow when a run
+    # waits at interrupt() and is resumed) and each run's durable event log for SSE.
+    """
+    CREATE TABLE threads (
+        thread_id uuid PRIMARY KEY,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        updated_at timestamptz NOT NULL DEFAULT now(),
+        state_updated_at timestamptz NOT NULL DEFAULT now(),
+        metadata jsonb NOT NULL DEFAULT '{}',
+        config jsonb NOT NULL DEFAULT '{}',
+        status text NOT NULL DEFAULT 'idle',
+        "values" jsonb,
+        interrupts jsonb NOT NULL DEFAULT '{}',
+        error jsonb
+    );
+    CREATE INDEX threads_metadata ON threads USING gin (metadata jsonb_path_ops);
+    CREATE INDEX threads_updated_at ON threads (updated_at DESC);
+    CREATE TABLE runs (
+        run_id uuid PRIMARY KEY,
+        thread_id uuid NOT NULL REFERENCES threads ON DELETE CASCADE,
+        assistant_id uuid NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        updated_at timestamptz NOT NULL DEFAULT now(),
+        status text NOT NULL DEFAULT 'pending',
+        metadata jsonb NOT NULL DEFAULT '{}',
+        kwargs jsonb NOT NULL DEFAULT '{}',
+        multitask_strategy text NOT NULL DEFAULT 'enqueue',
+        workflow_id text,
+        idempotency_key text UNIQUE,
+        output jsonb,
+        event_seq bigint NOT NULL DEFAULT 0
+    );
+    CREATE INDEX runs_thread ON runs (thread_id, created_at DESC);
+    CREATE TABLE run_events (
+        run_id uuid NOT NULL REFERENCES runs ON DELETE CASCADE,
+        seq bigint NOT NULL,
+        key text NOT NULL,
+        event text NOT NULL,
+        data text NOT NULL,
+        PRIMARY KEY (run_id, seq),
+        UNIQUE (run_id, key)
+    );
+    """,
 )
 
 # An arbitrary constant: the advisory lock that serialises migrations across replicas.
