@@ -3,11 +3,12 @@
 One dynamic activity serves every ``<graph>.<node>`` activity type, so the Temporal UI
 timeline reads like the graph. The node gets what LangGraph would give it: its input,
 a config with the thread's configurable values, a scratchpad that makes ``interrupt()``
-work, and a ``Runtime`` with context and heartbeat. The stream writer is a no-op and
-``store`` is ``None`` until streaming and the memory store arrive (issues 3 and 4). What
-the node does
-beyond returning a value (resume bookkeeping of ``interrupt()``) is returned for the
-workflow to replay into LangGraph's loop.
+work, and a ``Runtime`` with context, heartbeat and a stream writer. For runs started
+through the API, the events the workflow produced so far are written first, and chat
+model tokens and custom writes reach the run's event log while the node runs
+(:mod:`activities.events`). ``store`` is ``None`` until the memory store arrives
+(issue 4). What the node does beyond returning a value (resume bookkeeping of
+``interrupt()``) is returned for the workflow to replay into LangGraph's loop.
 """
 
 from __future__ import annotations
@@ -33,11 +34,13 @@ from langgraph._internal._constants import (
 from langgraph._internal._scratchpad import PregelScratchpad
 from langgraph.errors import GraphBubbleUp, GraphInterrupt, ParentCommand
 from langgraph.func import _TaskFunction
+from langgraph.pregel._messages import StreamMessagesHandler
 from langgraph.runtime import ExecutionInfo, Runtime
 from temporalio import activity
 from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
+from activities.events import EventLog, NodeStream
 from workflows.durable import ActivityTarget, DurableGraph
 from workflows.policy import NodePolicy
 from workflows.types import NodeCall, NodeResult
@@ -63,7 +66,8 @@ class _InlineFuture:
 class NodeActivities:
     """Runs node bodies of the graphs this worker registered."""
 
-    def __init__(self, graphs: dict[str, DurableGraph]) -> None:
+    def __init__(self, graphs: dict[str, DurableGraph], events: EventLog | None = None) -> None:
+        self._events = events
         self._targets: dict[str, tuple[DurableGraph, ActivityTarget]] = {}
         self._graphs = graphs
         for durable in graphs.values():
@@ -77,11 +81,31 @@ class NodeActivities:
         call: NodeCall = activity.payload_converter().from_payload(args[0].payload, NodeCall)
         runnable, retry_on, policy = self._resolve(info.activity_type, call)
         result = NodeResult()
-        config = self._config(call, result, info.attempt)
+        stream: NodeStream | None = None
+        if call.stream is not None and self._events is not None:
+            if call.publish is not None and call.publish.events:
+                await self._events.publish(call.publish.run_id, call.publish.events)
+            stream = NodeStream(self._events, call.stream, call.task_id)
+        config = self._config(call, result, info.attempt, stream)
         activity.logger.debug("running %s attempt %d", info.activity_type, info.attempt)
         # LangGraph's RunnableSeq sets this around a node; interrupt(), get_config() and
         # get_stream_writer() read it. Each activity runs in its own asyncio task.
         var_child_runnable_config.set(config)
+        try:
+            return await self._execute(call, runnable, config, result, retry_on, policy)
+        finally:
+            if stream is not None:
+                await stream.close()
+
+    async def _execute(
+        self,
+        call: NodeCall,
+        runnable: Any,
+        config: RunnableConfig,
+        result: NodeResult,
+        retry_on: Sequence[Any],
+        policy: NodePolicy,
+    ) -> NodeResult:
         try:
             if call.kind == "task":
                 result.output = await _run_task(runnable, call.input)
@@ -128,7 +152,9 @@ class NodeActivities:
         _, target = self._targets[activity_type]
         return target.runnable, target.retry_on, target.policy
 
-    def _config(self, call: NodeCall, result: NodeResult, attempt: int) -> RunnableConfig:
+    def _config(
+        self, call: NodeCall, result: NodeResult, attempt: int, stream: NodeStream | None
+    ) -> RunnableConfig:
         null_resume = [call.null_resume]
 
         def get_null_resume(consume: bool = False) -> Any:
@@ -158,7 +184,15 @@ class NodeActivities:
             subgraph_counter=counter("subgraph"),
         )
         conf = dict(call.config.get("configurable", {}))
+        # The namespace of the graph this node belongs to (its own segment dropped).
+        namespace = tuple(call.checkpoint_ns.split("|"))[:-1] if call.checkpoint_ns else ()
+
+        def write_custom(value: Any) -> None:
+            if stream is not None:
+                stream.put((namespace, "custom", value))
+
         runtime: Runtime[Any] = Runtime(
+            stream_writer=write_custom,
             context=call.context,
             heartbeat=_heartbeat_from_any_thread(),
             previous=call.previous,
@@ -188,6 +222,10 @@ class NodeActivities:
         }
         if call.config.get("recursion_limit") is not None:
             config["recursion_limit"] = call.config["recursion_limit"]
+        if call.config.get("run_name"):
+            config["run_name"] = call.config["run_name"]
+        if stream is not None and stream.wants("messages"):
+            config["callbacks"] = [StreamMessagesHandler(stream.put, stream.spec.subgraphs)]
         return config
 
 

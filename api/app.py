@@ -10,9 +10,10 @@ from fastapi import FastAPI
 
 from api import errors
 from api.graphs import GraphCatalog, system_assistant_id
-from api.routes import assistants, system
+from api.routes import assistants, runs, state, system, threads
 from api.state import AppState, Database
 from api.storage.assistants import AssistantStore
+from api.streaming import Notifier
 from tempograph import __version__
 from tempograph.database import DatabaseUnavailable
 from tempograph.settings import Settings
@@ -49,14 +50,19 @@ def create_app(settings: Settings, database_url: str, graphs: dict[str, Any]) ->
             temporal=await connect(settings),
             task_queue=settings.task_queue,
             catalog=catalog,
+            notifier=Notifier(database_url),
         )
         try:
             yield
         finally:
+            await app.state.tempograph.notifier.close()
             await database.close()
 
     app = FastAPI(title="Tempograph", version=__version__, lifespan=lifespan)
     errors.install(app)
     app.include_router(system.router)
     app.include_router(assistants.router)
+    app.include_router(threads.router)
+    app.include_router(state.router)
+    app.include_router(runs.router)
     return app

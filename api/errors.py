@@ -13,6 +13,7 @@ _STATUS = {
     ErrorCode.SERVER_UNAVAILABLE: 503,
     ErrorCode.UNKNOWN_GRAPH: 404,
     ErrorCode.NOT_WAITING: 409,
+    ErrorCode.NOT_FOUND: 404,
     ErrorCode.INVALID_INPUT: 422,
     ErrorCode.CONFIG_INVALID: 400,
 }

@@ -47,3 +47,59 @@ class AssistantCount(Body):
     graph_id: str | None = None
     name: str | None = None
     metadata: dict[str, Any] | None = None
+
+
+ThreadStatus = Literal["idle", "busy", "interrupted", "error"]
+ThreadField = Literal[
+    "thread_id",
+    "created_at",
+    "updated_at",
+    "state_updated_at",
+    "metadata",
+    "config",
+    "status",
+    "values",
+    "interrupts",
+]
+
+
+class ThreadTTL(Body):
+    """Accepted for compatibility; threads do not expire yet."""
+
+    ttl: float | None = None
+    strategy: Literal["delete", "keep_latest"] = "delete"
+
+
+class ThreadCreate(Body):
+    thread_id: UUID | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    if_exists: Literal["raise", "do_nothing"] = "raise"
+    ttl: ThreadTTL | None = None
+    supersteps: list[dict[str, Any]] | None = None
+
+
+class ThreadPatch(Body):
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    ttl: ThreadTTL | None = None
+
+
+class ThreadSearch(Body):
+    metadata: dict[str, Any] | None = None
+    values: dict[str, Any] | None = None
+    ids: list[UUID] | None = None
+    status: ThreadStatus | None = None
+    limit: int = Field(10, ge=1, le=1000)
+    offset: int = Field(0, ge=0)
+    sort_by: (
+        Literal["thread_id", "status", "created_at", "updated_at", "state_updated_at"] | None
+    ) = None
+    sort_order: Literal["asc", "desc"] | None = None
+    select: list[ThreadField] | None = None
+    # alias -> path such as "values.messages[-1].content"
+    extract: dict[str, str] | None = Field(None, max_length=10)
+
+
+class ThreadCount(Body):
+    metadata: dict[str, Any] | None = None
+    values: dict[str, Any] | None = None
+    status: ThreadStatus | None = None

@@ -10,6 +10,7 @@ import asyncpg
 from temporalio.client import Client
 
 from api.graphs import GraphCatalog
+from api.streaming import Notifier
 from tempograph.database import DatabaseUnavailable, migrate, open_pool
 
 
@@ -59,3 +60,4 @@ class AppState:
     temporal: Client
     task_queue: str
     catalog: GraphCatalog
+    notifier: Notifier

@@ -76,6 +76,7 @@ async def _serve_worker(
     stop: asyncio.Event | None = None,
     node_queues: str = "all",
 ) -> None:
+    from activities.events import EventLog
     from tempograph.registry import load_project, read_config
     from temporal.client import connect
     from temporal.worker import build_workers
@@ -99,6 +100,7 @@ async def _serve_worker(
         graphs,
         node_queues=queues,
         graceful_shutdown=timedelta(seconds=settings.graceful_shutdown_seconds),
+        events=EventLog(settings.database_url),
     )
     async with contextlib.AsyncExitStack() as stack:
         for worker in workers:
@@ -187,6 +189,7 @@ async def _api(settings: Settings, config_path: Path, host: str, port: int) -> N
 async def _up(
     settings: Settings, config_path: Path, port: int, ui_port: int, api_port: int
 ) -> None:
+    from tempograph.database import EmbeddedPostgres
     from temporal.devserver import DevServer
 
     stop = _stop_requested()
@@ -194,6 +197,16 @@ async def _up(
     _say("tempograph up: local development, loopback only, no authentication")
     await server.start()
     settings = dataclasses.replace(settings, temporal_address=server.address)
+    embedded = None
+    if settings.database_url is None:
+        # One embedded Postgres for the API and the worker (which records run events).
+        embedded = EmbeddedPostgres(settings.data_dir / "postgres")
+        try:
+            url = await asyncio.to_thread(embedded.start)
+        except BaseException:
+            server.stop()
+            raise
+        settings = dataclasses.replace(settings, database_url=url)
     pending = {"worker", "api"}
 
     def ready(part: str, detail: str) -> None:
@@ -232,6 +245,8 @@ async def _up(
                 raise result
     finally:
         server.stop()
+        if embedded is not None:
+            await asyncio.to_thread(embedded.stop)
 
 
 # -- client commands -------------------------------------------------------------------

@@ -14,6 +14,7 @@ class ErrorCode(StrEnum):
     UNKNOWN_GRAPH = "unknown_graph"
     INVALID_INPUT = "invalid_input"
     NOT_WAITING = "not_waiting"
+    NOT_FOUND = "not_found"
     RUN_FAILED = "run_failed"
     SERVER_UNAVAILABLE = "server_unavailable"
 

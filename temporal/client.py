@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from temporalio.client import (
     Client,
@@ -21,7 +21,23 @@ from tempograph.errors import ErrorCode, InvalidRequestError, TempographError
 from tempograph.settings import Settings
 from temporal.converter import DATA_CONVERTER
 from workflows.thread import THREAD_ID, ThreadCarry, ThreadWorkflow, WaitRun
-from workflows.types import RESUME, WAIT_RUN, RunOutcome, RunRequest, RunTicket, ThreadState
+from workflows.types import (
+    API_HISTORY,
+    API_STATE,
+    CANCEL_RUN,
+    EXPORT_CHECKPOINTS,
+    RESUME,
+    SUBMIT_RUN,
+    UPDATE_STATE,
+    WAIT_RUN,
+    CancelRequest,
+    HistoryQuery,
+    RunOutcome,
+    RunRequest,
+    RunTicket,
+    StateUpdate,
+    ThreadState,
+)
 
 
 async def connect(settings: Settings) -> Client:
@@ -46,9 +62,13 @@ def thread_workflow_id(thread_id: str) -> str:
 def _request_error(err: WorkflowUpdateFailedError) -> TempographError:
     cause = err.cause
     if isinstance(cause, ApplicationError):
-        code = ErrorCode.NOT_WAITING if cause.type == "NotWaiting" else ErrorCode.INVALID_INPUT
-        if cause.type == "UnknownGraph":
-            code = ErrorCode.UNKNOWN_GRAPH
+        code = {
+            "NotWaiting": ErrorCode.NOT_WAITING,
+            "Busy": ErrorCode.NOT_WAITING,
+            "NotRunning": ErrorCode.NOT_FOUND,
+            "UnknownCheckpoint": ErrorCode.NOT_FOUND,
+            "UnknownGraph": ErrorCode.UNKNOWN_GRAPH,
+        }.get(cause.type or "", ErrorCode.INVALID_INPUT)
         return InvalidRequestError(cause.message, code=code)
     return TempographError(str(cause or err))
 
@@ -84,7 +104,7 @@ class Threads:
         )
         try:
             ticket: RunTicket = await self._client.execute_update_with_start_workflow(
-                ThreadWorkflow.submit_run, request, start_workflow_operation=start
+                SUBMIT_RUN, request, start_workflow_operation=start, result_type=RunTicket
             )
         except WorkflowUpdateFailedError as err:
             raise _request_error(err) from None
@@ -130,3 +150,92 @@ class Threads:
             # Only a rejected first submission leaves a thread without any checkpoint.
             raise InvalidRequestError(f"thread {thread_id!r} does not exist")
         return state
+
+    async def cancel(self, thread_id: str, run_id: str) -> str:
+        """Cancel an API run: ``dequeued`` (it never started) or ``cancelling``."""
+        handle = self._client.get_workflow_handle(thread_workflow_id(thread_id))
+        try:
+            result: str = await handle.execute_update(
+                CANCEL_RUN, CancelRequest(run_id), result_type=str
+            )
+        except WorkflowUpdateFailedError as err:
+            raise _request_error(err) from None
+        except RPCError as err:
+            raise _rpc_error(err, thread_id) from None
+        return result
+
+    async def api_state(self, thread_id: str, checkpoint_id: str | None) -> dict[str, Any] | None:
+        """LangGraph Server's ThreadState; None when the thread has no such checkpoint."""
+        handle = self._client.get_workflow_handle(thread_workflow_id(thread_id))
+        try:
+            found: dict[str, Any] | None = await handle.query(
+                API_STATE, checkpoint_id, result_type=cast(type, dict[str, Any] | None)
+            )
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                return None
+            raise _rpc_error(err, thread_id) from None
+        return found
+
+    async def api_history(self, thread_id: str, query: HistoryQuery) -> list[dict[str, Any]]:
+        handle = self._client.get_workflow_handle(thread_workflow_id(thread_id))
+        try:
+            found: list[dict[str, Any]] = await handle.query(
+                API_HISTORY, query, result_type=list[dict[str, Any]]
+            )
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                return []
+            raise _rpc_error(err, thread_id) from None
+        return found
+
+    async def update_state(self, thread_id: str, update: StateUpdate) -> dict[str, Any]:
+        """Apply a state update (starting the thread's workflow if it has none yet)."""
+        start = WithStartWorkflowOperation(
+            ThreadWorkflow.run,
+            ThreadCarry(thread_id=thread_id, runs_per_execution=self._runs_per_execution),
+            id=thread_workflow_id(thread_id),
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            task_queue=self._task_queue,
+            static_summary=f"thread {thread_id}",
+            search_attributes=TypedSearchAttributes([SearchAttributePair(THREAD_ID, thread_id)]),
+        )
+        try:
+            state: dict[str, Any] = await self._client.execute_update_with_start_workflow(
+                UPDATE_STATE, update, start_workflow_operation=start, result_type=dict[str, Any]
+            )
+        except WorkflowUpdateFailedError as err:
+            raise _request_error(err) from None
+        except RPCError as err:
+            raise _rpc_error(err) from None
+        return state
+
+    async def copy(self, source: str, target: str) -> bool:
+        """Start thread ``target`` with ``source``'s checkpoints; False if ``source`` has none."""
+        handle = self._client.get_workflow_handle(thread_workflow_id(source))
+        try:
+            carry: ThreadCarry = await handle.query(EXPORT_CHECKPOINTS, result_type=ThreadCarry)
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                return False
+            raise _rpc_error(err, source) from None
+        carry.thread_id = target
+        carry.runs_per_execution = self._runs_per_execution
+        await self._client.start_workflow(
+            ThreadWorkflow.run,
+            carry,
+            id=thread_workflow_id(target),
+            task_queue=self._task_queue,
+            static_summary=f"thread {target} (copy of {source})",
+            search_attributes=TypedSearchAttributes([SearchAttributePair(THREAD_ID, target)]),
+        )
+        return True
+
+    async def delete(self, thread_id: str) -> None:
+        """Stop the thread's workflow (its runs are its children and stop with it)."""
+        handle = self._client.get_workflow_handle(thread_workflow_id(thread_id))
+        try:
+            await handle.terminate("thread deleted")
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise _rpc_error(err, thread_id) from None

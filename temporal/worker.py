@@ -11,6 +11,7 @@ from temporalio.client import Client
 from temporalio.worker import Replayer, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.events import EventLog
 from activities.nodes import NodeActivities
 from temporal import determinism
 from temporal.converter import DATA_CONVERTER
@@ -42,6 +43,7 @@ _PASSTHROUGH = (
     "workflows.saver",
     "workflows.serde",
     "workflows.state",
+    "workflows.stream",
     "workflows.types",
     "workflows.validation",
 )
@@ -79,17 +81,20 @@ def build_workers(
     max_concurrent_activities: int = 100,
     graceful_shutdown: timedelta = timedelta(0),
     identity: str | None = None,
+    events: EventLog | None = None,
 ) -> list[Worker]:
     """The workers a process runs for ``graphs``.
 
     ``node_queues`` says which node-specific task queues (from node policies) it serves:
     ``"all"`` also polls every one of them beside ``task_queue`` (one machine);
     ``"none"`` serves ``task_queue`` only; a list of queue names makes a dedicated node
-    pool that polls just those queues and runs no workflows.
+    pool that polls just those queues and runs no workflows. ``events`` is the API's
+    Postgres, where runs started through the API record their events and ends.
     """
     determinism.install()
     graph_registry.register(task_queue, graphs)
-    nodes = NodeActivities(graphs)
+    events = events or EventLog(None)
+    nodes = NodeActivities(graphs, events)
     # Sync node bodies run on the loop's default executor (LangChain's run_in_executor);
     # size it to the activity slots so a leased slot never waits for a thread.
     executor = ThreadPoolExecutor(max_workers=max_concurrent_activities)
@@ -110,7 +115,7 @@ def build_workers(
             task_queue=task_queue,
             workflows=[ThreadWorkflow, RunWorkflow],
             workflow_runner=workflow_runner(),
-            **common,  # type: ignore[arg-type]
+            **{**common, "activities": [nodes.execute_node, events.finish_run]},  # type: ignore[arg-type]
         )
     ]
     if node_queues == "all":

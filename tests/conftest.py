@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from temporalio.client import Client
 
+from tempograph.database import EmbeddedPostgres
 from tempograph.registry import GraphSpec, load_graph, load_project, read_config
 from temporal.client import Threads
 from temporal.converter import DATA_CONVERTER
@@ -43,6 +44,14 @@ async def dev_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One embedded Postgres (pgserver) for the session's API tests."""
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg"))
+    yield server.start()
+    server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -307,6 +307,11 @@ async def run_activity(
         previous=getattr(runtime, "previous", None),
         checkpoint_id=getattr(getattr(runtime, "execution_info", None), "checkpoint_id", ""),
     )
+    outbox = getattr(workflow.instance(), "outbox", None)
+    if outbox is not None:
+        # The events the loop produced so far travel with this call (see workflows.stream).
+        call.publish = outbox.batch()
+        call.stream = outbox.spec
     info = workflow.info()
     execute = workflow.execute_local_activity if policy.local else workflow.execute_activity
     try:
@@ -319,6 +324,8 @@ async def run_activity(
         )
     except ActivityError as err:
         raise node_failure(name, err) from None
+    if outbox is not None:
+        outbox.confirm(call.publish)
     if result.consumed_null_resume and scratchpad is not None:
         scratchpad.get_null_resume(True)
     if result.writes and CONFIG_KEY_SEND in conf:

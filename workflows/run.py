@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any, cast
 
 from temporalio import workflow
@@ -10,7 +11,10 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from langchain_core.runnables import RunnableConfig
+    from langgraph._internal._constants import CONFIG_KEY_RUNTIME, CONFIG_KEY_STREAM
     from langgraph.errors import GraphRecursionError
+    from langgraph.pregel.protocol import StreamProtocol
+    from langgraph.runtime import Runtime
     from langgraph.types import Command
     from langsmith.run_helpers import tracing_context
 
@@ -19,8 +23,12 @@ with workflow.unsafe.imports_passed_through():
     from workflows.graphs import durable_graph
     from workflows.jsonable import to_jsonable
     from workflows.saver import WorkflowSaver
+    from workflows.stream import Outbox
     from workflows.types import (
+        CANCEL_RUN,
+        CANCELLED,
         ERROR,
+        FINISH_RUN_ACTIVITY,
         INTERRUPTED,
         PENDING,
         RESUME,
@@ -29,6 +37,8 @@ with workflow.unsafe.imports_passed_through():
         RUNNING,
         SUCCESS,
         NodeFailure,
+        ResumeRequest,
+        RunEnd,
         RunInput,
         RunOutcome,
     )
@@ -36,7 +46,12 @@ with workflow.unsafe.imports_passed_through():
 
 @workflow.defn(name=RUN_WORKFLOW)
 class RunWorkflow:
-    """Runs the graph to the end; at an ``interrupt()`` it waits for the thread's resume."""
+    """Runs the graph to the end; at an ``interrupt()`` it waits for the thread's resume.
+
+    Seen from the HTTP API a run ends at an interrupt and the resume is a new run: each
+    such segment has its own API run id (``StreamSpec.run_id``), its own events and its
+    own end, written by the finish activity. Runs started from the CLI have no stream.
+    """
 
     @workflow.init
     def __init__(self, inp: RunInput) -> None:
@@ -44,12 +59,20 @@ class RunWorkflow:
         self._status = PENDING
         self._resumes = 0
         self._pending: list[Any] = []
+        self._cancel = False
         self._outcome = RunOutcome(run_id=inp.run_id, status=PENDING)
+        # Read by the node activities' caller (workflows.durable.run_activity).
+        self.outbox = Outbox()
 
     @workflow.signal(name=RESUME)
     def resume(self, value: Any) -> None:
         """The human's answer to the pending interrupt(s), forwarded by the thread."""
         self._pending.append(value)
+
+    @workflow.signal(name=CANCEL_RUN)
+    def cancel(self, reason: str = "cancel") -> None:
+        """Stop the running segment; a run waiting at an interrupt just ends (superseded)."""
+        self._cancel = True
 
     @workflow.run
     async def run(self, inp: RunInput) -> RunOutcome:
@@ -59,27 +82,40 @@ class RunWorkflow:
         saver = WorkflowSaver(inp.thread_id, inp.checkpoints)
         ids.set_floor(inp.checkpoints.head_id())
         graph = durable.workflow_graph.copy({"checkpointer": saver})
+        self.outbox.begin(request.stream)
         user_config = dict(request.config)
-        config = cast(
-            RunnableConfig,
-            {
-                **user_config,
-                "configurable": {
-                    **user_config.get("configurable", {}),
-                    "thread_id": inp.thread_id,
-                    "run_id": inp.run_id,
-                    "graph_id": request.graph_id,
-                },
-            },
-        )
+        configurable = {
+            **user_config.get("configurable", {}),
+            "thread_id": inp.thread_id,
+            "run_id": inp.run_id,
+            "graph_id": request.graph_id,
+        }
+        if self.outbox.modes():
+            configurable[CONFIG_KEY_STREAM] = StreamProtocol(
+                self.outbox.put, cast(Any, self.outbox.modes())
+            )
+            # LangGraph takes the root's stream writer from the runtime when it streams
+            # into a caller; custom writes in workflow code (an entrypoint) land here.
+            configurable[CONFIG_KEY_RUNTIME] = Runtime(
+                stream_writer=lambda chunk: self.outbox.put(((), "custom", chunk))
+            )
+        config = cast(RunnableConfig, {**user_config, "configurable": configurable})
         payload: Any = request.command if request.command is not None else request.input
+        breakpoints: dict[str, Any] = {
+            "interrupt_before": request.interrupt_before,
+            "interrupt_after": request.interrupt_after,
+        }
+        if request.after_seconds > 0:
+            try:
+                await workflow.wait_condition(lambda: self._cancel, timeout=request.after_seconds)
+            except TimeoutError:
+                pass  # its time has come; a cancel meanwhile stops it in _invoke
         while True:
             self._status = RUNNING
             try:
-                # LangSmith tracing from workflow code would post again on every replay.
-                with tracing_context(enabled=False):
-                    await graph.ainvoke(payload, config, context=request.context)
-                state = await graph.aget_state(config)
+                state = await self._invoke(graph, payload, config, request.context, breakpoints)
+            except asyncio.CancelledError:
+                return await self._cancelled(saver, graph, config)
             except Exception as err:  # noqa: BLE001 - every failure fails the run, visibly
                 return await self._fail(inp, saver, graph, config, _as_failure(err))
             if not state.next:
@@ -87,14 +123,50 @@ class RunWorkflow:
             # Stopped at interrupt() or at a static breakpoint (interrupt_before/after).
             self._settle(INTERRUPTED, state, saver)
             await self._notify(inp)
-            await workflow.wait_condition(lambda: bool(self._pending))
+            await self._finish(SUCCESS, state)
+            await workflow.wait_condition(lambda: bool(self._pending) or self._cancel)
+            if not self._pending:
+                # Superseded by a new run on the thread, which starts from these checkpoints.
+                self._outcome.checkpoints = None
+                return self._outcome
             answer = self._pending.pop(0)
+            if isinstance(answer, ResumeRequest):
+                self.outbox.begin(answer.stream)
+                answer = answer.value
             # A breakpoint is continued with no input; an interrupt() gets the answer.
             payload = Command(resume=answer) if state.interrupts else None
+            breakpoints = {}
             self._resumes += 1
         self._settle(SUCCESS, state, saver)
+        await self._notify(inp)
+        await self._finish(SUCCESS, state)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._outcome
+
+    async def _invoke(
+        self, graph: Any, payload: Any, config: Any, context: Any, breakpoints: dict[str, Any]
+    ) -> Any:
+        """One pass of LangGraph's loop; a cancel request stops it (CancelledError)."""
+
+        async def invoke() -> Any:
+            # LangSmith tracing from workflow code would post again on every replay.
+            with tracing_context(enabled=False):
+                await graph.ainvoke(payload, config, context=context, **breakpoints)
+            return await graph.aget_state(config)
+
+        task = asyncio.ensure_future(invoke())
+        try:
+            await workflow.wait_condition(lambda: task.done() or self._cancel)
+        except asyncio.CancelledError:  # the workflow itself was cancelled
+            self._cancel = True
+        if not task.done():
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+            raise asyncio.CancelledError
+        return task.result()
 
     def _settle(self, status: str, state: Any, saver: WorkflowSaver) -> None:
         self._status = status
@@ -107,10 +179,65 @@ class RunWorkflow:
             checkpoints=saver.export_new(),
         )
 
+    async def _finish(self, status: str, state: Any, error: dict[str, str] | None = None) -> None:
+        """Write the segment's remaining events and its end to Postgres (API runs only)."""
+        spec = self.outbox.spec
+        if spec is None:
+            return
+        values = to_jsonable(state.values) if state is not None else None
+        interrupts = {
+            task.id: to_jsonable(list(task.interrupts))
+            for task in (state.tasks if state is not None else ())
+            if task.interrupts
+        }
+        output: Any = values
+        if error is not None:
+            output = {
+                "__error__": {"error": error.get("type", "Error"), "message": error["message"]}
+            }
+        elif interrupts and isinstance(values, dict):
+            output = {**values, "__interrupt__": [i for v in interrupts.values() for i in v]}
+        thread_status = "idle"
+        if error is not None:
+            thread_status = "error"
+        elif state is not None and state.next:
+            thread_status = "interrupted"
+        if error is not None:
+            self.outbox.error(error)
+        end = RunEnd(
+            run_id=spec.run_id,
+            thread_id=self._inp.thread_id,
+            status=status,
+            thread_status=thread_status,
+            output=output,
+            values=values,
+            interrupts=interrupts,
+            error=error,
+            events=self.outbox.drain(),
+        )
+        await workflow.execute_activity(
+            FINISH_RUN_ACTIVITY,
+            end,
+            start_to_close_timeout=timedelta(seconds=60),
+            summary=f"run {spec.run_id} {status}",
+        )
+        self.outbox.begin(None)
+
     async def _notify(self, inp: RunInput) -> None:
+        """Hand the thread this segment's checkpoints and status before Postgres says the
+        segment ended, so a client that sees the end also sees the state."""
         if inp.parent_workflow_id:
             parent = workflow.get_external_workflow_handle(inp.parent_workflow_id)
             await parent.signal(RUN_PAUSED, self._outcome)
+            self._outcome.checkpoints = None
+
+    async def _cancelled(self, saver: WorkflowSaver, graph: Any, config: Any) -> RunOutcome:
+        state = await graph.aget_state(config)
+        self._settle(CANCELLED, state, saver)
+        await self._notify(self._inp)
+        await self._finish(INTERRUPTED, state)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._outcome
 
     async def _fail(
         self, inp: RunInput, saver: WorkflowSaver, graph: Any, config: Any, err: ApplicationError
@@ -128,6 +255,7 @@ class RunWorkflow:
                 "message": err.error_message,
             }
         await self._notify(inp)
+        await self._finish(ERROR, state, self._outcome.error)
         await workflow.wait_condition(workflow.all_handlers_finished)
         raise err
 

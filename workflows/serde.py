@@ -31,6 +31,14 @@ _OWN_TYPES: frozenset[tuple[str, str]] = frozenset(
             "RunOutcome",
             "RunTicket",
             "ThreadState",
+            "StreamSpec",
+            "StreamEvent",
+            "PublishBatch",
+            "RunEnd",
+            "ResumeRequest",
+            "CancelRequest",
+            "StateUpdate",
+            "HistoryQuery",
         )
     }
     | {

@@ -20,7 +20,12 @@ with workflow.unsafe.imports_passed_through():
     from workflows.saver import ThreadCheckpoints
     from workflows.serde import serializer
     from workflows.types import (
+        API_HISTORY,
+        API_STATE,
+        CANCEL_RUN,
+        CANCELLED,
         ERROR,
+        EXPORT_CHECKPOINTS,
         INTERRUPTED,
         PENDING,
         RESUME,
@@ -31,11 +36,16 @@ with workflow.unsafe.imports_passed_through():
         SUCCESS,
         THREAD_STATE,
         THREAD_WORKFLOW,
+        UPDATE_STATE,
         WAIT_RUN,
+        CancelRequest,
+        HistoryQuery,
+        ResumeRequest,
         RunInput,
         RunOutcome,
         RunRequest,
         RunTicket,
+        StateUpdate,
         ThreadState,
     )
     from workflows.validation import is_interrupt_id, validate_request
@@ -87,18 +97,31 @@ class ThreadWorkflow:
         self._queue = list(carry.queue)
         self._outcomes = dict(carry.outcomes)
         self._current: str | None = None
+        # The API run the current child is serving (it changes on each resume).
+        self._segment: str | None = None
         self._runs_per_execution = carry.runs_per_execution
         self._runs_here = 0
 
     # -- client-facing handlers ------------------------------------------------------
 
     @workflow.update(name=SUBMIT_RUN)
-    def submit_run(self, request: RunRequest) -> RunTicket:
+    async def submit_run(self, request: RunRequest) -> RunTicket:
         run_id = request.run_id or str(workflow.uuid4())
         request.run_id = run_id
+        dropped: list[str] = []
+        if request.interrupt_others:
+            for queued in self._queue:
+                dropped.append(queued.run_id or "")
+                self._outcomes[queued.run_id or ""].status = CANCELLED
+            self._queue.clear()
         self._queue.append(request)
         self._outcomes[run_id] = RunOutcome(run_id=run_id, status=PENDING)
-        return RunTicket(run_id=run_id, thread_id=self._thread_id)
+        current = self._outcomes.get(self._current or "")
+        # A run waiting at an interrupt is superseded by any new run (LangGraph starts the
+        # new input from the thread's checkpoint); a running one only on request.
+        if current is not None and (current.status == INTERRUPTED or request.interrupt_others):
+            await self._cancel_current()
+        return RunTicket(run_id=run_id, thread_id=self._thread_id, cancelled=dropped)
 
     @submit_run.validator
     def _validate_submit(self, request: RunRequest) -> None:
@@ -109,13 +132,7 @@ class ThreadWorkflow:
                 f"thread {self._thread_id!r} belongs to graph {owner!r}, not {request.graph_id!r}",
                 type="InvalidRequest",
             )
-        checkpoint_id = request.config.get("configurable", {}).get("checkpoint_id")
-        if checkpoint_id is not None and checkpoint_id != self._checkpoints.head_id():
-            raise ApplicationError(
-                f"checkpoint {checkpoint_id!r} is not the thread's newest; runs from an older "
-                "checkpoint (time travel) are not supported yet",
-                type="InvalidRequest",
-            )
+        self._known_checkpoint(request.config.get("configurable", {}).get("checkpoint_id"))
         if request.run_id is not None and request.run_id in self._outcomes:
             raise ApplicationError(f"run {request.run_id!r} exists", type="InvalidRequest")
 
@@ -124,12 +141,16 @@ class ThreadWorkflow:
         assert self._current is not None
         outcome = self._outcomes[self._current]
         outcome.status = RUNNING
+        if isinstance(value, ResumeRequest) and value.stream is not None:
+            self._segment = value.stream.run_id
         run = workflow.get_external_workflow_handle(self._current)
         await run.signal(RESUME, value)
         return WaitRun(run_id=self._current, resumes=outcome.resumes + 1)
 
     @resume.validator
     def _validate_resume(self, value: Any) -> None:
+        if isinstance(value, ResumeRequest):
+            value = value.value
         current = self._outcomes.get(self._current or "")
         if current is None or current.status != INTERRUPTED:
             raise ApplicationError(
@@ -149,13 +170,97 @@ class ThreadWorkflow:
                 type="InvalidRequest",
             )
 
+    @workflow.update(name=CANCEL_RUN)
+    async def cancel_run(self, request: CancelRequest) -> str:
+        """Cancel an API run: ``dequeued`` if it had not started, else ``cancelling``."""
+        for queued in self._queue:
+            if queued.run_id == request.run_id:
+                self._queue.remove(queued)
+                self._outcomes[request.run_id].status = CANCELLED
+                return "dequeued"
+        await self._cancel_current()
+        return "cancelling"
+
+    @cancel_run.validator
+    def _validate_cancel(self, request: CancelRequest) -> None:
+        if any(q.run_id == request.run_id for q in self._queue):
+            return
+        current = self._outcomes.get(self._current or "")
+        if current is None or current.status != RUNNING or self._segment != request.run_id:
+            raise ApplicationError(
+                f"run {request.run_id!r} is not pending or running", type="NotRunning"
+            )
+
+    async def _cancel_current(self) -> None:
+        if self._current is not None:
+            run = workflow.get_external_workflow_handle(self._current)
+            await run.signal(CANCEL_RUN, "cancel")
+
+    @workflow.update(name=UPDATE_STATE)
+    async def update_state(self, request: StateUpdate) -> dict[str, Any]:
+        """LangGraph's ``update_state`` on the thread's checkpoints; the new state."""
+        graph_id = request.graph_id or self._graph_id
+        assert graph_id is not None
+        self._graph_id = graph_id
+        new = await thread_state.update(self._thread_id, graph_id, self._checkpoints, request)
+        self._checkpoints = self._checkpoints.merged(new).trimmed(KEEP_CHECKPOINTS)
+        found = thread_state.api_state(self._thread_id, graph_id, self._checkpoints, None)
+        assert found is not None
+        return found
+
+    @update_state.validator
+    def _validate_update_state(self, request: StateUpdate) -> None:
+        if self._outcomes.get(self._current or "", None) is not None and self._outcomes[
+            self._current or ""
+        ].status in (PENDING, RUNNING):
+            raise ApplicationError(f"thread {self._thread_id!r} has a run in flight", type="Busy")
+        if self._queue:
+            raise ApplicationError(f"thread {self._thread_id!r} has runs queued", type="Busy")
+        if (request.graph_id or self._graph_id) is None:
+            raise ApplicationError(
+                f"thread {self._thread_id!r} has no graph yet", type="InvalidRequest"
+            )
+        self._known_checkpoint(request.checkpoint_id)
+
+    @workflow.query(name=API_STATE)
+    def api_state(self, checkpoint_id: str | None = None) -> dict[str, Any] | None:
+        """The thread's state (or that at ``checkpoint_id``) as LangGraph Server shows it."""
+        if self._graph_id is None:
+            return None
+        return thread_state.api_state(
+            self._thread_id, self._graph_id, self._checkpoints, checkpoint_id
+        )
+
+    @workflow.query(name=API_HISTORY)
+    def api_history(self, query: HistoryQuery) -> list[dict[str, Any]]:
+        if self._graph_id is None:
+            return []
+        return thread_state.api_history(self._thread_id, self._graph_id, self._checkpoints, query)
+
+    @workflow.query(name=EXPORT_CHECKPOINTS)
+    def export_checkpoints(self) -> ThreadCarry:
+        """What a copy of this thread starts from."""
+        return ThreadCarry(
+            thread_id=self._thread_id, checkpoints=self._checkpoints, graph_id=self._graph_id
+        )
+
+    def _known_checkpoint(self, checkpoint_id: str | None) -> None:
+        if checkpoint_id is not None and not any(
+            c.checkpoint_id == checkpoint_id and c.namespace == ""
+            for c in self._checkpoints.checkpoints
+        ):
+            raise ApplicationError(
+                f"thread {self._thread_id!r} has no checkpoint {checkpoint_id!r}",
+                type="UnknownCheckpoint",
+            )
+
     @workflow.update(name=WAIT_RUN)
     async def wait(self, request: WaitRun) -> RunOutcome:
         def settled() -> bool:
             outcome = self._outcomes.get(request.run_id)
             return (
                 outcome is None
-                or outcome.status in (SUCCESS, ERROR)
+                or outcome.status in (SUCCESS, ERROR, CANCELLED)
                 or (outcome.status == INTERRUPTED and outcome.resumes >= request.resumes)
             )
 
@@ -176,6 +281,8 @@ class ThreadWorkflow:
         status = "idle"
         if current is not None:
             status = {INTERRUPTED: "interrupted", ERROR: "error"}.get(current.status, "busy")
+            if current.status == CANCELLED:
+                status = "idle"
         elif self._queue:
             status = "busy"
         elif any(o.status == ERROR for o in list(self._outcomes.values())[-1:]):
@@ -224,6 +331,7 @@ class ThreadWorkflow:
     async def _execute(self, request: RunRequest) -> None:
         run_id = request.run_id or ""
         self._current = run_id
+        self._segment = request.stream.run_id if request.stream is not None else run_id
         self._graph_id = request.graph_id
         self._outcomes[run_id] = RunOutcome(run_id=run_id, status=RUNNING)
         info = workflow.info()
@@ -234,7 +342,10 @@ class ThreadWorkflow:
                     thread_id=self._thread_id,
                     run_id=run_id,
                     request=request,
-                    checkpoints=self._checkpoints.head(),
+                    # A run from an older checkpoint (a fork) needs the history.
+                    checkpoints=self._checkpoints
+                    if request.config.get("configurable", {}).get("checkpoint_id")
+                    else self._checkpoints.head(),
                     parent_workflow_id=info.workflow_id,
                 ),
                 id=run_id,
@@ -274,6 +385,7 @@ class ThreadWorkflow:
             self._outcomes[run_id] = outcome
         finally:
             self._current = None
+            self._segment = None
 
     def _should_continue_as_new(self) -> bool:
         if self._queue:

@@ -22,6 +22,12 @@ RESUME = "resume"
 WAIT_RUN = "wait"
 THREAD_STATE = "state"
 RUN_PAUSED = "run_paused"
+CANCEL_RUN = "cancel_run"
+UPDATE_STATE = "update_state"
+API_STATE = "api_state"
+API_HISTORY = "api_history"
+EXPORT_CHECKPOINTS = "export_checkpoints"
+FINISH_RUN_ACTIVITY = "tempograph.finish_run"
 
 # Run statuses, as LangGraph Server names them.
 PENDING, RUNNING, SUCCESS, ERROR, INTERRUPTED = (
@@ -31,6 +37,64 @@ PENDING, RUNNING, SUCCESS, ERROR, INTERRUPTED = (
     "error",
     "interrupted",
 )
+# A run stopped by a cancel request (LangGraph Server reports it as "interrupted").
+CANCELLED = "cancelled"
+
+
+@dataclass
+class StreamSpec:
+    """Where a run's events go: the API run (a segment of a RunWorkflow) and its modes."""
+
+    run_id: str
+    modes: list[str] = field(default_factory=lambda: ["values"])
+    subgraphs: bool = False
+
+
+@dataclass
+class StreamEvent:
+    """One SSE event: ``key`` makes a re-sent event (a retried activity) a no-op."""
+
+    key: str
+    event: str
+    data: Any
+
+
+@dataclass
+class PublishBatch:
+    """Events the workflow produced, written by the next activity (no extra round trip)."""
+
+    run_id: str
+    events: list[StreamEvent] = field(default_factory=list)
+
+
+@dataclass
+class RunEnd:
+    """A segment of a run ended: what the finish activity writes to Postgres."""
+
+    run_id: str
+    thread_id: str
+    status: str  # the API run status: success, error or interrupted (cancelled)
+    thread_status: str  # idle, interrupted or error
+    output: Any
+    values: Any
+    interrupts: dict[str, list[Any]]
+    error: dict[str, str] | None
+    events: list[StreamEvent] = field(default_factory=list)
+
+
+@dataclass
+class ResumeRequest:
+    """The answer to a waiting run, and the API run that carries the resumed segment."""
+
+    value: Any
+    stream: StreamSpec | None = None
+
+
+@dataclass
+class CancelRequest:
+    """Stop the run ``run_id`` (an API run id) on a thread."""
+
+    run_id: str
 
 
 @dataclass
@@ -51,6 +115,8 @@ class NodeCall:
     context: Any = None
     previous: Any = None
     checkpoint_id: str = ""
+    publish: PublishBatch | None = None
+    stream: StreamSpec | None = None
 
 
 @dataclass
@@ -91,6 +157,13 @@ class RunRequest:
     config: dict[str, Any] = field(default_factory=dict)
     context: Any = None
     run_id: str | None = None
+    stream: StreamSpec | None = None
+    interrupt_before: list[str] | str | None = None
+    interrupt_after: list[str] | str | None = None
+    # multitask_strategy "interrupt": cancel whatever runs or waits on the thread first.
+    interrupt_others: bool = False
+    # Start this many seconds after the run's turn comes (LangGraph Server's after_seconds).
+    after_seconds: float = 0
 
 
 @dataclass
@@ -123,6 +196,8 @@ class RunTicket:
 
     run_id: str
     thread_id: str
+    # Queued runs dropped by multitask_strategy "interrupt".
+    cancelled: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -137,3 +212,21 @@ class ThreadState:
     checkpoint_id: str | None
     run_id: str | None
     history: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class StateUpdate:
+    """``update_state`` on a thread: values written as if ``as_node`` returned them."""
+
+    values: Any
+    as_node: str | None = None
+    checkpoint_id: str | None = None
+    # The graph, for a thread that has not run yet (from the thread's metadata).
+    graph_id: str | None = None
+
+
+@dataclass
+class HistoryQuery:
+    limit: int = 10
+    before: str | None = None
+    metadata: dict[str, Any] | None = None

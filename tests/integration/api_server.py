@@ -4,25 +4,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+from temporalio.client import Client
 
+from activities.events import EventLog
 from api import create_app
 from api.server import ApiServer
 from tempograph.settings import Settings
 from temporal.devserver import DevServer
+from temporal.worker import build_workers
 from tests.conftest import free_port
+from workflows.durable import DurableGraph
 
 
 @contextlib.asynccontextmanager
 async def serving(
-    dev_server: DevServer, database_url: str, graphs: dict[str, Any] | None = None
+    dev_server: DevServer,
+    database_url: str,
+    graphs: dict[str, Any] | None = None,
+    task_queue: str = "api-tests",
 ) -> AsyncIterator[httpx.AsyncClient]:
     import uvicorn
 
-    settings = Settings(temporal_address=dev_server.address, task_queue="api-tests")
+    settings = Settings(temporal_address=dev_server.address, task_queue=task_queue)
     port = free_port()
     server = ApiServer(
         uvicorn.Config(
@@ -44,3 +52,21 @@ async def serving(
     finally:
         server.should_exit = True
         await task
+
+
+@contextlib.asynccontextmanager
+async def api_stack(
+    dev_server: DevServer, client: Client, database_url: str, graphs: dict[str, DurableGraph]
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The app and a worker (recording run events in ``database_url``) for ``graphs``."""
+    queue = f"api-{uuid.uuid4()}"
+    events = EventLog(database_url)
+    originals = {graph_id: durable.original for graph_id, durable in graphs.items()}
+    async with contextlib.AsyncExitStack() as stack:
+        http = await stack.enter_async_context(
+            serving(dev_server, database_url, originals, task_queue=queue)
+        )
+        for worker in build_workers(client, queue, graphs, events=events):
+            await stack.enter_async_context(worker)
+        stack.push_async_callback(events.close)
+        yield http

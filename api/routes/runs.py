@@ -1,0 +1,578 @@
+"""Runs: start (background, wait, stream), list, get, delete, join, rejoin, cancel.
+
+An API run is what LangGraph Server calls a run: it ends when the graph stops, also at
+an ``interrupt()``, and the resume is a new run. In Tempograph the RunWorkflow waits at
+the interrupt instead; the resume reaches it as a signal and the new API run is the
+next segment of the same workflow (``workflow_id`` on the run row). Events and the end
+of every segment are written to Postgres by the workers; this module only reads them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, Literal
+from uuid import UUID, uuid4
+
+from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
+from fastapi.responses import StreamingResponse
+from langgraph.types import Command, Send
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.deps import State
+from api.graphs import system_assistant_id
+from api.routes.threads import thread_uuid
+from api.storage.assistants import AssistantStore
+from api.storage.runs import FINAL, NewRun, RunStore, ThreadBusy
+from api.storage.threads import ThreadStore
+from api.streaming import HEARTBEAT, MessageView, follow, mode_filter, sse
+from tempograph.errors import ErrorCode, InvalidRequestError, TempographError
+from temporal.client import Threads
+from workflows.types import ResumeRequest, RunRequest, StreamSpec
+
+router = APIRouter(tags=["runs"])
+
+StreamMode = Literal[
+    "values", "updates", "messages", "messages-tuple", "custom", "debug", "tasks", "checkpoints"
+]
+_RESERVED_METADATA = ("thread_id", "assistant_id", "run_id", "cron_id")
+
+
+class CommandBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    resume: Any = None
+    update: dict[str, Any] | list[Any] | None = None
+    goto: str | dict[str, Any] | list[str | dict[str, Any]] | None = None
+
+
+class RunCreate(BaseModel):
+    """A run as LangGraph Server accepts it; unknown keys are ignored, as there."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    assistant_id: str
+    input: Any = None
+    command: CommandBody | None = None
+    config: dict[str, Any] = Field(default_factory=dict)
+    context: dict[str, Any] = Field(default_factory=dict)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    stream_mode: StreamMode | list[StreamMode] = "values"
+    stream_subgraphs: bool = False
+    stream_resumable: bool = False
+    interrupt_before: Literal["*"] | list[str] | None = None
+    interrupt_after: Literal["*"] | list[str] | None = None
+    multitask_strategy: Literal["reject", "enqueue", "interrupt", "rollback"] = "enqueue"
+    if_not_exists: Literal["create", "reject"] = "reject"
+    checkpoint_id: UUID | None = None
+    checkpoint: dict[str, Any] | None = None
+    after_seconds: float | None = Field(None, ge=0, le=86_400)
+    webhook: str | None = None
+    on_disconnect: Literal["cancel", "continue"] = "continue"
+    on_completion: Literal["delete", "keep"] = "delete"
+    durability: Literal["sync", "async", "exit"] | None = None
+    checkpoint_during: bool | None = None
+    feedback_keys: list[str] | None = None
+
+    def modes(self) -> list[str]:
+        return [self.stream_mode] if isinstance(self.stream_mode, str) else list(self.stream_mode)
+
+
+def _threads(state: State) -> Threads:
+    return Threads(state.temporal, state.task_queue)
+
+
+async def _stores(state: State) -> tuple[RunStore, ThreadStore]:
+    pool = await state.database.pool()
+    return RunStore(pool), ThreadStore(pool)
+
+
+def _run_uuid(value: str) -> UUID:
+    try:
+        return UUID(value)
+    except ValueError:
+        raise HTTPException(422, "Invalid run ID: must be a UUID") from None
+
+
+async def _assistant(state: State, assistant_id: str) -> dict[str, Any]:
+    if assistant_id in state.catalog.graphs:
+        key = system_assistant_id(assistant_id)
+    else:
+        try:
+            key = UUID(assistant_id)
+        except ValueError:
+            raise HTTPException(
+                422,
+                f"Invalid assistant: {assistant_id!r}. Must be either a UUID or one of the "
+                f"graph ids {state.catalog.ids()}",
+            ) from None
+    found = await AssistantStore(await state.database.pool()).get(key)
+    if found is None:
+        raise HTTPException(404, "Thread or assistant not found.")
+    return found
+
+
+def _command(body: CommandBody) -> Command[Any] | None:
+    """The ``update``/``goto`` part of a command as LangGraph's ``Command``."""
+    goto = body.goto
+    targets = goto if isinstance(goto, list) else ([goto] if goto is not None else [])
+    sends: list[Any] = [
+        Send(t["node"], t.get("input")) if isinstance(t, dict) else t for t in targets
+    ]
+    update: Any = body.update
+    if isinstance(update, list):
+        update = [tuple(pair) for pair in update]
+    if update is None and not sends:
+        return None
+    return Command(update=update, goto=sends)
+
+
+def _check(body: RunCreate) -> None:
+    if body.config.get("configurable") and body.context:
+        raise HTTPException(400, "Cannot specify both configurable and context; use context")
+    if body.multitask_strategy == "rollback":
+        raise HTTPException(
+            422, "multitask_strategy 'rollback' is not supported yet; use 'interrupt'"
+        )
+    if body.webhook is not None:
+        raise HTTPException(422, "webhook is not supported yet")
+    if body.command is not None and body.command.resume is not None:
+        if body.command.update is not None or body.command.goto:
+            raise HTTPException(422, "command.resume cannot be combined with update or goto")
+
+
+async def create_run(
+    state: State,
+    thread_id: UUID,
+    body: RunCreate,
+    idempotency_key: str | None,
+    *,
+    temporary: bool = False,
+) -> dict[str, Any]:
+    """Record the run, then hand it to its thread's workflow (submit, or resume)."""
+    _check(body)
+    assistant = await _assistant(state, body.assistant_id)
+    graph_id = assistant["graph_id"]
+    runs, threads = await _stores(state)
+    if await threads.get(thread_id) is None:
+        if body.if_not_exists != "create":
+            raise HTTPException(404, "Thread or assistant not found.")
+        await threads.create(thread_id, {"graph_id": graph_id}, "do_nothing")
+    config = {**assistant["config"], **body.config}
+    configurable = {**assistant["config"].get("configurable", {}), **config.get("configurable", {})}
+    if body.checkpoint is not None and body.checkpoint.get("checkpoint_id"):
+        configurable["checkpoint_id"] = str(body.checkpoint["checkpoint_id"])
+    if body.checkpoint_id is not None:
+        configurable["checkpoint_id"] = str(body.checkpoint_id)
+    config["configurable"] = configurable
+    context = {**assistant["context"], **body.context} or None
+    run_id = uuid4()
+    modes = body.modes()
+    resume = body.command is not None and body.command.resume is not None
+    kwargs = {
+        "input": body.input,
+        "command": body.command.model_dump() if body.command is not None else None,
+        "config": config,
+        "context": context or {},
+        "stream_mode": modes,
+        "interrupt_before": body.interrupt_before,
+        "interrupt_after": body.interrupt_after,
+        "webhook": None,
+        "feedback_keys": body.feedback_keys,
+        "temporary": temporary,
+        "subgraphs": body.stream_subgraphs,
+        "resumable": True,
+        "checkpoint_during": body.checkpoint_during if body.checkpoint_during is not None else True,
+        "durability": body.durability or "async",
+    }
+    metadata = {k: v for k, v in body.metadata.items() if k not in _RESERVED_METADATA}
+    metadata.update({"graph_id": graph_id, "assistant_id": str(assistant["assistant_id"])})
+    try:
+        run, previous, created = await runs.create(
+            NewRun(
+                run_id=run_id,
+                thread_id=thread_id,
+                assistant_id=UUID(str(assistant["assistant_id"])),
+                metadata=metadata,
+                kwargs=kwargs,
+                multitask_strategy=body.multitask_strategy,
+                idempotency_key=idempotency_key,
+                workflow_id=None if resume else str(run_id),
+            ),
+            reject_if_busy=body.multitask_strategy == "reject",
+            thread_metadata={
+                "graph_id": graph_id,
+                "assistant_id": str(assistant["assistant_id"]),
+                **(config.get("metadata") or {}),
+            },
+        )
+    except ThreadBusy:
+        raise HTTPException(
+            409,
+            "Thread is already running a task. Wait for it to finish or choose a different "
+            "multitask strategy.",
+        ) from None
+    except LookupError:
+        raise HTTPException(404, "Thread or assistant not found.") from None
+    if not created:
+        return run  # the same idempotency key: the earlier run, not a second execution
+    stream = StreamSpec(run_id=str(run_id), modes=modes, subgraphs=body.stream_subgraphs)
+    try:
+        if resume:
+            assert body.command is not None
+            await _resume(state, thread_id, graph_id, body, config, context, stream)
+        else:
+            ticket = await _threads(state).submit(
+                str(thread_id),
+                RunRequest(
+                    graph_id=graph_id,
+                    input=body.input,
+                    command=_command(body.command) if body.command is not None else None,
+                    config=config,
+                    context=context,
+                    run_id=str(run_id),
+                    stream=stream,
+                    interrupt_before=body.interrupt_before,
+                    interrupt_after=body.interrupt_after,
+                    interrupt_others=body.multitask_strategy == "interrupt",
+                    after_seconds=body.after_seconds or 0,
+                ),
+            )
+            await runs.mark_interrupted([UUID(r) for r in ticket.cancelled])
+    except (TempographError, asyncio.CancelledError):
+        await runs.undo_create(run_id, thread_id, previous)
+        raise
+    return run
+
+
+async def _resume(
+    state: State,
+    thread_id: UUID,
+    graph_id: str,
+    body: RunCreate,
+    config: dict[str, Any],
+    context: Any,
+    stream: StreamSpec,
+) -> None:
+    """Answer the run waiting at the interrupt; with none waiting (a copied thread, one
+    whose waiting run was superseded or whose state was updated) start a run that resumes
+    from the checkpoint, as LangGraph does."""
+    assert body.command is not None
+    threads = _threads(state)
+    try:
+        await threads.resume(
+            str(thread_id), ResumeRequest(value=body.command.resume, stream=stream)
+        )
+        return
+    except InvalidRequestError as err:
+        if err.code != ErrorCode.NOT_WAITING:
+            raise
+        current = await threads.api_state(str(thread_id), None)
+        if current is None or not current["interrupts"]:
+            raise InvalidRequestError(
+                f"Thread {thread_id} is not waiting for input: it has no pending interrupt",
+                code=ErrorCode.NOT_WAITING,
+            ) from None
+    await threads.submit(
+        str(thread_id),
+        RunRequest(
+            graph_id=graph_id,
+            command=Command(resume=body.command.resume),
+            config=config,
+            context=context,
+            run_id=stream.run_id,
+            stream=stream,
+        ),
+    )
+
+
+def _headers(thread_id: UUID | None, run: dict[str, Any], tail: str) -> dict[str, str]:
+    base = (
+        f"/threads/{run['thread_id']}/runs/{run['run_id']}"
+        if thread_id is not None
+        else f"/runs/{run['run_id']}"
+    )
+    return {"Location": f"{base}/{tail}", "Content-Location": base}
+
+
+async def wait_body(state: State, run_id: UUID) -> AsyncIterator[bytes]:
+    """``\\n`` every few seconds until the run ends, then its output (as LangGraph Server)."""
+    runs, _ = await _stores(state)
+    async for event in follow(runs, state.notifier, run_id):
+        if event is None:
+            yield b"\n"
+    found = await runs.output(run_id)
+    output = found[1] if found is not None else None
+    yield _json_bytes(output if output is not None else {})
+
+
+def _json_bytes(value: Any) -> bytes:
+    from api.streaming import _dumps
+
+    return _dumps(value).encode()
+
+
+async def stream_body(
+    state: State,
+    run_id: UUID,
+    modes: list[str] | None,
+    after: int = 0,
+    on_disconnect_cancel: tuple[str, str] | None = None,
+) -> AsyncIterator[bytes]:
+    """The run's events as SSE, from after ``after`` until it ends."""
+    runs, _ = await _stores(state)
+    passes = mode_filter(modes)
+    view = MessageView(modes)
+    finished = False
+    try:
+        async for event in follow(runs, state.notifier, run_id, after):
+            if event is None:
+                yield HEARTBEAT
+                continue
+            if not passes(event.event):
+                continue
+            for name, data in view.render(event):
+                yield sse(name, data, event.seq)
+        finished = True
+    finally:
+        if not finished and on_disconnect_cancel is not None:
+            thread_id, run = on_disconnect_cancel
+            asyncio.get_running_loop().create_task(_cancel_quietly(state, thread_id, run))
+
+
+async def _cancel_quietly(state: State, thread_id: str, run_id: str) -> None:
+    try:
+        await _cancel(state, UUID(thread_id), UUID(run_id))
+    except (HTTPException, TempographError):
+        pass
+
+
+def _sse_response(body: AsyncIterator[bytes], headers: dict[str, str]) -> StreamingResponse:
+    return StreamingResponse(
+        body,
+        media_type="text/event-stream",
+        headers={**headers, "Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+def _last_event_id(value: str | None) -> int:
+    if value is None or value.strip() in ("", "-"):
+        return 0
+    try:
+        return int(value.strip())
+    except ValueError:
+        raise HTTPException(422, f"Invalid Last-Event-ID {value!r}: expected an event id") from None
+
+
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=256)]
+
+
+@router.post("/threads/{thread_id}/runs")
+async def create_background(
+    thread_id: str, body: RunCreate, state: State, response: Response, key: IdempotencyKey = None
+) -> dict[str, Any]:
+    tid = thread_uuid(thread_id)
+    run = await create_run(state, tid, body, key)
+    response.headers["Content-Location"] = _headers(tid, run, "")["Content-Location"]
+    return run
+
+
+@router.post("/threads/{thread_id}/runs/wait")
+async def create_wait(
+    thread_id: str, body: RunCreate, state: State, key: IdempotencyKey = None
+) -> StreamingResponse:
+    tid = thread_uuid(thread_id)
+    run = await create_run(state, tid, body, key)
+    return StreamingResponse(
+        wait_body(state, UUID(run["run_id"])),
+        media_type="application/json",
+        headers=_headers(tid, run, "join"),
+    )
+
+
+@router.post("/threads/{thread_id}/runs/stream")
+async def create_stream(
+    thread_id: str, body: RunCreate, state: State, key: IdempotencyKey = None
+) -> StreamingResponse:
+    tid = thread_uuid(thread_id)
+    run = await create_run(state, tid, body, key)
+    cancel = (str(tid), run["run_id"]) if body.on_disconnect == "cancel" else None
+    return _sse_response(
+        stream_body(state, UUID(run["run_id"]), body.modes(), 0, cancel),
+        _headers(tid, run, "stream"),
+    )
+
+
+@router.get("/threads/{thread_id}/runs")
+async def list_runs(
+    thread_id: str,
+    state: State,
+    limit: int = Query(10, ge=1, le=1000),
+    offset: int = Query(0, ge=0),
+    status: Literal["pending", "running", "error", "success", "timeout", "interrupted"]
+    | None = None,
+) -> list[dict[str, Any]]:
+    tid = thread_uuid(thread_id)
+    runs, threads = await _stores(state)
+    if await threads.get(tid) is None:
+        raise HTTPException(404, f"Thread {tid} not found")
+    return await runs.list_runs(tid, limit, offset, status)
+
+
+async def _existing(state: State, thread_id: UUID, run_id: UUID) -> dict[str, Any]:
+    runs, _ = await _stores(state)
+    run = await runs.get(thread_id, run_id)
+    if run is None:
+        raise HTTPException(404, f"Run {run_id} not found on thread {thread_id}")
+    return run
+
+
+@router.get("/threads/{thread_id}/runs/{run_id}")
+async def get_run(thread_id: str, run_id: str, state: State) -> dict[str, Any]:
+    return await _existing(state, thread_uuid(thread_id), _run_uuid(run_id))
+
+
+@router.delete("/threads/{thread_id}/runs/{run_id}", status_code=204)
+async def delete_run(thread_id: str, run_id: str, state: State) -> Response:
+    run = await _existing(state, thread_uuid(thread_id), _run_uuid(run_id))
+    if run["status"] not in FINAL:
+        raise HTTPException(409, f"Run {run_id} is {run['status']}; cancel it before deleting")
+    runs, _ = await _stores(state)
+    await runs.delete(thread_uuid(thread_id), _run_uuid(run_id))
+    return Response(status_code=204)
+
+
+@router.get("/threads/{thread_id}/runs/{run_id}/join")
+async def join(thread_id: str, run_id: str, state: State) -> StreamingResponse:
+    tid, rid = thread_uuid(thread_id), _run_uuid(run_id)
+    run = await _existing(state, tid, rid)
+    return StreamingResponse(
+        wait_body(state, rid), media_type="application/json", headers=_headers(tid, run, "join")
+    )
+
+
+@router.get("/threads/{thread_id}/runs/{run_id}/stream")
+async def join_stream(
+    thread_id: str,
+    run_id: str,
+    request: Request,
+    state: State,
+    cancel_on_disconnect: bool = False,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+) -> StreamingResponse:
+    tid, rid = thread_uuid(thread_id), _run_uuid(run_id)
+    run = await _existing(state, tid, rid)
+    modes = [m for m in request.query_params.getlist("stream_mode") if m] or None
+    cancel = (str(tid), str(rid)) if cancel_on_disconnect else None
+    return _sse_response(
+        stream_body(state, rid, modes, _last_event_id(last_event_id), cancel),
+        _headers(tid, run, "stream"),
+    )
+
+
+async def _cancel(state: State, thread_id: UUID, run_id: UUID) -> None:
+    run = await _existing(state, thread_id, run_id)
+    if run["status"] in FINAL:
+        raise HTTPException(404, f"No matching runs to cancel: run {run_id} is {run['status']}")
+    outcome = await _threads(state).cancel(str(thread_id), str(run_id))
+    if outcome == "dequeued":
+        runs, _ = await _stores(state)
+        await runs.mark_interrupted([run_id])
+
+
+@router.post("/threads/{thread_id}/runs/{run_id}/cancel")
+async def cancel(
+    thread_id: str,
+    run_id: str,
+    state: State,
+    wait: str = "false",
+    action: str = "interrupt",
+) -> Response:
+    tid, rid = thread_uuid(thread_id), _run_uuid(run_id)
+    if action == "rollback":
+        raise HTTPException(422, "action 'rollback' is not supported yet; use 'interrupt'")
+    await _cancel(state, tid, rid)
+    if wait.lower() not in ("1", "true", "yes"):
+        return Response(status_code=202)
+    run = await _existing(state, tid, rid)
+    return StreamingResponse(
+        wait_body(state, rid), media_type="application/json", headers=_headers(tid, run, "join")
+    )
+
+
+# -- stateless runs: a temporary thread ---------------------------------------------------
+
+
+async def _stateless(state: State, body: RunCreate, key: str | None) -> tuple[UUID, dict[str, Any]]:
+    if body.command is not None and body.command.resume is not None:
+        raise HTTPException(400, "You must provide a thread_id when resuming.")
+    thread_id = uuid4()
+    body = body.model_copy(update={"if_not_exists": "create"})
+    return thread_id, await create_run(state, thread_id, body, key, temporary=True)
+
+
+async def _drop_thread(state: State, thread_id: UUID) -> None:
+    _, threads = await _stores(state)
+    await _threads(state).delete(str(thread_id))
+    await threads.delete(thread_id)
+
+
+async def _then_drop(
+    body: AsyncIterator[bytes], state: State, thread_id: UUID
+) -> AsyncIterator[bytes]:
+    async for chunk in body:
+        yield chunk
+    await _drop_thread(state, thread_id)
+
+
+@router.post("/runs")
+async def create_stateless(
+    body: RunCreate, state: State, response: Response, key: IdempotencyKey = None
+) -> dict[str, Any]:
+    # A background stateless run keeps its thread: nobody is there to see it end.
+    _, run = await _stateless(state, body, key)
+    response.headers["Content-Location"] = f"/runs/{run['run_id']}"
+    return run
+
+
+@router.post("/runs/wait")
+async def create_stateless_wait(
+    body: RunCreate, state: State, key: IdempotencyKey = None
+) -> StreamingResponse:
+    thread_id, run = await _stateless(state, body, key)
+    out = wait_body(state, UUID(run["run_id"]))
+    if body.on_completion == "delete":
+        out = _then_drop(out, state, thread_id)
+    return StreamingResponse(
+        out, media_type="application/json", headers=_headers(thread_id, run, "join")
+    )
+
+
+@router.post("/runs/stream")
+async def create_stateless_stream(
+    body: RunCreate, state: State, key: IdempotencyKey = None
+) -> StreamingResponse:
+    thread_id, run = await _stateless(state, body, key)
+    out = stream_body(state, UUID(run["run_id"]), body.modes())
+    if body.on_completion == "delete":
+        out = _then_drop(out, state, thread_id)
+    return _sse_response(out, _headers(None, run, "stream"))
+
+
+@router.get("/runs/{run_id}/stream")
+async def join_stateless_stream(
+    run_id: str,
+    request: Request,
+    state: State,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+) -> StreamingResponse:
+    rid = _run_uuid(run_id)
+    runs, _ = await _stores(state)
+    run = await runs.find(rid)
+    if run is None:
+        raise HTTPException(404, f"Run {rid} not found")
+    modes = [m for m in request.query_params.getlist("stream_mode") if m] or None
+    return _sse_response(
+        stream_body(state, rid, modes, _last_event_id(last_event_id)),
+        _headers(None, run, "stream"),
+    )

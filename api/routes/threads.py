@@ -1,0 +1,193 @@
+"""Threads: create, read, patch, delete, search and count. State and runs live elsewhere."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+from uuid import UUID, uuid4
+
+from fastapi import APIRouter, Body, Header, HTTPException, Response
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.deps import State
+from api.models import ThreadCount, ThreadCreate, ThreadPatch, ThreadSearch
+from api.storage.threads import ThreadStore
+from tempograph.errors import ErrorCode, TempographError
+from temporal.client import thread_workflow_id
+
+router = APIRouter(prefix="/threads", tags=["threads"])
+
+_THREAD_FIELDS = {
+    "thread_id",
+    "created_at",
+    "updated_at",
+    "state_updated_at",
+    "metadata",
+    "config",
+    "status",
+    "values",
+    "interrupts",
+}
+_EXTRACT_ROOTS = {"values", "metadata", "config", "interrupts"}
+_EXTRACT_PATH = re.compile(r"([A-Za-z_]\w*)((?:\.[^.\[\]]+|\[-?\d+\])*)")
+_EXTRACT_STEP = re.compile(r"\.([^.\[\]]+)|\[(-?\d+)\]")
+
+
+def thread_uuid(value: str) -> UUID:
+    """The thread id in a path; 422 when it is not a UUID (unknown ids are a 404 later)."""
+    try:
+        return UUID(value)
+    except ValueError:
+        raise HTTPException(422, "Invalid thread ID: must be a UUID") from None
+
+
+def _not_found(thread_id: UUID) -> HTTPException:
+    return HTTPException(404, f"Thread {thread_id} not found")
+
+
+async def _store(state: State) -> ThreadStore:
+    return ThreadStore(await state.database.pool())
+
+
+def _extract_paths(extract: dict[str, str]) -> dict[str, tuple[str, list[str | int]]]:
+    """``{alias: "values.messages[-1].content"}`` parsed into a root column and steps."""
+    parsed: dict[str, tuple[str, list[str | int]]] = {}
+    for alias, path in extract.items():
+        if not alias.isidentifier() or alias in _THREAD_FIELDS:
+            raise HTTPException(422, f"Invalid extract key {alias!r}: an identifier, not a field")
+        match = _EXTRACT_PATH.fullmatch(path)
+        if match is None or match.group(1) not in _EXTRACT_ROOTS:
+            raise HTTPException(
+                422,
+                f"Invalid extract path {path!r}: must start with one of {sorted(_EXTRACT_ROOTS)}",
+            )
+        steps: list[str | int] = [
+            key if key else int(index) for key, index in _EXTRACT_STEP.findall(match.group(2))
+        ]
+        parsed[alias] = (match.group(1), steps)
+    return parsed
+
+
+def _extracted(thread: dict[str, Any], root: str, steps: list[str | int]) -> Any:
+    """The value at a parsed path, or None when the path does not lead anywhere."""
+    current = thread.get(root)
+    for step in steps:
+        if (
+            isinstance(step, int)
+            and isinstance(current, list)
+            and -len(current) <= step < len(current)
+        ):
+            current = current[step]
+        elif isinstance(step, str) and isinstance(current, dict):
+            current = current.get(step)
+        else:
+            return None
+    return current
+
+
+async def _stop_workflow(state: State, thread_id: UUID) -> None:
+    """Terminate the thread's workflow (and with it the run in progress), if it has one."""
+    handle = state.temporal.get_workflow_handle(thread_workflow_id(str(thread_id)))
+    try:
+        await handle.terminate(reason="thread deleted")
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return  # never ran, or already closed
+        if err.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
+            raise TempographError(
+                f"Temporal is unavailable: {err.message}", code=ErrorCode.SERVER_UNAVAILABLE
+            ) from None
+        raise
+
+
+@router.post("")
+async def create(
+    body: Annotated[ThreadCreate, Body(default_factory=ThreadCreate)], state: State
+) -> dict[str, Any]:
+    if body.supersteps:
+        raise HTTPException(422, "supersteps is not supported")
+    thread_id = body.thread_id or uuid4()
+    created = await (await _store(state)).create(thread_id, body.metadata, body.if_exists)
+    if created is None:
+        raise HTTPException(409, f"Thread with ID {thread_id} already exists")
+    return created
+
+
+@router.post("/search")
+async def search(
+    body: Annotated[ThreadSearch, Body(default_factory=ThreadSearch)],
+    state: State,
+    response: Response,
+) -> list[dict[str, Any]]:
+    paths = _extract_paths(body.extract) if body.extract else {}
+    page, total = await (await _store(state)).search(
+        metadata=body.metadata,
+        values=body.values,
+        status=body.status,
+        ids=body.ids,
+        limit=body.limit,
+        offset=body.offset,
+        sort_by=body.sort_by or "updated_at",
+        sort_order=body.sort_order or "desc",
+    )
+    response.headers["X-Pagination-Total"] = str(total)
+    if body.offset + len(page) < total:
+        response.headers["X-Pagination-Next"] = str(body.offset + len(page))
+    out = []
+    for thread in page:
+        shown: dict[str, Any] = (
+            {k: v for k, v in thread.items() if k in body.select} if body.select else thread
+        )
+        if paths:
+            shown["extracted"] = {
+                alias: _extracted(thread, root, steps) for alias, (root, steps) in paths.items()
+            }
+        out.append(shown)
+    return out
+
+
+@router.post("/count")
+async def count(
+    body: Annotated[ThreadCount, Body(default_factory=ThreadCount)], state: State
+) -> int:
+    return await (await _store(state)).count(
+        metadata=body.metadata, values=body.values, status=body.status
+    )
+
+
+@router.get("/{thread_id}")
+async def get(thread_id: str, state: State, include: str | None = None) -> dict[str, Any]:
+    # ``include=ttl`` is accepted; threads carry no TTL yet.
+    uuid = thread_uuid(thread_id)
+    found = await (await _store(state)).get(uuid)
+    if found is None:
+        raise _not_found(uuid)
+    return found
+
+
+@router.patch("/{thread_id}", response_model=None)
+async def patch(
+    thread_id: str,
+    state: State,
+    body: Annotated[ThreadPatch, Body(default_factory=ThreadPatch)],
+    prefer: Annotated[str | None, Header()] = None,
+) -> dict[str, Any] | Response:
+    uuid = thread_uuid(thread_id)
+    updated = await (await _store(state)).update(uuid, body.metadata)
+    if updated is None:
+        raise _not_found(uuid)
+    if prefer and "return=minimal" in (p.strip() for p in prefer.split(",")):
+        return Response(status_code=204)
+    return updated
+
+
+@router.delete("/{thread_id}", status_code=204)
+async def delete(thread_id: str, state: State) -> Response:
+    uuid = thread_uuid(thread_id)
+
+    async def stop() -> None:
+        await _stop_workflow(state, uuid)
+
+    if not await (await _store(state)).delete(uuid, before_delete=stop):
+        raise _not_found(uuid)
+    return Response(status_code=204)

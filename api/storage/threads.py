@@ -1,0 +1,183 @@
+"""Threads in Postgres: metadata, plus the status and state the runs leave behind."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+# "values" is quoted everywhere: VALUES is an SQL keyword.
+_COLUMNS = (
+    'thread_id, created_at, updated_at, state_updated_at, metadata, config, status, "values",'
+    " interrupts, error"
+)
+_JSON = ("metadata", "config", "values", "interrupts", "error")
+_TIMES = ("created_at", "updated_at", "state_updated_at")
+SORTABLE = {"thread_id", "status", "created_at", "updated_at", "state_updated_at"}
+STATUSES = {"idle", "busy", "interrupted", "error"}
+
+
+def _row(record: asyncpg.Record) -> dict[str, Any]:
+    out = dict(record)
+    out["thread_id"] = str(out["thread_id"])
+    for key in _JSON:
+        if isinstance(out[key], str):
+            out[key] = json.loads(out[key])
+    for key in _TIMES:
+        out[key] = out[key].isoformat()
+    return out
+
+
+def _json(value: Any) -> str | None:
+    """A jsonb parameter; Python None is SQL NULL, not JSON null."""
+    return None if value is None else json.dumps(value)
+
+
+def _filters(
+    metadata: dict[str, Any] | None,
+    values: dict[str, Any] | None,
+    status: str | None,
+    ids: Sequence[UUID] | None = None,
+) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    args: list[Any] = []
+    if metadata:
+        args.append(json.dumps(metadata))
+        clauses.append(f"metadata @> ${len(args)}::jsonb")
+    if values:
+        args.append(json.dumps(values))
+        clauses.append(f'"values" @> ${len(args)}::jsonb')
+    if status is not None:
+        args.append(status)
+        clauses.append(f"status = ${len(args)}")
+    if ids is not None:
+        args.append(list(ids))
+        clauses.append(f"thread_id = ANY(${len(args)}::uuid[])")
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
+
+
+class ThreadStore:
+    """SQL for threads; the pool is injected. Rows are the API's Thread objects."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def create(
+        self, thread_id: UUID, metadata: dict[str, Any], if_exists: str = "raise"
+    ) -> dict[str, Any] | None:
+        """The new thread (idle, no values). When the id exists already: the existing
+        thread with ``if_exists="do_nothing"``, else None."""
+        record = await self._pool.fetchrow(
+            f"INSERT INTO threads (thread_id, metadata) VALUES ($1, $2::jsonb)"
+            f" ON CONFLICT (thread_id) DO NOTHING RETURNING {_COLUMNS}",
+            thread_id,
+            json.dumps(metadata),
+        )
+        if record is not None:
+            return _row(record)
+        if if_exists == "do_nothing":
+            return await self.get(thread_id)
+        return None
+
+    async def get(self, thread_id: UUID) -> dict[str, Any] | None:
+        record = await self._pool.fetchrow(
+            f"SELECT {_COLUMNS} FROM threads WHERE thread_id = $1", thread_id
+        )
+        return _row(record) if record is not None else None
+
+    async def update(self, thread_id: UUID, metadata: dict[str, Any]) -> dict[str, Any] | None:
+        """Shallow-merge ``metadata`` into the thread's; None when the thread is unknown."""
+        record = await self._pool.fetchrow(
+            f"UPDATE threads SET metadata = metadata || $2::jsonb, updated_at = now()"
+            f" WHERE thread_id = $1 RETURNING {_COLUMNS}",
+            thread_id,
+            json.dumps(metadata),
+        )
+        return _row(record) if record is not None else None
+
+    async def delete(
+        self,
+        thread_id: UUID,
+        *,
+        before_delete: Callable[[], Awaitable[None]] | None = None,
+    ) -> bool:
+        """Delete the thread with its runs and their events; False when it is unknown.
+
+        ``before_delete`` runs while the row is locked (a concurrent run insert waits on
+        it); if it raises, nothing is deleted, so the caller can simply retry.
+        """
+        async with self._pool.acquire() as conn, conn.transaction():
+            found = await conn.fetchval(
+                "SELECT true FROM threads WHERE thread_id = $1 FOR UPDATE", thread_id
+            )
+            if not found:
+                return False
+            if before_delete is not None:
+                await before_delete()
+            await conn.execute("DELETE FROM threads WHERE thread_id = $1", thread_id)
+        return True
+
+    async def search(
+        self,
+        *,
+        metadata: dict[str, Any] | None = None,
+        values: dict[str, Any] | None = None,
+        status: str | None = None,
+        ids: Sequence[UUID] | None = None,
+        limit: int = 10,
+        offset: int = 0,
+        sort_by: str = "updated_at",
+        sort_order: str = "desc",
+    ) -> tuple[list[dict[str, Any]], int]:
+        """A page of threads and how many match in all."""
+        if sort_by not in SORTABLE:
+            raise ValueError(f"cannot sort threads by {sort_by!r}")
+        where, args = _filters(metadata, values, status, ids)
+        direction = "ASC" if sort_order == "asc" else "DESC"
+        order = f"{sort_by} {direction}, thread_id {direction}"
+        async with self._pool.acquire() as conn:
+            total = await conn.fetchval(f"SELECT count(*) FROM threads{where}", *args)
+            records = await conn.fetch(
+                f"SELECT {_COLUMNS} FROM threads{where} ORDER BY {order}"
+                f" LIMIT {int(limit)} OFFSET {int(offset)}",
+                *args,
+            )
+        return [_row(r) for r in records], int(total)
+
+    async def count(
+        self,
+        *,
+        metadata: dict[str, Any] | None = None,
+        values: dict[str, Any] | None = None,
+        status: str | None = None,
+    ) -> int:
+        where, args = _filters(metadata, values, status)
+        return int(await self._pool.fetchval(f"SELECT count(*) FROM threads{where}", *args))
+
+    async def set_state(
+        self,
+        thread_id: UUID,
+        status: str,
+        values: Any,
+        interrupts: dict[str, Any],
+        error: Any,
+    ) -> dict[str, Any] | None:
+        """Record what a run left behind: status, values (None for none yet), pending
+        interrupts by task id, and the error (None when there is none). None when the
+        thread is unknown (deleted meanwhile)."""
+        if status not in STATUSES:
+            raise ValueError(f"unknown thread status {status!r}; expected one of {STATUSES}")
+        record = await self._pool.fetchrow(
+            f'UPDATE threads SET status = $2, "values" = $3::jsonb, interrupts = $4::jsonb,'
+            f" error = $5::jsonb, state_updated_at = now(), updated_at = now()"
+            f" WHERE thread_id = $1 RETURNING {_COLUMNS}",
+            thread_id,
+            status,
+            _json(values),
+            json.dumps(interrupts),
+            _json(error),
+        )
+        return _row(record) if record is not None else None

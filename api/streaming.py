@@ -1,0 +1,179 @@
+"""Following a run's durable event log: SSE framing, filters, wake-ups.
+
+Events live in Postgres (``run_events``), numbered per run. A stream reads what is
+there, then sleeps until a worker's ``NOTIFY`` (or a one-second poll, should the
+notification connection be down) and reads again, until the run's status is final; the
+worker writes the last events and the final status in one transaction, so nothing can
+follow them. A client that reconnects with ``Last-Event-ID`` continues after that
+number, on any replica.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from api.storage.runs import FINAL, Event, RunStore
+
+CHANNEL = "tempograph_runs"
+HEARTBEAT_SECONDS = 5.0
+_POLL_SECONDS = 1.0
+
+
+class Notifier:
+    """One ``LISTEN`` connection per app; wakes the streams of the notified run."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._conn: asyncpg.Connection | None = None
+        self._waiters: dict[str, set[asyncio.Event]] = {}
+        self._lock = asyncio.Lock()
+
+    async def _ensure(self) -> None:
+        if self._conn is not None and not self._conn.is_closed():
+            return
+        async with self._lock:
+            if self._conn is not None and not self._conn.is_closed():
+                return
+            try:
+                conn = await asyncpg.connect(self._url, timeout=5)
+                await conn.add_listener(CHANNEL, self._notified)
+            except (OSError, asyncpg.PostgresError, TimeoutError):
+                return  # streams fall back to polling until Postgres is back
+            self._conn = conn
+
+    def _notified(self, conn: Any, pid: int, channel: str, payload: str) -> None:
+        for waiter in self._waiters.get(payload, ()):
+            waiter.set()
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, run_id: str) -> AsyncIterator[asyncio.Event]:
+        await self._ensure()
+        waiter = asyncio.Event()
+        self._waiters.setdefault(run_id, set()).add(waiter)
+        try:
+            yield waiter
+        finally:
+            waiters = self._waiters.get(run_id, set())
+            waiters.discard(waiter)
+            if not waiters:
+                self._waiters.pop(run_id, None)
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                await self._conn.close()
+            self._conn = None
+
+
+async def follow(
+    store: RunStore, notifier: Notifier, run_id: UUID, after: int = 0
+) -> AsyncIterator[Event | None]:
+    """The run's events after ``after`` until it ends; ``None`` is a heartbeat tick."""
+    quiet = 0.0
+    async with notifier.subscribe(str(run_id)) as wake:
+        while True:
+            wake.clear()
+            events = await store.events_after(run_id, after)
+            for event in events:
+                after = event.seq
+                yield event
+            if events:
+                quiet = 0.0
+                continue
+            status = await store.status(run_id)
+            if status is None or status in FINAL:
+                for event in await store.events_after(run_id, after, limit=1_000_000):
+                    yield event
+                return
+            try:
+                await asyncio.wait_for(wake.wait(), timeout=_POLL_SECONDS)
+            except TimeoutError:
+                quiet += _POLL_SECONDS
+                if quiet >= HEARTBEAT_SECONDS:
+                    quiet = 0.0
+                    yield None
+
+
+def sse(event: str, data: str, event_id: int | None = None) -> bytes:
+    """One event framed as LangGraph Server frames it (CRLF lines, ``id`` after ``data``)."""
+    name = event.replace("\r", "").replace("\n", "")
+    text = f"event: {name}\r\ndata: {data}\r\n"
+    if event_id is not None:
+        text += f"id: {event_id}\r\n"
+    return (text + "\r\n").encode()
+
+
+HEARTBEAT = b": heartbeat\r\n\r\n"
+
+
+def mode_filter(modes: list[str] | None) -> Callable[[str], bool]:
+    """Which stored events a client asked for (``None``: all). Errors always pass."""
+    if not modes:
+        return lambda name: True
+    wanted = set(modes)
+
+    def passes(name: str) -> bool:
+        base = name.split("|", 1)[0]
+        if name in ("metadata", "error") or base in wanted:
+            return True
+        return base == "messages" and bool({"messages", "messages-tuple"} & wanted)
+
+    return passes
+
+
+class MessageView:
+    """Stored ``messages`` events (LangGraph's ``(chunk, metadata)`` tuples) rendered for a
+    client that asked for ``messages`` (whole messages so far) rather than
+    ``messages-tuple`` (the raw tuples)."""
+
+    def __init__(self, modes: list[str] | None) -> None:
+        wanted = set(modes or ())
+        self.tuples = not modes or "messages-tuple" in wanted
+        self.whole = "messages" in wanted
+        self._seen: dict[str, dict[str, Any]] = {}
+
+    def render(self, event: Event) -> Iterator[tuple[str, str]]:
+        base = event.event.split("|", 1)[0]
+        if base != "messages":
+            yield event.event, event.data
+            return
+        if self.tuples:
+            yield event.event, event.data
+        if not self.whole or "|" in event.event:
+            return
+        message, metadata = json.loads(event.data)
+        message_id = str(message.get("id"))
+        if message_id not in self._seen:
+            yield "messages/metadata", _dumps({message_id: {"metadata": metadata}})
+        if str(message.get("type", "")).endswith("Chunk"):
+            whole = self._seen.get(message_id)
+            if whole is None:
+                whole = {**message, "type": _WHOLE_TYPES.get(message["type"], "ai")}
+            elif isinstance(whole.get("content"), str) and isinstance(message.get("content"), str):
+                whole = {**whole, "content": whole["content"] + message["content"]}
+            self._seen[message_id] = whole
+            yield "messages/partial", _dumps([whole])
+        else:
+            self._seen[message_id] = message
+            yield "messages/complete", _dumps([message])
+
+
+_WHOLE_TYPES = {
+    "AIMessageChunk": "ai",
+    "HumanMessageChunk": "human",
+    "ToolMessageChunk": "tool",
+    "SystemMessageChunk": "system",
+    "ChatMessageChunk": "chat",
+    "FunctionMessageChunk": "function",
+}
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)

@@ -1,0 +1,77 @@
+"""Graphs the HTTP API tests drive: a chain, a chat model that streams, a slow one."""
+
+from __future__ import annotations
+
+import asyncio
+import operator
+from typing import Annotated, TypedDict
+
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage, AnyMessage
+from langgraph.config import get_stream_writer
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.message import add_messages
+
+
+class ChainState(TypedDict, total=False):
+    steps: Annotated[list[str], operator.add]
+
+
+def _step(name: str):  # type: ignore[no-untyped-def]
+    def node(state: ChainState) -> dict:
+        return {"steps": [name]}
+
+    node.__name__ = name
+    return node
+
+
+chain = StateGraph(ChainState)
+for _name in ("a", "b", "c"):
+    chain.add_node(_name, _step(_name))
+chain.add_edge(START, "a")
+chain.add_edge("a", "b")
+chain.add_edge("b", "c")
+chain.add_edge("c", END)
+chain3 = chain.compile()
+
+
+class ChatState(TypedDict, total=False):
+    messages: Annotated[list[AnyMessage], add_messages]
+
+
+async def respond(state: ChatState) -> dict:
+    """A chat model that streams its answer token by token (LangChain's fake model)."""
+    model = GenericFakeChatModel(messages=iter([AIMessage("hello from the durable model")]))
+    reply = await model.ainvoke(state["messages"])
+    get_stream_writer()({"progress": "answered"})
+    return {"messages": [reply]}
+
+
+chat_builder = StateGraph(ChatState)
+chat_builder.add_node("respond", respond)
+chat_builder.add_edge(START, "respond")
+chat_builder.add_edge("respond", END)
+chat = chat_builder.compile()
+
+
+class SlowState(TypedDict, total=False):
+    seconds: float
+    steps: Annotated[list[str], operator.add]
+
+
+async def slow(state: SlowState) -> dict:
+    await asyncio.sleep(state.get("seconds", 0.0))
+    return {"steps": ["slow"]}
+
+
+def after(state: SlowState) -> dict:
+    return {"steps": ["after"]}
+
+
+slow_builder = StateGraph(SlowState)
+slow_builder.add_node("slow", slow)
+slow_builder.add_node("after", after)
+slow_builder.add_edge(START, "slow")
+slow_builder.add_edge("slow", "after")
+slow_builder.add_edge("after", END)
+slow_graph = slow_builder.compile()
