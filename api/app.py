@@ -60,6 +60,7 @@ def create_app(settings: Settings, database_url: str, graphs: dict[str, Any]) ->
 
     app = FastAPI(title="Tempograph", version=__version__, lifespan=lifespan)
     errors.install(app)
+    app.add_middleware(errors.BodyLimit, limit=settings.max_body_bytes)
     app.include_router(system.router)
     app.include_router(assistants.router)
     app.include_router(threads.router)

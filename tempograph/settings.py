@@ -23,6 +23,9 @@ class Settings:
     database_url: str | None = None
     # On SIGTERM, running nodes get this long to finish before they are cancelled.
     graceful_shutdown_seconds: float = 30.0
+    # Larger request bodies get 413. A run's input travels in one Temporal payload, which
+    # the server caps at 2 MiB, so a bigger input could not run anyway.
+    max_body_bytes: int = 2 * 1024 * 1024
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -36,4 +39,5 @@ class Settings:
             graceful_shutdown_seconds=float(
                 env.get("TEMPOGRAPH_GRACEFUL_SHUTDOWN_SECONDS", cls.graceful_shutdown_seconds)
             ),
+            max_body_bytes=int(env.get("TEMPOGRAPH_MAX_BODY_BYTES", cls.max_body_bytes)),
         )

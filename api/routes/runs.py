@@ -200,11 +200,6 @@ async def create_run(
                 workflow_id=None if resume else str(run_id),
             ),
             reject_if_busy=body.multitask_strategy == "reject",
-            thread_metadata={
-                "graph_id": graph_id,
-                "assistant_id": str(assistant["assistant_id"]),
-                **(config.get("metadata") or {}),
-            },
         )
     except ThreadBusy:
         raise HTTPException(
@@ -242,6 +237,14 @@ async def create_run(
     except (TempographError, asyncio.CancelledError):
         await runs.undo_create(run_id, thread_id, previous)
         raise
+    await runs.accepted(
+        thread_id,
+        {
+            "graph_id": graph_id,
+            "assistant_id": str(assistant["assistant_id"]),
+            **(config.get("metadata") or {}),
+        },
+    )
     return run
 
 

@@ -55,7 +55,7 @@ class RunStore:
         self._pool = pool
 
     async def create(
-        self, run: NewRun, *, reject_if_busy: bool, thread_metadata: dict[str, Any]
+        self, run: NewRun, *, reject_if_busy: bool
     ) -> tuple[dict[str, Any], str, bool]:
         """Insert ``run`` as pending and mark its thread busy, atomically.
 
@@ -99,12 +99,18 @@ class RunStore:
                 run.workflow_id,
             )
             await conn.execute(
-                "UPDATE threads SET status = 'busy', metadata = metadata || $2::jsonb,"
-                " updated_at = now() WHERE thread_id = $1",
+                "UPDATE threads SET status = 'busy', updated_at = now() WHERE thread_id = $1",
                 run.thread_id,
-                json.dumps(thread_metadata),
             )
         return _row(record), str(previous), True
+
+    async def accepted(self, thread_id: UUID, thread_metadata: dict[str, Any]) -> None:
+        """The engine took the run: the thread now belongs to its graph and assistant."""
+        await self._pool.execute(
+            "UPDATE threads SET metadata = metadata || $2::jsonb WHERE thread_id = $1",
+            thread_id,
+            json.dumps(thread_metadata),
+        )
 
     async def undo_create(self, run_id: UUID, thread_id: UUID, previous_status: str) -> None:
         """The engine refused the run: remove it and give the thread its status back."""

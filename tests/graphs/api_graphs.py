@@ -60,6 +60,8 @@ class SlowState(TypedDict, total=False):
 
 
 async def slow(state: SlowState) -> dict:
+    if state.get("seconds", 0.0) < 0:
+        raise ValueError("seconds must not be negative")
     await asyncio.sleep(state.get("seconds", 0.0))
     return {"steps": ["slow"]}
 

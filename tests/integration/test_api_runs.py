@@ -94,3 +94,99 @@ async def test_resume_when_not_waiting_is_409(api: str) -> None:
         await sdk.runs.wait(thread["thread_id"], "approval", command={"resume": 1})
     assert err.value.response.status_code == 409
     assert await sdk.runs.list(thread["thread_id"]) == []
+
+
+async def test_bad_run_requests_get_clear_errors_and_store_nothing(api: str) -> None:
+    sdk = get_client(url=api)
+    thread = await sdk.threads.create(metadata={"owner": "bad-input"})
+    tid = thread["thread_id"]
+    async with httpx.AsyncClient(base_url=api) as http:
+        cases: list[tuple[str, Any, int, str]] = [
+            (f"/threads/{tid}/runs", b"{not json", 422, "json"),
+            (f"/threads/{tid}/runs", {"input": {}}, 422, "assistant_id"),
+            (
+                f"/threads/{tid}/runs",
+                {"assistant_id": "chain3", "stream_mode": "x"},
+                422,
+                "stream_mode",
+            ),
+            (
+                f"/threads/{tid}/runs",
+                {"assistant_id": "chain3", "multitask_strategy": "sometimes"},
+                422,
+                "multitask_strategy",
+            ),
+            (f"/threads/{tid}/runs", {"assistant_id": "nope"}, 422, "Invalid assistant"),
+            (
+                f"/threads/{tid}/runs",
+                {"assistant_id": "00000000-0000-0000-0000-000000000000"},
+                404,
+                "not found",
+            ),
+            (
+                f"/threads/{tid}/runs",
+                {"assistant_id": "chain3", "input": {"steps": 3}},
+                422,
+                "steps",
+            ),
+            (f"/threads/{tid}/runs", {"assistant_id": "chain3", "input": {"x": 1}}, 422, "x"),
+            ("/threads/not-a-uuid/runs", {"assistant_id": "chain3"}, 422, "UUID"),
+            (
+                "/threads/00000000-0000-0000-0000-000000000000/runs",
+                {"assistant_id": "chain3"},
+                404,
+                "not found",
+            ),
+            (
+                f"/threads/{tid}/runs",
+                {"assistant_id": "chain3", "input": {"steps": ["x" * (3 * 1024 * 1024)]}},
+                413,
+                "too large",
+            ),
+        ]
+        for path, body, status, words in cases:
+            if isinstance(body, bytes):
+                response = await http.post(
+                    path, content=body, headers={"Content-Type": "application/json"}
+                )
+            else:
+                response = await http.post(path, json=body)
+            assert response.status_code == status, (path, body, response.text)
+            detail = response.json()["detail"]
+            assert isinstance(detail, str) and words.lower() in detail.lower(), detail
+        missing = await http.get(f"/threads/{tid}/runs/00000000-0000-0000-0000-000000000000")
+        assert missing.status_code == 404 and "not found" in missing.json()["detail"]
+        assert (await http.get(f"/threads/{tid}/runs/xyz")).status_code == 422
+    assert await sdk.runs.list(tid) == []
+    after = await sdk.threads.get(tid)
+    assert after["status"] == "idle" and after["values"] is None
+    assert after["metadata"] == {"owner": "bad-input"}
+
+
+async def test_a_failing_node_fails_its_run_with_the_error_visible(api: str) -> None:
+    sdk = get_client(url=api)
+    thread = await sdk.threads.create()
+    tid = thread["thread_id"]
+    events = [
+        (p.event, p.data) async for p in sdk.runs.stream(tid, "slow", input={"seconds": -1.0})
+    ]
+    assert events[0][0] == "metadata"
+    assert events[-1] == (
+        "error",
+        {"error": "ValueError", "message": "seconds must not be negative"},
+    )
+    [run] = await sdk.runs.list(tid)
+    assert run["status"] == "error"
+    failed = await sdk.threads.get(tid)
+    assert failed["status"] == "error"
+    assert failed["error"] == {
+        "error": "ValueError",
+        "message": "seconds must not be negative",
+    }
+    body = await sdk.runs.join(tid, run["run_id"])
+    assert body == {"__error__": failed["error"]}
+    # The thread is usable again: the next run starts from the last good checkpoint.
+    assert await sdk.runs.wait(tid, "slow", input={"seconds": 0}) == {
+        "seconds": 0,
+        "steps": ["slow", "after"],
+    }
