@@ -91,9 +91,11 @@ class NodeActivities:
         # LangGraph's RunnableSeq sets this around a node; interrupt(), get_config() and
         # get_stream_writer() read it. Each activity runs in its own asyncio task.
         var_child_runnable_config.set(config)
+        beating = asyncio.ensure_future(_keep_heartbeating())
         try:
             return await self._execute(call, runnable, config, result, retry_on, policy)
         finally:
+            beating.cancel()
             if stream is not None:
                 await stream.close()
 
@@ -235,6 +237,14 @@ async def _run_task(func: Any, input: Any) -> Any:
         return await func(*args, **kwargs)
     context = contextvars.copy_context()
     return await asyncio.to_thread(context.run, func, *args, **kwargs)
+
+
+async def _keep_heartbeating(every: float = 2.0) -> None:
+    """Heartbeat while the node runs: a cancelled run's node hears of it and stops (Temporal
+    delivers an activity's cancellation with its heartbeats; the SDK throttles them)."""
+    while True:
+        await asyncio.sleep(every)
+        activity.heartbeat()
 
 
 def _heartbeat_from_any_thread() -> Callable[..., None]:

@@ -136,6 +136,7 @@ class RunWorkflow:
             # A breakpoint is continued with no input; an interrupt() gets the answer.
             payload = Command(resume=answer) if state.interrupts else None
             breakpoints = {}
+            config = _latest(config)
             self._resumes += 1
         self._settle(SUCCESS, state, saver)
         await self._notify(inp)
@@ -152,7 +153,8 @@ class RunWorkflow:
             # LangSmith tracing from workflow code would post again on every replay.
             with tracing_context(enabled=False):
                 await graph.ainvoke(payload, config, context=context, **breakpoints)
-            return await graph.aget_state(config)
+            # The thread's newest state: without the checkpoint a fork started from.
+            return await graph.aget_state(_latest(config))
 
         task = asyncio.ensure_future(invoke())
         try:
@@ -232,7 +234,7 @@ class RunWorkflow:
             self._outcome.checkpoints = None
 
     async def _cancelled(self, saver: WorkflowSaver, graph: Any, config: Any) -> RunOutcome:
-        state = await graph.aget_state(config)
+        state = await graph.aget_state(_latest(config))
         self._settle(CANCELLED, state, saver)
         await self._notify(self._inp)
         await self._finish(INTERRUPTED, state)
@@ -243,7 +245,7 @@ class RunWorkflow:
         self, inp: RunInput, saver: WorkflowSaver, graph: Any, config: Any, err: ApplicationError
     ) -> RunOutcome:
         try:
-            state = await graph.aget_state(config)
+            state = await graph.aget_state(_latest(config))
         except Exception:  # noqa: BLE001 - report the run's own error, without its state
             state = None
         self._settle(ERROR, state, saver)
@@ -258,6 +260,12 @@ class RunWorkflow:
         await self._finish(ERROR, state, self._outcome.error)
         await workflow.wait_condition(workflow.all_handlers_finished)
         raise err
+
+
+def _latest(config: Any) -> Any:
+    """``config`` pointing at the thread's newest checkpoint rather than a fork point."""
+    configurable = {k: v for k, v in config["configurable"].items() if k != "checkpoint_id"}
+    return {**config, "configurable": configurable}
 
 
 def _as_failure(err: Exception) -> ApplicationError:

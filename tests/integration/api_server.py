@@ -56,10 +56,14 @@ async def serving(
 
 @contextlib.asynccontextmanager
 async def api_stack(
-    dev_server: DevServer, client: Client, database_url: str, graphs: dict[str, DurableGraph]
+    dev_server: DevServer,
+    client: Client,
+    database_url: str,
+    graphs: dict[str, DurableGraph],
+    task_queue: str | None = None,
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The app and a worker (recording run events in ``database_url``) for ``graphs``."""
-    queue = f"api-{uuid.uuid4()}"
+    queue = task_queue or f"api-{uuid.uuid4()}"
     events = EventLog(database_url)
     originals = {graph_id: durable.original for graph_id, durable in graphs.items()}
     async with contextlib.AsyncExitStack() as stack:

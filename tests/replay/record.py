@@ -12,13 +12,17 @@ import os
 import tempfile
 from pathlib import Path
 
+from langgraph_sdk import get_client
 from temporalio.client import Client
 
+from tempograph.database import EmbeddedPostgres
 from temporal.client import Threads, thread_workflow_id
 from temporal.converter import DATA_CONVERTER
 from temporal.devserver import DevServer
 from temporal.worker import build_workers
 from tests.conftest import free_port
+from tests.integration.api_server import api_stack
+from tests.replay.api_scenarios import API_SCENARIOS
 from tests.replay.scenarios import SCENARIOS, TASK_QUEUE, Scenario, graphs
 from workflows.types import RunRequest
 
@@ -53,19 +57,45 @@ async def record(client: Client, scenario: Scenario, tmp: str) -> None:
             path.write_text(history.to_json())
 
 
+async def save(client: Client, scenario: str, query: str) -> None:
+    """Every execution of every workflow ``query`` finds, as ``<scenario>__<id>__<n>.json``."""
+    executions = [e async for e in client.list_workflows(query)]
+    counts: dict[str, int] = {}
+    for execution in sorted(executions, key=lambda e: e.start_time):
+        n = counts.get(execution.id, 0)
+        counts[execution.id] = n + 1
+        handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
+        history = await handle.fetch_history()
+        (HISTORIES / f"{scenario}__{execution.id}__{n}.json").write_text(history.to_json())
+
+
+async def record_api(client: Client, server: DevServer, database_url: str) -> None:
+    """The API scenarios: the app and a worker recording run events, driven by the SDK."""
+    async with api_stack(server, client, database_url, graphs(), task_queue=TASK_QUEUE) as http:
+        sdk = get_client(url=str(http.base_url))
+        for name, drive in API_SCENARIOS.items():
+            thread_id = await drive(sdk)
+            await asyncio.sleep(1)  # the thread's own bookkeeping after the last run
+            print(f"{name}: thread {thread_id}")
+            await save(client, name, f'ThreadId = "{thread_id}"')
+
+
 async def main() -> None:
     HISTORIES.mkdir(exist_ok=True)
     for old in HISTORIES.glob("*.json"):
         old.unlink()
     with tempfile.TemporaryDirectory() as tmp:
         server = DevServer(Path(tmp), port=free_port(), ui_port=None)
+        postgres = EmbeddedPostgres(Path(tmp) / "pg")
         await server.start()
         try:
             client = await Client.connect(server.address, data_converter=DATA_CONVERTER)
             async with build_workers(client, TASK_QUEUE, graphs())[0]:
                 for scenario in SCENARIOS:
                     await record(client, scenario, tmp)
+            await record_api(client, server, postgres.start())
         finally:
+            postgres.stop()
             server.stop()
 
 

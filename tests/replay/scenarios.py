@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tests.conftest import FAST_RETRY, load_seed_demo, load_test_graph
+from tests.replay.api_scenarios import API_GRAPHS
 from workflows.durable import DurableGraph
 from workflows.policy import NodePolicy, RetrySpec
 
@@ -38,6 +39,7 @@ def graphs() -> dict[str, DurableGraph]:
         "edge_bp": "edge_cases.py:breakpoint_graph",
         "edge_ask": "edge_cases.py:parallel_interrupts_graph",
         "local_nodes": "local_nodes.py:graph",
+        **API_GRAPHS,
     }.items():
         loaded[graph_id] = load_test_graph(graph_id, ref, FAST_RETRY)
     return loaded

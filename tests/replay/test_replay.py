@@ -10,6 +10,7 @@ from temporalio.workflow import NondeterminismError
 
 from temporal.worker import build_replayer
 from tests.conftest import FAST_RETRY, TEST_GRAPHS, load_test_graph
+from tests.replay.api_scenarios import API_SCENARIOS
 from tests.replay.scenarios import SCENARIOS, graphs
 
 HISTORIES = sorted((Path(__file__).resolve().parent / "histories").glob("*.json"))
@@ -22,7 +23,7 @@ def load_history(path: Path) -> WorkflowHistory:
 
 def test_histories_were_recorded() -> None:
     recorded = {p.stem.split("__", 1)[0] for p in HISTORIES}
-    assert {s.name for s in SCENARIOS} == recorded
+    assert {s.name for s in SCENARIOS} | set(API_SCENARIOS) == recorded
 
 
 def label(path: Path) -> str:

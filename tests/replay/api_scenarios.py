@@ -1,0 +1,94 @@
+"""Replay scenarios driven through the HTTP API (runs with event streams, resumes as new
+API runs, cancel, multitask interrupt, update_state, forks, delayed runs).
+
+Each scenario drives one thread with the official SDK and returns its id; the recorder
+keeps the histories of the thread's workflow and of every run workflow on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from langgraph_sdk.client import LangGraphClient
+
+
+async def _until(sdk: LangGraphClient, thread_id: str, run_id: str, status: str) -> None:
+    for _ in range(200):
+        if (await sdk.runs.get(thread_id, run_id))["status"] == status:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"run {run_id} never became {status}")
+
+
+async def stream_modes(sdk: LangGraphClient) -> str:
+    thread = await sdk.threads.create()
+    async for _ in sdk.runs.stream(
+        thread["thread_id"],
+        "chat",
+        input={"messages": [{"role": "user", "content": "hi", "id": "h-1"}]},
+        stream_mode=["values", "updates", "messages-tuple", "custom", "debug"],
+    ):
+        pass
+    return str(thread["thread_id"])
+
+
+async def approval_segments(sdk: LangGraphClient) -> str:
+    thread = await sdk.threads.create()
+    tid = thread["thread_id"]
+    await sdk.runs.wait(tid, "approval", input={"request": "buy"})
+    await sdk.runs.wait(tid, "approval", command={"resume": {"approved": True}})
+    await sdk.runs.wait(tid, "approval", command={"resume": "ann"})
+    await sdk.runs.wait(tid, "approval", command={"resume": "looks good"})
+    return str(tid)
+
+
+async def cancel_and_interrupt(sdk: LangGraphClient) -> str:
+    thread = await sdk.threads.create()
+    tid = thread["thread_id"]
+    first = await sdk.runs.create(tid, "slow", input={"seconds": 30})
+    await _until(sdk, tid, first["run_id"], "running")
+    await sdk.runs.cancel(tid, first["run_id"], wait=True)
+    second = await sdk.runs.create(tid, "slow", input={"seconds": 30})
+    await _until(sdk, tid, second["run_id"], "running")
+    await sdk.runs.wait(tid, "slow", input={"seconds": 0}, multitask_strategy="interrupt")
+    return str(tid)
+
+
+async def update_and_fork(sdk: LangGraphClient) -> str:
+    thread = await sdk.threads.create()
+    tid = thread["thread_id"]
+    await sdk.runs.wait(tid, "chain3", input={"steps": []})
+    await sdk.threads.update_state(tid, {"steps": ["manual"]}, as_node="c")
+    history = await sdk.threads.get_history(tid, limit=20)
+    first = [h for h in history if h["next"] == ["a"]][-1]
+    await sdk.runs.wait(
+        tid, "chain3", input=None, checkpoint_id=first["checkpoint"]["checkpoint_id"]
+    )
+    await sdk.runs.wait(tid, "chain3", input={"steps": ["later"]}, after_seconds=1)
+    return str(tid)
+
+
+async def superseded_interrupt(sdk: LangGraphClient) -> str:
+    thread = await sdk.threads.create()
+    tid = thread["thread_id"]
+    await sdk.runs.wait(tid, "approval", input={"request": "first"})
+    # A new input while a run waits at interrupt(): the waiting run ends, the new one starts.
+    await sdk.runs.wait(tid, "approval", input={"request": "second"})
+    await sdk.runs.wait(tid, "approval", command={"resume": {"approved": False}})
+    return str(tid)
+
+
+API_SCENARIOS: dict[str, Callable[[LangGraphClient], Awaitable[str]]] = {
+    "api_stream_modes": stream_modes,
+    "api_approval_segments": approval_segments,
+    "api_cancel_and_interrupt": cancel_and_interrupt,
+    "api_update_and_fork": update_and_fork,
+    "api_superseded_interrupt": superseded_interrupt,
+}
+
+API_GRAPHS: dict[str, str] = {
+    "chat": "api_graphs.py:chat",
+    "chain3": "api_graphs.py:chain3",
+    "slow": "api_graphs.py:slow_graph",
+}
