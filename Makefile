@@ -1,6 +1,6 @@
 # The two commands: `make up` sets everything up and runs the demo stack;
 # `make test` sets up and runs the test suite.
-.PHONY: setup up test lint bench
+.PHONY: setup up test lint bench bench-api
 
 setup:
 	./scripts/setup
@@ -16,3 +16,6 @@ lint: setup
 
 bench: setup
 	.venv/bin/python bench/run.py $(ARGS)
+
+bench-api: setup
+	.venv/bin/python bench/api.py $(ARGS)

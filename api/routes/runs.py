@@ -210,7 +210,10 @@ async def create_run(
     except LookupError:
         raise HTTPException(404, "Thread or assistant not found.") from None
     if not created:
-        return run  # the same idempotency key: the earlier run, not a second execution
+        # The same idempotency key: the earlier run, not a second execution.
+        if not temporary and run["thread_id"] != str(thread_id):
+            raise HTTPException(409, "Idempotency-Key was already used for a run on another thread")
+        return run
     stream = StreamSpec(run_id=str(run_id), modes=modes, subgraphs=body.stream_subgraphs)
     try:
         if resume:

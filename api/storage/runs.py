@@ -57,6 +57,20 @@ class RunStore:
     async def create(
         self, run: NewRun, *, reject_if_busy: bool
     ) -> tuple[dict[str, Any], str, bool]:
+        try:
+            return await self._create(run, reject_if_busy=reject_if_busy)
+        except asyncpg.UniqueViolationError:
+            # The same idempotency key sent twice at once: the other request won.
+            found = await self._pool.fetchrow(
+                f"SELECT {_COLUMNS} FROM runs WHERE idempotency_key = $1", run.idempotency_key
+            )
+            if found is None:
+                raise
+            return _row(found), "", False
+
+    async def _create(
+        self, run: NewRun, *, reject_if_busy: bool
+    ) -> tuple[dict[str, Any], str, bool]:
         """Insert ``run`` as pending and mark its thread busy, atomically.
 
         Returns (run, the thread's previous status, created). With an idempotency key
