@@ -90,15 +90,6 @@ class RunWorkflow:
             "run_id": inp.run_id,
             "graph_id": request.graph_id,
         }
-        if self.outbox.modes():
-            configurable[CONFIG_KEY_STREAM] = StreamProtocol(
-                self.outbox.put, cast(Any, self.outbox.modes())
-            )
-            # LangGraph takes the root's stream writer from the runtime when it streams
-            # into a caller; custom writes in workflow code (an entrypoint) land here.
-            configurable[CONFIG_KEY_RUNTIME] = Runtime(
-                stream_writer=lambda chunk: self.outbox.put(((), "custom", chunk))
-            )
         config = cast(RunnableConfig, {**user_config, "configurable": configurable})
         payload: Any = request.command if request.command is not None else request.input
         breakpoints: dict[str, Any] = {
@@ -113,7 +104,9 @@ class RunWorkflow:
         while True:
             self._status = RUNNING
             try:
-                state = await self._invoke(graph, payload, config, request.context, breakpoints)
+                state = await self._invoke(
+                    graph, payload, self._streaming(config), request.context, breakpoints
+                )
             except asyncio.CancelledError:
                 return await self._cancelled(saver, graph, config)
             except Exception as err:  # noqa: BLE001 - every failure fails the run, visibly
@@ -144,6 +137,24 @@ class RunWorkflow:
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._outcome
 
+    def _streaming(self, config: Any) -> Any:
+        """``config`` streaming into the outbox in the current segment's modes."""
+        configurable = {
+            k: v
+            for k, v in config["configurable"].items()
+            if k not in (CONFIG_KEY_STREAM, CONFIG_KEY_RUNTIME)
+        }
+        if self.outbox.modes():
+            configurable[CONFIG_KEY_STREAM] = StreamProtocol(
+                self.outbox.put, cast(Any, self.outbox.modes())
+            )
+            # LangGraph takes the root's stream writer from the runtime when it streams
+            # into a caller; custom writes in workflow code (an entrypoint) land here.
+            configurable[CONFIG_KEY_RUNTIME] = Runtime(
+                stream_writer=lambda chunk: self.outbox.put(((), "custom", chunk))
+            )
+        return {**config, "configurable": configurable}
+
     async def _invoke(
         self, graph: Any, payload: Any, config: Any, context: Any, breakpoints: dict[str, Any]
     ) -> Any:
@@ -165,8 +176,11 @@ class RunWorkflow:
             task.cancel()
             try:
                 await task
-            except asyncio.CancelledError:
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - a cancel's fallout
                 pass
+            raise asyncio.CancelledError
+        if self._cancel and task.exception() is not None:
+            # The cancelled node's activity failed with the cancellation: not an error.
             raise asyncio.CancelledError
         return task.result()
 

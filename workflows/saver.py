@@ -2,16 +2,18 @@
 
 The run's checkpoints live in workflow memory (Temporal's history is what makes them
 durable); they are exported as plain records to hand them to the thread, to the next run
-and, later, to Postgres from an activity. Channel versions are plain counters so a
-replayed run writes byte-identical checkpoints.
+and, later, to Postgres from an activity. Channel versions are counters with a suffix drawn
+from the workflow's random source, so a replayed run writes byte-identical checkpoints.
 """
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 from typing import Any
 
 from langgraph.checkpoint.memory import InMemorySaver
+from temporalio import workflow
 
 from workflows.serde import serializer
 
@@ -147,7 +149,10 @@ class WorkflowSaver(InMemorySaver):
             number = current
         else:
             number = int(current.split(".")[0])
-        return f"{number + 1:032}.0"
+        # The suffix tells apart the same counter on two branches (a fork rewrites a
+        # channel at a number the abandoned branch used); replay draws the same one.
+        draw = workflow.random().random() if workflow.in_workflow() else random.random()
+        return f"{number + 1:032}.{draw:016}"
 
     def load(self, records: ThreadCheckpoints) -> None:
         """Add records (from another run or the thread) to this saver."""

@@ -329,6 +329,11 @@ async def stream_body(
     runs, _ = await _stores(state)
     passes = mode_filter(modes)
     view = MessageView(modes)
+    if view.whole and after > 0:
+        # Whole messages so far: replay the tokens before the rejoin point, unsent.
+        for earlier in await runs.events_after(run_id, 0, limit=after):
+            if earlier.seq <= after and passes(earlier.event):
+                list(view.render(earlier))
     finished = False
     try:
         async for event in follow(runs, state.notifier, run_id, after):
@@ -468,7 +473,10 @@ async def join_stream(
 ) -> StreamingResponse:
     tid, rid = thread_uuid(thread_id), _run_uuid(run_id)
     run = await _existing(state, tid, rid)
-    modes = [m for m in request.query_params.getlist("stream_mode") if m] or None
+    # No stream_mode (the SDK's own reconnect): the modes the run was started with.
+    modes = [m for m in request.query_params.getlist("stream_mode") if m] or run["kwargs"].get(
+        "stream_mode"
+    )
     cancel = (str(tid), str(rid)) if cancel_on_disconnect else None
     return _sse_response(
         stream_body(state, rid, modes, _last_event_id(last_event_id), cancel),
@@ -577,7 +585,10 @@ async def join_stateless_stream(
     run = await runs.find(rid)
     if run is None:
         raise HTTPException(404, f"Run {rid} not found")
-    modes = [m for m in request.query_params.getlist("stream_mode") if m] or None
+    # No stream_mode (the SDK's own reconnect): the modes the run was started with.
+    modes = [m for m in request.query_params.getlist("stream_mode") if m] or run["kwargs"].get(
+        "stream_mode"
+    )
     return _sse_response(
         stream_body(state, rid, modes, _last_event_id(last_event_id)),
         _headers(None, run, "stream"),

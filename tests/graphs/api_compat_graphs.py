@@ -1,0 +1,48 @@
+"""Graphs for the LangGraph Server compatibility tests: one that waits at a gate.
+
+The gate is a file: the node waits until it exists, so a test decides when a run may
+finish (to cancel it, queue behind it or drop its stream while it runs) without racing
+a timer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import operator
+from pathlib import Path
+from typing import Annotated, Any, TypedDict
+
+from langgraph.graph import END, START, StateGraph
+
+_GATE_POLL_SECONDS = 0.05
+_GATE_LIMIT_SECONDS = 60.0
+
+
+class GateState(TypedDict, total=False):
+    gate: str
+    steps: Annotated[list[str], operator.add]
+
+
+async def hold(state: GateState) -> dict[str, Any]:
+    """Wait until the file named by ``gate`` exists (bounded), then record a step."""
+    gate = Path(state["gate"])
+    waited = 0.0
+    while not await asyncio.to_thread(gate.exists):
+        if waited >= _GATE_LIMIT_SECONDS:
+            raise TimeoutError(f"gate {gate} was never opened")
+        await asyncio.sleep(_GATE_POLL_SECONDS)
+        waited += _GATE_POLL_SECONDS
+    return {"steps": ["held"]}
+
+
+def release(state: GateState) -> dict[str, Any]:
+    return {"steps": ["released"]}
+
+
+gate_builder = StateGraph(GateState)
+gate_builder.add_node("hold", hold)
+gate_builder.add_node("release", release)
+gate_builder.add_edge(START, "hold")
+gate_builder.add_edge("hold", "release")
+gate_builder.add_edge("release", END)
+gate_graph = gate_builder.compile()
