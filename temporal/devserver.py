@@ -103,6 +103,13 @@ class DevServer:
             str(self.port),
             "--db-filename",
             str(self.data_dir / "temporal.db"),
+            # Write-ahead log, synced at checkpoints: survives a killed server process
+            # (only an OS crash can lose the last transactions) and more than doubles
+            # run throughput over SQLite's default of a sync per transaction.
+            "--sqlite-pragma",
+            "journal_mode=wal",
+            "--sqlite-pragma",
+            "synchronous=normal",
             "--log-level",
             "error",
         ]

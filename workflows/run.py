@@ -231,7 +231,9 @@ class RunWorkflow:
             error=error,
             events=self.outbox.drain(),
         )
-        await workflow.execute_activity(
+        # A local activity: no extra workflow task. Writing the end again (a worker died
+        # before the task completed) is harmless: events are keyed, the status the same.
+        await workflow.execute_local_activity(
             FINISH_RUN_ACTIVITY,
             end,
             start_to_close_timeout=timedelta(seconds=60),

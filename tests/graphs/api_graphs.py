@@ -11,6 +11,7 @@ from langchain_core.messages import AIMessage, AnyMessage
 from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
+from langgraph.runtime import Runtime
 
 
 class ChainState(TypedDict, total=False):
@@ -77,3 +78,20 @@ slow_builder.add_edge(START, "slow")
 slow_builder.add_edge("slow", "after")
 slow_builder.add_edge("after", END)
 slow_graph = slow_builder.compile()
+
+
+async def respond_then_fail_once(state: ChatState, runtime: Runtime[None]) -> dict:
+    """Streams its whole answer, then fails its first attempt (a flaky dependency)."""
+    model = GenericFakeChatModel(messages=iter([AIMessage("tokens once only", id="flaky-answer")]))
+    reply = await model.ainvoke(state["messages"])
+    info = runtime.execution_info
+    if info is not None and info.node_attempt == 1:
+        raise RuntimeError("lost the connection after answering")
+    return {"messages": [reply]}
+
+
+flaky_builder = StateGraph(ChatState)
+flaky_builder.add_node("respond", respond_then_fail_once)
+flaky_builder.add_edge(START, "respond")
+flaky_builder.add_edge("respond", END)
+flaky_chat = flaky_builder.compile()

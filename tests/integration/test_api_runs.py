@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 from langgraph_sdk import get_client
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
+from temporal.client import Threads
 from temporal.devserver import DevServer
 from tests.conftest import load_test_graph
 from tests.integration.api_server import api_stack
+from workflows.types import RunRequest
+
+QUEUE = f"api-runs-{uuid.uuid4()}"
 
 
 @pytest.fixture(scope="module")
@@ -20,10 +26,11 @@ async def api(dev_server: DevServer, client: Client, postgres_url: str) -> Async
     graphs = {
         "chain3": load_test_graph("chain3", "api_graphs.py:chain3"),
         "chat": load_test_graph("chat", "api_graphs.py:chat"),
+        "flaky_chat": load_test_graph("flaky_chat", "api_graphs.py:flaky_chat"),
         "slow": load_test_graph("slow", "api_graphs.py:slow_graph"),
         "approval": load_test_graph("approval", "approval.py:graph"),
     }
-    async with api_stack(dev_server, client, postgres_url, graphs) as http:
+    async with api_stack(dev_server, client, postgres_url, graphs, task_queue=QUEUE) as http:
         yield str(http.base_url)
 
 
@@ -190,3 +197,65 @@ async def test_a_failing_node_fails_its_run_with_the_error_visible(api: str) -> 
         "seconds": 0,
         "steps": ["slow", "after"],
     }
+
+
+async def test_a_retried_node_does_not_show_its_tokens_twice(api: str, client: Client) -> None:
+    sdk = get_client(url=api)
+    thread = await sdk.threads.create()
+    tid = thread["thread_id"]
+    parts = [
+        (p.event, p.data)
+        async for p in sdk.runs.stream(
+            tid,
+            "flaky_chat",
+            input={"messages": [{"role": "user", "content": "hi"}]},
+            stream_mode="messages-tuple",
+        )
+    ]
+    tokens = [data[0]["content"] for event, data in parts if event == "messages"]
+    assert "".join(tokens) == "tokens once only"
+    [run] = await sdk.runs.list(tid)
+    assert run["status"] == "success"
+    history = await client.get_workflow_handle(run["run_id"]).fetch_history()
+    attempts = [
+        e.activity_task_started_event_attributes.attempt
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
+    ]
+    assert attempts == [2]  # the node ran twice; its tokens were shown once
+
+
+async def test_streaming_adds_no_round_trip_per_node(api: str, client: Client) -> None:
+    """A run streamed through the API has the same activities as the same run started
+    without any stream, and at most one workflow task more in all: the events ride along
+    with the node calls."""
+
+    def shape(events: list[Any]) -> list[str]:
+        kept = (
+            EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED,
+            EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED,
+        )
+        return [EventType.Name(e.event_type) for e in events if e.event_type in kept]
+
+    sdk = get_client(url=api)
+    thread = await sdk.threads.create()
+    async for _ in sdk.runs.stream(
+        thread["thread_id"],
+        "chain3",
+        input={"steps": []},
+        stream_mode=["values", "updates", "debug"],
+    ):
+        pass
+    [streamed] = await sdk.runs.list(thread["thread_id"])
+    threads = Threads(client, QUEUE)
+    plain_thread = f"plain-{uuid.uuid4()}"
+    ticket = await threads.submit(plain_thread, RunRequest("chain3", {"steps": []}))
+    await threads.wait(plain_thread, ticket.run_id)
+    with_stream = await client.get_workflow_handle(streamed["run_id"]).fetch_history()
+    without = await client.get_workflow_handle(ticket.run_id).fetch_history()
+    scheduled = "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED"
+    tasks = "EVENT_TYPE_WORKFLOW_TASK_COMPLETED"
+    assert shape(with_stream.events).count(scheduled) == shape(without.events).count(scheduled) == 3
+    # At most one more workflow task per run, none per node: the run's end is written (by
+    # a local activity) after the thread has the run's checkpoints.
+    assert shape(with_stream.events).count(tasks) <= shape(without.events).count(tasks) + 1

@@ -384,7 +384,15 @@ async def test_thread_continues_as_new_and_keeps_its_state(client: Client) -> No
             assert outcome.status == "success"
             run_ids.append(ticket.run_id)
         first_run = await threads.wait(thread, run_ids[0])
-        state = await threads.state(thread, history=True)
+        # The move happens once no client waits on the thread; visibility catches up after.
+        statuses: list[Any] = []
+        for _ in range(100):
+            executions = [e async for e in client.list_workflows(f'WorkflowId = "thread-{thread}"')]
+            statuses = sorted(e.status for e in executions if e.status is not None)
+            if WorkflowExecutionStatus.CONTINUED_AS_NEW in statuses:
+                break
+            await asyncio.sleep(0.1)
+        state = await threads.state(thread, history=True)  # read from the new execution
 
     local = durable.original.copy({"checkpointer": InMemorySaver()})
     config: Any = {"configurable": {"thread_id": thread}}
@@ -394,8 +402,4 @@ async def test_thread_continues_as_new_and_keeps_its_state(client: Client) -> No
     assert state.values == to_jsonable((await local.aget_state(config)).values)
     assert [h["values"] for h in state.history] == expected
     assert first_run.status == "success"  # outcomes of runs before the move are kept
-    executions = [e async for e in client.list_workflows(f'WorkflowId = "thread-{thread}"')]
-    assert sorted(e.status for e in executions if e.status is not None) == [
-        WorkflowExecutionStatus.RUNNING,
-        WorkflowExecutionStatus.CONTINUED_AS_NEW,
-    ]
+    assert statuses == [WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.CONTINUED_AS_NEW]
