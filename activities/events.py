@@ -102,6 +102,9 @@ class EventLog:
         async with pool.acquire() as conn, conn.transaction():
             if not await write_events(conn, end.run_id, end.events, start=False):
                 return  # the run (or its thread) was deleted meanwhile
+            if end.status == "rollback":
+                # As LangGraph Server does: a rolled-back run is gone, with its events.
+                await conn.execute("DELETE FROM runs WHERE run_id = $1", UUID(end.run_id))
             await conn.execute(
                 "UPDATE runs SET status = $2, output = $3, updated_at = now()"
                 " WHERE run_id = $1 AND status NOT IN ('success', 'error', 'timeout')",

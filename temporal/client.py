@@ -151,12 +151,12 @@ class Threads:
             raise InvalidRequestError(f"thread {thread_id!r} does not exist")
         return state
 
-    async def cancel(self, thread_id: str, run_id: str) -> str:
+    async def cancel(self, thread_id: str, run_id: str, rollback: bool = False) -> str:
         """Cancel an API run: ``dequeued`` (it never started) or ``cancelling``."""
         handle = self._client.get_workflow_handle(thread_workflow_id(thread_id))
         try:
             result: str = await handle.execute_update(
-                CANCEL_RUN, CancelRequest(run_id), result_type=str
+                CANCEL_RUN, CancelRequest(run_id, rollback), result_type=str
             )
         except WorkflowUpdateFailedError as err:
             raise _request_error(err) from None

@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         INTERRUPTED,
         PENDING,
         RESUME,
+        ROLLBACK,
         RUN_PAUSED,
         RUN_WORKFLOW,
         RUNNING,
@@ -60,6 +61,9 @@ class RunWorkflow:
         self._resumes = 0
         self._pending: list[Any] = []
         self._cancel = False
+        self._rollback = False
+        # Where the current segment started: a rollback shows the thread as it was there.
+        self._segment_start: str | None = inp.checkpoints.head_id()
         self._outcome = RunOutcome(run_id=inp.run_id, status=PENDING)
         # Read by the node activities' caller (workflows.durable.run_activity).
         self.outbox = Outbox()
@@ -71,8 +75,10 @@ class RunWorkflow:
 
     @workflow.signal(name=CANCEL_RUN)
     def cancel(self, reason: str = "cancel") -> None:
-        """Stop the running segment; a run waiting at an interrupt just ends (superseded)."""
+        """Stop the running segment; a run waiting at an interrupt just ends (superseded).
+        ``rollback`` also reports the thread as it was when the segment started."""
         self._cancel = True
+        self._rollback = self._rollback or reason == "rollback"
 
     @workflow.run
     async def run(self, inp: RunInput) -> RunOutcome:
@@ -123,6 +129,7 @@ class RunWorkflow:
                 self._outcome.checkpoints = None
                 return self._outcome
             answer = self._pending.pop(0)
+            self._segment_start = state.config["configurable"].get("checkpoint_id")
             if isinstance(answer, ResumeRequest):
                 self.outbox.begin(answer.stream)
                 answer = answer.value
@@ -253,7 +260,15 @@ class RunWorkflow:
         state = await graph.aget_state(_latest(config))
         self._settle(CANCELLED, state, saver)
         await self._notify(self._inp)
-        await self._finish(INTERRUPTED, state)
+        if self._rollback:
+            # The thread drops this segment's checkpoints; report the state it returns to.
+            before = None
+            if self._segment_start is not None:
+                conf = {**config["configurable"], "checkpoint_id": self._segment_start}
+                before = await graph.aget_state({**config, "configurable": conf})
+            await self._finish(ROLLBACK, before)
+        else:
+            await self._finish(INTERRUPTED, state)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._outcome
 

@@ -99,6 +99,9 @@ class ThreadWorkflow:
         self._current: str | None = None
         # The API run the current child is serving (it changes on each resume).
         self._segment: str | None = None
+        # The thread's checkpoints when that segment started, and whether to return to them.
+        self._before_segment = self._checkpoints
+        self._rollback = False
         self._runs_per_execution = carry.runs_per_execution
         self._runs_here = 0
 
@@ -109,7 +112,7 @@ class ThreadWorkflow:
         run_id = request.run_id or str(workflow.uuid4())
         request.run_id = run_id
         dropped: list[str] = []
-        if request.interrupt_others:
+        if request.interrupt_others or request.rollback_others:
             for queued in self._queue:
                 dropped.append(queued.run_id or "")
                 self._outcomes[queued.run_id or ""].status = CANCELLED
@@ -119,8 +122,10 @@ class ThreadWorkflow:
         current = self._outcomes.get(self._current or "")
         # A run waiting at an interrupt is superseded by any new run (LangGraph starts the
         # new input from the thread's checkpoint); a running one only on request.
-        if current is not None and (current.status == INTERRUPTED or request.interrupt_others):
+        if current is not None and current.status == INTERRUPTED:
             await self._cancel_current()
+        elif current is not None and (request.interrupt_others or request.rollback_others):
+            await self._cancel_current(rollback=request.rollback_others)
         return RunTicket(run_id=run_id, thread_id=self._thread_id, cancelled=dropped)
 
     @submit_run.validator
@@ -143,6 +148,7 @@ class ThreadWorkflow:
         outcome.status = RUNNING
         if isinstance(value, ResumeRequest) and value.stream is not None:
             self._segment = value.stream.run_id
+        self._before_segment = self._checkpoints
         run = workflow.get_external_workflow_handle(self._current)
         await run.signal(RESUME, value)
         return WaitRun(run_id=self._current, resumes=outcome.resumes + 1)
@@ -178,7 +184,7 @@ class ThreadWorkflow:
                 self._queue.remove(queued)
                 self._outcomes[request.run_id].status = CANCELLED
                 return "dequeued"
-        await self._cancel_current()
+        await self._cancel_current(rollback=request.rollback)
         return "cancelling"
 
     @cancel_run.validator
@@ -191,10 +197,11 @@ class ThreadWorkflow:
                 f"run {request.run_id!r} is not pending or running", type="NotRunning"
             )
 
-    async def _cancel_current(self) -> None:
+    async def _cancel_current(self, rollback: bool = False) -> None:
         if self._current is not None:
+            self._rollback = self._rollback or rollback
             run = workflow.get_external_workflow_handle(self._current)
-            await run.signal(CANCEL_RUN, "cancel")
+            await run.signal(CANCEL_RUN, "rollback" if rollback else "cancel")
 
     @workflow.update(name=UPDATE_STATE)
     async def update_state(self, request: StateUpdate) -> dict[str, Any]:
@@ -332,6 +339,8 @@ class ThreadWorkflow:
         run_id = request.run_id or ""
         self._current = run_id
         self._segment = request.stream.run_id if request.stream is not None else run_id
+        self._before_segment = self._checkpoints
+        self._rollback = False
         self._graph_id = request.graph_id
         self._outcomes[run_id] = RunOutcome(run_id=run_id, status=RUNNING)
         info = workflow.info()
@@ -384,8 +393,11 @@ class ThreadWorkflow:
                 outcome.checkpoints = None
             self._outcomes[run_id] = outcome
         finally:
+            if self._rollback and self._outcomes[run_id].status == CANCELLED:
+                self._checkpoints = self._before_segment
             self._current = None
             self._segment = None
+            self._rollback = False
 
     def _should_continue_as_new(self) -> bool:
         if self._queue:

@@ -39,6 +39,8 @@ PENDING, RUNNING, SUCCESS, ERROR, INTERRUPTED = (
 )
 # A run stopped by a cancel request (LangGraph Server reports it as "interrupted").
 CANCELLED = "cancelled"
+# A cancelled run whose writes were undone (LangGraph Server deletes the run).
+ROLLBACK = "rollback"
 
 
 @dataclass
@@ -73,7 +75,7 @@ class RunEnd:
 
     run_id: str
     thread_id: str
-    status: str  # the API run status: success, error or interrupted (cancelled)
+    status: str  # the API run status: success, error, interrupted (cancelled) or rollback
     thread_status: str  # idle, interrupted or error
     output: Any
     values: Any
@@ -95,6 +97,8 @@ class CancelRequest:
     """Stop the run ``run_id`` (an API run id) on a thread."""
 
     run_id: str
+    # Also undo what the run wrote: its checkpoints go, the thread is as before it.
+    rollback: bool = False
 
 
 @dataclass
@@ -160,8 +164,10 @@ class RunRequest:
     stream: StreamSpec | None = None
     interrupt_before: list[str] | str | None = None
     interrupt_after: list[str] | str | None = None
-    # multitask_strategy "interrupt": cancel whatever runs or waits on the thread first.
+    # multitask_strategy "interrupt": cancel whatever runs or waits on the thread first;
+    # "rollback": the same, and undo what the cancelled run wrote.
     interrupt_others: bool = False
+    rollback_others: bool = False
     # Start this many seconds after the run's turn comes (LangGraph Server's after_seconds).
     after_seconds: float = 0
 

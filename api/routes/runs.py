@@ -130,10 +130,6 @@ def _command(body: CommandBody) -> Command[Any] | None:
 def _check(body: RunCreate) -> None:
     if body.config.get("configurable") and body.context:
         raise HTTPException(400, "Cannot specify both configurable and context; use context")
-    if body.multitask_strategy == "rollback":
-        raise HTTPException(
-            422, "multitask_strategy 'rollback' is not supported yet; use 'interrupt'"
-        )
     if body.webhook is not None:
         raise HTTPException(422, "webhook is not supported yet")
     if body.command is not None and body.command.resume is not None:
@@ -233,10 +229,15 @@ async def create_run(
                     interrupt_before=body.interrupt_before,
                     interrupt_after=body.interrupt_after,
                     interrupt_others=body.multitask_strategy == "interrupt",
+                    rollback_others=body.multitask_strategy == "rollback",
                     after_seconds=body.after_seconds or 0,
                 ),
             )
-            await runs.mark_interrupted([UUID(r) for r in ticket.cancelled])
+            dropped = [UUID(r) for r in ticket.cancelled]
+            if body.multitask_strategy == "rollback":
+                await runs.delete_many(dropped)
+            else:
+                await runs.mark_interrupted(dropped)
     except (TempographError, asyncio.CancelledError):
         await runs.undo_create(run_id, thread_id, previous)
         raise
@@ -484,14 +485,17 @@ async def join_stream(
     )
 
 
-async def _cancel(state: State, thread_id: UUID, run_id: UUID) -> None:
+async def _cancel(state: State, thread_id: UUID, run_id: UUID, rollback: bool = False) -> None:
     run = await _existing(state, thread_id, run_id)
     if run["status"] in FINAL:
         raise HTTPException(404, f"No matching runs to cancel: run {run_id} is {run['status']}")
-    outcome = await _threads(state).cancel(str(thread_id), str(run_id))
+    outcome = await _threads(state).cancel(str(thread_id), str(run_id), rollback)
     if outcome == "dequeued":
         runs, _ = await _stores(state)
-        await runs.mark_interrupted([run_id])
+        if rollback:
+            await runs.delete_many([run_id])
+        else:
+            await runs.mark_interrupted([run_id])
 
 
 @router.post("/threads/{thread_id}/runs/{run_id}/cancel")
@@ -503,9 +507,8 @@ async def cancel(
     action: str = "interrupt",
 ) -> Response:
     tid, rid = thread_uuid(thread_id), _run_uuid(run_id)
-    if action == "rollback":
-        raise HTTPException(422, "action 'rollback' is not supported yet; use 'interrupt'")
-    await _cancel(state, tid, rid)
+    # An unknown action means interrupt, as in LangGraph Server.
+    await _cancel(state, tid, rid, rollback=action == "rollback")
     if wait.lower() not in ("1", "true", "yes"):
         return Response(status_code=202)
     run = await _existing(state, tid, rid)

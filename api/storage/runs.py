@@ -200,6 +200,25 @@ class RunStore:
             for run_id in run_ids:
                 await conn.execute("SELECT pg_notify('tempograph_runs', $1)", str(run_id))
 
+    async def delete_many(self, run_ids: list[UUID]) -> None:
+        """Runs rolled back before they started: gone, and their threads' status follows."""
+        if not run_ids:
+            return
+        async with self._pool.acquire() as conn, conn.transaction():
+            threads = await conn.fetch(
+                "DELETE FROM runs WHERE run_id = ANY($1::uuid[]) RETURNING thread_id", run_ids
+            )
+            for thread_id in {r["thread_id"] for r in threads}:
+                await conn.execute(
+                    "UPDATE threads SET status = 'idle', updated_at = now() WHERE thread_id = $1"
+                    " AND status = 'busy' AND NOT EXISTS (SELECT 1 FROM runs WHERE"
+                    " thread_id = $1 AND status = ANY($2::text[]))",
+                    thread_id,
+                    list(IN_FLIGHT),
+                )
+            for run_id in run_ids:
+                await conn.execute("SELECT pg_notify('tempograph_runs', $1)", str(run_id))
+
     async def status(self, run_id: UUID) -> str | None:
         value = await self._pool.fetchval("SELECT status FROM runs WHERE run_id = $1", run_id)
         return str(value) if value is not None else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from langgraph_sdk import get_client
+from langgraph_sdk.errors import NotFoundError
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
@@ -259,3 +261,38 @@ async def test_streaming_adds_no_round_trip_per_node(api: str, client: Client) -
     # At most one more workflow task per run, none per node: the run's end is written (by
     # a local activity) after the thread has the run's checkpoints.
     assert shape(with_stream.events).count(tasks) <= shape(without.events).count(tasks) + 1
+
+
+async def _until_running(sdk: Any, thread_id: str, run_id: str) -> None:
+    for _ in range(400):
+        if (await sdk.runs.get(thread_id, run_id))["status"] == "running":
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"run {run_id} never started")
+
+
+async def test_rollback_undoes_a_run_as_if_it_never_happened(api: str) -> None:
+    sdk = get_client(url=api)
+    thread = await sdk.threads.create()
+    tid = thread["thread_id"]
+    first = await sdk.runs.wait(tid, "slow", input={"seconds": 0})
+    assert first == {"seconds": 0, "steps": ["slow", "after"]}
+    before = await sdk.threads.get_state(tid)
+
+    doomed = await sdk.runs.create(tid, "slow", input={"seconds": 30})
+    await _until_running(sdk, tid, doomed["run_id"])
+    await sdk.runs.cancel(tid, doomed["run_id"], wait=True, action="rollback")
+    with pytest.raises(NotFoundError):
+        await sdk.runs.get(tid, doomed["run_id"])
+    after = await sdk.threads.get_state(tid)
+    assert after["values"] == before["values"]
+    assert after["checkpoint"] == before["checkpoint"]
+    thread_now = await sdk.threads.get(tid)
+    assert thread_now["status"] == "idle" and thread_now["values"] == before["values"]
+
+    # multitask_strategy=rollback: the running run is undone, the new one starts from before it.
+    doomed = await sdk.runs.create(tid, "slow", input={"seconds": 30})
+    await _until_running(sdk, tid, doomed["run_id"])
+    result = await sdk.runs.wait(tid, "slow", input={"seconds": 0}, multitask_strategy="rollback")
+    assert result == {"seconds": 0, "steps": ["slow", "after", "slow", "after"]}
+    assert [r["status"] for r in await sdk.runs.list(tid)] == ["success", "success"]
