@@ -51,6 +51,7 @@ def create_app(settings: Settings, database_url: str, graphs: dict[str, Any]) ->
             task_queue=settings.task_queue,
             catalog=catalog,
             notifier=Notifier(database_url),
+            webhook_allow_private=settings.webhook_allow_private,
         )
         try:
             yield

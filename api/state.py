@@ -61,3 +61,4 @@ class AppState:
     task_queue: str
     catalog: GraphCatalog
     notifier: Notifier
+    webhook_allow_private: bool = False

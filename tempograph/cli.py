@@ -101,6 +101,7 @@ async def _serve_worker(
         node_queues=queues,
         graceful_shutdown=timedelta(seconds=settings.graceful_shutdown_seconds),
         events=EventLog(settings.database_url),
+        webhook_allow_private=settings.webhook_allow_private,
     )
     async with contextlib.AsyncExitStack() as stack:
         for worker in workers:

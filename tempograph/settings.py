@@ -26,6 +26,8 @@ class Settings:
     # Larger request bodies get 413. A run's input travels in one Temporal payload, which
     # the server caps at 2 MiB, so a bigger input could not run anyway.
     max_body_bytes: int = 2 * 1024 * 1024
+    # Let webhooks reach loopback and private addresses (local development only).
+    webhook_allow_private: bool = False
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -40,4 +42,6 @@ class Settings:
                 env.get("TEMPOGRAPH_GRACEFUL_SHUTDOWN_SECONDS", cls.graceful_shutdown_seconds)
             ),
             max_body_bytes=int(env.get("TEMPOGRAPH_MAX_BODY_BYTES", cls.max_body_bytes)),
+            webhook_allow_private=env.get("TEMPOGRAPH_WEBHOOK_ALLOW_PRIVATE", "").lower()
+            in ("1", "true", "yes"),
         )

@@ -13,12 +13,14 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.events import EventLog
 from activities.nodes import NodeActivities
+from activities.webhooks import WebhookSender
 from temporal import determinism
 from temporal.converter import DATA_CONVERTER
 from workflows import graphs as graph_registry
 from workflows.durable import DurableGraph
 from workflows.run import RunWorkflow
 from workflows.thread import ThreadWorkflow
+from workflows.webhook import WebhookWorkflow
 
 # Loaded once per process and shared by every workflow run; our workflow modules
 # (thread.py, run.py) stay sandboxed and re-imported per run.
@@ -47,6 +49,7 @@ _PASSTHROUGH = (
     "workflows.types",
     "workflows.validation",
 )
+_WORKFLOWS = [ThreadWorkflow, RunWorkflow, WebhookWorkflow]
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:
@@ -65,7 +68,7 @@ def build_replayer(graphs: dict[str, DurableGraph]) -> Replayer:
     # The replayer runs workflows on its own queue, "replay-<build id>".
     graph_registry.register(f"replay-{_REPLAY_BUILD_ID}", graphs)
     return Replayer(
-        workflows=[ThreadWorkflow, RunWorkflow],
+        workflows=_WORKFLOWS,
         data_converter=DATA_CONVERTER,
         workflow_runner=workflow_runner(),
         build_id=_REPLAY_BUILD_ID,
@@ -82,6 +85,7 @@ def build_workers(
     graceful_shutdown: timedelta = timedelta(0),
     identity: str | None = None,
     events: EventLog | None = None,
+    webhook_allow_private: bool = False,
 ) -> list[Worker]:
     """The workers a process runs for ``graphs``.
 
@@ -89,12 +93,14 @@ def build_workers(
     ``"all"`` also polls every one of them beside ``task_queue`` (one machine);
     ``"none"`` serves ``task_queue`` only; a list of queue names makes a dedicated node
     pool that polls just those queues and runs no workflows. ``events`` is the API's
-    Postgres, where runs started through the API record their events and ends.
+    Postgres, where runs started through the API record their events and ends;
+    ``webhook_allow_private`` lets webhooks reach private addresses (local development).
     """
     determinism.install()
     graph_registry.register(task_queue, graphs)
     events = events or EventLog(None)
     nodes = NodeActivities(graphs, events)
+    webhooks = WebhookSender(events, allow_private=webhook_allow_private)
     # Sync node bodies run on the loop's default executor (LangChain's run_in_executor);
     # size it to the activity slots so a leased slot never waits for a thread.
     executor = ThreadPoolExecutor(max_workers=max_concurrent_activities)
@@ -113,9 +119,9 @@ def build_workers(
         Worker(
             client,
             task_queue=task_queue,
-            workflows=[ThreadWorkflow, RunWorkflow],
+            workflows=_WORKFLOWS,
             workflow_runner=workflow_runner(),
-            **{**common, "activities": [nodes.execute_node, events.finish_run]},  # type: ignore[arg-type]
+            **{**common, "activities": [nodes.execute_node, events.finish_run, webhooks.deliver]},  # type: ignore[arg-type]
         )
     ]
     if node_queues == "all":

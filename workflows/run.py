@@ -7,7 +7,9 @@ from datetime import timedelta
 from typing import Any, cast
 
 from temporalio import workflow
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ApplicationError
+from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from langchain_core.runnables import RunnableConfig
@@ -37,11 +39,13 @@ with workflow.unsafe.imports_passed_through():
         RUN_WORKFLOW,
         RUNNING,
         SUCCESS,
+        WEBHOOK_WORKFLOW,
         NodeFailure,
         ResumeRequest,
         RunEnd,
         RunInput,
         RunOutcome,
+        WebhookDelivery,
     )
 
 
@@ -246,6 +250,24 @@ class RunWorkflow:
             start_to_close_timeout=timedelta(seconds=60),
             summary=f"run {spec.run_id} {status}",
         )
+        if spec.webhook:
+            await workflow.start_child_workflow(
+                WEBHOOK_WORKFLOW,
+                WebhookDelivery(
+                    url=spec.webhook,
+                    run_id=spec.run_id,
+                    thread_id=self._inp.thread_id,
+                    status=status,
+                    values=values,
+                    error=end.error,
+                ),
+                id=f"webhook-{spec.run_id}",
+                task_queue=workflow.info().task_queue,
+                parent_close_policy=ParentClosePolicy.ABANDON,
+                search_attributes=TypedSearchAttributes(
+                    [SearchAttributePair(THREAD_ID, self._inp.thread_id)]
+                ),
+            )
         self.outbox.begin(None)
 
     async def _notify(self, inp: RunInput) -> None:
@@ -291,6 +313,9 @@ class RunWorkflow:
         await self._finish(ERROR, state, self._outcome.error)
         await workflow.wait_condition(workflow.all_handlers_finished)
         raise err
+
+
+THREAD_ID = SearchAttributeKey.for_keyword("ThreadId")
 
 
 def _latest(config: Any) -> Any:

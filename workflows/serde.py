@@ -39,6 +39,7 @@ _OWN_TYPES: frozenset[tuple[str, str]] = frozenset(
             "CancelRequest",
             "StateUpdate",
             "HistoryQuery",
+            "WebhookDelivery",
         )
     }
     | {

@@ -28,6 +28,8 @@ API_STATE = "api_state"
 API_HISTORY = "api_history"
 EXPORT_CHECKPOINTS = "export_checkpoints"
 FINISH_RUN_ACTIVITY = "tempograph.finish_run"
+WEBHOOK_WORKFLOW = "WebhookWorkflow"
+WEBHOOK_ACTIVITY = "tempograph.webhook"
 
 # Run statuses, as LangGraph Server names them.
 PENDING, RUNNING, SUCCESS, ERROR, INTERRUPTED = (
@@ -50,6 +52,18 @@ class StreamSpec:
     run_id: str
     modes: list[str] = field(default_factory=lambda: ["values"])
     subgraphs: bool = False
+    # POSTed the API run when its segment ends (checked for SSRF when the run was made).
+    webhook: str | None = None
+
+
+@dataclass
+class WebhookDelivery:
+    url: str
+    run_id: str
+    thread_id: str
+    status: str
+    values: Any = None
+    error: dict[str, str] | None = None
 
 
 @dataclass

@@ -27,6 +27,7 @@ from api.storage.runs import FINAL, NewRun, RunStore, ThreadBusy
 from api.storage.threads import ThreadStore
 from api.streaming import HEARTBEAT, MessageView, follow, mode_filter, sse
 from tempograph.errors import ErrorCode, InvalidRequestError, TempographError
+from tempograph.webhooks import WebhookRefused, check_url
 from temporal.client import Threads
 from workflows.types import ResumeRequest, RunRequest, StreamSpec
 
@@ -130,8 +131,6 @@ def _command(body: CommandBody) -> Command[Any] | None:
 def _check(body: RunCreate) -> None:
     if body.config.get("configurable") and body.context:
         raise HTTPException(400, "Cannot specify both configurable and context; use context")
-    if body.webhook is not None:
-        raise HTTPException(422, "webhook is not supported yet")
     if body.command is not None and body.command.resume is not None:
         if body.command.update is not None or body.command.goto:
             raise HTTPException(422, "command.resume cannot be combined with update or goto")
@@ -147,6 +146,11 @@ async def create_run(
 ) -> dict[str, Any]:
     """Record the run, then hand it to its thread's workflow (submit, or resume)."""
     _check(body)
+    if body.webhook is not None:
+        try:
+            await check_url(body.webhook, allow_private=state.webhook_allow_private)
+        except WebhookRefused as err:
+            raise HTTPException(422, str(err)) from None
     assistant = await _assistant(state, body.assistant_id)
     graph_id = assistant["graph_id"]
     runs, threads = await _stores(state)
@@ -173,7 +177,7 @@ async def create_run(
         "stream_mode": modes,
         "interrupt_before": body.interrupt_before,
         "interrupt_after": body.interrupt_after,
-        "webhook": None,
+        "webhook": body.webhook,
         "feedback_keys": body.feedback_keys,
         "temporary": temporary,
         "subgraphs": body.stream_subgraphs,
@@ -210,7 +214,9 @@ async def create_run(
         if not temporary and run["thread_id"] != str(thread_id):
             raise HTTPException(409, "Idempotency-Key was already used for a run on another thread")
         return run
-    stream = StreamSpec(run_id=str(run_id), modes=modes, subgraphs=body.stream_subgraphs)
+    stream = StreamSpec(
+        run_id=str(run_id), modes=modes, subgraphs=body.stream_subgraphs, webhook=body.webhook
+    )
     try:
         if resume:
             assert body.command is not None

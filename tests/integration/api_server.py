@@ -30,7 +30,10 @@ async def serving(
 ) -> AsyncIterator[httpx.AsyncClient]:
     import uvicorn
 
-    settings = Settings(temporal_address=dev_server.address, task_queue=task_queue)
+    # Webhooks may reach loopback here: the tests' receivers listen on 127.0.0.1.
+    settings = Settings(
+        temporal_address=dev_server.address, task_queue=task_queue, webhook_allow_private=True
+    )
     port = free_port()
     server = ApiServer(
         uvicorn.Config(
@@ -70,7 +73,9 @@ async def api_stack(
         http = await stack.enter_async_context(
             serving(dev_server, database_url, originals, task_queue=queue)
         )
-        for worker in build_workers(client, queue, graphs, events=events):
+        for worker in build_workers(
+            client, queue, graphs, events=events, webhook_allow_private=True
+        ):
             await stack.enter_async_context(worker)
         stack.push_async_callback(events.close)
         yield http

@@ -9,14 +9,17 @@ from typing import Any
 
 import httpx
 import pytest
+import uvicorn
+from fastapi import FastAPI, Request
 from langgraph_sdk import get_client
 from langgraph_sdk.errors import NotFoundError
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
+from api.server import ApiServer
 from temporal.client import Threads
 from temporal.devserver import DevServer
-from tests.conftest import load_test_graph
+from tests.conftest import free_port, load_test_graph
 from tests.integration.api_server import api_stack
 from workflows.types import RunRequest
 
@@ -296,3 +299,44 @@ async def test_rollback_undoes_a_run_as_if_it_never_happened(api: str) -> None:
     result = await sdk.runs.wait(tid, "slow", input={"seconds": 0}, multitask_strategy="rollback")
     assert result == {"seconds": 0, "steps": ["slow", "after", "slow", "after"]}
     assert [r["status"] for r in await sdk.runs.list(tid)] == ["success", "success"]
+
+
+async def test_webhook_is_posted_when_the_run_ends(api: str) -> None:
+    received: list[dict[str, Any]] = []
+    receiver = FastAPI()
+
+    @receiver.post("/hook")
+    async def hook(request: Request) -> dict[str, bool]:
+        received.append(await request.json())
+        return {"ok": True}
+
+    port = free_port()
+    server = ApiServer(uvicorn.Config(receiver, host="127.0.0.1", port=port, log_level="warning"))
+    serving = asyncio.create_task(server.serve())
+    try:
+        sdk = get_client(url=api)
+        thread = await sdk.threads.create()
+        tid = thread["thread_id"]
+        async with httpx.AsyncClient(base_url=api) as http:
+            refused = await http.post(
+                f"/threads/{tid}/runs",
+                json={"assistant_id": "chain3", "webhook": "/relative/hook"},
+            )
+            assert refused.status_code == 422 and "absolute" in refused.json()["detail"]
+        assert await sdk.runs.list(tid) == []
+        run = await sdk.runs.create(
+            tid, "chain3", input={"steps": []}, webhook=f"http://127.0.0.1:{port}/hook"
+        )
+        await sdk.runs.join(tid, run["run_id"])
+        for _ in range(200):
+            if received:
+                break
+            await asyncio.sleep(0.05)
+        [posted] = received
+        assert posted["run_id"] == run["run_id"] and posted["thread_id"] == tid
+        assert posted["status"] == "success"
+        assert posted["values"] == {"steps": ["a", "b", "c"]}
+        assert posted["kwargs"]["webhook"] == f"http://127.0.0.1:{port}/hook"
+    finally:
+        server.should_exit = True
+        await serving

@@ -9,8 +9,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Any
 
+import uvicorn
+from fastapi import FastAPI, Request
 from langgraph_sdk.client import LangGraphClient
+
+from api.server import ApiServer
+from tests.conftest import free_port
 
 
 async def _until(sdk: LangGraphClient, thread_id: str, run_id: str, status: str) -> None:
@@ -79,12 +85,55 @@ async def superseded_interrupt(sdk: LangGraphClient) -> str:
     return str(tid)
 
 
+async def rollback(sdk: LangGraphClient) -> str:
+    thread = await sdk.threads.create()
+    tid = thread["thread_id"]
+    await sdk.runs.wait(tid, "slow", input={"seconds": 0})
+    doomed = await sdk.runs.create(tid, "slow", input={"seconds": 30})
+    await _until(sdk, tid, doomed["run_id"], "running")
+    await sdk.runs.cancel(tid, doomed["run_id"], wait=True, action="rollback")
+    doomed = await sdk.runs.create(tid, "slow", input={"seconds": 30})
+    await _until(sdk, tid, doomed["run_id"], "running")
+    await sdk.runs.wait(tid, "slow", input={"seconds": 0}, multitask_strategy="rollback")
+    return str(tid)
+
+
+async def webhook(sdk: LangGraphClient) -> str:
+    received: list[Any] = []
+    receiver = FastAPI()
+
+    @receiver.post("/hook")
+    async def hook(request: Request) -> dict[str, bool]:
+        received.append(await request.json())
+        return {"ok": True}
+
+    port = free_port()
+    server = ApiServer(uvicorn.Config(receiver, host="127.0.0.1", port=port, log_level="warning"))
+    serving = asyncio.create_task(server.serve())
+    try:
+        thread = await sdk.threads.create()
+        tid = thread["thread_id"]
+        await sdk.runs.wait(
+            tid, "chain3", input={"steps": []}, webhook=f"http://127.0.0.1:{port}/hook"
+        )
+        for _ in range(200):
+            if received:
+                break
+            await asyncio.sleep(0.05)
+        return str(tid)
+    finally:
+        server.should_exit = True
+        await serving
+
+
 API_SCENARIOS: dict[str, Callable[[LangGraphClient], Awaitable[str]]] = {
     "api_stream_modes": stream_modes,
     "api_approval_segments": approval_segments,
     "api_cancel_and_interrupt": cancel_and_interrupt,
     "api_update_and_fork": update_and_fork,
     "api_superseded_interrupt": superseded_interrupt,
+    "api_rollback": rollback,
+    "api_webhook": webhook,
 }
 
 API_GRAPHS: dict[str, str] = {
