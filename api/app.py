@@ -59,7 +59,12 @@ def create_app(settings: Settings, database_url: str, graphs: dict[str, Any]) ->
             await app.state.tempograph.notifier.close()
             await database.close()
 
-    app = FastAPI(title="Tempograph", version=__version__, lifespan=lifespan)
+    app = FastAPI(
+        title="Tempograph",
+        version=__version__,
+        lifespan=lifespan,
+        responses=errors.ERROR_RESPONSES,
+    )
     errors.install(app)
     app.add_middleware(errors.BodyLimit, limit=settings.max_body_bytes)
     app.include_router(system.router)

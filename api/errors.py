@@ -8,8 +8,32 @@ import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from tempograph.errors import ErrorCode, TempographError
+
+
+class ErrorBody(BaseModel):
+    """What every error response carries."""
+
+    detail: str
+    code: str | None = None
+
+
+# Inline, as JSON: with ``model`` FastAPI would document it under the route's own media
+# type, which is text/event-stream on the streaming routes.
+_ERROR_CONTENT = {"application/json": {"schema": ErrorBody.model_json_schema()}}
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"description": description, "content": _ERROR_CONTENT}
+    for status, description in [
+        (400, "Bad request"),
+        (404, "Not found"),
+        (409, "Conflict"),
+        (413, "Request body too large"),
+        (422, "Invalid request"),
+        (503, "Postgres or Temporal unavailable"),
+    ]
+}
 
 _STATUS = {
     ErrorCode.SERVER_UNAVAILABLE: 503,
@@ -39,6 +63,15 @@ def install(app: FastAPI) -> None:
                 "code": ErrorCode.SERVER_UNAVAILABLE.value,
             },
             status_code=503,
+        )
+
+    @app.exception_handler(asyncpg.DataError)
+    async def invalid_value(request: Request, exc: Exception) -> JSONResponse:
+        # Postgres refused a value the request carried: NUL or a lone surrogate in JSON
+        # or text, a number past bigint.
+        return JSONResponse(
+            {"detail": f"Invalid value: {exc}", "code": ErrorCode.INVALID_INPUT.value},
+            status_code=422,
         )
 
     @app.exception_handler(RequestValidationError)

@@ -301,6 +301,11 @@ class ThreadWorkflow:
     @workflow.signal(name=RUN_PAUSED)
     def run_paused(self, outcome: RunOutcome) -> None:
         """A child run reached an interrupt or failed: keep its checkpoints and status."""
+        if outcome.status == CANCELLED and self._rollback:
+            # Rolled back: the thread is as it was when the segment started. This happens
+            # before the run's end is published, so the API never shows the undone state.
+            outcome.checkpoints = None
+            self._checkpoints = self._before_segment
         if outcome.checkpoints is not None:
             self._checkpoints = self._checkpoints.merged(outcome.checkpoints).trimmed(
                 KEEP_CHECKPOINTS

@@ -113,7 +113,12 @@ async def patch(assistant_id: str, body: AssistantPatch, state: State) -> dict[s
         _known_graph(state, body.graph_id)
     _one_of_config_or_context(body.config, body.context)
     updated = await (await _store(state)).update(
-        _id(state, assistant_id), body.model_dump(exclude_unset=True)
+        _id(state, assistant_id),
+        {
+            key: value
+            for key, value in body.model_dump(exclude_unset=True).items()
+            if value is not None or key == "description"
+        },
     )
     if updated is None:
         raise HTTPException(404, f"Assistant {assistant_id!r} not found")

@@ -33,6 +33,34 @@ from workflows.types import ResumeRequest, RunRequest, StreamSpec
 
 router = APIRouter(tags=["runs"])
 
+
+class EventStream(StreamingResponse):
+    """Documents a route as ``text/event-stream``. The routes build their own response;
+    FastAPI's EventSourceResponse would make FastAPI expect a generator endpoint."""
+
+    media_type = "text/event-stream"
+
+
+# In OpenAPI 3.1 the schema of a text/event-stream response describes one event.
+_SSE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The run's events, as server-sent events",
+        "content": {
+            "text/event-stream": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "event": {"type": "string"},
+                        "data": {"type": "string"},
+                        "id": {"type": "string"},
+                    },
+                    "required": ["event", "data"],
+                }
+            }
+        },
+    }
+}
+
 StreamMode = Literal[
     "values", "updates", "messages", "messages-tuple", "custom", "debug", "tasks", "checkpoints"
 ]
@@ -129,6 +157,9 @@ def _command(body: CommandBody) -> Command[Any] | None:
 
 
 def _check(body: RunCreate) -> None:
+    for key in ("configurable", "metadata"):
+        if not isinstance(body.config.get(key) or {}, dict):
+            raise HTTPException(422, f"config.{key} must be an object")
     if body.config.get("configurable") and body.context:
         raise HTTPException(400, "Cannot specify both configurable and context; use context")
     if body.command is not None and body.command.resume is not None:
@@ -408,7 +439,9 @@ async def create_wait(
     )
 
 
-@router.post("/threads/{thread_id}/runs/stream")
+@router.post(
+    "/threads/{thread_id}/runs/stream", response_class=EventStream, responses=_SSE_RESPONSES
+)
 async def create_stream(
     thread_id: str, body: RunCreate, state: State, key: IdempotencyKey = None
 ) -> StreamingResponse:
@@ -469,7 +502,11 @@ async def join(thread_id: str, run_id: str, state: State) -> StreamingResponse:
     )
 
 
-@router.get("/threads/{thread_id}/runs/{run_id}/stream")
+@router.get(
+    "/threads/{thread_id}/runs/{run_id}/stream",
+    response_class=EventStream,
+    responses=_SSE_RESPONSES,
+)
 async def join_stream(
     thread_id: str,
     run_id: str,
@@ -504,7 +541,17 @@ async def _cancel(state: State, thread_id: UUID, run_id: UUID, rollback: bool = 
             await runs.mark_interrupted([run_id])
 
 
-@router.post("/threads/{thread_id}/runs/{run_id}/cancel")
+@router.post(
+    "/threads/{thread_id}/runs/{run_id}/cancel",
+    status_code=202,
+    response_class=Response,
+    responses={
+        200: {
+            "description": "With wait=true: the run's output once it ends",
+            "content": {"application/json": {}},
+        }
+    },
+)
 async def cancel(
     thread_id: str,
     run_id: str,
@@ -571,7 +618,7 @@ async def create_stateless_wait(
     )
 
 
-@router.post("/runs/stream")
+@router.post("/runs/stream", response_class=EventStream, responses=_SSE_RESPONSES)
 async def create_stateless_stream(
     body: RunCreate, state: State, key: IdempotencyKey = None
 ) -> StreamingResponse:
@@ -582,7 +629,7 @@ async def create_stateless_stream(
     return _sse_response(out, _headers(None, run, "stream"))
 
 
-@router.get("/runs/{run_id}/stream")
+@router.get("/runs/{run_id}/stream", response_class=EventStream, responses=_SSE_RESPONSES)
 async def join_stateless_stream(
     run_id: str,
     request: Request,

@@ -165,7 +165,11 @@ async def get(thread_id: str, state: State, include: str | None = None) -> dict[
     return found
 
 
-@router.patch("/{thread_id}", response_model=None)
+@router.patch(
+    "/{thread_id}",
+    response_model=None,
+    responses={204: {"description": "With Prefer: return=minimal"}},
+)
 async def patch(
     thread_id: str,
     state: State,
