@@ -101,6 +101,25 @@ async def follow(
                     yield None
 
 
+async def until_final(store: RunStore, notifier: Notifier, run_id: UUID) -> AsyncIterator[None]:
+    """Wait for the run to end, reading only its status; yields a heartbeat tick every
+    few seconds meanwhile (``wait`` and ``join`` need the end, not the events)."""
+    quiet = 0.0
+    async with notifier.subscribe(str(run_id)) as wake:
+        while True:
+            wake.clear()
+            status = await store.status(run_id)
+            if status is None or status in FINAL:
+                return
+            try:
+                await asyncio.wait_for(wake.wait(), timeout=_POLL_SECONDS)
+            except TimeoutError:
+                quiet += _POLL_SECONDS
+                if quiet >= HEARTBEAT_SECONDS:
+                    quiet = 0.0
+                    yield None
+
+
 def sse(event: str, data: str, event_id: int | None = None) -> bytes:
     """One event framed as LangGraph Server frames it (CRLF lines, ``id`` after ``data``)."""
     name = event.replace("\r", "").replace("\n", "")
@@ -151,7 +170,7 @@ class MessageView:
         message, metadata = json.loads(event.data)
         message_id = str(message.get("id"))
         if message_id not in self._seen:
-            yield "messages/metadata", _dumps({message_id: {"metadata": metadata}})
+            yield "messages/metadata", dumps({message_id: {"metadata": metadata}})
         if str(message.get("type", "")).endswith("Chunk"):
             whole = self._seen.get(message_id)
             if whole is None:
@@ -159,10 +178,10 @@ class MessageView:
             elif isinstance(whole.get("content"), str) and isinstance(message.get("content"), str):
                 whole = {**whole, "content": whole["content"] + message["content"]}
             self._seen[message_id] = whole
-            yield "messages/partial", _dumps([whole])
+            yield "messages/partial", dumps([whole])
         else:
             self._seen[message_id] = message
-            yield "messages/complete", _dumps([message])
+            yield "messages/complete", dumps([message])
 
 
 _WHOLE_TYPES = {
@@ -175,5 +194,5 @@ _WHOLE_TYPES = {
 }
 
 
-def _dumps(value: Any) -> str:
+def dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)

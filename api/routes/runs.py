@@ -25,7 +25,15 @@ from api.routes.threads import thread_uuid
 from api.storage.assistants import AssistantStore
 from api.storage.runs import FINAL, NewRun, RunStore, ThreadBusy
 from api.storage.threads import ThreadStore
-from api.streaming import HEARTBEAT, MessageView, follow, mode_filter, sse
+from api.streaming import (
+    HEARTBEAT,
+    MessageView,
+    dumps,
+    follow,
+    mode_filter,
+    sse,
+    until_final,
+)
 from tempograph.errors import ErrorCode, InvalidRequestError, TempographError
 from tempograph.webhooks import WebhookRefused, check_url
 from temporal.client import Threads
@@ -342,18 +350,15 @@ def _headers(thread_id: UUID | None, run: dict[str, Any], tail: str) -> dict[str
 async def wait_body(state: State, run_id: UUID) -> AsyncIterator[bytes]:
     """``\\n`` every few seconds until the run ends, then its output (as LangGraph Server)."""
     runs, _ = await _stores(state)
-    async for event in follow(runs, state.notifier, run_id):
-        if event is None:
-            yield b"\n"
+    async for _ in until_final(runs, state.notifier, run_id):
+        yield b"\n"
     found = await runs.output(run_id)
     output = found[1] if found is not None else None
     yield _json_bytes(output if output is not None else {})
 
 
 def _json_bytes(value: Any) -> bytes:
-    from api.streaming import _dumps
-
-    return _dumps(value).encode()
+    return dumps(value).encode()
 
 
 async def stream_body(
