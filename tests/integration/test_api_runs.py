@@ -34,6 +34,7 @@ async def api(dev_server: DevServer, client: Client, postgres_url: str) -> Async
         "flaky_chat": load_test_graph("flaky_chat", "api_graphs.py:flaky_chat"),
         "slow": load_test_graph("slow", "api_graphs.py:slow_graph"),
         "approval": load_test_graph("approval", "approval.py:graph"),
+        "feat_subgraph": load_test_graph("feat_subgraph", "feat_subgraph.py:graph"),
     }
     async with api_stack(dev_server, client, postgres_url, graphs, task_queue=QUEUE) as http:
         yield str(http.base_url)
@@ -340,3 +341,49 @@ async def test_webhook_is_posted_when_the_run_ends(api: str) -> None:
     finally:
         server.should_exit = True
         await serving
+
+
+async def test_copy_a_thread_then_let_the_two_diverge(api: str) -> None:
+    sdk = get_client(url=api)
+    original = await sdk.threads.create(metadata={"owner": "ann"})
+    tid = original["thread_id"]
+    await sdk.runs.wait(tid, "chain3", input={"steps": ["x"]})
+    copy = await sdk.threads.copy(tid)
+    cid = copy["thread_id"]
+    assert cid != tid and copy["metadata"]["owner"] == "ann"
+    assert copy["values"] == {"steps": ["x", "a", "b", "c"]} and copy["status"] == "idle"
+    assert (await sdk.threads.get_state(cid))["values"] == (await sdk.threads.get_state(tid))[
+        "values"
+    ]
+    history = [h["checkpoint"]["checkpoint_id"] for h in await sdk.threads.get_history(tid)]
+    assert [h["checkpoint"]["checkpoint_id"] for h in await sdk.threads.get_history(cid)] == history
+    assert await sdk.runs.wait(cid, "chain3", input={"steps": ["y"]}) == {
+        "steps": ["x", "a", "b", "c", "y", "a", "b", "c"]
+    }
+    assert (await sdk.threads.get_state(tid))["values"] == {"steps": ["x", "a", "b", "c"]}
+    assert await sdk.runs.list(cid) != [] and len(await sdk.runs.list(tid)) == 1
+
+
+async def test_subgraph_events_carry_their_namespace_as_langgraph_streams_them(api: str) -> None:
+    sdk = get_client(url=api)
+    thread = await sdk.threads.create()
+    names = [
+        (p.event, p.data)
+        async for p in sdk.runs.stream(
+            thread["thread_id"],
+            "feat_subgraph",
+            input={"text": "hi"},
+            stream_mode="updates",
+            stream_subgraphs=True,
+        )
+    ]
+    local = [
+        ("updates" + "".join(f"|{part}" for part in namespace), chunk)
+        async for namespace, chunk in load_test_graph(
+            "feat_subgraph", "feat_subgraph.py:graph"
+        ).original.astream({"text": "hi"}, stream_mode="updates", subgraphs=True)
+    ]
+    ours = [(e, d) for e, d in names if e != "metadata"]
+    # Same events, same namespaces (task ids differ between the two runs).
+    assert [(e.split(":")[0], d) for e, d in ours] == [(e.split(":")[0], d) for e, d in local]
+    assert any(e.startswith("updates|sub:") for e, _ in ours)
