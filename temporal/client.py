@@ -91,9 +91,9 @@ class Threads:
         self._task_queue = task_queue
         self._runs_per_execution = runs_per_execution
 
-    async def submit(self, thread_id: str, request: RunRequest) -> RunTicket:
-        """Start (or reuse) the thread and enqueue the run; validated before it is accepted."""
-        start = WithStartWorkflowOperation(
+    def _start(self, thread_id: str) -> WithStartWorkflowOperation[Any, Any]:
+        """Start the thread's workflow unless it runs already (for Update-with-Start)."""
+        return WithStartWorkflowOperation(
             ThreadWorkflow.run,
             ThreadCarry(thread_id=thread_id, runs_per_execution=self._runs_per_execution),
             id=thread_workflow_id(thread_id),
@@ -102,6 +102,10 @@ class Threads:
             static_summary=f"thread {thread_id}",
             search_attributes=TypedSearchAttributes([SearchAttributePair(THREAD_ID, thread_id)]),
         )
+
+    async def submit(self, thread_id: str, request: RunRequest) -> RunTicket:
+        """Start (or reuse) the thread and enqueue the run; validated before it is accepted."""
+        start = self._start(thread_id)
         try:
             ticket: RunTicket = await self._client.execute_update_with_start_workflow(
                 SUBMIT_RUN, request, start_workflow_operation=start, result_type=RunTicket
@@ -191,15 +195,7 @@ class Threads:
 
     async def update_state(self, thread_id: str, update: StateUpdate) -> dict[str, Any]:
         """Apply a state update (starting the thread's workflow if it has none yet)."""
-        start = WithStartWorkflowOperation(
-            ThreadWorkflow.run,
-            ThreadCarry(thread_id=thread_id, runs_per_execution=self._runs_per_execution),
-            id=thread_workflow_id(thread_id),
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            task_queue=self._task_queue,
-            static_summary=f"thread {thread_id}",
-            search_attributes=TypedSearchAttributes([SearchAttributePair(THREAD_ID, thread_id)]),
-        )
+        start = self._start(thread_id)
         try:
             state: dict[str, Any] = await self._client.execute_update_with_start_workflow(
                 UPDATE_STATE, update, start_workflow_operation=start, result_type=dict[str, Any]

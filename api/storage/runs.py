@@ -189,16 +189,7 @@ class RunStore:
                 " WHERE run_id = ANY($1::uuid[]) AND status = 'pending' RETURNING thread_id",
                 run_ids,
             )
-            for thread_id in {r["thread_id"] for r in threads}:
-                await conn.execute(
-                    "UPDATE threads SET status = 'idle', updated_at = now() WHERE thread_id = $1"
-                    " AND status = 'busy' AND NOT EXISTS (SELECT 1 FROM runs WHERE"
-                    " thread_id = $1 AND status = ANY($2::text[]))",
-                    thread_id,
-                    list(IN_FLIGHT),
-                )
-            for run_id in run_ids:
-                await conn.execute("SELECT pg_notify('tempograph_runs', $1)", str(run_id))
+            await _runs_left(conn, {r["thread_id"] for r in threads}, run_ids)
 
     async def delete_many(self, run_ids: list[UUID]) -> None:
         """Runs rolled back before they started: gone, and their threads' status follows."""
@@ -208,16 +199,7 @@ class RunStore:
             threads = await conn.fetch(
                 "DELETE FROM runs WHERE run_id = ANY($1::uuid[]) RETURNING thread_id", run_ids
             )
-            for thread_id in {r["thread_id"] for r in threads}:
-                await conn.execute(
-                    "UPDATE threads SET status = 'idle', updated_at = now() WHERE thread_id = $1"
-                    " AND status = 'busy' AND NOT EXISTS (SELECT 1 FROM runs WHERE"
-                    " thread_id = $1 AND status = ANY($2::text[]))",
-                    thread_id,
-                    list(IN_FLIGHT),
-                )
-            for run_id in run_ids:
-                await conn.execute("SELECT pg_notify('tempograph_runs', $1)", str(run_id))
+            await _runs_left(conn, {r["thread_id"] for r in threads}, run_ids)
 
     async def status(self, run_id: UUID) -> str | None:
         value = await self._pool.fetchval("SELECT status FROM runs WHERE run_id = $1", run_id)
@@ -242,6 +224,21 @@ class RunStore:
             limit,
         )
         return [Event(int(r["seq"]), str(r["event"]), str(r["data"])) for r in records]
+
+
+async def _runs_left(conn: asyncpg.Connection, threads: set[UUID], run_ids: list[UUID]) -> None:
+    """Runs went without running: threads with nothing left in flight are idle again, and
+    whoever follows those runs wakes up."""
+    for thread_id in threads:
+        await conn.execute(
+            "UPDATE threads SET status = 'idle', updated_at = now() WHERE thread_id = $1"
+            " AND status = 'busy' AND NOT EXISTS (SELECT 1 FROM runs WHERE"
+            " thread_id = $1 AND status = ANY($2::text[]))",
+            thread_id,
+            list(IN_FLIGHT),
+        )
+    for run_id in run_ids:
+        await conn.execute("SELECT pg_notify('tempograph_runs', $1)", str(run_id))
 
 
 class ThreadBusy(Exception):
