@@ -94,16 +94,18 @@ async def _serve_worker(
     queues: str | list[str] = node_queues
     if node_queues not in ("all", "none"):
         queues = [q.strip() for q in node_queues.split(",") if q.strip()]
+    events = EventLog(settings.database_url)
     workers = build_workers(
         client,
         settings.task_queue,
         graphs,
         node_queues=queues,
         graceful_shutdown=timedelta(seconds=settings.graceful_shutdown_seconds),
-        events=EventLog(settings.database_url),
+        events=events,
         webhook_allow_private=settings.webhook_allow_private,
     )
     async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(events.close)  # after the workers stop
         for worker in workers:
             await stack.enter_async_context(worker)
         on_ready(sorted(graphs))
