@@ -385,8 +385,11 @@ async def stream_body(
                 continue
             if not passes(event.event):
                 continue
-            for name, data in view.render(event):
-                yield sse(name, data, event.seq)
+            rendered = list(view.render(event))
+            for n, (name, data) in enumerate(rendered, start=1):
+                # One stored event may become two (messages/metadata, then the message):
+                # only the last carries the id, so a resume never lands between them.
+                yield sse(name, data, event.seq if n == len(rendered) else None)
         finished = True
     finally:
         if not finished and on_disconnect_cancel is not None:
