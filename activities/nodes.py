@@ -36,6 +36,7 @@ from langgraph.errors import GraphBubbleUp, GraphInterrupt, ParentCommand
 from langgraph.func import _TaskFunction
 from langgraph.pregel._messages import StreamMessagesHandler
 from langgraph.runtime import ExecutionInfo, Runtime
+from langgraph.store.base import BaseStore
 from temporalio import activity
 from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
@@ -66,8 +67,14 @@ class _InlineFuture:
 class NodeActivities:
     """Runs node bodies of the graphs this worker registered."""
 
-    def __init__(self, graphs: dict[str, DurableGraph], events: EventLog | None = None) -> None:
+    def __init__(
+        self,
+        graphs: dict[str, DurableGraph],
+        events: EventLog | None = None,
+        store: BaseStore | None = None,
+    ) -> None:
         self._events = events
+        self._store = store
         self._targets: dict[str, tuple[DurableGraph, ActivityTarget]] = {}
         self._graphs = graphs
         for durable in graphs.values():
@@ -195,6 +202,7 @@ class NodeActivities:
 
         runtime: Runtime[Any] = Runtime(
             stream_writer=write_custom,
+            store=self._store,
             context=call.context,
             heartbeat=_heartbeat_from_any_thread(),
             previous=call.previous,

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 from fastapi import FastAPI
 
 from api import errors
 from api.graphs import GraphCatalog, system_assistant_id
-from api.routes import assistants, runs, state, system, threads
+from api.routes import assistants, runs, state, store, system, threads
 from api.state import AppState, Database
 from api.storage.assistants import AssistantStore
 from api.streaming import Notifier
@@ -20,10 +20,28 @@ from tempograph.settings import Settings
 from temporal.client import connect
 
 
-def create_app(settings: Settings, database_url: str, graphs: dict[str, Any]) -> FastAPI:
-    """An app for ``settings`` serving ``graphs`` (compiled graphs by id); nothing connects
-    until the app starts."""
+def create_app(
+    settings: Settings,
+    database_url: str,
+    graphs: dict[str, Any],
+    store_index: dict[str, Any] | None = None,
+    store_ttl: dict[str, Any] | None = None,
+) -> FastAPI:
+    """An app for ``settings`` serving ``graphs`` (compiled graphs by id) and a memory store
+    (``store_index``/``store_ttl`` as in langgraph.json); nothing connects until it starts."""
     catalog = GraphCatalog(graphs)
+    database: Database
+
+    async def open_store(pool: Any) -> None:
+        from tempograph.store import PostgresStore
+
+        if database.store is not None:  # the pool was reopened after an outage
+            await database.store.stop_sweeper()
+        store = PostgresStore(pool, index=cast(Any, store_index), ttl=cast(Any, store_ttl))
+        await store.setup()
+        if store_ttl and store_ttl.get("sweep_interval_minutes"):
+            store.start_sweeper()  # deletes expired items; they are invisible already
+        database.store = store
 
     async def system_assistants(pool: Any) -> None:
         store = AssistantStore(pool)
@@ -40,7 +58,8 @@ def create_app(settings: Settings, database_url: str, graphs: dict[str, Any]) ->
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        database = Database(database_url, on_open=[system_assistants])
+        nonlocal database
+        database = Database(database_url, on_open=[system_assistants, open_store])
         try:
             await database.pool()
         except DatabaseUnavailable:
@@ -57,6 +76,8 @@ def create_app(settings: Settings, database_url: str, graphs: dict[str, Any]) ->
             yield
         finally:
             await app.state.tempograph.notifier.close()
+            if database.store is not None:
+                await database.store.stop_sweeper()
             await database.close()
 
     app = FastAPI(
@@ -72,4 +93,5 @@ def create_app(settings: Settings, database_url: str, graphs: dict[str, Any]) ->
     app.include_router(threads.router)
     app.include_router(state.router)
     app.include_router(runs.router)
+    app.include_router(store.router)
     return app

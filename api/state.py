@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import asyncpg
 from temporalio.client import Client
@@ -22,6 +23,8 @@ class Database:
     # Run once each time a pool is opened (after migrations): e.g. system assistants.
     on_open: list[Callable[[asyncpg.Pool], Awaitable[None]]] = field(default_factory=list)
     _pool: asyncpg.Pool | None = None
+    # Set by an on_open hook: the memory store on the pool just opened.
+    store: Any = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def pool(self) -> asyncpg.Pool:
@@ -62,3 +65,8 @@ class AppState:
     catalog: GraphCatalog
     notifier: Notifier
     webhook_allow_private: bool = False
+
+    @property
+    def store(self) -> Any:
+        """The long-term memory store, on the current pool (None while Postgres is away)."""
+        return self.database.store

@@ -77,7 +77,8 @@ async def _serve_worker(
     node_queues: str = "all",
 ) -> None:
     from activities.events import EventLog
-    from tempograph.registry import load_project, read_config
+    from tempograph.registry import load_project, read_config, store_settings
+    from tempograph.store import PostgresStore
     from temporal.client import connect
     from temporal.worker import build_workers
 
@@ -95,6 +96,11 @@ async def _serve_worker(
     if node_queues not in ("all", "none"):
         queues = [q.strip() for q in node_queues.split(",") if q.strip()]
     events = EventLog(settings.database_url)
+    store = None
+    if settings.database_url is not None:
+        store_index, store_ttl = store_settings(config)
+        store = PostgresStore(await events.pool(), index=store_index, ttl=store_ttl)  # type: ignore[arg-type]
+        await store.setup()
     workers = build_workers(
         client,
         settings.task_queue,
@@ -103,6 +109,7 @@ async def _serve_worker(
         graceful_shutdown=timedelta(seconds=settings.graceful_shutdown_seconds),
         events=events,
         webhook_allow_private=settings.webhook_allow_private,
+        store=store,
     )
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(events.close)  # after the workers stop
@@ -148,10 +155,12 @@ async def _serve_api(
     from api import create_app
     from api.server import ApiServer
     from tempograph.database import EmbeddedPostgres
-    from tempograph.registry import load_project, read_config
+    from tempograph.registry import load_project, read_config, store_settings
 
     _require_loopback(host)
-    loaded, failed = load_project(read_config(config_path))
+    config = read_config(config_path)
+    store_index, store_ttl = store_settings(config)
+    loaded, failed = load_project(config)
     for graph_id, reason in sorted(failed.items()):
         _err(f"graph {graph_id!r} not served by the API: {reason}")
     graphs = {graph_id: durable.original for graph_id, durable in loaded.items()}
@@ -161,7 +170,7 @@ async def _serve_api(
         embedded = EmbeddedPostgres(settings.data_dir / "postgres")
         database_url = await asyncio.to_thread(embedded.start)
     try:
-        app = create_app(settings, database_url, graphs)
+        app = create_app(settings, database_url, graphs, store_index, store_ttl)
         server = ApiServer(
             uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
         )

@@ -100,6 +100,24 @@ MIGRATIONS: tuple[str, ...] = (
         UNIQUE (run_id, key)
     );
     """,
+    # 4: the long-term memory store (tempograph.store.PostgresStore). A namespace is kept
+    # as its labels joined with "." (labels may not contain "."). The vectors table is
+    # created by PostgresStore.setup(), since its dimension comes from the index config.
+    """
+    CREATE TABLE store_items (
+        prefix text NOT NULL,
+        key text NOT NULL,
+        value jsonb NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        updated_at timestamptz NOT NULL DEFAULT now(),
+        expires_at timestamptz,
+        ttl_minutes double precision,
+        PRIMARY KEY (prefix, key)
+    );
+    CREATE INDEX store_items_prefix ON store_items (prefix text_pattern_ops);
+    CREATE INDEX store_items_updated_at ON store_items (updated_at DESC);
+    CREATE INDEX store_items_expires_at ON store_items (expires_at) WHERE expires_at IS NOT NULL;
+    """,
 )
 
 # An arbitrary constant: the advisory lock that serialises migrations across replicas.

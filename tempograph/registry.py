@@ -45,6 +45,8 @@ class ProjectConfig:
     graphs: dict[str, GraphSpec]
     dependencies: list[Path]
     env: dict[str, str]
+    # LangGraph Server's "store" section: {"index": {"embed", "dims", "fields"}, "ttl": {...}}.
+    store: dict[str, Any] = field(default_factory=dict)
 
 
 def read_config(path: str | Path) -> ProjectConfig:
@@ -85,7 +87,10 @@ def read_config(path: str | Path) -> ProjectConfig:
         for d in raw.get("dependencies", [])
         if isinstance(d, str) and (d.startswith(".") or d.startswith("/"))
     ]
-    return ProjectConfig(path, graphs, dependencies, _read_env(base, raw.get("env")))
+    store = raw.get("store") or {}
+    if not isinstance(store, dict):
+        raise ConfigError(f'{path}: "store" must be an object')
+    return ProjectConfig(path, graphs, dependencies, _read_env(base, raw.get("env")), store)
 
 
 def _read_env(base: Path, env: Any) -> dict[str, str]:
@@ -182,3 +187,35 @@ def load_project(
         except GraphLoadError as err:
             failed[graph_id] = err.reason
     return loaded, failed
+
+
+def store_settings(config: ProjectConfig) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The store's index config (with ``embed`` resolved to an object) and TTL config.
+
+    ``embed`` is a path, ``"./file.py:attr"``, to a LangChain ``Embeddings`` or an embedding
+    function. Provider strings (``"openai:text-embedding-3-small"``) need the ``langchain``
+    package, which Tempograph does not install: wrap the model in a file instead.
+    """
+    index = config.store.get("index")
+    ttl = config.store.get("ttl")
+    if ttl is not None and not isinstance(ttl, dict):
+        raise ConfigError(f'{config.path}: "store.ttl" must be an object')
+    if index is None:
+        return None, ttl
+    if not isinstance(index, dict) or not isinstance(index.get("dims"), int):
+        raise ConfigError(f'{config.path}: "store.index" needs "dims" (an integer) and "embed"')
+    embed = index.get("embed")
+    if not isinstance(embed, str) or ":" not in embed or not embed.startswith((".", "/")):
+        raise ConfigError(
+            f'{config.path}: "store.index.embed" must be "./file.py:attribute" naming an '
+            f"Embeddings object or function; got {embed!r}"
+        )
+    file_part, _, attr = embed.rpartition(":")
+    target = (config.path.parent / file_part).resolve()
+    try:
+        module = _import_file(target)
+    except Exception as err:
+        raise ConfigError(f"{config.path}: cannot import {target}: {err}") from err
+    if not hasattr(module, attr):
+        raise ConfigError(f"{config.path}: {target} has no attribute {attr!r}")
+    return {**index, "embed": getattr(module, attr)}, ttl

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+from langgraph.store.base import BaseStore
 from temporalio.client import Client
 from temporalio.worker import Replayer, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
@@ -88,6 +89,7 @@ def build_workers(
     identity: str | None = None,
     events: EventLog | None = None,
     webhook_allow_private: bool = False,
+    store: BaseStore | None = None,
 ) -> list[Worker]:
     """The workers a process runs for ``graphs``.
 
@@ -96,12 +98,13 @@ def build_workers(
     ``"none"`` serves ``task_queue`` only; a list of queue names makes a dedicated node
     pool that polls just those queues and runs no workflows. ``events`` is the API's
     Postgres, where runs started through the API record their events and ends;
-    ``webhook_allow_private`` lets webhooks reach private addresses (local development).
+    ``webhook_allow_private`` lets webhooks reach private addresses (local development);
+    ``store`` is the long-term memory store node bodies get (``store=``, ``runtime.store``).
     """
     determinism.install()
     graph_registry.register(task_queue, graphs)
     events = events or EventLog(None)
-    nodes = NodeActivities(graphs, events)
+    nodes = NodeActivities(graphs, events, store)
     webhooks = WebhookSender(events, allow_private=webhook_allow_private)
     # Sync node bodies run on the loop's default executor (LangChain's run_in_executor);
     # size it to the activity slots so a leased slot never waits for a thread.

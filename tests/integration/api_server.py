@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import httpx
 from temporalio.client import Client
@@ -15,6 +15,7 @@ from activities.events import EventLog
 from api import create_app
 from api.server import ApiServer
 from tempograph.settings import Settings
+from tempograph.store import PostgresStore
 from temporal.devserver import DevServer
 from temporal.worker import build_workers
 from tests.conftest import free_port
@@ -27,6 +28,7 @@ async def serving(
     database_url: str,
     graphs: dict[str, Any] | None = None,
     task_queue: str = "api-tests",
+    store_index: dict[str, Any] | None = None,
 ) -> AsyncIterator[httpx.AsyncClient]:
     import uvicorn
 
@@ -37,7 +39,7 @@ async def serving(
     port = free_port()
     server = ApiServer(
         uvicorn.Config(
-            create_app(settings, database_url, graphs or {}),
+            create_app(settings, database_url, graphs or {}, store_index),
             host="127.0.0.1",
             port=port,
             log_level="warning",
@@ -64,6 +66,7 @@ async def api_stack(
     database_url: str,
     graphs: dict[str, DurableGraph],
     task_queue: str | None = None,
+    store_index: dict[str, Any] | None = None,
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The app and a worker (recording run events in ``database_url``) for ``graphs``."""
     queue = task_queue or f"api-{uuid.uuid4()}"
@@ -71,10 +74,11 @@ async def api_stack(
     originals = {graph_id: durable.original for graph_id, durable in graphs.items()}
     async with contextlib.AsyncExitStack() as stack:
         http = await stack.enter_async_context(
-            serving(dev_server, database_url, originals, task_queue=queue)
+            serving(dev_server, database_url, originals, task_queue=queue, store_index=store_index)
         )
+        store = PostgresStore(await events.pool(), index=cast(Any, store_index))
         for worker in build_workers(
-            client, queue, graphs, events=events, webhook_allow_private=True
+            client, queue, graphs, events=events, webhook_allow_private=True, store=store
         ):
             await stack.enter_async_context(worker)
         stack.push_async_callback(events.close)
