@@ -77,6 +77,7 @@ async def _serve_worker(
     node_queues: str = "all",
 ) -> None:
     from activities.events import EventLog
+    from tempograph.database import migrate
     from tempograph.registry import load_project, read_config, store_settings
     from tempograph.store import PostgresStore
     from temporal.client import connect
@@ -99,7 +100,9 @@ async def _serve_worker(
     store = None
     if settings.database_url is not None:
         store_index, store_ttl = store_settings(config)
-        store = PostgresStore(await events.pool(), index=store_index, ttl=store_ttl)  # type: ignore[arg-type]
+        pool = await events.pool()
+        await migrate(pool)  # the API may not have started yet; migrations are idempotent
+        store = PostgresStore(pool, index=store_index, ttl=store_ttl)  # type: ignore[arg-type]
         await store.setup()
     workers = build_workers(
         client,

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from langgraph_sdk import get_sync_client
 
 from temporal.devserver import temporal_binary
 from tests.conftest import TEST_GRAPHS, free_port
@@ -30,6 +31,7 @@ class Up:
     process: subprocess.Popen[str]
     env: dict[str, str]
     port: int
+    api_port: int = 0
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -100,7 +102,7 @@ def started(
 
 @pytest.fixture(scope="module")
 def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
-    port, ui_port = free_port(), free_port()
+    port, ui_port, api_port = free_port(), free_port(), free_port()
     env = {
         **os.environ,
         "TEMPOGRAPH_DATA_DIR": str(tmp_path_factory.mktemp("data")),
@@ -117,11 +119,11 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
         "--ui-port",
         str(ui_port),
         "--api-port",
-        str(free_port()),
+        str(api_port),
     ]
     with started(args, env) as (process, lines):
         assert any("no authentication" in line for line in lines)
-        yield Up(process, env, port)
+        yield Up(process, env, port, api_port)
 
 
 DEMO_RUN = [
@@ -277,3 +279,15 @@ def test_worker_reports_a_broken_graph_by_name_and_serves_the_others(
         errors = process.stderr.read()
     assert "graph 'broken' not loaded: import of" in errors
     assert "ModuleNotFoundError: No module named 'not_a_module_anywhere'" in errors
+
+
+def test_up_serves_the_memory_store_from_langgraph_json(up: Up) -> None:
+    """langgraph.json's store section (an embedding from a file) reaches the API and the
+    worker: a node writes a memory, the SDK finds it by meaning."""
+    sdk = get_sync_client(url=f"http://127.0.0.1:{up.api_port}")
+    thread = sdk.threads.create()
+    result = sdk.runs.wait(thread["thread_id"], "memory", input={"user": "cli", "fact": "tea"})
+    assert result["recalled"] == ["tea"]
+    found = sdk.store.search_items(["memories", "cli"], query="tea")
+    assert [item["key"] for item in found["items"]] == ["tea"]
+    assert found["items"][0]["score"] is not None  # ranked by the configured embedding
