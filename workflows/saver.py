@@ -8,7 +8,6 @@ from the workflow's random source, so a replayed run writes byte-identical check
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -136,6 +135,7 @@ class WorkflowSaver(InMemorySaver):
 
     def __init__(self, thread_id: str, records: ThreadCheckpoints | None = None) -> None:
         super().__init__(serde=serializer())
+        self._draws = 0
         self.thread_id = thread_id
         self._reported: set[tuple[str, ...]] = set()
         if records is not None:
@@ -151,7 +151,9 @@ class WorkflowSaver(InMemorySaver):
             number = int(current.split(".")[0])
         # The suffix tells apart the same counter on two branches (a fork rewrites a
         # channel at a number the abandoned branch used); replay draws the same one.
-        draw = workflow.random().random() if workflow.in_workflow() else random.random()
+        # Outside a workflow (tests, tools) a per-saver count keeps suffixes distinct.
+        self._draws += 1
+        draw = workflow.random().random() if workflow.in_workflow() else self._draws
         return f"{number + 1:032}.{draw:016}"
 
     def load(self, records: ThreadCheckpoints) -> None:
