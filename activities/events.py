@@ -11,7 +11,6 @@ replicas wake their streams without polling.
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -22,16 +21,9 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from tempograph.database import open_pool
-from workflows.jsonable import to_jsonable
+from workflows.jsonable import RUN_EVENTS_CHANNEL as CHANNEL
+from workflows.jsonable import dumps, to_jsonable
 from workflows.types import FINISH_RUN_ACTIVITY, RunEnd, StreamEvent, StreamSpec
-
-CHANNEL = "tempograph_runs"
-_FINAL_STATUSES = ("success", "error", "interrupted", "timeout")
-
-
-def dumps(value: Any) -> str:
-    """Compact JSON on one line, as LangGraph Server writes SSE data."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 async def write_events(
@@ -187,7 +179,3 @@ class NodeStream:
             await self._task
         finally:
             await self._flush()
-
-
-def is_final(status: str) -> bool:
-    return status in _FINAL_STATUSES

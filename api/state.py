@@ -13,6 +13,7 @@ from temporalio.client import Client
 from api.graphs import GraphCatalog
 from api.streaming import Notifier
 from tempograph.database import DatabaseUnavailable, migrate, open_pool
+from temporal.client import Threads
 
 
 @dataclass
@@ -65,6 +66,11 @@ class AppState:
     catalog: GraphCatalog
     notifier: Notifier
     webhook_allow_private: bool = False
+
+    @property
+    def threads(self) -> Threads:
+        """Thread workflows on this app's task queue."""
+        return Threads(self.temporal, self.task_queue)
 
     @property
     def store(self) -> Any:

@@ -20,8 +20,9 @@ from uuid import UUID
 import asyncpg
 
 from api.storage.runs import FINAL, Event, RunStore
+from workflows.jsonable import RUN_EVENTS_CHANNEL as CHANNEL
+from workflows.jsonable import dumps
 
-CHANNEL = "tempograph_runs"
 HEARTBEAT_SECONDS = 5.0
 _POLL_SECONDS = 1.0
 
@@ -92,13 +93,21 @@ async def follow(
                 for event in await store.events_after(run_id, after, limit=1_000_000):
                     yield event
                 return
-            try:
-                await asyncio.wait_for(wake.wait(), timeout=_POLL_SECONDS)
-            except TimeoutError:
-                quiet += _POLL_SECONDS
-                if quiet >= HEARTBEAT_SECONDS:
-                    quiet = 0.0
-                    yield None
+            quiet, heartbeat = await _pause(wake, quiet)
+            if heartbeat:
+                yield None
+
+
+async def _pause(wake: asyncio.Event, quiet: float) -> tuple[float, bool]:
+    """Sleep until woken or one poll interval passes. Returns the quiet time so far and
+    whether a heartbeat is due (then the quiet time starts over)."""
+    try:
+        await asyncio.wait_for(wake.wait(), timeout=_POLL_SECONDS)
+    except TimeoutError:
+        quiet += _POLL_SECONDS
+        if quiet >= HEARTBEAT_SECONDS:
+            return 0.0, True
+    return quiet, False
 
 
 async def until_final(store: RunStore, notifier: Notifier, run_id: UUID) -> AsyncIterator[None]:
@@ -111,13 +120,9 @@ async def until_final(store: RunStore, notifier: Notifier, run_id: UUID) -> Asyn
             status = await store.status(run_id)
             if status is None or status in FINAL:
                 return
-            try:
-                await asyncio.wait_for(wake.wait(), timeout=_POLL_SECONDS)
-            except TimeoutError:
-                quiet += _POLL_SECONDS
-                if quiet >= HEARTBEAT_SECONDS:
-                    quiet = 0.0
-                    yield None
+            quiet, heartbeat = await _pause(wake, quiet)
+            if heartbeat:
+                yield None
 
 
 def sse(event: str, data: str, event_id: int | None = None) -> bytes:
@@ -192,7 +197,3 @@ _WHOLE_TYPES = {
     "ChatMessageChunk": "chat",
     "FunctionMessageChunk": "function",
 }
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)

@@ -20,7 +20,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from tempograph.errors import ErrorCode, InvalidRequestError, TempographError
 from tempograph.settings import Settings
 from temporal.converter import DATA_CONVERTER
-from workflows.thread import THREAD_ID, ThreadCarry, ThreadWorkflow, WaitRun
+from workflows.thread import ThreadCarry, ThreadWorkflow, WaitRun
 from workflows.types import (
     API_HISTORY,
     API_STATE,
@@ -28,6 +28,7 @@ from workflows.types import (
     EXPORT_CHECKPOINTS,
     RESUME,
     SUBMIT_RUN,
+    THREAD_ID,
     UPDATE_STATE,
     WAIT_RUN,
     CancelRequest,

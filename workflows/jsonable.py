@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import json
 from datetime import date, datetime, time
 from enum import Enum
 from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel
+
+# The Postgres channel run writers NOTIFY (payload: the run id) and API streams LISTEN on.
+RUN_EVENTS_CHANNEL = "tempograph_runs"
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON on one line, as LangGraph Server writes SSE data."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def to_jsonable(value: Any) -> Any:

@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any, cast
 
 from temporalio import workflow
-from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ApplicationError
 from temporalio.workflow import ParentClosePolicy
 
@@ -39,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
         RUN_WORKFLOW,
         RUNNING,
         SUCCESS,
+        THREAD_ID,
         WEBHOOK_WORKFLOW,
         NodeFailure,
         ResumeRequest,
@@ -313,9 +314,6 @@ class RunWorkflow:
         await self._finish(ERROR, state, self._outcome.error)
         await workflow.wait_condition(workflow.all_handlers_finished)
         raise err
-
-
-THREAD_ID = SearchAttributeKey.for_keyword("ThreadId")
 
 
 def _latest(config: Any) -> Any:

@@ -24,8 +24,7 @@ def describe(
     """Values, next nodes and pending interrupts of the thread's newest checkpoint."""
     if graph_id is None or not checkpoints.checkpoints:
         return ThreadState(thread_id, status, {}, [], [], None, run_id)
-    saver = WorkflowSaver(thread_id, checkpoints)
-    graph = durable_graph(graph_id).workflow_graph.copy({"checkpointer": saver})
+    graph = _graph(thread_id, graph_id, checkpoints)
     config: Any = {"configurable": {"thread_id": thread_id}}
     snapshot = graph.get_state(config)
     past: list[dict[str, Any]] = []

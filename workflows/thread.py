@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import (
     ApplicationError,
     ChildWorkflowError,
@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
         CANCELLED,
         ERROR,
         EXPORT_CHECKPOINTS,
+        GRAPH_ID,
         INTERRUPTED,
         PENDING,
         RESUME,
@@ -34,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         RUNNING,
         SUBMIT_RUN,
         SUCCESS,
+        THREAD_ID,
         THREAD_STATE,
         THREAD_WORKFLOW,
         UPDATE_STATE,
@@ -50,8 +52,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.validation import is_interrupt_id, validate_request
 
-THREAD_ID = SearchAttributeKey.for_keyword("ThreadId")
-GRAPH_ID = SearchAttributeKey.for_keyword("GraphId")
 
 # Outcomes kept for `wait` after a run has ended.
 _KEEP_OUTCOMES = 100

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from temporalio.common import SearchAttributeKey
 from temporalio.exceptions import ApplicationError
 
 from workflows.saver import ThreadCheckpoints
@@ -30,6 +31,10 @@ EXPORT_CHECKPOINTS = "export_checkpoints"
 FINISH_RUN_ACTIVITY = "tempograph.finish_run"
 WEBHOOK_WORKFLOW = "WebhookWorkflow"
 WEBHOOK_ACTIVITY = "tempograph.webhook"
+
+# Search attributes (registered by the dev server): find a thread's workflows in the UI.
+THREAD_ID = SearchAttributeKey.for_keyword("ThreadId")
+GRAPH_ID = SearchAttributeKey.for_keyword("GraphId")
 
 # Run statuses, as LangGraph Server names them.
 PENDING, RUNNING, SUCCESS, ERROR, INTERRUPTED = (

@@ -28,7 +28,6 @@ from api.storage.threads import ThreadStore
 from api.streaming import (
     HEARTBEAT,
     MessageView,
-    dumps,
     follow,
     mode_filter,
     sse,
@@ -36,7 +35,7 @@ from api.streaming import (
 )
 from tempograph.errors import ErrorCode, InvalidRequestError, TempographError
 from tempograph.webhooks import WebhookRefused, check_url
-from temporal.client import Threads
+from workflows.jsonable import dumps
 from workflows.types import ResumeRequest, RunRequest, StreamSpec
 
 router = APIRouter(tags=["runs"])
@@ -113,10 +112,6 @@ class RunCreate(BaseModel):
 
     def modes(self) -> list[str]:
         return [self.stream_mode] if isinstance(self.stream_mode, str) else list(self.stream_mode)
-
-
-def _threads(state: State) -> Threads:
-    return Threads(state.temporal, state.task_queue)
 
 
 async def _stores(state: State) -> tuple[RunStore, ThreadStore]:
@@ -261,7 +256,7 @@ async def create_run(
             assert body.command is not None
             await _resume(state, thread_id, graph_id, body, config, context, stream)
         else:
-            ticket = await _threads(state).submit(
+            ticket = await state.threads.submit(
                 str(thread_id),
                 RunRequest(
                     graph_id=graph_id,
@@ -310,7 +305,7 @@ async def _resume(
     whose waiting run was superseded or whose state was updated) start a run that resumes
     from the checkpoint, as LangGraph does."""
     assert body.command is not None
-    threads = _threads(state)
+    threads = state.threads
     try:
         await threads.resume(
             str(thread_id), ResumeRequest(value=body.command.resume, stream=stream)
@@ -540,7 +535,7 @@ async def _cancel(state: State, thread_id: UUID, run_id: UUID, rollback: bool = 
     run = await _existing(state, thread_id, run_id)
     if run["status"] in FINAL:
         raise HTTPException(404, f"No matching runs to cancel: run {run_id} is {run['status']}")
-    outcome = await _threads(state).cancel(str(thread_id), str(run_id), rollback)
+    outcome = await state.threads.cancel(str(thread_id), str(run_id), rollback)
     if outcome == "dequeued":
         runs, _ = await _stores(state)
         if rollback:
@@ -591,7 +586,7 @@ async def _stateless(state: State, body: RunCreate, key: str | None) -> tuple[UU
 
 async def _drop_thread(state: State, thread_id: UUID) -> None:
     _, threads = await _stores(state)
-    await _threads(state).delete(str(thread_id))
+    await state.threads.delete(str(thread_id))
     await threads.delete(thread_id)
 
 

@@ -17,7 +17,6 @@ from api.deps import State
 from api.routes.threads import thread_uuid
 from api.storage.runs import RunStore
 from api.storage.threads import ThreadStore
-from temporal.client import Threads
 from workflows.types import HistoryQuery, StateUpdate
 
 router = APIRouter(prefix="/threads", tags=["threads"])
@@ -60,10 +59,6 @@ class HistoryBody(BaseModel):
     select: list[str] | None = None
 
 
-def _threads(state: State) -> Threads:
-    return Threads(state.temporal, state.task_queue)
-
-
 async def _thread(state: State, thread_id: str) -> tuple[UUID, dict[str, Any]]:
     tid = thread_uuid(thread_id)
     found = await ThreadStore(await state.database.pool()).get(tid)
@@ -89,7 +84,7 @@ def _checkpoint_id(value: Any) -> str | None:
 
 async def _state(state: State, thread_id: str, checkpoint_id: str | None) -> dict[str, Any]:
     tid, _ = await _thread(state, thread_id)
-    found = await _threads(state).api_state(str(tid), checkpoint_id)
+    found = await state.threads.api_state(str(tid), checkpoint_id)
     if found is None:
         if checkpoint_id is not None:
             raise HTTPException(404, f"Thread {tid} has no checkpoint {checkpoint_id}")
@@ -131,7 +126,7 @@ async def update_state(thread_id: str, body: StateUpdateBody, state: State) -> d
             "metadata.graph_id",
         )
     checkpoint_id = _checkpoint_id(body.checkpoint_id) or _checkpoint_id(body.checkpoint)
-    new = await _threads(state).update_state(
+    new = await state.threads.update_state(
         str(tid),
         StateUpdate(
             values=body.values,
@@ -156,7 +151,7 @@ async def update_state(thread_id: str, body: StateUpdateBody, state: State) -> d
 
 async def _history(state: State, thread_id: str, query: HistoryQuery) -> list[dict[str, Any]]:
     tid, _ = await _thread(state, thread_id)
-    return await _threads(state).api_history(str(tid), query)
+    return await state.threads.api_history(str(tid), query)
 
 
 @router.post("/{thread_id}/history")
@@ -197,7 +192,7 @@ async def copy(thread_id: str, state: State) -> dict[str, Any]:
     store = ThreadStore(pool)
     new_id = uuid4()
     await store.create(new_id, dict(source["metadata"]), "raise")
-    await _threads(state).copy(str(tid), str(new_id))
+    await state.threads.copy(str(tid), str(new_id))
     status = source["status"] if source["status"] in ("interrupted", "error") else "idle"
     copied = await store.set_state(
         new_id, status, source["values"], source["interrupts"], source["error"]

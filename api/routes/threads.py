@@ -3,31 +3,18 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Body, Header, HTTPException, Response
-from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import State
-from api.models import ThreadCount, ThreadCreate, ThreadPatch, ThreadSearch
+from api.models import ThreadCount, ThreadCreate, ThreadField, ThreadPatch, ThreadSearch
 from api.storage.threads import ThreadStore
-from tempograph.errors import ErrorCode, TempographError
-from temporal.client import thread_workflow_id
 
 router = APIRouter(prefix="/threads", tags=["threads"])
 
-_THREAD_FIELDS = {
-    "thread_id",
-    "created_at",
-    "updated_at",
-    "state_updated_at",
-    "metadata",
-    "config",
-    "status",
-    "values",
-    "interrupts",
-}
+_THREAD_FIELDS = set(get_args(ThreadField))
 _EXTRACT_ROOTS = {"values", "metadata", "config", "interrupts"}
 _EXTRACT_PATH = re.compile(r"([A-Za-z_]\w*)((?:\.[^.\[\]]+|\[-?\d+\])*)")
 _EXTRACT_STEP = re.compile(r"\.([^.\[\]]+)|\[(-?\d+)\]")
@@ -83,21 +70,6 @@ def _extracted(thread: dict[str, Any], root: str, steps: list[str | int]) -> Any
         else:
             return None
     return current
-
-
-async def _stop_workflow(state: State, thread_id: UUID) -> None:
-    """Terminate the thread's workflow (and with it the run in progress), if it has one."""
-    handle = state.temporal.get_workflow_handle(thread_workflow_id(str(thread_id)))
-    try:
-        await handle.terminate(reason="thread deleted")
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            return  # never ran, or already closed
-        if err.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
-            raise TempographError(
-                f"Temporal is unavailable: {err.message}", code=ErrorCode.SERVER_UNAVAILABLE
-            ) from None
-        raise
 
 
 @router.post("")
@@ -190,7 +162,7 @@ async def delete(thread_id: str, state: State) -> Response:
     uuid = thread_uuid(thread_id)
 
     async def stop() -> None:
-        await _stop_workflow(state, uuid)
+        await state.threads.delete(str(uuid))
 
     if not await (await _store(state)).delete(uuid, before_delete=stop):
         raise _not_found(uuid)

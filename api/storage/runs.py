@@ -9,6 +9,8 @@ from uuid import UUID
 
 import asyncpg
 
+from workflows.jsonable import RUN_EVENTS_CHANNEL
+
 _COLUMNS = (
     "run_id, thread_id, assistant_id, created_at, updated_at, status, metadata, kwargs,"
     " multitask_strategy"
@@ -238,7 +240,7 @@ async def _runs_left(conn: asyncpg.Connection, threads: set[UUID], run_ids: list
             list(IN_FLIGHT),
         )
     for run_id in run_ids:
-        await conn.execute("SELECT pg_notify('tempograph_runs', $1)", str(run_id))
+        await conn.execute("SELECT pg_notify($1, $2)", RUN_EVENTS_CHANNEL, str(run_id))
 
 
 class ThreadBusy(Exception):

@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator
 from typing import Any, cast
 
 import httpx
+import uvicorn
+from fastapi import FastAPI, Request
 from temporalio.client import Client
 
 from activities.events import EventLog
@@ -30,8 +32,6 @@ async def serving(
     task_queue: str = "api-tests",
     store_index: dict[str, Any] | None = None,
 ) -> AsyncIterator[httpx.AsyncClient]:
-    import uvicorn
-
     # Webhooks may reach loopback here: the tests' receivers listen on 127.0.0.1.
     settings = Settings(
         temporal_address=dev_server.address, task_queue=task_queue, webhook_allow_private=True
@@ -83,3 +83,24 @@ async def api_stack(
             await stack.enter_async_context(worker)
         stack.push_async_callback(events.close)
         yield http
+
+
+@contextlib.asynccontextmanager
+async def webhook_receiver() -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
+    """A loopback HTTP server that records what is POSTed to it: (url, bodies)."""
+    received: list[dict[str, Any]] = []
+    receiver = FastAPI()
+
+    async def hook(request: Request) -> dict[str, bool]:
+        received.append(await request.json())
+        return {"ok": True}
+
+    receiver.add_api_route("/hook", hook, methods=["POST"])
+    port = free_port()
+    server = ApiServer(uvicorn.Config(receiver, host="127.0.0.1", port=port, log_level="warning"))
+    serving_task = asyncio.create_task(server.serve())
+    try:
+        yield f"http://127.0.0.1:{port}/hook", received
+    finally:
+        server.should_exit = True
+        await serving_task

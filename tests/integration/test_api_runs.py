@@ -9,18 +9,15 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-from fastapi import FastAPI, Request
 from langgraph_sdk import get_client
 from langgraph_sdk.errors import NotFoundError
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
-from api.server import ApiServer
 from temporal.client import Threads
 from temporal.devserver import DevServer
-from tests.conftest import free_port, load_test_graph
-from tests.integration.api_server import api_stack
+from tests.conftest import load_test_graph
+from tests.integration.api_server import api_stack, webhook_receiver
 from workflows.types import RunRequest
 
 QUEUE = f"api-runs-{uuid.uuid4()}"
@@ -303,18 +300,7 @@ async def test_rollback_undoes_a_run_as_if_it_never_happened(api: str) -> None:
 
 
 async def test_webhook_is_posted_when_the_run_ends(api: str) -> None:
-    received: list[dict[str, Any]] = []
-    receiver = FastAPI()
-
-    @receiver.post("/hook")
-    async def hook(request: Request) -> dict[str, bool]:
-        received.append(await request.json())
-        return {"ok": True}
-
-    port = free_port()
-    server = ApiServer(uvicorn.Config(receiver, host="127.0.0.1", port=port, log_level="warning"))
-    serving = asyncio.create_task(server.serve())
-    try:
+    async with webhook_receiver() as (url, received):
         sdk = get_client(url=api)
         thread = await sdk.threads.create()
         tid = thread["thread_id"]
@@ -325,9 +311,7 @@ async def test_webhook_is_posted_when_the_run_ends(api: str) -> None:
             )
             assert refused.status_code == 422 and "absolute" in refused.json()["detail"]
         assert await sdk.runs.list(tid) == []
-        run = await sdk.runs.create(
-            tid, "chain3", input={"steps": []}, webhook=f"http://127.0.0.1:{port}/hook"
-        )
+        run = await sdk.runs.create(tid, "chain3", input={"steps": []}, webhook=url)
         await sdk.runs.join(tid, run["run_id"])
         for _ in range(200):
             if received:
@@ -337,10 +321,7 @@ async def test_webhook_is_posted_when_the_run_ends(api: str) -> None:
         assert posted["run_id"] == run["run_id"] and posted["thread_id"] == tid
         assert posted["status"] == "success"
         assert posted["values"] == {"steps": ["a", "b", "c"]}
-        assert posted["kwargs"]["webhook"] == f"http://127.0.0.1:{port}/hook"
-    finally:
-        server.should_exit = True
-        await serving
+        assert posted["kwargs"]["webhook"] == url
 
 
 async def test_copy_a_thread_then_let_the_two_diverge(api: str) -> None:

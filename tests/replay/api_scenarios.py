@@ -9,14 +9,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
 
-import uvicorn
-from fastapi import FastAPI, Request
 from langgraph_sdk.client import LangGraphClient
 
-from api.server import ApiServer
-from tests.conftest import free_port
+from tests.integration.api_server import webhook_receiver
 
 
 async def _until(sdk: LangGraphClient, thread_id: str, run_id: str, status: str) -> None:
@@ -99,31 +95,15 @@ async def rollback(sdk: LangGraphClient) -> str:
 
 
 async def webhook(sdk: LangGraphClient) -> str:
-    received: list[Any] = []
-    receiver = FastAPI()
-
-    @receiver.post("/hook")
-    async def hook(request: Request) -> dict[str, bool]:
-        received.append(await request.json())
-        return {"ok": True}
-
-    port = free_port()
-    server = ApiServer(uvicorn.Config(receiver, host="127.0.0.1", port=port, log_level="warning"))
-    serving = asyncio.create_task(server.serve())
-    try:
+    async with webhook_receiver() as (url, received):
         thread = await sdk.threads.create()
         tid = thread["thread_id"]
-        await sdk.runs.wait(
-            tid, "chain3", input={"steps": []}, webhook=f"http://127.0.0.1:{port}/hook"
-        )
+        await sdk.runs.wait(tid, "chain3", input={"steps": []}, webhook=url)
         for _ in range(200):
             if received:
                 break
             await asyncio.sleep(0.05)
         return str(tid)
-    finally:
-        server.should_exit = True
-        await serving
 
 
 API_SCENARIOS: dict[str, Callable[[LangGraphClient], Awaitable[str]]] = {
