@@ -1,5 +1,5 @@
 """Every side effect: running node bodies and ``@task`` functions as Temporal activities."""
 
-from activities.nodes import NodeActivities
+from tempograph.activities.nodes import NodeActivities
 
 __all__ = ["NodeActivities"]

@@ -17,13 +17,13 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
+from tempograph.workflows.jsonable import RUN_EVENTS_CHANNEL as CHANNEL
+from tempograph.workflows.jsonable import dumps, to_jsonable
+from tempograph.workflows.types import FINISH_RUN_ACTIVITY, RunEnd, StreamEvent, StreamSpec
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from tempograph.database import open_pool
-from workflows.jsonable import RUN_EVENTS_CHANNEL as CHANNEL
-from workflows.jsonable import dumps, to_jsonable
-from workflows.types import FINISH_RUN_ACTIVITY, RunEnd, StreamEvent, StreamSpec
 
 
 async def write_events(

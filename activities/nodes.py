@@ -6,7 +6,7 @@ a config with the thread's configurable values, a scratchpad that makes ``interr
 work, and a ``Runtime`` with context, heartbeat and a stream writer. For runs started
 through the API, the events the workflow produced so far are written first, and chat
 model tokens and custom writes reach the run's event log while the node runs
-(:mod:`activities.events`). ``store`` is ``None`` until the memory store arrives
+(:mod:`tempograph.activities.events`). ``store`` is ``None`` until the memory store arrives
 (issue 4). What the node does beyond returning a value (resume bookkeeping of
 ``interrupt()``) is returned for the workflow to replay into LangGraph's loop.
 """
@@ -37,14 +37,13 @@ from langgraph.func import _TaskFunction
 from langgraph.pregel._messages import StreamMessagesHandler
 from langgraph.runtime import ExecutionInfo, Runtime
 from langgraph.store.base import BaseStore
+from tempograph.activities.events import EventLog, NodeStream
+from tempograph.workflows.durable import ActivityTarget, DurableGraph
+from tempograph.workflows.policy import NodePolicy
+from tempograph.workflows.types import NodeCall, NodeResult
 from temporalio import activity
 from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
-
-from activities.events import EventLog, NodeStream
-from workflows.durable import ActivityTarget, DurableGraph
-from workflows.policy import NodePolicy
-from workflows.types import NodeCall, NodeResult
 
 
 class _InlineFuture:

@@ -8,12 +8,12 @@ from typing import Any
 from uuid import UUID
 
 import httpx
+from tempograph.activities.events import EventLog
+from tempograph.workflows.types import WEBHOOK_ACTIVITY, WebhookDelivery
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.events import EventLog
 from tempograph.webhooks import WebhookRefused, check_url
-from workflows.types import WEBHOOK_ACTIVITY, WebhookDelivery
 
 
 class WebhookSender:

@@ -7,17 +7,17 @@ from contextlib import asynccontextmanager
 from typing import Any, cast
 
 from fastapi import FastAPI
+from tempograph.api import errors
+from tempograph.api.graphs import GraphCatalog, system_assistant_id
+from tempograph.api.routes import assistants, runs, state, store, system, threads
+from tempograph.api.state import AppState, Database
+from tempograph.api.storage.assistants import AssistantStore
+from tempograph.api.streaming import Notifier
+from tempograph.temporal.client import connect
 
-from api import errors
-from api.graphs import GraphCatalog, system_assistant_id
-from api.routes import assistants, runs, state, store, system, threads
-from api.state import AppState, Database
-from api.storage.assistants import AssistantStore
-from api.streaming import Notifier
 from tempograph import __version__
 from tempograph.database import DatabaseUnavailable
 from tempograph.settings import Settings
-from temporal.client import connect
 
 
 def create_app(

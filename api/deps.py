@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
-
-from api.state import AppState
+from tempograph.api.state import AppState
 
 
 def app_state(request: Request) -> AppState:

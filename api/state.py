@@ -8,12 +8,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
+from tempograph.api.graphs import GraphCatalog
+from tempograph.api.streaming import Notifier
+from tempograph.temporal.client import Threads
 from temporalio.client import Client
 
-from api.graphs import GraphCatalog
-from api.streaming import Notifier
 from tempograph.database import DatabaseUnavailable, migrate, open_pool
-from temporal.client import Threads
 
 
 @dataclass

@@ -18,10 +18,9 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
-
-from api.storage.runs import FINAL, Event, RunStore
-from workflows.jsonable import RUN_EVENTS_CHANNEL as CHANNEL
-from workflows.jsonable import dumps
+from tempograph.api.storage.runs import FINAL, Event, RunStore
+from tempograph.workflows.jsonable import RUN_EVENTS_CHANNEL as CHANNEL
+from tempograph.workflows.jsonable import dumps
 
 HEARTBEAT_SECONDS = 5.0
 _POLL_SECONDS = 1.0

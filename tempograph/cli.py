@@ -76,12 +76,12 @@ async def _serve_worker(
     stop: asyncio.Event | None = None,
     node_queues: str = "all",
 ) -> None:
-    from activities.events import EventLog
+    from tempograph.activities.events import EventLog
     from tempograph.database import migrate
     from tempograph.registry import load_project, read_config, store_settings
     from tempograph.store import PostgresStore
-    from temporal.client import connect
-    from temporal.worker import build_workers
+    from tempograph.temporal.client import connect
+    from tempograph.temporal.worker import build_workers
 
     stop = stop or _stop_requested()
     config = read_config(config_path)
@@ -123,7 +123,7 @@ async def _serve_worker(
 
 
 async def _dev_server(settings: Settings, port: int, ui_port: int) -> None:
-    from temporal.devserver import DevServer
+    from tempograph.temporal.devserver import DevServer
 
     stop = _stop_requested()
     server = DevServer(settings.data_dir / "temporal", port=port, ui_port=ui_port)
@@ -155,8 +155,8 @@ async def _serve_api(
     """The HTTP API on ``host:port`` (and, without ``DATABASE_URL``, embedded Postgres)."""
     import uvicorn
 
-    from api import create_app
-    from api.server import ApiServer
+    from tempograph.api import create_app
+    from tempograph.api.server import ApiServer
     from tempograph.database import EmbeddedPostgres
     from tempograph.registry import load_project, read_config, store_settings
 
@@ -205,7 +205,7 @@ async def _up(
     settings: Settings, config_path: Path, port: int, ui_port: int, api_port: int
 ) -> None:
     from tempograph.database import EmbeddedPostgres
-    from temporal.devserver import DevServer
+    from tempograph.temporal.devserver import DevServer
 
     stop = _stop_requested()
     server = DevServer(settings.data_dir / "temporal", port=port, ui_port=ui_port)
@@ -302,7 +302,7 @@ async def _progress(client: Any, run_id: str, resumes: int) -> None:
 
 
 async def _follow(settings: Settings, thread_id: str, run_id: str, resumes: int) -> int:
-    from temporal.client import Threads, connect
+    from tempograph.temporal.client import Threads, connect
 
     client = await connect(settings)
     threads = Threads(client, settings.task_queue)
@@ -331,8 +331,8 @@ async def _follow(settings: Settings, thread_id: str, run_id: str, resumes: int)
 
 
 async def _run(settings: Settings, args: argparse.Namespace) -> int:
-    from temporal.client import Threads, connect
-    from workflows.types import RunRequest
+    from tempograph.temporal.client import Threads, connect
+    from tempograph.workflows.types import RunRequest
 
     graph_input = _parse_json("--input", args.input)
     if args.recursion_limit is not None and args.recursion_limit < 1:
@@ -352,7 +352,7 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _resume(settings: Settings, args: argparse.Namespace) -> int:
-    from temporal.client import Threads, connect
+    from tempograph.temporal.client import Threads, connect
 
     value = _parse_json("--value", args.value)
     client = await connect(settings)
@@ -362,7 +362,7 @@ async def _resume(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _state(settings: Settings, args: argparse.Namespace) -> int:
-    from temporal.client import Threads, connect
+    from tempograph.temporal.client import Threads, connect
 
     client = await connect(settings)
     state = await Threads(client, settings.task_queue).state(args.thread, args.history)

@@ -25,9 +25,9 @@ from typing import Any
 from langgraph.graph import StateGraph
 
 from tempograph.errors import ConfigError, GraphLoadError
-from workflows import serde
-from workflows.durable import DurableGraph, make_durable
-from workflows.policy import NodePolicy, apply_overrides
+from tempograph.workflows import serde
+from tempograph.workflows.durable import DurableGraph, make_durable
+from tempograph.workflows.policy import NodePolicy, apply_overrides
 
 
 @dataclass

@@ -4,24 +4,9 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from temporalio.client import (
-    Client,
-    WithStartWorkflowOperation,
-    WorkflowUpdateFailedError,
-)
-from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
-    WorkflowIDConflictPolicy,
-)
-from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
-
-from tempograph.errors import ErrorCode, InvalidRequestError, TempographError
-from tempograph.settings import Settings
-from temporal.converter import DATA_CONVERTER
-from workflows.thread import ThreadCarry, ThreadWorkflow, WaitRun
-from workflows.types import (
+from tempograph.temporal.converter import DATA_CONVERTER
+from tempograph.workflows.thread import ThreadCarry, ThreadWorkflow, WaitRun
+from tempograph.workflows.types import (
     API_HISTORY,
     API_STATE,
     CANCEL_RUN,
@@ -39,6 +24,21 @@ from workflows.types import (
     StateUpdate,
     ThreadState,
 )
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+)
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from tempograph.errors import ErrorCode, InvalidRequestError, TempographError
+from tempograph.settings import Settings
 
 
 async def connect(settings: Settings) -> Client:

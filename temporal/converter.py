@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from tempograph.workflows import serde
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import (
     BinaryNullPayloadConverter,
@@ -19,8 +20,6 @@ from temporalio.converter import (
     EncodingPayloadConverter,
     JSONPlainPayloadConverter,
 )
-
-from workflows import serde
 
 LANGGRAPH_ENCODING = b"binary/langgraph"
 _TYPE_KEY = "langgraph-type"
@@ -54,7 +53,7 @@ class PlainJSONPayloadConverter(JSONPlainPayloadConverter):
 
 class LangGraphPayloadConverter(EncodingPayloadConverter):
     """Any other value, through LangGraph's serializer (msgpack with type extensions),
-    rebuilding only the types on :mod:`workflows.serde`'s allowlist."""
+    rebuilding only the types on :mod:`tempograph.workflows.serde`'s allowlist."""
 
     @property
     def encoding(self) -> str:

@@ -8,7 +8,7 @@ is far too heavy to re-import per run), so the sandbox cannot intercept those re
 
 :func:`install` swaps the names that ``langgraph.pregel._checkpoint`` and
 ``langgraph.pregel._loop`` look up at call time for dispatchers keyed on the *running
-event loop*: inside a workflow they take values from :mod:`workflows.ids`
+event loop*: inside a workflow they take values from :mod:`tempograph.workflows.ids`
 (``workflow.now()`` and ``workflow.random()``); anywhere else (activities run in the same
 process) they call LangGraph's originals unchanged. A unit test checks the names exist,
 so a LangGraph upgrade that moves them fails loudly instead of silently losing
@@ -21,9 +21,8 @@ import uuid
 from datetime import datetime, tzinfo
 from typing import Any
 
+from tempograph.workflows.ids import workflow_uuid6
 from temporalio import workflow
-
-from workflows.ids import workflow_uuid6
 
 
 class _Original:

@@ -8,20 +8,19 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from langgraph.store.base import BaseStore
+from tempograph.activities.events import EventLog
+from tempograph.activities.nodes import NodeActivities
+from tempograph.activities.webhooks import WebhookSender
+from tempograph.temporal import determinism
+from tempograph.temporal.converter import DATA_CONVERTER
+from tempograph.workflows import graphs as graph_registry
+from tempograph.workflows.durable import DurableGraph
+from tempograph.workflows.run import RunWorkflow
+from tempograph.workflows.thread import ThreadWorkflow
+from tempograph.workflows.webhook import WebhookWorkflow
 from temporalio.client import Client
 from temporalio.worker import Replayer, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
-
-from activities.events import EventLog
-from activities.nodes import NodeActivities
-from activities.webhooks import WebhookSender
-from temporal import determinism
-from temporal.converter import DATA_CONVERTER
-from workflows import graphs as graph_registry
-from workflows.durable import DurableGraph
-from workflows.run import RunWorkflow
-from workflows.thread import ThreadWorkflow
-from workflows.webhook import WebhookWorkflow
 
 # Loaded once per process and shared by every workflow run; our workflow modules
 # (thread.py, run.py) stay sandboxed and re-imported per run.
@@ -38,17 +37,17 @@ _PASSTHROUGH = (
     "xxhash",
     "typing_extensions",
     "tempograph",
-    "workflows.durable",
-    "workflows.graphs",
-    "workflows.ids",
-    "workflows.jsonable",
-    "workflows.policy",
-    "workflows.saver",
-    "workflows.serde",
-    "workflows.state",
-    "workflows.stream",
-    "workflows.types",
-    "workflows.validation",
+    "tempograph.workflows.durable",
+    "tempograph.workflows.graphs",
+    "tempograph.workflows.ids",
+    "tempograph.workflows.jsonable",
+    "tempograph.workflows.policy",
+    "tempograph.workflows.saver",
+    "tempograph.workflows.serde",
+    "tempograph.workflows.state",
+    "tempograph.workflows.stream",
+    "tempograph.workflows.types",
+    "tempograph.workflows.validation",
 )
 _WORKFLOWS = [ThreadWorkflow, RunWorkflow, WebhookWorkflow]
 

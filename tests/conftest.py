@@ -11,16 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tempograph.temporal.client import Threads
+from tempograph.temporal.converter import DATA_CONVERTER
+from tempograph.temporal.devserver import DevServer
+from tempograph.temporal.worker import build_workers
+from tempograph.workflows.durable import DurableGraph
+from tempograph.workflows.policy import NodePolicy, RetrySpec
 from temporalio.client import Client
 
 from tempograph.database import EmbeddedPostgres
 from tempograph.registry import GraphSpec, load_graph, load_project, read_config
-from temporal.client import Threads
-from temporal.converter import DATA_CONVERTER
-from temporal.devserver import DevServer
-from temporal.worker import build_workers
-from workflows.durable import DurableGraph
-from workflows.policy import NodePolicy, RetrySpec
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_ACCEPTANCE = ROOT.parent / "shared" / "acceptance"

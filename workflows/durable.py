@@ -10,7 +10,7 @@ API entrypoint runs in the workflow and each ``@task`` it calls becomes an activ
 
 LangGraph-side retries and node timeouts are removed from the copy (they would read the
 real clock in the workflow and stack on Temporal's retries); they are mapped onto the
-node's Temporal activity policy instead (:mod:`workflows.policy`).
+node's Temporal activity policy instead (:mod:`tempograph.workflows.policy`).
 """
 
 from __future__ import annotations
@@ -37,18 +37,18 @@ from langgraph.errors import GraphInterrupt, ParentCommand
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.pregel import Pregel
 from langgraph.pregel._utils import _is_executor_backed_afunc
-from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
-
-from tempograph.errors import ErrorCode, GraphLoadError
-from tempograph.schemas import schema_from_hints
-from workflows.policy import (
+from tempograph.workflows.policy import (
     NodePolicy,
     apply_overrides,
     from_langgraph_retry,
     from_langgraph_timeout,
 )
-from workflows.types import NodeCall, NodeFailure, NodeResult
+from tempograph.workflows.types import NodeCall, NodeFailure, NodeResult
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+from tempograph.errors import ErrorCode, GraphLoadError
+from tempograph.schemas import schema_from_hints
 
 AnyPregel = Pregel[Any, Any, Any, Any]
 

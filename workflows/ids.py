@@ -1,6 +1,6 @@
 """Checkpoint ids that are identical when a workflow is replayed.
 
-The uuid6 layout and the workflow-side source of ids; :mod:`temporal.determinism`
+The uuid6 layout and the workflow-side source of ids; :mod:`tempograph.temporal.determinism`
 installs them where LangGraph looks ids up.
 """
 

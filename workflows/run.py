@@ -19,14 +19,13 @@ with workflow.unsafe.imports_passed_through():
     from langgraph.runtime import Runtime
     from langgraph.types import Command
     from langsmith.run_helpers import tracing_context
-
-    from workflows import ids
-    from workflows.durable import inline_executor
-    from workflows.graphs import durable_graph
-    from workflows.jsonable import to_jsonable
-    from workflows.saver import WorkflowSaver
-    from workflows.stream import Outbox
-    from workflows.types import (
+    from tempograph.workflows import ids
+    from tempograph.workflows.durable import inline_executor
+    from tempograph.workflows.graphs import durable_graph
+    from tempograph.workflows.jsonable import to_jsonable
+    from tempograph.workflows.saver import WorkflowSaver
+    from tempograph.workflows.stream import Outbox
+    from tempograph.workflows.types import (
         CANCEL_RUN,
         CANCELLED,
         ERROR,
@@ -70,7 +69,7 @@ class RunWorkflow:
         # Where the current segment started: a rollback shows the thread as it was there.
         self._segment_start: str | None = inp.checkpoints.head_id()
         self._outcome = RunOutcome(run_id=inp.run_id, status=PENDING)
-        # Read by the node activities' caller (workflows.durable.run_activity).
+        # Read by the node activities' caller (tempograph.workflows.durable.run_activity).
         self.outbox = Outbox()
 
     @workflow.signal(name=RESUME)

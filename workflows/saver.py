@@ -12,9 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from langgraph.checkpoint.memory import InMemorySaver
+from tempograph.workflows.serde import serializer
 from temporalio import workflow
-
-from workflows.serde import serializer
 
 Typed = tuple[str, bytes]
 

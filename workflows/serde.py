@@ -22,7 +22,7 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
 _OWN_TYPES: frozenset[tuple[str, str]] = frozenset(
     {
-        ("workflows.types", name)
+        ("tempograph.workflows.types", name)
         for name in (
             "NodeCall",
             "NodeResult",
@@ -43,10 +43,10 @@ _OWN_TYPES: frozenset[tuple[str, str]] = frozenset(
         )
     }
     | {
-        ("workflows.saver", name)
+        ("tempograph.workflows.saver", name)
         for name in ("ThreadCheckpoints", "CheckpointRecord", "WriteRecord", "BlobRecord")
     }
-    | {("workflows.thread", "ThreadCarry"), ("workflows.thread", "WaitRun")}
+    | {("tempograph.workflows.thread", "ThreadCarry"), ("tempograph.workflows.thread", "WaitRun")}
 )
 
 

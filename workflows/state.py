@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from tempograph.workflows import ids
+from tempograph.workflows.graphs import durable_graph
+from tempograph.workflows.jsonable import to_jsonable
+from tempograph.workflows.saver import ThreadCheckpoints, WorkflowSaver
+from tempograph.workflows.types import HistoryQuery, StateUpdate, ThreadState
 from temporalio.exceptions import ApplicationError
-
-from workflows import ids
-from workflows.graphs import durable_graph
-from workflows.jsonable import to_jsonable
-from workflows.saver import ThreadCheckpoints, WorkflowSaver
-from workflows.types import HistoryQuery, StateUpdate, ThreadState
 
 
 def describe(

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from workflows.jsonable import to_jsonable
-from workflows.types import PublishBatch, StreamEvent, StreamSpec
+from tempograph.workflows.jsonable import to_jsonable
+from tempograph.workflows.types import PublishBatch, StreamEvent, StreamSpec
 
 # Modes LangGraph's loop produces in the workflow; messages and custom writes from node
 # bodies are published by the node activities themselves.

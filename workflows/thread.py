@@ -15,11 +15,11 @@ from temporalio.exceptions import (
 )
 
 with workflow.unsafe.imports_passed_through():
-    from workflows import state as thread_state
-    from workflows.graphs import durable_graph
-    from workflows.saver import ThreadCheckpoints
-    from workflows.serde import serializer
-    from workflows.types import (
+    from tempograph.workflows import state as thread_state
+    from tempograph.workflows.graphs import durable_graph
+    from tempograph.workflows.saver import ThreadCheckpoints
+    from tempograph.workflows.serde import serializer
+    from tempograph.workflows.types import (
         API_HISTORY,
         API_STATE,
         CANCEL_RUN,
@@ -50,7 +50,7 @@ with workflow.unsafe.imports_passed_through():
         StateUpdate,
         ThreadState,
     )
-    from workflows.validation import is_interrupt_id, validate_request
+    from tempograph.workflows.validation import is_interrupt_id, validate_request
 
 
 # Outcomes kept for `wait` after a run has ended.

@@ -1,7 +1,7 @@
 """Inputs and outputs that cross the workflow/activity/client boundaries.
 
 One dataclass per call so fields can be added compatibly. They travel through the
-LangGraph-aware payload converter (:mod:`temporal.converter`), so ``Any`` fields keep
+LangGraph-aware payload converter (:mod:`tempograph.temporal.converter`), so ``Any`` fields keep
 their LangChain/LangGraph/pydantic/dataclass types.
 """
 
@@ -10,10 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from tempograph.workflows.saver import ThreadCheckpoints
 from temporalio.common import SearchAttributeKey
 from temporalio.exceptions import ApplicationError
-
-from workflows.saver import ThreadCheckpoints
 
 # Workflow and update/signal/query names: stored in histories, never renamed.
 THREAD_WORKFLOW = "ThreadWorkflow"

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import jsonschema
+from tempograph.workflows.durable import DurableGraph
+from tempograph.workflows.types import RunRequest
 from temporalio.exceptions import ApplicationError
-
-from workflows.durable import DurableGraph
-from workflows.types import RunRequest
 
 
 def _invalid(message: str) -> ApplicationError:

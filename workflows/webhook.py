@@ -13,7 +13,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.types import WEBHOOK_ACTIVITY, WEBHOOK_WORKFLOW, WebhookDelivery
+    from tempograph.workflows.types import WEBHOOK_ACTIVITY, WEBHOOK_WORKFLOW, WebhookDelivery
 
 
 @workflow.defn(name=WEBHOOK_WORKFLOW)

@@ -6,11 +6,10 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from fastapi import APIRouter, HTTPException, Query, Response
-
-from api.deps import State
-from api.graphs import system_assistant_id
-from api.models import AssistantCount, AssistantCreate, AssistantPatch, AssistantSearch
-from api.storage.assistants import AssistantStore
+from tempograph.api.deps import State
+from tempograph.api.graphs import system_assistant_id
+from tempograph.api.models import AssistantCount, AssistantCreate, AssistantPatch, AssistantSearch
+from tempograph.api.storage.assistants import AssistantStore
 
 router = APIRouter(prefix="/assistants", tags=["assistants"])
 

@@ -18,14 +18,13 @@ from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from langgraph.types import Command, Send
 from pydantic import BaseModel, ConfigDict, Field
-
-from api.deps import State
-from api.graphs import system_assistant_id
-from api.routes.threads import thread_uuid
-from api.storage.assistants import AssistantStore
-from api.storage.runs import FINAL, NewRun, RunStore, ThreadBusy
-from api.storage.threads import ThreadStore
-from api.streaming import (
+from tempograph.api.deps import State
+from tempograph.api.graphs import system_assistant_id
+from tempograph.api.routes.threads import thread_uuid
+from tempograph.api.storage.assistants import AssistantStore
+from tempograph.api.storage.runs import FINAL, NewRun, RunStore, ThreadBusy
+from tempograph.api.storage.threads import ThreadStore
+from tempograph.api.streaming import (
     HEARTBEAT,
     MessageView,
     follow,
@@ -33,10 +32,11 @@ from api.streaming import (
     sse,
     until_final,
 )
+from tempograph.workflows.jsonable import dumps
+from tempograph.workflows.types import ResumeRequest, RunRequest, StreamSpec
+
 from tempograph.errors import ErrorCode, InvalidRequestError, TempographError
 from tempograph.webhooks import WebhookRefused, check_url
-from workflows.jsonable import dumps
-from workflows.types import ResumeRequest, RunRequest, StreamSpec
 
 router = APIRouter(tags=["runs"])
 

@@ -12,12 +12,11 @@ from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Body, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
-
-from api.deps import State
-from api.routes.threads import thread_uuid
-from api.storage.runs import RunStore
-from api.storage.threads import ThreadStore
-from workflows.types import HistoryQuery, StateUpdate
+from tempograph.api.deps import State
+from tempograph.api.routes.threads import thread_uuid
+from tempograph.api.storage.runs import RunStore
+from tempograph.api.storage.threads import ThreadStore
+from tempograph.workflows.types import HistoryQuery, StateUpdate
 
 router = APIRouter(prefix="/threads", tags=["threads"])
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import langgraph.version
 from fastapi import APIRouter
+from tempograph.api.deps import State
 
-from api.deps import State
 from tempograph import __version__
 
 router = APIRouter(tags=["system"])

@@ -7,10 +7,9 @@ from typing import Annotated, Any, get_args
 from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Body, Header, HTTPException, Response
-
-from api.deps import State
-from api.models import ThreadCount, ThreadCreate, ThreadField, ThreadPatch, ThreadSearch
-from api.storage.threads import ThreadStore
+from tempograph.api.deps import State
+from tempograph.api.models import ThreadCount, ThreadCreate, ThreadField, ThreadPatch, ThreadSearch
+from tempograph.api.storage.threads import ThreadStore
 
 router = APIRouter(prefix="/threads", tags=["threads"])
 

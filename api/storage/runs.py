@@ -8,8 +8,7 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
-
-from workflows.jsonable import RUN_EVENTS_CHANNEL
+from tempograph.workflows.jsonable import RUN_EVENTS_CHANNEL
 
 _COLUMNS = (
     "run_id, thread_id, assistant_id, created_at, updated_at, status, metadata, kwargs,"

@@ -11,17 +11,17 @@ from typing import Any, cast
 import httpx
 import uvicorn
 from fastapi import FastAPI, Request
+from tempograph.activities.events import EventLog
+from tempograph.api import create_app
+from tempograph.api.server import ApiServer
+from tempograph.temporal.devserver import DevServer
+from tempograph.temporal.worker import build_workers
+from tempograph.workflows.durable import DurableGraph
 from temporalio.client import Client
 
-from activities.events import EventLog
-from api import create_app
-from api.server import ApiServer
 from tempograph.settings import Settings
 from tempograph.store import PostgresStore
-from temporal.devserver import DevServer
-from temporal.worker import build_workers
 from tests.conftest import free_port
-from workflows.durable import DurableGraph
 
 
 @contextlib.asynccontextmanager

@@ -16,19 +16,19 @@ import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.pregel import Pregel
 from langgraph.types import Command
+from tempograph.temporal.client import Threads
+from tempograph.temporal.worker import build_workers
+from tempograph.workflows.durable import DurableGraph
+from tempograph.workflows.jsonable import to_jsonable
+from tempograph.workflows.policy import NodePolicy, RetrySpec
+from tempograph.workflows.types import RunOutcome, RunRequest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 
 from tempograph.errors import GraphLoadError
-from temporal.client import Threads
-from temporal.worker import build_workers
 from tests.conftest import load_test_graph, running_worker
 from tests.integration.history import NodeExecution, attempts_by_node, node_executions
-from workflows.durable import DurableGraph
-from workflows.jsonable import to_jsonable
-from workflows.policy import NodePolicy, RetrySpec
-from workflows.types import RunOutcome, RunRequest
 
 AGENT_INPUT = {"messages": [{"role": "user", "content": "what is 6 times 7?", "id": "h-1"}]}
 

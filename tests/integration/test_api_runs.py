@@ -11,14 +11,14 @@ import httpx
 import pytest
 from langgraph_sdk import get_client
 from langgraph_sdk.errors import NotFoundError
+from tempograph.temporal.client import Threads
+from tempograph.temporal.devserver import DevServer
+from tempograph.workflows.types import RunRequest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
-from temporal.client import Threads
-from temporal.devserver import DevServer
 from tests.conftest import load_test_graph
 from tests.integration.api_server import api_stack, webhook_receiver
-from workflows.types import RunRequest
 
 QUEUE = f"api-runs-{uuid.uuid4()}"
 

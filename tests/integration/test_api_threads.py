@@ -13,14 +13,14 @@ import httpx
 import pytest
 from langgraph_sdk import get_client, get_sync_client
 from langgraph_sdk.errors import ConflictError, NotFoundError, UnprocessableEntityError
+from tempograph.api.storage.threads import ThreadStore
+from tempograph.temporal.client import thread_workflow_id
+from tempograph.temporal.devserver import DevServer
+from tempograph.workflows.thread import ThreadCarry, ThreadWorkflow
 from temporalio.client import Client, WorkflowExecutionStatus
 
-from api.storage.threads import ThreadStore
 from tempograph.database import EmbeddedPostgres, open_pool
-from temporal.client import thread_workflow_id
-from temporal.devserver import DevServer
 from tests.integration.api_server import serving
-from workflows.thread import ThreadCarry, ThreadWorkflow
 
 MALFORMED = "Invalid thread ID: must be a UUID"
 

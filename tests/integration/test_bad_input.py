@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from tempograph.workflows.types import RunRequest
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from tempograph.errors import ErrorCode, InvalidRequestError
 from tests.conftest import load_seed_demo, running_worker
-from workflows.types import RunRequest
 
 
 async def test_rejected_first_run_leaves_no_thread(

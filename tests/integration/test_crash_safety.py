@@ -21,16 +21,16 @@ from typing import Any, TypeVar
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
+from tempograph.temporal.client import Threads
+from tempograph.temporal.converter import DATA_CONVERTER
+from tempograph.temporal.devserver import DevServer
+from tempograph.workflows.jsonable import to_jsonable
+from tempograph.workflows.types import RunOutcome, RunRequest, ThreadState
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from temporal.client import Threads
-from temporal.converter import DATA_CONVERTER
-from temporal.devserver import DevServer
 from tests.conftest import ROOT, TEST_GRAPHS, free_port, load_test_graph, running_worker
 from tests.integration.history import attempts_by_node, node_executions
-from workflows.jsonable import to_jsonable
-from workflows.types import RunOutcome, RunRequest, ThreadState
 
 pytestmark = pytest.mark.slow
 

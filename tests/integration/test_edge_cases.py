@@ -7,13 +7,13 @@ from typing import Any
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
+from tempograph.workflows.jsonable import to_jsonable
+from tempograph.workflows.types import RunRequest
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from tempograph.errors import GraphLoadError, InvalidRequestError
 from tests.conftest import load_test_graph, running_worker
 from tests.integration.history import node_executions
-from workflows.jsonable import to_jsonable
-from workflows.types import RunRequest
 
 
 async def test_static_breakpoint_stops_the_run_and_resume_continues(client: Client) -> None:

@@ -16,16 +16,16 @@ from typing import Any, TypeVar
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.errors import GraphRecursionError
+from tempograph.temporal.client import Threads
+from tempograph.workflows.durable import DurableGraph
+from tempograph.workflows.jsonable import to_jsonable
+from tempograph.workflows.types import RunOutcome, RunRequest
 from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError
 
-from temporal.client import Threads
 from tests.conftest import Stack, load_test_graph, running_worker
 from tests.integration.history import NodeExecution, node_executions
-from workflows.durable import DurableGraph
-from workflows.jsonable import to_jsonable
-from workflows.types import RunOutcome, RunRequest
 
 T = TypeVar("T")
 

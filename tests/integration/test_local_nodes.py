@@ -5,14 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tempograph.workflows.jsonable import to_jsonable
+from tempograph.workflows.policy import NodePolicy, apply_overrides
+from tempograph.workflows.types import RunRequest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from tempograph.errors import ConfigError
 from tests.conftest import load_test_graph, running_worker
-from workflows.jsonable import to_jsonable
-from workflows.policy import NodePolicy, apply_overrides
-from workflows.types import RunRequest
 
 
 async def test_local_nodes_match_in_process_and_retry(client: Client, tmp_path: Path) -> None:

@@ -6,12 +6,12 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from tempograph.workflows.policy import NodePolicy, RetrySpec
+from tempograph.workflows.types import RunRequest
 from temporalio.client import Client
 
 from tests.conftest import load_seed_demo, running_worker
 from tests.integration.history import attempts_by_node, node_executions
-from workflows.policy import NodePolicy, RetrySpec
-from workflows.types import RunRequest
 
 DEMO_INPUT = {"step": 0, "result": ""}
 

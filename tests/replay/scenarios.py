@@ -10,10 +10,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tempograph.workflows.durable import DurableGraph
+from tempograph.workflows.policy import NodePolicy, RetrySpec
+
 from tests.conftest import FAST_RETRY, load_seed_demo, load_test_graph
 from tests.replay.api_scenarios import API_GRAPHS
-from workflows.durable import DurableGraph
-from workflows.policy import NodePolicy, RetrySpec
 
 TASK_QUEUE = "replay"
 

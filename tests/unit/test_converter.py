@@ -10,10 +10,9 @@ import pydantic
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langgraph.types import Command, Interrupt, Send
+from tempograph.temporal.converter import DATA_CONVERTER, LANGGRAPH_ENCODING
+from tempograph.workflows import serde
 from temporalio.api.common.v1 import Payload
-
-from temporal.converter import DATA_CONVERTER, LANGGRAPH_ENCODING
-from workflows import serde
 
 
 class Order(pydantic.BaseModel):
@@ -27,7 +26,7 @@ class Note:
     tags: list[str]
 
 
-# Graph loading registers a graph's own types like this (workflows.serde.graph_types).
+# Graph loading registers a graph's own types like this (tempograph.workflows.serde.graph_types).
 serde.allow({(Order.__module__, Order.__qualname__), (Note.__module__, Note.__qualname__)})
 
 VALUES = [

@@ -6,9 +6,8 @@ import time
 import uuid
 
 from langgraph.pregel import _checkpoint, _loop
-
-from temporal import determinism
-from workflows import ids
+from tempograph.temporal import determinism
+from tempograph.workflows import ids
 
 
 def test_install_replaces_exactly_the_names_langgraph_calls() -> None:

@@ -6,9 +6,8 @@ import operator
 from typing import Annotated, Any
 
 from langgraph.graph import START, StateGraph
+from tempograph.workflows.saver import ThreadCheckpoints, WorkflowSaver
 from typing_extensions import TypedDict
-
-from workflows.saver import ThreadCheckpoints, WorkflowSaver
 
 
 class State(TypedDict):
