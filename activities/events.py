@@ -1,126 +1,101 @@
-"""Run events and run ends in Postgres: the durable log behind the API's SSE streams.
+"""What runs did, written to Postgres by the workers: checkpoints, events, run ends.
 
 Every event of an API run gets the next number of that run (``runs.event_seq``, bumped
-in the same transaction as the insert, so numbers commit in order and a reader that
-has seen event *n* never misses a smaller one later). Each event has a key; writing a
-key again is a no-op, which is what makes retried activities and parallel nodes
-carrying the same batch safe. Writers ``NOTIFY tempograph_runs`` with the run id so API
-replicas wake their streams without polling.
+in the same transaction as the insert, so numbers commit in order and a reader that has
+seen event *n* never misses a smaller one later). Each event has a key; writing a key
+again is a no-op, which is what makes retried activities and parallel nodes carrying
+the same batch safe. Writers ``NOTIFY tempograph_runs`` with the run id so API replicas
+wake their streams without polling. The bookkeeping itself (who holds a thread, who runs
+next) is :mod:`tempograph.runs`; this module is where the workers call it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable
 from typing import Any
-from uuid import UUID
 
 import asyncpg
-from tempograph.workflows.jsonable import RUN_EVENTS_CHANNEL as CHANNEL
-from tempograph.workflows.jsonable import dumps, to_jsonable
-from tempograph.workflows.types import FINISH_RUN_ACTIVITY, RunEnd, StreamEvent, StreamSpec
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from tempograph.checkpoints import write_rows
 from tempograph.database import open_pool
+from tempograph.runs import RunStarter, claim_execution, finish_segment, write_events
+from tempograph.valuestore import PostgresValueStore, ValueStore
+from tempograph.workflows.jsonable import to_jsonable
+from tempograph.workflows.types import (
+    FINISH_RUN_ACTIVITY,
+    ErrorType,
+    FinishOutcome,
+    NodeCall,
+    RunEnd,
+    StreamEvent,
+    StreamSpec,
+)
 
 
-async def write_events(
-    conn: asyncpg.Connection, run_id: str, events: Sequence[StreamEvent], *, start: bool = True
-) -> bool:
-    """Append ``events`` to the run's log (inside the caller's transaction); False if the
-    run is gone. ``start`` moves a pending run to running."""
-    last = await conn.fetchval(
-        "UPDATE runs SET event_seq = event_seq + $2, updated_at = now(),"
-        " status = CASE WHEN $3 AND status = 'pending' THEN 'running' ELSE status END"
-        " WHERE run_id = $1 RETURNING event_seq",
-        UUID(run_id),
-        len(events),
-        start,
-    )
-    if last is None:
-        return False
-    first = int(last) - len(events) + 1
-    if events:
-        await conn.executemany(
-            "INSERT INTO run_events (run_id, seq, key, event, data) VALUES ($1, $2, $3, $4, $5)"
-            " ON CONFLICT (run_id, key) DO NOTHING",
-            [
-                (UUID(run_id), first + i, e.key, e.event, dumps(e.data))
-                for i, e in enumerate(events)
-            ],
-        )
-    await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, run_id)
-    return True
-
-
-class EventLog:
+class Recorder:
     """The worker's connection to the API's Postgres (opened on first use)."""
 
-    def __init__(self, database_url: str | None) -> None:
+    def __init__(self, database_url: str | None, *, cache_bytes: int = 16 * 1024 * 1024) -> None:
         self._url = database_url
         self._pool: asyncpg.Pool | None = None
         self._lock = asyncio.Lock()
+        self.values: ValueStore = PostgresValueStore(self.pool, cache_bytes)
 
     async def pool(self) -> asyncpg.Pool:
         if self._url is None:
             raise ApplicationError(
-                "this worker has no DATABASE_URL, so it cannot record runs started through the"
-                " API; start it with the API's database",
-                type="NoDatabase",
+                "this worker has no DATABASE_URL, so it cannot keep checkpoints or run events;"
+                " start it with the API's database",
+                type=ErrorType.NO_DATABASE,
                 non_retryable=True,
             )
         async with self._lock:
             if self._pool is None:
-                self._pool = await open_pool(self._url, max_size=4)
+                self._pool = await open_pool(self._url, max_size=8)
         return self._pool
-
-    async def publish(self, run_id: str, events: Sequence[StreamEvent]) -> None:
-        pool = await self.pool()
-        async with pool.acquire() as conn, conn.transaction():
-            await write_events(conn, run_id, events)
 
     async def close(self) -> None:
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
 
-    @activity.defn(name=FINISH_RUN_ACTIVITY)
-    async def finish_run(self, end: RunEnd) -> None:
-        """The segment's last events, its status and output, and the thread's new state, in
-        one transaction: a stream that sees the final status has seen every event."""
+    async def before_node(self, call: NodeCall, workflow_id: str, execution: str) -> None:
+        """Write what the node's call carries, before the node runs: the run's new
+        checkpoints, then its pending events (a client that sees an event can read the
+        state it shows)."""
+        if call.persist is None and call.stream is None:
+            return
         pool = await self.pool()
         async with pool.acquire() as conn, conn.transaction():
-            if not await write_events(conn, end.run_id, end.events, start=False):
-                return  # the run (or its thread) was deleted meanwhile
-            if end.status == "rollback":
-                # As LangGraph Server does: a rolled-back run is gone, with its events.
-                await conn.execute("DELETE FROM runs WHERE run_id = $1", UUID(end.run_id))
-            await conn.execute(
-                "UPDATE runs SET status = $2, output = $3, updated_at = now()"
-                " WHERE run_id = $1 AND status NOT IN ('success', 'error', 'timeout')",
-                UUID(end.run_id),
-                end.status,
-                dumps(end.output),
-            )
-            error = None
-            if end.error is not None:
-                error = {"error": end.error.get("type", "Error"), "message": end.error["message"]}
-            await conn.execute(
-                "UPDATE threads SET"
-                " status = CASE WHEN EXISTS (SELECT 1 FROM runs WHERE thread_id = $1"
-                "   AND status IN ('pending', 'running')) THEN 'busy' ELSE $2 END,"
-                ' "values" = $3, interrupts = $4, error = $5,'
-                " updated_at = now(), state_updated_at = now()"
-                " WHERE thread_id = $1",
-                UUID(end.thread_id),
-                end.thread_status,
-                dumps(end.values),
-                dumps(end.interrupts),
-                dumps(error),
-            )
-            await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, end.run_id)
+            if call.persist is not None:
+                await write_rows(conn, call.persist)
+            if call.stream is not None:
+                await claim_execution(conn, call.stream.run_id, workflow_id, execution)
+            if call.publish is not None and call.publish.events:
+                await write_events(conn, call.publish.run_id, call.publish.events)
+
+    async def publish(self, run_id: str, events: list[StreamEvent]) -> None:
+        pool = await self.pool()
+        async with pool.acquire() as conn, conn.transaction():
+            await write_events(conn, run_id, events)
+
+    @activity.defn(name=FINISH_RUN_ACTIVITY)
+    async def finish_run(self, end: RunEnd) -> FinishOutcome:
+        """The segment's checkpoints, last events, status and output, and the thread's
+        new state, in one transaction: a stream that sees the final status has seen every
+        event. When the workflow ends, its thread goes to the next queued run, started
+        here."""
+        pool = await self.pool()
+        async with pool.acquire() as conn, conn.transaction():
+            outcome, next_run = await finish_segment(conn, end, self.values)
+        if next_run is not None:
+            starter = RunStarter(activity.client(), pool, activity.info().task_queue)
+            await starter.start(next_run)
+        return outcome
 
 
 class NodeStream:
@@ -131,8 +106,13 @@ class NodeStream:
     execution, so a retried attempt does not show again what an earlier one showed.
     """
 
-    def __init__(self, log: EventLog, spec: StreamSpec, task_id: str) -> None:
-        self._log = log
+    def __init__(
+        self,
+        publish: Callable[[str, list[StreamEvent]], Awaitable[None]],
+        spec: StreamSpec,
+        task_id: str,
+    ) -> None:
+        self._publish = publish
         self.spec = spec
         self._task_id = task_id
         self._pending: list[StreamEvent] = []
@@ -170,7 +150,7 @@ class NodeStream:
         with self._lock:
             batch, self._pending = self._pending, []
         if batch:
-            await self._log.publish(self.spec.run_id, batch)
+            await self._publish(self.spec.run_id, batch)
 
     async def close(self) -> None:
         self._closed = True

@@ -37,13 +37,15 @@ from langgraph.func import _TaskFunction
 from langgraph.pregel._messages import StreamMessagesHandler
 from langgraph.runtime import ExecutionInfo, Runtime
 from langgraph.store.base import BaseStore
-from tempograph.activities.events import EventLog, NodeStream
-from tempograph.workflows.durable import ActivityTarget, DurableGraph
-from tempograph.workflows.policy import NodePolicy
-from tempograph.workflows.types import NodeCall, NodeResult
 from temporalio import activity
 from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
+
+from tempograph.activities.events import NodeStream, Recorder
+from tempograph.workflows.durable import ActivityTarget, DurableGraph
+from tempograph.workflows.policy import NodePolicy
+from tempograph.workflows.types import ErrorType, NodeCall, NodeResult
+from tempograph.workflows.values import PartTable, decode, encode, table_source
 
 
 class _InlineFuture:
@@ -69,10 +71,10 @@ class NodeActivities:
     def __init__(
         self,
         graphs: dict[str, DurableGraph],
-        events: EventLog | None = None,
+        recorder: Recorder | None = None,
         store: BaseStore | None = None,
     ) -> None:
-        self._events = events
+        self._recorder = recorder
         self._store = store
         self._targets: dict[str, tuple[DurableGraph, ActivityTarget]] = {}
         self._graphs = graphs
@@ -88,10 +90,14 @@ class NodeActivities:
         runnable, retry_on, policy = self._resolve(info.activity_type, call)
         result = NodeResult()
         stream: NodeStream | None = None
-        if call.stream is not None and self._events is not None:
-            if call.publish is not None and call.publish.events:
-                await self._events.publish(call.publish.run_id, call.publish.events)
-            stream = NodeStream(self._events, call.stream, call.task_id)
+        if self._recorder is not None:
+            await self._recorder.before_node(
+                call, info.workflow_id or "", info.workflow_run_id or ""
+            )
+            if call.stream is not None:
+                stream = NodeStream(self._recorder.publish, call.stream, call.task_id)
+        # The thread's own partition: objects this node may change stay with its thread.
+        node_input = decode(call.input, table_source(call.parts), call.thread_id)
         config = self._config(call, result, info.attempt, stream)
         activity.logger.debug("running %s attempt %d", info.activity_type, info.attempt)
         # LangGraph's RunnableSeq sets this around a node; interrupt(), get_config() and
@@ -99,7 +105,7 @@ class NodeActivities:
         var_child_runnable_config.set(config)
         beating = asyncio.ensure_future(_keep_heartbeating())
         try:
-            return await self._execute(call, runnable, config, result, retry_on, policy)
+            return await self._execute(call, node_input, runnable, config, result, retry_on, policy)
         finally:
             beating.cancel()
             if stream is not None:
@@ -108,17 +114,21 @@ class NodeActivities:
     async def _execute(
         self,
         call: NodeCall,
+        node_input: Any,
         runnable: Any,
         config: RunnableConfig,
         result: NodeResult,
         retry_on: Sequence[Any],
         policy: NodePolicy,
     ) -> NodeResult:
+        writes: list[tuple[str, Any]] = []
+        config[CONF][CONFIG_KEY_SEND] = writes.extend
+        output: Any = None
         try:
             if call.kind == "task":
-                result.output = await _run_task(runnable, call.input)
+                output = await _run_task(runnable, node_input)
             else:
-                result.output = await runnable.ainvoke(call.input, config)
+                output = await runnable.ainvoke(node_input, config)
         except GraphInterrupt as interrupt:
             result.interrupts = list(interrupt.args[0])
         except ParentCommand as command:
@@ -130,10 +140,16 @@ class NodeActivities:
         except Exception as exc:
             retryable = _retryable(exc, retry_on, policy.retry.non_retryable_error_types)
             raise ApplicationError(
-                str(exc) or type(exc).__name__,
+                _message(exc),
                 type=type(exc).__name__,
                 non_retryable=not retryable,
             ) from exc
+        # Outputs go back as parts too: a tool that returns megabytes costs the history
+        # a hash, not the megabytes.
+        table = PartTable()
+        result.output = encode(output, table) if output is not None else None
+        result.writes = [(channel, encode(value, table)) for channel, value in writes]
+        result.parts = table
         return result
 
     def _resolve(self, activity_type: str, call: NodeCall) -> tuple[Any, Sequence[Any], NodePolicy]:
@@ -142,7 +158,7 @@ class NodeActivities:
             if graph_id not in self._graphs:
                 raise ApplicationError(
                     f"unknown graph for task {activity_type!r}",
-                    type="UnknownGraph",
+                    type=ErrorType.UNKNOWN_GRAPH,
                     non_retryable=True,
                 )
             task = _find_task(call.task_ref or "")
@@ -154,7 +170,7 @@ class NodeActivities:
         if activity_type not in self._targets:
             raise ApplicationError(
                 f"this worker has no node {activity_type!r}",
-                type="UnknownNode",
+                type=ErrorType.UNKNOWN_NODE,
                 non_retryable=True,
             )
         _, target = self._targets[activity_type]
@@ -217,7 +233,6 @@ class NodeActivities:
         conf.update(
             {
                 CONFIG_KEY_SCRATCHPAD: scratchpad,
-                CONFIG_KEY_SEND: result.writes.extend,
                 CONFIG_KEY_CHECKPOINT_NS: call.checkpoint_ns,
                 CONFIG_KEY_TASK_ID: call.task_id,
                 CONFIG_KEY_RUNTIME: runtime,
@@ -287,7 +302,7 @@ def _find_task(task_ref: str) -> Any:
     if module is None:
         raise ApplicationError(
             f"task {task_ref!r}: module {module_name!r} is not loaded on this worker",
-            type="UnknownTask",
+            type=ErrorType.UNKNOWN_TASK,
             non_retryable=True,
         )
     target: Any = module
@@ -297,7 +312,7 @@ def _find_task(task_ref: str) -> Any:
     if not isinstance(target, _TaskFunction):
         raise ApplicationError(
             f"{task_ref!r} is not a @task of a loaded graph",
-            type="UnknownTask",
+            type=ErrorType.UNKNOWN_TASK,
             non_retryable=True,
         )
     return target
@@ -318,6 +333,18 @@ DEFAULT_NON_RETRYABLE: tuple[type[BaseException], ...] = (
     NotImplementedError,
     ValueError,
 )
+
+
+# A node's error message in the history is cut here; the full text stays in the worker's
+# log. Keeps a failing node's events small whatever its exception says.
+_MESSAGE_LIMIT = 2000
+
+
+def _message(exc: Exception) -> str:
+    text = str(exc) or type(exc).__name__
+    if len(text) > _MESSAGE_LIMIT:
+        text = f"{text[:_MESSAGE_LIMIT]}... ({len(text)} characters)"
+    return text
 
 
 def _policies(value: Any) -> Sequence[Any]:

@@ -8,19 +8,21 @@ from typing import Any
 from uuid import UUID
 
 import httpx
-from tempograph.activities.events import EventLog
-from tempograph.workflows.types import WEBHOOK_ACTIVITY, WebhookDelivery
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from tempograph.activities.events import Recorder
 from tempograph.webhooks import WebhookRefused, check_url
+from tempograph.workflows.jsonable import to_jsonable
+from tempograph.workflows.types import WEBHOOK_ACTIVITY, ErrorType, WebhookDelivery
+from tempograph.workflows.values import decode, table_source
 
 
 class WebhookSender:
     """Delivers webhooks; the URL is checked again here (DNS may have changed)."""
 
-    def __init__(self, events: EventLog, *, allow_private: bool = False) -> None:
-        self._events = events
+    def __init__(self, recorder: Recorder, *, allow_private: bool = False) -> None:
+        self._recorder = recorder
         self._allow_private = allow_private
 
     @activity.defn(name=WEBHOOK_ACTIVITY)
@@ -28,7 +30,9 @@ class WebhookSender:
         try:
             await check_url(delivery.url, allow_private=self._allow_private)
         except WebhookRefused as err:
-            raise ApplicationError(str(err), type="WebhookRefused", non_retryable=True) from None
+            raise ApplicationError(
+                str(err), type=ErrorType.WEBHOOK_REFUSED, non_retryable=True
+            ) from None
         payload = await self._payload(delivery)
         async with httpx.AsyncClient(timeout=10, follow_redirects=False) as http:
             response = await http.post(delivery.url, json=payload)
@@ -41,7 +45,7 @@ class WebhookSender:
 
     async def _payload(self, delivery: WebhookDelivery) -> dict[str, Any]:
         """The run as the API shows it, with its final status, values and error."""
-        pool = await self._events.pool()
+        pool = await self._recorder.pool()
         row = await pool.fetchrow(
             "SELECT run_id, thread_id, assistant_id, created_at, updated_at, metadata, kwargs,"
             " multitask_strategy FROM runs WHERE run_id = $1",
@@ -59,7 +63,11 @@ class WebhookSender:
                 if isinstance(run[key], str):
                     run[key] = json.loads(run[key])
         run["status"] = delivery.status
-        run["values"] = delivery.values
+        run["values"] = (
+            to_jsonable(decode(delivery.values, table_source(delivery.parts)))
+            if delivery.values is not None
+            else None
+        )
         if delivery.error is not None:
             run["error"] = {
                 "error": delivery.error.get("type", "Error"),

@@ -2,34 +2,40 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
 from fastapi import FastAPI
+
+from tempograph import __version__
 from tempograph.api import errors
 from tempograph.api.graphs import GraphCatalog, system_assistant_id
 from tempograph.api.routes import assistants, runs, state, store, system, threads
 from tempograph.api.state import AppState, Database
 from tempograph.api.storage.assistants import AssistantStore
 from tempograph.api.streaming import Notifier
-from tempograph.temporal.client import connect
-
-from tempograph import __version__
 from tempograph.database import DatabaseUnavailable
 from tempograph.settings import Settings
+from tempograph.sweeper import Sweeper
+from tempograph.temporal.client import connect
+from tempograph.valuestore import PostgresValueStore
+from tempograph.workflows.durable import DurableGraph
 
 
 def create_app(
     settings: Settings,
     database_url: str,
-    graphs: dict[str, Any],
+    graphs: dict[str, DurableGraph],
     store_index: dict[str, Any] | None = None,
     store_ttl: dict[str, Any] | None = None,
 ) -> FastAPI:
-    """An app for ``settings`` serving ``graphs`` (compiled graphs by id) and a memory store
-    (``store_index``/``store_ttl`` as in langgraph.json); nothing connects until it starts."""
-    catalog = GraphCatalog(graphs)
+    """An app for ``settings`` serving ``graphs`` (loaded graphs by id) and a memory store
+    (``store_index``/``store_ttl`` as in langgraph.json); nothing connects until it starts.
+    The app also sweeps for runs whose workflows Temporal ended (:mod:`tempograph.sweeper`)."""
+    catalog = GraphCatalog({k: g.original for k, g in graphs.items()}, dict(graphs))
     database: Database
 
     async def open_store(pool: Any) -> None:
@@ -64,17 +70,26 @@ def create_app(
             await database.pool()
         except DatabaseUnavailable:
             pass  # serve 503s until Postgres is back; every request retries
+        values = PostgresValueStore(database.pool, settings.cache_bytes // 2)
+        temporal = await connect(settings, values)
         app.state.tempograph = AppState(
             database=database,
-            temporal=await connect(settings),
+            temporal=temporal,
             task_queue=settings.task_queue,
             catalog=catalog,
             notifier=Notifier(database_url),
+            values=values,
             webhook_allow_private=settings.webhook_allow_private,
+        )
+        sweeper = asyncio.create_task(
+            Sweeper(database.pool, temporal, settings.task_queue).run_forever()
         )
         try:
             yield
         finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
             await app.state.tempograph.notifier.close()
             if database.store is not None:
                 await database.store.stop_sweeper()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID, uuid5
 
@@ -20,9 +20,12 @@ def system_assistant_id(graph_id: str) -> UUID:
 
 @dataclass
 class GraphCatalog:
-    """Compiled graphs by id (the user's objects; never run here, only described)."""
+    """Compiled graphs by id: the user's objects, described here, and read and updated
+    with LangGraph's own ``get_state`` / ``update_state`` on the thread's checkpoints
+    (nodes never run here); and their durable forms, whose input schemas check runs."""
 
     graphs: dict[str, Any]
+    durable: dict[str, Any] = field(default_factory=dict)
 
     def ids(self) -> list[str]:
         return sorted(self.graphs)

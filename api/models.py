@@ -103,3 +103,48 @@ class ThreadCount(Body):
     metadata: dict[str, Any] | None = None
     values: dict[str, Any] | None = None
     status: ThreadStatus | None = None
+
+
+StreamMode = Literal[
+    "values", "updates", "messages", "messages-tuple", "custom", "debug", "tasks", "checkpoints"
+]
+
+
+class CommandBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    resume: Any = None
+    update: dict[str, Any] | list[Any] | None = None
+    goto: str | dict[str, Any] | list[str | dict[str, Any]] | None = None
+
+
+class RunCreate(BaseModel):
+    """A run as LangGraph Server accepts it; unknown keys are ignored, as there."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    assistant_id: str
+    input: Any = None
+    command: CommandBody | None = None
+    config: dict[str, Any] = Field(default_factory=dict)
+    context: dict[str, Any] = Field(default_factory=dict)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    stream_mode: StreamMode | list[StreamMode] = "values"
+    stream_subgraphs: bool = False
+    stream_resumable: bool = False
+    interrupt_before: Literal["*"] | list[str] | None = None
+    interrupt_after: Literal["*"] | list[str] | None = None
+    multitask_strategy: Literal["reject", "enqueue", "interrupt", "rollback"] = "enqueue"
+    if_not_exists: Literal["create", "reject"] = "reject"
+    checkpoint_id: UUID | None = None
+    checkpoint: dict[str, Any] | None = None
+    after_seconds: float | None = Field(None, ge=0, le=86_400)
+    webhook: str | None = None
+    on_disconnect: Literal["cancel", "continue"] = "continue"
+    on_completion: Literal["delete", "keep"] = "delete"
+    durability: Literal["sync", "async", "exit"] | None = None
+    checkpoint_during: bool | None = None
+    feedback_keys: list[str] | None = None
+
+    def modes(self) -> list[str]:
+        return [self.stream_mode] if isinstance(self.stream_mode, str) else list(self.stream_mode)

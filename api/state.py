@@ -8,12 +8,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
-from tempograph.api.graphs import GraphCatalog
-from tempograph.api.streaming import Notifier
-from tempograph.temporal.client import Threads
 from temporalio.client import Client
 
+from tempograph.api.graphs import GraphCatalog
+from tempograph.api.streaming import Notifier
+from tempograph.checkpoints import PostgresCheckpointStore
 from tempograph.database import DatabaseUnavailable, migrate, open_pool
+from tempograph.runs import RunStarter
+from tempograph.valuestore import ValueStore
 
 
 @dataclass
@@ -65,12 +67,16 @@ class AppState:
     task_queue: str
     catalog: GraphCatalog
     notifier: Notifier
+    values: ValueStore
     webhook_allow_private: bool = False
 
-    @property
-    def threads(self) -> Threads:
-        """Thread workflows on this app's task queue."""
-        return Threads(self.temporal, self.task_queue)
+    async def checkpoints(self) -> PostgresCheckpointStore:
+        """The thread checkpoints, on the current pool."""
+        return PostgresCheckpointStore(await self.database.pool(), self.values)
+
+    async def starter(self) -> RunStarter:
+        """Starts runs' workflows on this app's task queue."""
+        return RunStarter(self.temporal, await self.database.pool(), self.task_queue)
 
     @property
     def store(self) -> Any:

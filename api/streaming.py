@@ -18,6 +18,7 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
+
 from tempograph.api.storage.runs import FINAL, Event, RunStore
 from tempograph.workflows.jsonable import RUN_EVENTS_CHANNEL as CHANNEL
 from tempograph.workflows.jsonable import dumps

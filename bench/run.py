@@ -29,17 +29,17 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from langgraph.checkpoint.memory import InMemorySaver  # noqa: E402
-from tempograph.temporal.client import Threads  # noqa: E402
-from tempograph.temporal.converter import DATA_CONVERTER  # noqa: E402
-from tempograph.temporal.devserver import DevServer  # noqa: E402
-from tempograph.temporal.worker import build_workers  # noqa: E402
-from tempograph.workflows.types import RunRequest  # noqa: E402
 from temporalio.api.enums.v1 import EventType  # noqa: E402
 from temporalio.client import Client  # noqa: E402
 from temporalio.worker import Worker  # noqa: E402
 
 from bench.baseline import Chain, noop  # noqa: E402
 from tempograph.registry import GraphSpec, load_graph  # noqa: E402
+from tempograph.temporal.client import Threads  # noqa: E402
+from tempograph.temporal.converter import DATA_CONVERTER  # noqa: E402
+from tempograph.temporal.devserver import DevServer  # noqa: E402
+from tempograph.temporal.worker import build_workers  # noqa: E402
+from tempograph.workflows.types import RunRequest  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
 INPUT = {"count": 0, "path": []}

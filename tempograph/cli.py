@@ -76,14 +76,21 @@ async def _serve_worker(
     stop: asyncio.Event | None = None,
     node_queues: str = "all",
 ) -> None:
-    from tempograph.activities.events import EventLog
+    from tempograph.activities.events import Recorder
     from tempograph.database import migrate
     from tempograph.registry import load_project, read_config, store_settings
     from tempograph.store import PostgresStore
     from tempograph.temporal.client import connect
     from tempograph.temporal.worker import build_workers
+    from tempograph.workflows import values
 
     stop = stop or _stop_requested()
+    if settings.database_url is None:
+        raise TempographError(
+            "a worker needs the API's database: set DATABASE_URL (tempograph up shares its"
+            " embedded Postgres with its worker)",
+            code=ErrorCode.CONFIG_INVALID,
+        )
     config = read_config(config_path)
     graphs, failed = load_project(config)
     for graph_id, reason in sorted(failed.items()):
@@ -92,30 +99,29 @@ async def _serve_worker(
         raise TempographError(
             f"no graph in {config_path} could be loaded", code=ErrorCode.GRAPH_LOAD_FAILED
         )
-    client = await connect(settings)
+    values.configure(settings.cache_bytes // 2)
+    recorder = Recorder(settings.database_url, cache_bytes=settings.cache_bytes // 4)
+    client = await connect(settings, recorder.values)
     queues: str | list[str] = node_queues
     if node_queues not in ("all", "none"):
         queues = [q.strip() for q in node_queues.split(",") if q.strip()]
-    events = EventLog(settings.database_url)
-    store = None
-    if settings.database_url is not None:
-        store_index, store_ttl = store_settings(config)
-        pool = await events.pool()
-        await migrate(pool)  # the API may not have started yet; migrations are idempotent
-        store = PostgresStore(pool, index=store_index, ttl=store_ttl)  # type: ignore[arg-type]
-        await store.setup()
+    store_index, store_ttl = store_settings(config)
+    pool = await recorder.pool()
+    await migrate(pool)  # the API may not have started yet; migrations are idempotent
+    store = PostgresStore(pool, index=store_index, ttl=store_ttl)  # type: ignore[arg-type]
+    await store.setup()
     workers = build_workers(
         client,
         settings.task_queue,
         graphs,
+        recorder,
         node_queues=queues,
         graceful_shutdown=timedelta(seconds=settings.graceful_shutdown_seconds),
-        events=events,
         webhook_allow_private=settings.webhook_allow_private,
         store=store,
     )
     async with contextlib.AsyncExitStack() as stack:
-        stack.push_async_callback(events.close)  # after the workers stop
+        stack.push_async_callback(recorder.close)  # after the workers stop
         for worker in workers:
             await stack.enter_async_context(worker)
         on_ready(sorted(graphs))
@@ -163,10 +169,9 @@ async def _serve_api(
     _require_loopback(host)
     config = read_config(config_path)
     store_index, store_ttl = store_settings(config)
-    loaded, failed = load_project(config)
+    graphs, failed = load_project(config)
     for graph_id, reason in sorted(failed.items()):
         _err(f"graph {graph_id!r} not served by the API: {reason}")
-    graphs = {graph_id: durable.original for graph_id, durable in loaded.items()}
     embedded = None
     database_url = settings.database_url
     if database_url is None:
@@ -267,118 +272,139 @@ async def _up(
 # -- client commands -------------------------------------------------------------------
 
 
-async def _progress(client: Any, run_id: str, resumes: int) -> None:
-    """Print node starts and ends of a run on stderr, from its Temporal history (after its
-    ``resumes``-th resume signal, so a resumed run does not repeat what was shown)."""
-    from temporalio.api.enums.v1 import EventType
+async def _follow(settings: Settings, api: Any, thread: str, thread_id: str, run: Any) -> int:
+    from tempograph.remote import follow_run
 
-    handle = client.get_workflow_handle(run_id)
-    names: dict[int, str] = {}
-    for _ in range(600):
-        signals = 0
-        try:
-            async for event in handle.fetch_history_events(wait_new_event=True):
-                kind = event.event_type
-                if kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
-                    signals += 1
-                if signals < resumes:
-                    continue
-                if kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-                    name = event.activity_task_scheduled_event_attributes.activity_type.name
-                    names[event.event_id] = name
-                    _err(f"  {name} ...")
-                elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
-                    attrs = event.activity_task_completed_event_attributes
-                    _err(f"  {names.get(attrs.scheduled_event_id, '?')} done")
-                elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED:
-                    attrs2 = event.activity_task_failed_event_attributes
-                    _err(
-                        f"  {names.get(attrs2.scheduled_event_id, '?')} failed: "
-                        f"{attrs2.failure.message}"
-                    )
-            return
-        except Exception:  # noqa: BLE001 - the run may not have started yet
-            await asyncio.sleep(0.2)
-
-
-async def _follow(settings: Settings, thread_id: str, run_id: str, resumes: int) -> int:
-    from tempograph.temporal.client import Threads, connect
-
-    client = await connect(settings)
-    threads = Threads(client, settings.task_queue)
-    progress = asyncio.create_task(_progress(client, run_id, resumes))
-    try:
-        outcome = await threads.wait(thread_id, run_id, resumes)
-    finally:
-        progress.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await progress
-    if outcome.status == "success":
-        _out(outcome.values)
+    _err(f"run {run['run_id']} on thread {thread!r}")
+    outcome, shown = await follow_run(
+        api, thread_id, run, settings.temporal_address, settings.namespace, _err
+    )
+    if outcome == "success":
+        _out(shown)
         return EXIT_OK
-    if outcome.status == "interrupted":
+    if outcome == "interrupted":
         _err(
-            f"run {run_id} on thread {thread_id!r} is waiting for input; answer with "
-            f"`tempograph resume {thread_id} --value JSON`"
+            f"run {run['run_id']} on thread {thread!r} is waiting for input; answer with "
+            f"`tempograph resume {thread} --value JSON`"
         )
-        _out(outcome.interrupts)
+        _out(shown)
         return EXIT_INTERRUPTED
-    error = outcome.error or {}
-    where = f"node {error['node']!r} failed: " if error.get("node") else ""
-    _err(f"run {run_id} failed: {where}{error.get('type', 'Error')}: {error.get('message', '')}")
-    _out({"status": "error", "run_id": run_id, "thread_id": thread_id, "error": error})
+    where = f"node {shown['node']!r} failed: " if shown.get("node") else ""
+    _err(
+        f"run {run['run_id']} {outcome}: {where}{shown.get('error', 'Error')}: "
+        f"{shown.get('message', '')}"
+    )
+    _out({"status": outcome, "run_id": run["run_id"], "thread_id": thread, "error": shown})
     return EXIT_FAILED
 
 
+async def _with_api(settings: Settings, work: Callable[[Any], Coroutine[Any, Any, int]]) -> int:
+    from tempograph.remote import Api
+
+    api = Api(settings.api_url)
+    try:
+        return await work(api)
+    finally:
+        await api.close()
+
+
 async def _run(settings: Settings, args: argparse.Namespace) -> int:
-    from tempograph.temporal.client import Threads, connect
-    from tempograph.workflows.types import RunRequest
+    from tempograph.remote import thread_uuid
 
     graph_input = _parse_json("--input", args.input)
     if args.recursion_limit is not None and args.recursion_limit < 1:
         raise TempographError(
             "--recursion-limit must be a positive integer", code=ErrorCode.INVALID_INPUT
         )
-    thread_id = args.thread or str(uuid.uuid4())
+    thread = args.thread or str(uuid.uuid4())
+    thread_id = thread_uuid(thread)
     config: dict[str, Any] = {}
     if args.recursion_limit is not None:
         config["recursion_limit"] = args.recursion_limit
-    client = await connect(settings)
-    ticket = await Threads(client, settings.task_queue).submit(
-        thread_id, RunRequest(graph_id=args.graph, input=graph_input, config=config)
-    )
-    _err(f"run {ticket.run_id} on thread {thread_id!r}")
-    return await _follow(settings, thread_id, ticket.run_id, 0)
+
+    async def work(api: Any) -> int:
+        await api.call(
+            "POST",
+            "/threads",
+            {"thread_id": thread_id, "if_exists": "do_nothing", "metadata": {"name": thread}},
+        )
+        run = await api.call(
+            "POST",
+            f"/threads/{thread_id}/runs",
+            {"assistant_id": args.graph, "input": graph_input, "config": config},
+        )
+        return await _follow(settings, api, thread, thread_id, run)
+
+    return await _with_api(settings, work)
 
 
 async def _resume(settings: Settings, args: argparse.Namespace) -> int:
-    from tempograph.temporal.client import Threads, connect
+    from tempograph.remote import thread_uuid
 
     value = _parse_json("--value", args.value)
-    client = await connect(settings)
-    waiting = await Threads(client, settings.task_queue).resume(args.thread, value)
-    _err(f"resumed run {waiting.run_id} on thread {args.thread!r}")
-    return await _follow(settings, args.thread, waiting.run_id, waiting.resumes)
+    thread_id = thread_uuid(args.thread)
+
+    async def work(api: Any) -> int:
+        found = await api.call("GET", f"/threads/{thread_id}")
+        graph_id = found["metadata"].get("graph_id")
+        if found["status"] != "interrupted" or not graph_id:
+            raise TempographError(
+                f"thread {args.thread!r} is not waiting for input", code=ErrorCode.NOT_WAITING
+            )
+        run = await api.call(
+            "POST",
+            f"/threads/{thread_id}/runs",
+            {"assistant_id": graph_id, "command": {"resume": value}},
+        )
+        _err(f"resumed thread {args.thread!r}")
+        return await _follow(settings, api, args.thread, thread_id, run)
+
+    return await _with_api(settings, work)
 
 
 async def _state(settings: Settings, args: argparse.Namespace) -> int:
-    from tempograph.temporal.client import Threads, connect
+    from tempograph.remote import thread_uuid
 
-    client = await connect(settings)
-    state = await Threads(client, settings.task_queue).state(args.thread, args.history)
-    body: dict[str, Any] = {
-        "thread_id": state.thread_id,
-        "status": state.status,
-        "values": state.values,
-        "next": state.next,
-        "interrupts": state.interrupts,
-        "checkpoint_id": state.checkpoint_id,
-        "run_id": state.run_id,
-    }
-    if args.history:
-        body["history"] = state.history
-    _out(body)
-    return EXIT_OK
+    thread_id = thread_uuid(args.thread)
+
+    async def work(api: Any) -> int:
+        try:
+            found = await api.call("GET", f"/threads/{thread_id}")
+        except TempographError as err:
+            if err.code == ErrorCode.SERVER_UNAVAILABLE:
+                raise
+            raise TempographError(
+                f"thread {args.thread!r} does not exist", code=ErrorCode.INVALID_INPUT
+            ) from None
+        state = await api.call("GET", f"/threads/{thread_id}/state")
+        runs = await api.call("GET", f"/threads/{thread_id}/runs?limit=1")
+        body: dict[str, Any] = {
+            "thread_id": args.thread,
+            "status": found["status"],
+            "values": state["values"],
+            "next": state["next"],
+            "interrupts": state["interrupts"],
+            "checkpoint_id": state["checkpoint_id"],
+            "run_id": runs[0]["run_id"] if runs else None,
+        }
+        if args.history:
+            history = await api.call("POST", f"/threads/{thread_id}/history", {"limit": 1000})
+            body["history"] = [
+                {
+                    "checkpoint_id": h["checkpoint_id"],
+                    "parent_checkpoint_id": h["parent_checkpoint_id"],
+                    "step": (h["metadata"] or {}).get("step"),
+                    "source": (h["metadata"] or {}).get("source"),
+                    "values": h["values"],
+                    "next": h["next"],
+                    "created_at": h["created_at"],
+                }
+                for h in history
+            ]
+        _out(body)
+        return EXIT_OK
+
+    return await _with_api(settings, work)
 
 
 # -- entry point -----------------------------------------------------------------------

@@ -118,6 +118,64 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX store_items_updated_at ON store_items (updated_at DESC);
     CREATE INDEX store_items_expires_at ON store_items (expires_at) WHERE expires_at IS NOT NULL;
     """,
+    # 5: durable at any size. Content-addressed values (claim checks and the parts of
+    # large state values); LangGraph's checkpoints, one row per checkpoint, per channel
+    # version and per pending write, their values by reference; each thread's holder (the
+    # RunWorkflow running or waiting on it); the execution that last wrote a run (a reset
+    # execution takes the run over); large events and outputs as encoded values.
+    """
+    CREATE TABLE tempograph_values (
+        hash bytea PRIMARY KEY,
+        data bytea NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now()
+    );
+    CREATE TABLE checkpoints (
+        thread_id text NOT NULL,
+        checkpoint_ns text NOT NULL DEFAULT '',
+        checkpoint_id text NOT NULL,
+        parent_checkpoint_id text,
+        run_id text,
+        checkpoint_type text NOT NULL,
+        checkpoint bytea NOT NULL,
+        metadata_type text NOT NULL,
+        metadata bytea NOT NULL,
+        metadata_json jsonb NOT NULL DEFAULT '{}',
+        created_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id)
+    );
+    CREATE INDEX checkpoints_run_id ON checkpoints (run_id) WHERE run_id IS NOT NULL;
+    CREATE INDEX checkpoints_metadata ON checkpoints USING gin (metadata_json jsonb_path_ops);
+    CREATE TABLE checkpoint_blobs (
+        thread_id text NOT NULL,
+        checkpoint_ns text NOT NULL DEFAULT '',
+        channel text NOT NULL,
+        version text NOT NULL,
+        value bytea NOT NULL,
+        PRIMARY KEY (thread_id, checkpoint_ns, channel, version)
+    );
+    CREATE TABLE checkpoint_writes (
+        thread_id text NOT NULL,
+        checkpoint_ns text NOT NULL DEFAULT '',
+        checkpoint_id text NOT NULL,
+        task_id text NOT NULL,
+        idx integer NOT NULL,
+        channel text NOT NULL,
+        value bytea NOT NULL,
+        task_path text NOT NULL DEFAULT '',
+        PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id, task_id, idx)
+    );
+    ALTER TABLE threads ADD COLUMN run_workflow_id text;
+    ALTER TABLE threads ADD COLUMN waiting boolean NOT NULL DEFAULT false;
+    CREATE INDEX threads_run_workflow_id ON threads (run_workflow_id)
+        WHERE run_workflow_id IS NOT NULL;
+    ALTER TABLE runs ADD COLUMN execution_id text;
+    ALTER TABLE runs ADD COLUMN output_value bytea;
+    CREATE INDEX runs_workflow_id ON runs (workflow_id);
+    CREATE INDEX runs_in_flight ON runs (thread_id, created_at)
+        WHERE status IN ('pending', 'running');
+    ALTER TABLE run_events ADD COLUMN value bytea;
+    ALTER TABLE run_events ALTER COLUMN data DROP NOT NULL;
+    """,
 )
 
 # An arbitrary constant: the advisory lock that serialises migrations across replicas.

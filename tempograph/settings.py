@@ -16,6 +16,8 @@ class Settings:
     """Where Tempograph finds Temporal, where it keeps data, which queue it serves."""
 
     temporal_address: str = "127.0.0.1:7233"
+    # Where `tempograph run`, `resume` and `state` find the HTTP API.
+    api_url: str = "http://127.0.0.1:8000"
     namespace: str = DEFAULT_NAMESPACE
     task_queue: str = DEFAULT_TASK_QUEUE
     data_dir: Path = Path(".tempograph")
@@ -23,9 +25,11 @@ class Settings:
     database_url: str | None = None
     # On SIGTERM, running nodes get this long to finish before they are cancelled.
     graceful_shutdown_seconds: float = 30.0
-    # Larger request bodies get 413. A run's input travels in one Temporal payload, which
-    # the server caps at 2 MiB, so a bigger input could not run anyway.
-    max_body_bytes: int = 2 * 1024 * 1024
+    # Larger request bodies get 413. Inputs travel by reference (claim checks), so this is
+    # about what one request may make a process hold, not about Temporal's payload limit.
+    max_body_bytes: int = 32 * 1024 * 1024
+    # Memory for caches of state parts (encoded and decoded) per process.
+    cache_bytes: int = 64 * 1024 * 1024
     # Let webhooks reach loopback and private addresses (local development only).
     webhook_allow_private: bool = False
 
@@ -34,6 +38,7 @@ class Settings:
         env = os.environ
         return cls(
             temporal_address=env.get("TEMPORAL_ADDRESS", cls.temporal_address),
+            api_url=env.get("TEMPOGRAPH_API_URL", cls.api_url),
             namespace=env.get("TEMPORAL_NAMESPACE", cls.namespace),
             task_queue=env.get("TEMPOGRAPH_TASK_QUEUE", cls.task_queue),
             data_dir=Path(env.get("TEMPOGRAPH_DATA_DIR", str(cls.data_dir))),
@@ -42,6 +47,7 @@ class Settings:
                 env.get("TEMPOGRAPH_GRACEFUL_SHUTDOWN_SECONDS", cls.graceful_shutdown_seconds)
             ),
             max_body_bytes=int(env.get("TEMPOGRAPH_MAX_BODY_BYTES", cls.max_body_bytes)),
+            cache_bytes=int(env.get("TEMPOGRAPH_CACHE_MB", cls.cache_bytes // 2**20)) * 2**20,
             webhook_allow_private=env.get("TEMPOGRAPH_WEBHOOK_ALLOW_PRIVATE", "").lower()
             in ("1", "true", "yes"),
         )

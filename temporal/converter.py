@@ -4,25 +4,49 @@ Every payload is written with LangGraph's own serializer (``JsonPlusSerializer``
 ``AIMessage`` with tool calls, ``Send``, ``Command``, ``Interrupt``, pydantic models and
 dataclasses arrive as the same types they left as. Plain JSON values are written as
 ``json/plain`` so they stay readable in the Temporal UI and to other SDKs.
+
+A record that carries encoded state values (a :class:`~tempograph.workflows.values.PartTable`
+in its ``parts`` field) becomes a ``binary/tempograph`` payload: the record without its
+parts, and the parts beside it, so the codec (:mod:`tempograph.temporal.codec`) can store
+each part once and leave only its hash in the history.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
-from tempograph.workflows import serde
+import ormsgpack
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import (
     BinaryNullPayloadConverter,
     CompositePayloadConverter,
-    DataConverter,
     EncodingPayloadConverter,
     JSONPlainPayloadConverter,
 )
 
+from tempograph.workflows import serde
+from tempograph.workflows.values import PartData, PartTable
+
 LANGGRAPH_ENCODING = b"binary/langgraph"
+SEGMENTED_ENCODING = b"binary/tempograph"
 _TYPE_KEY = "langgraph-type"
+_ENVELOPE_VERSION = 1
+
+
+def pack_envelope(kind: str, record: bytes, table: PartTable) -> bytes:
+    """A ``binary/tempograph`` payload's data: the record and its parts beside it."""
+    parts = [[h, p.kind, p.data, p.needed] for h, p in table.parts.items()]
+    return ormsgpack.packb([_ENVELOPE_VERSION, kind, record, parts])
+
+
+def unpack_envelope(data: bytes) -> tuple[str, bytes, PartTable]:
+    version, kind, record, parts = ormsgpack.unpackb(data)
+    if version != _ENVELOPE_VERSION:
+        raise ValueError(f"unknown binary/tempograph envelope version {version}")
+    table = PartTable({bytes(h): PartData(k, d, bool(n)) for h, k, d, n in parts})
+    return kind, record, table
 
 
 def _is_plain_json(value: Any, depth: int = 0) -> bool:
@@ -71,13 +95,35 @@ class LangGraphPayloadConverter(EncodingPayloadConverter):
         return serde.serializer().loads_typed((kind, payload.data))
 
 
+class SegmentedPayloadConverter(EncodingPayloadConverter):
+    """A record with parts (see the module docstring); anything else falls through."""
+
+    @property
+    def encoding(self) -> str:
+        return SEGMENTED_ENCODING.decode()
+
+    def to_payload(self, value: Any) -> Payload | None:
+        table = getattr(value, "parts", None)
+        if not isinstance(table, PartTable) or not table.parts:
+            return None
+        bare = dataclasses.replace(value, parts=PartTable())
+        kind, data = serde.serializer().dumps_typed(bare)
+        return Payload(
+            metadata={"encoding": SEGMENTED_ENCODING}, data=pack_envelope(kind, data, table)
+        )
+
+    def from_payload(self, payload: Payload, type_hint: type | None = None) -> Any:
+        kind, data, table = unpack_envelope(payload.data)
+        record = serde.serializer().loads_typed((kind, data))
+        record.parts = table
+        return record
+
+
 class TempographPayloadConverter(CompositePayloadConverter):
     def __init__(self) -> None:
         super().__init__(
             BinaryNullPayloadConverter(),
             PlainJSONPayloadConverter(),
+            SegmentedPayloadConverter(),
             LangGraphPayloadConverter(),
         )
-
-
-DATA_CONVERTER = DataConverter(payload_converter_class=TempographPayloadConverter)

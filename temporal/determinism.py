@@ -17,22 +17,50 @@ determinism.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import random
 import uuid
+from collections.abc import Iterator
 from datetime import datetime, tzinfo
 from typing import Any
 
-from tempograph.workflows.ids import workflow_uuid6
 from temporalio import workflow
+
+from tempograph.workflows.ids import make_uuid6, uuid6_timestamp, workflow_uuid6
 
 
 class _Original:
     uuid6: Any = None
 
 
+# Outside workflows: ids minted meanwhile sort after this timestamp (see checkpoint_floor).
+_FLOOR: contextvars.ContextVar[int | None] = contextvars.ContextVar("_FLOOR", default=None)
+
+
+@contextlib.contextmanager
+def checkpoint_floor(checkpoint_id: str | None) -> Iterator[None]:
+    """Checkpoint ids LangGraph mints in this context sort after ``checkpoint_id``.
+
+    LangGraph orders a thread's checkpoints by id, and ids are times: a state update made
+    by the API must come after the thread's newest checkpoint even if a worker minted
+    that one with a clock a little ahead of ours."""
+    token = _FLOOR.set(uuid6_timestamp(checkpoint_id) if checkpoint_id else None)
+    try:
+        yield
+    finally:
+        _FLOOR.reset(token)
+
+
 def _uuid6(node: int | None = None, clock_seq: int | None = None) -> uuid.UUID:
     if workflow.in_workflow():
         return workflow_uuid6(clock_seq)
     result: uuid.UUID = _Original.uuid6(node, clock_seq)
+    floor = _FLOOR.get()
+    if floor is not None and uuid6_timestamp(str(result)) <= floor:
+        seq = clock_seq if clock_seq is not None else random.getrandbits(14)
+        result = make_uuid6(floor + 1, seq, random.getrandbits(48))
+        _FLOOR.set(floor + 1)
     return result
 
 

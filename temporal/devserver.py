@@ -65,6 +65,20 @@ def ensure_temporal_cli() -> Path:
     return binary
 
 
+# The dev server runs one history shard, and each of a shard's task queues polls at most
+# 20 times a second by default: after a burst of about 20, every workflow task waited
+# ~50 ms for a token, and a timer (a retry's backoff too) about a second. A cluster has
+# hundreds of shards, whose limits add up; one shard gets their sum here. Production
+# clusters should raise numHistoryShards (and give the database headroom) instead.
+DEV_SERVER_RATES = {
+    "history.transferProcessorMaxPollRPS": "10000",
+    "history.timerProcessorMaxPollRPS": "10000",
+    "history.visibilityProcessorMaxPollRPS": "10000",
+    "history.outboundProcessorMaxPollRPS": "10000",
+    "history.timerProcessorMaxTimeShift": '"20ms"',
+}
+
+
 def _port_taken(host: str, port: int) -> bool:
     with socket.socket() as probe:
         return probe.connect_ex((host, port)) == 0
@@ -123,6 +137,8 @@ class DevServer:
         # workflow task's reply, instead of through a task-queue poll: the benchmark
         # measured about half the per-node cost without it.
         cmd += ["--dynamic-config-value", "system.enableActivityEagerExecution=true"]
+        for key, value in DEV_SERVER_RATES.items():
+            cmd += ["--dynamic-config-value", f"{key}={value}"]
         return cmd + list(self.extra_args)
 
     def spawn(self) -> subprocess.Popen[bytes]:

@@ -1,4 +1,15 @@
-"""Builds the workers that run Tempograph workflows and node activities."""
+"""Builds the workers that run Tempograph workflows and node activities.
+
+Workflows run without Temporal's Python sandbox. Measured on our two-core machines: the
+sandbox costs about half the Python CPU of a workflow task (10 ms against 5.4 ms), and
+with LangGraph passed through it guards nothing that matters: a user's router calling
+``datetime.now()`` or ``random`` runs unchecked either way, since the graph module is
+imported outside the sandbox. What keeps workflow code deterministic instead: the
+determinism hooks (:mod:`tempograph.temporal.determinism`), replay tests over recorded
+histories, and those same histories replayed in the strict sandbox with our workflow
+modules *not* passed through (:func:`build_replayer` with ``sandboxed=True``), which
+fails on any clock, random or I/O call in our own workflow code.
+"""
 
 from __future__ import annotations
 
@@ -8,22 +19,30 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from langgraph.store.base import BaseStore
-from tempograph.activities.events import EventLog
+from temporalio.client import Client
+from temporalio.worker import Replayer, UnsandboxedWorkflowRunner, Worker, WorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+from temporalio.workflow import NondeterminismError
+
+from tempograph.activities.events import Recorder
 from tempograph.activities.nodes import NodeActivities
 from tempograph.activities.webhooks import WebhookSender
 from tempograph.temporal import determinism
-from tempograph.temporal.converter import DATA_CONVERTER
+from tempograph.temporal.codec import data_converter
+from tempograph.valuestore import ValueStore
 from tempograph.workflows import graphs as graph_registry
 from tempograph.workflows.durable import DurableGraph
 from tempograph.workflows.run import RunWorkflow
-from tempograph.workflows.thread import ThreadWorkflow
 from tempograph.workflows.webhook import WebhookWorkflow
-from temporalio.client import Client
-from temporalio.worker import Replayer, Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-# Loaded once per process and shared by every workflow run; our workflow modules
-# (thread.py, run.py) stay sandboxed and re-imported per run.
+_WORKFLOWS = [RunWorkflow, WebhookWorkflow]
+# A run whose code no longer matches its history (a graph changed under a waiting run)
+# fails, visibly, instead of retrying its workflow task forever; an operator can fix the
+# deployment and Reset it to a point before the change.
+_FAIL_ON = [NondeterminismError]
+
+# Third-party modules the strict replay sandbox lets through (too heavy to re-import per
+# workflow, and not ours to check).
 _PASSTHROUGH = (
     "langgraph",
     "langchain_core",
@@ -36,44 +55,35 @@ _PASSTHROUGH = (
     "ormsgpack",
     "xxhash",
     "typing_extensions",
-    "tempograph",
-    "tempograph.workflows.durable",
-    "tempograph.workflows.graphs",
-    "tempograph.workflows.ids",
-    "tempograph.workflows.jsonable",
-    "tempograph.workflows.policy",
-    "tempograph.workflows.saver",
-    "tempograph.workflows.serde",
-    "tempograph.workflows.state",
-    "tempograph.workflows.stream",
-    "tempograph.workflows.types",
-    "tempograph.workflows.validation",
+    "temporalio",
 )
-_WORKFLOWS = [ThreadWorkflow, RunWorkflow, WebhookWorkflow]
 
 
-def workflow_runner() -> SandboxedWorkflowRunner:
-    """The sandbox our workflows run in, with LangGraph and our pure modules passed through."""
-    # Every module is passed through, our workflow modules too: they hold no state, and
-    # re-importing them for each new workflow cost ~18% of the process's CPU under load.
-    # The sandbox's runtime checks (clock, random, I/O in workflow code) still apply.
+def strict_runner() -> SandboxedWorkflowRunner:
+    """Temporal's sandbox with our workflow code sandboxed: clock, random and I/O calls
+    in it fail. Used to replay the recorded histories in tests."""
     restrictions = SandboxRestrictions.default.with_passthrough_modules(*_PASSTHROUGH)
-    return SandboxedWorkflowRunner(restrictions=restrictions.with_passthrough_all_modules())
+    return SandboxedWorkflowRunner(restrictions=restrictions)
 
 
 _REPLAY_BUILD_ID = "tempograph-replay"
 
 
-def build_replayer(graphs: dict[str, DurableGraph]) -> Replayer:
-    """A replayer for recorded histories of runs of ``graphs``."""
+def build_replayer(
+    graphs: dict[str, DurableGraph], values: ValueStore, *, sandboxed: bool = False
+) -> Replayer:
+    """A replayer for recorded histories of runs of ``graphs``; ``values`` holds the
+    values their payloads name."""
     determinism.install()
     # The replayer runs workflows on its own queue, "replay-<build id>".
     graph_registry.register(f"replay-{_REPLAY_BUILD_ID}", graphs)
+    runner: WorkflowRunner = strict_runner() if sandboxed else UnsandboxedWorkflowRunner()
     return Replayer(
         workflows=_WORKFLOWS,
-        data_converter=DATA_CONVERTER,
-        workflow_runner=workflow_runner(),
+        data_converter=data_converter(values),
+        workflow_runner=runner,
         build_id=_REPLAY_BUILD_ID,
+        workflow_failure_exception_types=_FAIL_ON,
     )
 
 
@@ -81,30 +91,30 @@ def build_workers(
     client: Client,
     task_queue: str,
     graphs: dict[str, DurableGraph],
+    recorder: Recorder,
     *,
     node_queues: str | Sequence[str] = "all",
     max_concurrent_activities: int = 100,
     graceful_shutdown: timedelta = timedelta(0),
     identity: str | None = None,
-    events: EventLog | None = None,
     webhook_allow_private: bool = False,
     store: BaseStore | None = None,
 ) -> list[Worker]:
     """The workers a process runs for ``graphs``.
 
-    ``node_queues`` says which node-specific task queues (from node policies) it serves:
-    ``"all"`` also polls every one of them beside ``task_queue`` (one machine);
-    ``"none"`` serves ``task_queue`` only; a list of queue names makes a dedicated node
-    pool that polls just those queues and runs no workflows. ``events`` is the API's
-    Postgres, where runs started through the API record their events and ends;
-    ``webhook_allow_private`` lets webhooks reach private addresses (local development);
-    ``store`` is the long-term memory store node bodies get (``store=``, ``runtime.store``).
+    ``client`` must use :func:`~tempograph.temporal.codec.data_converter` with
+    ``recorder.values``. ``node_queues`` says which node-specific task queues (from node
+    policies) it serves: ``"all"`` also polls every one of them beside ``task_queue`` (one
+    machine); ``"none"`` serves ``task_queue`` only; a list of queue names makes a
+    dedicated node pool that polls just those queues and runs no workflows.
+    ``recorder`` is the API's Postgres, where runs keep their checkpoints, events and
+    ends; ``webhook_allow_private`` lets webhooks reach private addresses (local
+    development); ``store`` is the long-term memory store node bodies get.
     """
     determinism.install()
     graph_registry.register(task_queue, graphs)
-    events = events or EventLog(None)
-    nodes = NodeActivities(graphs, events, store)
-    webhooks = WebhookSender(events, allow_private=webhook_allow_private)
+    nodes = NodeActivities(graphs, recorder, store)
+    webhooks = WebhookSender(recorder, allow_private=webhook_allow_private)
     # Sync node bodies run on the loop's default executor (LangChain's run_in_executor);
     # size it to the activity slots so a leased slot never waits for a thread.
     executor = ThreadPoolExecutor(max_workers=max_concurrent_activities)
@@ -124,8 +134,12 @@ def build_workers(
             client,
             task_queue=task_queue,
             workflows=_WORKFLOWS,
-            workflow_runner=workflow_runner(),
-            **{**common, "activities": [nodes.execute_node, events.finish_run, webhooks.deliver]},  # type: ignore[arg-type]
+            workflow_runner=UnsandboxedWorkflowRunner(),
+            workflow_failure_exception_types=_FAIL_ON,
+            **{  # type: ignore[arg-type]
+                **common,
+                "activities": [nodes.execute_node, recorder.finish_run, webhooks.deliver],
+            },
         )
     ]
     if node_queues == "all":

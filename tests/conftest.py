@@ -1,4 +1,5 @@
-"""Fixtures: one real Temporal dev server per test session; a worker per test."""
+"""Fixtures: one real Temporal dev server and one real Postgres per test session; an API and
+a worker (on a task queue of their own) per test that runs graphs."""
 
 from __future__ import annotations
 
@@ -6,27 +7,26 @@ import contextlib
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tempograph.temporal.client import Threads
-from tempograph.temporal.converter import DATA_CONVERTER
-from tempograph.temporal.devserver import DevServer
-from tempograph.temporal.worker import build_workers
-from tempograph.workflows.durable import DurableGraph
-from tempograph.workflows.policy import NodePolicy, RetrySpec
 from temporalio.client import Client
 
 from tempograph.database import EmbeddedPostgres
 from tempograph.registry import GraphSpec, load_graph, load_project, read_config
+from tempograph.temporal.codec import data_converter
+from tempograph.temporal.devserver import DevServer
+from tempograph.valuestore import PostgresValueStore, ValueStore
+from tempograph.workflows.durable import DurableGraph
+from tempograph.workflows.policy import NodePolicy, RetrySpec
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_ACCEPTANCE = ROOT.parent / "shared" / "acceptance"
 TEST_GRAPHS = Path(__file__).resolve().parent / "graphs"
 
-# Short backoff so retry tests take seconds, not minutes; attempts as in production.
+# Short backoff so retry tests take seconds, not minutes; attempts, timeouts and the
+# heartbeat timeout as in production.
 FAST_RETRY = NodePolicy(retry=RetrySpec(initial_interval=0.05, maximum_interval=0.2))
 
 
@@ -48,15 +48,30 @@ async def dev_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[
 
 @pytest.fixture(scope="session")
 def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """One embedded Postgres (pgserver) for the session's API tests."""
+    """One embedded Postgres (pgserver) for the session."""
     server = EmbeddedPostgres(tmp_path_factory.mktemp("pg"))
     yield server.start()
     server.stop()
 
 
 @pytest.fixture(scope="session")
-async def client(dev_server: DevServer) -> Client:
-    return await Client.connect(dev_server.address, data_converter=DATA_CONVERTER)
+async def values(postgres_url: str) -> AsyncIterator[ValueStore]:
+    """The session's value store (claim checks), on the session's Postgres."""
+    from tempograph.database import migrate, open_pool
+
+    pool = await open_pool(postgres_url)
+    await migrate(pool)
+
+    async def get_pool() -> Any:
+        return pool
+
+    yield PostgresValueStore(get_pool)
+    await pool.close()
+
+
+@pytest.fixture(scope="session")
+async def client(dev_server: DevServer, values: ValueStore) -> Client:
+    return await Client.connect(dev_server.address, data_converter=data_converter(values))
 
 
 def load_test_graph(
@@ -77,24 +92,34 @@ def load_seed_demo(policy: NodePolicy = FAST_RETRY) -> dict[str, DurableGraph]:
     return graphs
 
 
-@dataclass
-class Stack:
-    client: Client
-    task_queue: str
-    threads: Threads
-
-    def new_thread(self) -> str:
-        return f"t-{uuid.uuid4()}"
+@pytest.fixture
+def new_queue() -> str:
+    return f"test-{uuid.uuid4()}"
 
 
 @contextlib.asynccontextmanager
-async def running_worker(
-    client: Client, graphs: dict[str, DurableGraph], task_queue: str | None = None
-) -> AsyncIterator[Stack]:
-    """Workers for ``graphs`` on a task queue of their own, for the duration."""
+async def running_stack(
+    dev_server: DevServer,
+    client: Client,
+    postgres_url: str,
+    graphs: dict[str, DurableGraph],
+    task_queue: str | None = None,
+) -> AsyncIterator[Any]:
+    """The API and a worker for ``graphs`` on a task queue of their own, for the duration;
+    yields a :class:`tests.engine.Stack`."""
+    from tests.engine import Stack
+    from tests.integration.api_server import api_stack
+
     queue = task_queue or f"test-{uuid.uuid4()}"
-    workers = build_workers(client, queue, graphs)
-    async with contextlib.AsyncExitStack() as stack:
-        for worker in workers:
-            await stack.enter_async_context(worker)
-        yield Stack(client, queue, Threads(client, queue))
+    async with api_stack(dev_server, client, postgres_url, graphs, task_queue=queue) as http:
+        yield Stack(client, queue, http)
+
+
+@pytest.fixture
+def stack_for(dev_server: DevServer, client: Client, postgres_url: str) -> Any:
+    """``stack_for(graphs)``: :func:`running_stack` for this session's servers."""
+
+    def make(graphs: dict[str, DurableGraph], task_queue: str | None = None) -> Any:
+        return running_stack(dev_server, client, postgres_url, graphs, task_queue)
+
+    return make

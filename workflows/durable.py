@@ -37,6 +37,11 @@ from langgraph.errors import GraphInterrupt, ParentCommand
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.pregel import Pregel
 from langgraph.pregel._utils import _is_executor_backed_afunc
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+from tempograph.errors import ErrorCode, GraphLoadError
+from tempograph.schemas import schema_from_hints
 from tempograph.workflows.policy import (
     NodePolicy,
     apply_overrides,
@@ -44,11 +49,7 @@ from tempograph.workflows.policy import (
     from_langgraph_timeout,
 )
 from tempograph.workflows.types import NodeCall, NodeFailure, NodeResult
-from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
-
-from tempograph.errors import ErrorCode, GraphLoadError
-from tempograph.schemas import schema_from_hints
+from tempograph.workflows.values import SHARED, PartTable, decode, encode, table_source
 
 AnyPregel = Pregel[Any, Any, Any, Any]
 
@@ -286,16 +287,23 @@ async def run_activity(
     config: RunnableConfig,
     policy: NodePolicy,
 ) -> Any:
-    """Run one node or task attempt series as an activity and replay its effects here."""
+    """Run one node or task attempt series as an activity and replay its effects here.
+
+    The call carries the node's input as encoded parts (see
+    :mod:`tempograph.workflows.values`), the stream events and the checkpoint rows the
+    run made since the last activity (that activity writes them first), so neither
+    streaming nor checkpointing costs a round trip of its own.
+    """
     conf = config.get(CONF, {})
     scratchpad = conf.get(CONFIG_KEY_SCRATCHPAD)
     runtime = conf.get(CONFIG_KEY_RUNTIME)
     null_resume = scratchpad.get_null_resume(False) if scratchpad is not None else None
+    table = PartTable()
     call = NodeCall(
         activity_type=activity_type,
         kind=kind,
         task_ref=task_ref,
-        input=input,
+        input=encode(input, table, memo=True, needed=True),
         config=_serializable_config(config),
         checkpoint_ns=conf.get(CONFIG_KEY_CHECKPOINT_NS, ""),
         task_id=conf.get(CONFIG_KEY_TASK_ID, ""),
@@ -306,12 +314,20 @@ async def run_activity(
         context=getattr(runtime, "context", None),
         previous=getattr(runtime, "previous", None),
         checkpoint_id=getattr(getattr(runtime, "execution_info", None), "checkpoint_id", ""),
+        parts=table,
     )
-    outbox = getattr(workflow.instance(), "outbox", None)
-    if outbox is not None:
-        # The events the loop produced so far travel with this call (see workflows.stream).
-        call.publish = outbox.batch()
-        call.stream = outbox.spec
+    instance = workflow.instance()
+    outbox = getattr(instance, "outbox", None)
+    published = outbox.batch() if outbox is not None else None
+    if published is not None:
+        call.publish, events_parts = published
+        call.stream = outbox.spec  # type: ignore[union-attr]
+        table.merge(events_parts)
+    saver = getattr(instance, "saver", None)
+    persisted = saver.batch() if saver is not None else None
+    if persisted is not None:
+        call.persist, rows_parts = persisted
+        table.merge(rows_parts)
     info = workflow.info()
     execute = workflow.execute_local_activity if policy.local else workflow.execute_activity
     try:
@@ -326,15 +342,18 @@ async def run_activity(
         raise node_failure(name, err) from None
     if outbox is not None:
         outbox.confirm(call.publish)
+    if saver is not None:
+        saver.confirm(call.persist)
+    source = table_source(result.parts)
     if result.consumed_null_resume and scratchpad is not None:
         scratchpad.get_null_resume(True)
     if result.writes and CONFIG_KEY_SEND in conf:
-        conf[CONFIG_KEY_SEND](result.writes)
+        conf[CONFIG_KEY_SEND]([(ch, decode(v, source, SHARED)) for ch, v in result.writes])
     if result.interrupts:
         raise GraphInterrupt(tuple(result.interrupts))
     if result.parent_command is not None:
         raise ParentCommand(result.parent_command)
-    return result.output
+    return decode(result.output, source, SHARED) if result.output is not None else None
 
 
 def node_failure(name: str, err: ActivityError) -> NodeFailure:

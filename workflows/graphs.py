@@ -7,9 +7,10 @@ one process (tests, or a worker serving two queues) never see each other's graph
 
 from __future__ import annotations
 
-from tempograph.workflows.durable import DurableGraph
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
+
+from tempograph.workflows.durable import DurableGraph
 
 _BY_QUEUE: dict[str, dict[str, DurableGraph]] = {}
 

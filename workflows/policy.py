@@ -61,7 +61,10 @@ class NodePolicy:
 
     start_to_close_timeout: float = 300.0
     schedule_to_close_timeout: float | None = None
-    heartbeat_timeout: float | None = None
+    # Node activities heartbeat every 2 s while they run (the SDK sends at most one per
+    # 0.8 x this), so a worker that dies mid-node is noticed within this many seconds
+    # and the node is retried on another worker; without it, only after start-to-close.
+    heartbeat_timeout: float | None = 10.0
     task_queue: str | None = None
     retry: RetrySpec = field(default_factory=RetrySpec)
     # A local activity runs in the worker that holds the workflow task: no server round
@@ -120,7 +123,7 @@ def apply_overrides(base: NodePolicy, spec: Mapping[str, Any], where: str) -> No
     if "retry" in spec:
         changes["retry"] = _retry_overrides(base.retry, spec["retry"], where)
     policy = replace(base, **changes)
-    if policy.local and (policy.task_queue or policy.heartbeat_timeout):
+    if policy.local and (policy.task_queue or spec.get("heartbeat_timeout")):
         raise ConfigError(
             f"{where}: a local node runs in the workflow's worker; it takes "
             "no task_queue or heartbeat_timeout"

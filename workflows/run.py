@@ -1,4 +1,19 @@
-"""RunWorkflow: one run of a graph on a thread, driven by LangGraph's own Pregel loop."""
+"""RunWorkflow: one run of a graph on a thread, driven by LangGraph's own Pregel loop.
+
+One run is one execution in the Temporal UI (workflow id = the API run id), and each
+node is an activity in it. The run starts from the thread's checkpoints in Postgres
+(``RunInput.start``, loaded by whoever started it), and its own checkpoints go back there
+through its activities: workflow code holds references and the current state only.
+
+Seen from the HTTP API a run ends at an ``interrupt()`` and the resume is a new run: each
+such *segment* has its own API run id (``StreamSpec.run_id``), its own events and its own
+end, written by the finish activity. Here the workflow waits at the interrupt instead,
+and the resume reaches it as the ``resume`` update.
+
+The thread's next run starts when this workflow ends: its finish activity hands the
+thread to the oldest queued run (see :mod:`tempograph.runs`). Whatever else ends it
+(terminate, timeout, a limit) is noticed by the API's sweeper, which does the same.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
     from langgraph.runtime import Runtime
     from langgraph.types import Command
     from langsmith.run_helpers import tracing_context
+
     from tempograph.workflows import ids
     from tempograph.workflows.durable import inline_executor
     from tempograph.workflows.graphs import durable_graph
@@ -27,79 +43,105 @@ with workflow.unsafe.imports_passed_through():
     from tempograph.workflows.stream import Outbox
     from tempograph.workflows.types import (
         CANCEL_RUN,
-        CANCELLED,
-        ERROR,
         FINISH_RUN_ACTIVITY,
-        INTERRUPTED,
-        PENDING,
         RESUME,
-        ROLLBACK,
-        RUN_PAUSED,
+        RUN_STATUS,
         RUN_WORKFLOW,
-        RUNNING,
-        SUCCESS,
         THREAD_ID,
         WEBHOOK_WORKFLOW,
+        CancelReason,
+        ErrorType,
+        FinishOutcome,
         NodeFailure,
         ResumeRequest,
         RunEnd,
         RunInput,
-        RunOutcome,
+        RunState,
+        SegmentEnd,
         WebhookDelivery,
     )
+    from tempograph.workflows.validation import is_interrupt_id
+    from tempograph.workflows.values import PartTable, encode
+
+# Phases of a run (the ``status`` query).
+PENDING, RUNNING, WAITING, DONE = "pending", "running", "waiting", "done"
 
 
 @workflow.defn(name=RUN_WORKFLOW)
 class RunWorkflow:
-    """Runs the graph to the end; at an ``interrupt()`` it waits for the thread's resume.
-
-    Seen from the HTTP API a run ends at an interrupt and the resume is a new run: each
-    such segment has its own API run id (``StreamSpec.run_id``), its own events and its
-    own end, written by the finish activity. Runs started from the CLI have no stream.
-    """
+    """See the module docstring."""
 
     @workflow.init
     def __init__(self, inp: RunInput) -> None:
         self._inp = inp
-        self._status = PENDING
-        self._resumes = 0
-        self._pending: list[Any] = []
-        self._cancel = False
-        self._rollback = False
-        # Where the current segment started: a rollback shows the thread as it was there.
-        self._segment_start: str | None = inp.checkpoints.head_id()
-        self._outcome = RunOutcome(run_id=inp.run_id, status=PENDING)
+        self._phase = PENDING
+        stream = inp.request.stream
+        self._segment = stream.run_id if stream is not None else inp.run_id
+        self._answers: list[ResumeRequest] = []
+        self._cancel: CancelReason | None = None
+        # Cancelled by Temporal itself (the UI's Cancel): the workflow ends Canceled.
+        self._cancelled_by_temporal = False
+        self._interrupts: list[Any] = []
         # Read by the node activities' caller (tempograph.workflows.durable.run_activity).
         self.outbox = Outbox()
+        self.saver = WorkflowSaver(inp.thread_id, inp.start, inp.parts, run_id=self._segment)
 
-    @workflow.signal(name=RESUME)
-    def resume(self, value: Any) -> None:
-        """The human's answer to the pending interrupt(s), forwarded by the thread."""
-        self._pending.append(value)
+    @workflow.update(name=RESUME)
+    async def resume(self, request: ResumeRequest) -> RunState:
+        """The human's answer to the pending interrupt(s), and the API run carrying it."""
+        self._answers.append(request)
+        return self.status()
+
+    @resume.validator
+    def _validate_resume(self, request: ResumeRequest) -> None:
+        if self._phase != WAITING or self._answers or self._cancel is not None:
+            raise ApplicationError(
+                f"run {self._inp.run_id} is not waiting for input", type=ErrorType.NOT_WAITING
+            )
+        value = request.value
+        pending = [i.get("id") for i in self._interrupts if isinstance(i, dict)]
+        keyed = isinstance(value, dict) and bool(value) and all(map(is_interrupt_id, value))
+        if keyed and not set(value) <= set(pending):
+            unknown = sorted(set(value) - set(pending))
+            raise ApplicationError(
+                f"no pending interrupt has id {unknown}; pending: {pending}",
+                type=ErrorType.INVALID_REQUEST,
+            )
+        if len(pending) > 1 and not keyed:
+            raise ApplicationError(
+                f"{len(pending)} interrupts are pending; answer with an object keyed by "
+                f"interrupt id: {pending}",
+                type=ErrorType.INVALID_REQUEST,
+            )
 
     @workflow.signal(name=CANCEL_RUN)
-    def cancel(self, reason: str = "cancel") -> None:
-        """Stop the running segment; a run waiting at an interrupt just ends (superseded).
-        ``rollback`` also reports the thread as it was when the segment started."""
-        self._cancel = True
-        self._rollback = self._rollback or reason == "rollback"
+    def cancel(self, reason: str = CancelReason.CANCEL) -> None:
+        """Stop the running segment (``rollback`` also undoes it); a run waiting at an
+        interrupt ends and gives the thread to the next run."""
+        wanted = CancelReason(reason) if reason in set(CancelReason) else CancelReason.CANCEL
+        if self._cancel is not CancelReason.ROLLBACK:
+            self._cancel = wanted
+
+    @workflow.query(name=RUN_STATUS)
+    def status(self) -> RunState:
+        return RunState(self._phase, self._segment, list(self._interrupts))
 
     @workflow.run
-    async def run(self, inp: RunInput) -> RunOutcome:
+    async def run(self, inp: RunInput) -> RunState:
         inline_executor(asyncio.get_running_loop())
         request = inp.request
-        durable = durable_graph(request.graph_id)
-        saver = WorkflowSaver(inp.thread_id, inp.checkpoints)
-        ids.set_floor(inp.checkpoints.head_id())
-        graph = durable.workflow_graph.copy({"checkpointer": saver})
+        ids.set_floor(self.saver.head_id())
+        graph = durable_graph(request.graph_id).workflow_graph.copy({"checkpointer": self.saver})
         self.outbox.begin(request.stream)
         user_config = dict(request.config)
         configurable = {
             **user_config.get("configurable", {}),
             "thread_id": inp.thread_id,
-            "run_id": inp.run_id,
+            "run_id": self._segment,
             "graph_id": request.graph_id,
         }
+        if request.assistant_id:
+            configurable["assistant_id"] = request.assistant_id
         config = cast(RunnableConfig, {**user_config, "configurable": configurable})
         payload: Any = request.command if request.command is not None else request.input
         breakpoints: dict[str, Any] = {
@@ -108,45 +150,59 @@ class RunWorkflow:
         }
         if request.after_seconds > 0:
             try:
-                await workflow.wait_condition(lambda: self._cancel, timeout=request.after_seconds)
+                await workflow.wait_condition(
+                    lambda: self._cancel is not None, timeout=request.after_seconds
+                )
             except TimeoutError:
                 pass  # its time has come; a cancel meanwhile stops it in _invoke
+            except asyncio.CancelledError:
+                self._cancel, self._cancelled_by_temporal = CancelReason.CANCEL, True
+        # The checkpoint the segment started from: a rollback returns the thread there.
+        segment_start = configurable.get("checkpoint_id") or self.saver.head_id()
         while True:
-            self._status = RUNNING
+            self._phase = RUNNING
             try:
                 state = await self._invoke(
                     graph, payload, self._streaming(config), request.context, breakpoints
                 )
             except asyncio.CancelledError:
-                return await self._cancelled(saver, graph, config)
+                return await self._cancelled(graph, config, segment_start)
             except Exception as err:  # noqa: BLE001 - every failure fails the run, visibly
-                return await self._fail(inp, saver, graph, config, _as_failure(err))
+                return await self._fail(graph, config, _as_failure(err))
             if not state.next:
                 break
             # Stopped at interrupt() or at a static breakpoint (interrupt_before/after).
-            self._settle(INTERRUPTED, state, saver)
-            await self._notify(inp)
-            await self._finish(SUCCESS, state)
-            await workflow.wait_condition(lambda: bool(self._pending) or self._cancel)
-            if not self._pending:
+            self._phase = WAITING
+            self._interrupts = to_jsonable(list(state.interrupts))
+            outcome = await self._finish(SegmentEnd.SUCCESS, state, final=False)
+            if outcome.resume is not None:
+                self._answers.append(outcome.resume)  # queued while the segment ran
+            elif outcome.release:
+                self._cancel = CancelReason.SUPERSEDE
+            try:
+                await workflow.wait_condition(lambda: bool(self._answers) or bool(self._cancel))
+            except asyncio.CancelledError:
+                await self._release()
+                raise
+            if not self._answers:
                 # Superseded by a new run on the thread, which starts from these checkpoints.
-                self._outcome.checkpoints = None
-                return self._outcome
-            answer = self._pending.pop(0)
-            self._segment_start = state.config["configurable"].get("checkpoint_id")
-            if isinstance(answer, ResumeRequest):
-                self.outbox.begin(answer.stream)
-                answer = answer.value
+                await self._release()
+                return self.status()
+            answer = self._answers.pop(0)
+            segment_start = state.config["configurable"].get("checkpoint_id")
+            if answer.stream is not None:
+                self._segment = answer.stream.run_id
+            self.saver.run_id = self._segment
+            self.outbox.begin(answer.stream)
             # A breakpoint is continued with no input; an interrupt() gets the answer.
-            payload = Command(resume=answer) if state.interrupts else None
+            payload = Command(resume=answer.value) if state.interrupts else None
             breakpoints = {}
-            config = _latest(config)
-            self._resumes += 1
-        self._settle(SUCCESS, state, saver)
-        await self._notify(inp)
-        await self._finish(SUCCESS, state)
+            config = _latest(config, run_id=self._segment)
+            self._interrupts = []
+        self._phase = DONE
+        await self._finish(SegmentEnd.SUCCESS, state, final=True)
         await workflow.wait_condition(workflow.all_handlers_finished)
-        return self._outcome
+        return self.status()
 
     def _streaming(self, config: Any) -> Any:
         """``config`` streaming into the outbox in the current segment's modes."""
@@ -180,9 +236,9 @@ class RunWorkflow:
 
         task = asyncio.ensure_future(invoke())
         try:
-            await workflow.wait_condition(lambda: task.done() or self._cancel)
+            await workflow.wait_condition(lambda: task.done() or self._cancel is not None)
         except asyncio.CancelledError:  # the workflow itself was cancelled
-            self._cancel = True
+            self._cancel, self._cancelled_by_temporal = CancelReason.CANCEL, True
         if not task.done():
             task.cancel()
             try:
@@ -190,28 +246,22 @@ class RunWorkflow:
             except (asyncio.CancelledError, Exception):  # noqa: BLE001 - a cancel's fallout
                 pass
             raise asyncio.CancelledError
-        if self._cancel and task.exception() is not None:
+        if self._cancel is not None and task.exception() is not None:
             # The cancelled node's activity failed with the cancellation: not an error.
             raise asyncio.CancelledError
         return task.result()
 
-    def _settle(self, status: str, state: Any, saver: WorkflowSaver) -> None:
-        self._status = status
-        self._outcome = RunOutcome(
-            run_id=self._inp.run_id,
-            status=status,
-            values=to_jsonable(state.values) if state is not None else None,
-            interrupts=to_jsonable(list(state.interrupts)) if state is not None else [],
-            resumes=self._resumes,
-            checkpoints=saver.export_new(),
-        )
-
-    async def _finish(self, status: str, state: Any, error: dict[str, str] | None = None) -> None:
-        """Write the segment's remaining events and its end to Postgres (API runs only)."""
-        spec = self.outbox.spec
-        if spec is None:
-            return
-        values = to_jsonable(state.values) if state is not None else None
+    async def _finish(
+        self,
+        status: SegmentEnd,
+        state: Any,
+        *,
+        final: bool,
+        error: dict[str, str] | None = None,
+    ) -> FinishOutcome:
+        """Write the segment's remaining events, checkpoints and end to Postgres."""
+        table = PartTable()
+        values = state.values if state is not None else None
         interrupts = {
             task.id: to_jsonable(list(task.interrupts))
             for task in (state.tasks if state is not None else ())
@@ -219,105 +269,149 @@ class RunWorkflow:
         }
         output: Any = values
         if error is not None:
-            output = {
-                "__error__": {"error": error.get("type", "Error"), "message": error["message"]}
-            }
+            output = {"__error__": _error_json(error)}
+            self.outbox.error(error)
         elif interrupts and isinstance(values, dict):
             output = {**values, "__interrupt__": [i for v in interrupts.values() for i in v]}
-        thread_status = "idle"
-        if error is not None:
-            thread_status = "error"
-        elif state is not None and state.next:
-            thread_status = "interrupted"
-        if error is not None:
-            self.outbox.error(error)
+        events, event_parts = self.outbox.drain()
+        table.merge(event_parts)
+        persisted = self.saver.batch()
+        if persisted is not None:
+            table.merge(persisted[1])
+        info = workflow.info()
+        spec = self.outbox.spec
         end = RunEnd(
-            run_id=spec.run_id,
+            run_id=spec.run_id if spec is not None else self._segment,
             thread_id=self._inp.thread_id,
+            workflow_id=info.workflow_id,
             status=status,
-            thread_status=thread_status,
-            output=output,
-            values=values,
+            final=final,
+            # Waiting for input: stopped at an interrupt or a breakpoint (a failed or
+            # cancelled run also has nodes left to run, but waits for nobody).
+            waiting=status is SegmentEnd.SUCCESS and bool(state is not None and state.next),
+            output=encode(output, table, memo=True) if output is not None else None,
+            values=encode(values, table, memo=True) if values is not None else None,
             interrupts=interrupts,
             error=error,
-            events=self.outbox.drain(),
+            events=events,
+            persist=persisted[0] if persisted is not None else None,
+            execution=info.run_id,
+            parts=table,
         )
         # A local activity: no extra workflow task. Writing the end again (a worker died
-        # before the task completed) is harmless: events are keyed, the status the same.
+        # before the task completed) is harmless: rows and events are keyed.
+        outcome: FinishOutcome = await workflow.execute_local_activity(
+            FINISH_RUN_ACTIVITY,
+            end,
+            result_type=FinishOutcome,
+            start_to_close_timeout=timedelta(seconds=60),
+            summary=f"run {end.run_id} {status}",
+        )
+        self.saver.confirm(end.persist)
+        if spec is not None and spec.webhook:
+            await self._webhook(spec.webhook, end)
+        self.outbox.begin(None)
+        return outcome
+
+    async def _webhook(self, url: str, end: RunEnd) -> None:
+        table = PartTable()
+        if end.values is not None:
+            for part_hash in end.values.part_hashes():
+                part = end.parts.parts[part_hash]
+                table.add(part_hash, part.kind, part.data, needed=True)
+        await workflow.start_child_workflow(
+            WEBHOOK_WORKFLOW,
+            WebhookDelivery(
+                url=url,
+                run_id=end.run_id or "",
+                thread_id=self._inp.thread_id,
+                status=end.status,
+                values=end.values,
+                error=end.error,
+                parts=table,
+            ),
+            id=f"webhook-{end.run_id}",
+            task_queue=workflow.info().task_queue,
+            parent_close_policy=ParentClosePolicy.ABANDON,
+            search_attributes=TypedSearchAttributes(
+                [SearchAttributePair(THREAD_ID, self._inp.thread_id)]
+            ),
+        )
+
+    async def _release(self) -> None:
+        """End without a segment to report: write what is unwritten, free the thread."""
+        persisted = self.saver.batch()
+        table = persisted[1] if persisted is not None else PartTable()
+        info = workflow.info()
+        end = RunEnd(
+            run_id=None,
+            thread_id=self._inp.thread_id,
+            workflow_id=info.workflow_id,
+            status=SegmentEnd.SUCCESS,
+            final=True,
+            waiting=True,
+            output=None,
+            values=None,
+            interrupts={},
+            error=None,
+            persist=persisted[0] if persisted is not None else None,
+            execution=info.run_id,
+            parts=table,
+        )
         await workflow.execute_local_activity(
             FINISH_RUN_ACTIVITY,
             end,
+            result_type=FinishOutcome,
             start_to_close_timeout=timedelta(seconds=60),
-            summary=f"run {spec.run_id} {status}",
+            summary="thread released",
         )
-        if spec.webhook:
-            await workflow.start_child_workflow(
-                WEBHOOK_WORKFLOW,
-                WebhookDelivery(
-                    url=spec.webhook,
-                    run_id=spec.run_id,
-                    thread_id=self._inp.thread_id,
-                    status=status,
-                    values=values,
-                    error=end.error,
-                ),
-                id=f"webhook-{spec.run_id}",
-                task_queue=workflow.info().task_queue,
-                parent_close_policy=ParentClosePolicy.ABANDON,
-                search_attributes=TypedSearchAttributes(
-                    [SearchAttributePair(THREAD_ID, self._inp.thread_id)]
-                ),
-            )
-        self.outbox.begin(None)
+        self._phase = DONE
 
-    async def _notify(self, inp: RunInput) -> None:
-        """Hand the thread this segment's checkpoints and status before Postgres says the
-        segment ended, so a client that sees the end also sees the state."""
-        if inp.parent_workflow_id:
-            parent = workflow.get_external_workflow_handle(inp.parent_workflow_id)
-            await parent.signal(RUN_PAUSED, self._outcome)
-            self._outcome.checkpoints = None
-
-    async def _cancelled(self, saver: WorkflowSaver, graph: Any, config: Any) -> RunOutcome:
-        state = await graph.aget_state(_latest(config))
-        self._settle(CANCELLED, state, saver)
-        await self._notify(self._inp)
-        if self._rollback:
-            # The thread drops this segment's checkpoints; report the state it returns to.
+    async def _cancelled(self, graph: Any, config: Any, segment_start: str | None) -> RunState:
+        self._phase = DONE
+        if self._cancel is CancelReason.ROLLBACK:
+            # The thread returns to where the segment started; its checkpoints go.
+            self.saver.drop_unsent()
             before = None
-            if self._segment_start is not None:
-                conf = {**config["configurable"], "checkpoint_id": self._segment_start}
+            if segment_start is not None:
+                conf = {**config["configurable"], "checkpoint_id": segment_start}
                 before = await graph.aget_state({**config, "configurable": conf})
-            await self._finish(ROLLBACK, before)
+            await self._finish(SegmentEnd.ROLLBACK, before, final=True)
         else:
-            await self._finish(INTERRUPTED, state)
+            state = await graph.aget_state(_latest(config))
+            await self._finish(SegmentEnd.CANCELLED, state, final=True)
         await workflow.wait_condition(workflow.all_handlers_finished)
-        return self._outcome
+        if self._cancelled_by_temporal:
+            raise asyncio.CancelledError
+        return self.status()
 
-    async def _fail(
-        self, inp: RunInput, saver: WorkflowSaver, graph: Any, config: Any, err: ApplicationError
-    ) -> RunOutcome:
+    async def _fail(self, graph: Any, config: Any, err: ApplicationError) -> RunState:
+        self._phase = DONE
         try:
             state = await graph.aget_state(_latest(config))
         except Exception:  # noqa: BLE001 - report the run's own error, without its state
             state = None
-        self._settle(ERROR, state, saver)
-        self._outcome.error = {"type": err.type or "Error", "message": err.message}
+        error = {"type": err.type or "Error", "message": err.message}
         if isinstance(err, NodeFailure):
-            self._outcome.error = {
-                "node": err.node,
-                "type": err.error_type,
-                "message": err.error_message,
-            }
-        await self._notify(inp)
-        await self._finish(ERROR, state, self._outcome.error)
+            error = {"node": err.node, "type": err.error_type, "message": err.error_message}
+        await self._finish(SegmentEnd.ERROR, state, final=True, error=error)
         await workflow.wait_condition(workflow.all_handlers_finished)
         raise err
 
 
-def _latest(config: Any) -> Any:
+def _error_json(error: dict[str, str]) -> dict[str, str]:
+    """A run's error as LangGraph Server shows it (plus the failed node, when one did)."""
+    shown = {"error": error.get("type", "Error"), "message": error["message"]}
+    if error.get("node"):
+        shown["node"] = error["node"]
+    return shown
+
+
+def _latest(config: Any, run_id: str | None = None) -> Any:
     """``config`` pointing at the thread's newest checkpoint rather than a fork point."""
     configurable = {k: v for k, v in config["configurable"].items() if k != "checkpoint_id"}
+    if run_id is not None:
+        configurable["run_id"] = run_id
     return {**config, "configurable": configurable}
 
 
@@ -326,7 +420,7 @@ def _as_failure(err: Exception) -> ApplicationError:
     if isinstance(err, ApplicationError):
         return err
     if isinstance(err, GraphRecursionError):
-        return ApplicationError(str(err), type="GraphRecursionError", non_retryable=True)
+        return ApplicationError(str(err), type=ErrorType.RECURSION_LIMIT, non_retryable=True)
     # A router, reducer or the entrypoint raised in the workflow: fail the run, do not
     # retry the workflow task forever.
     return ApplicationError(

@@ -1,223 +1,313 @@
-"""The checkpointer LangGraph's loop uses inside a workflow: memory only, deterministic.
+"""The checkpointer LangGraph's loop uses inside a RunWorkflow: memory only, deterministic.
 
-The run's checkpoints live in workflow memory (Temporal's history is what makes them
-durable); they are exported as plain records to hand them to the thread, to the next run
-and, later, to Postgres from an activity. Channel versions are counters with a suffix drawn
-from the workflow's random source, so a replayed run writes byte-identical checkpoints.
+It starts from the thread's checkpoints the run needs (loaded from Postgres by whoever
+started the run) and keeps what the run adds as rows whose channel values are
+:class:`~tempograph.workflows.values.EncodedValue` parts. Workflow code never writes to
+Postgres: every new row waits in :meth:`WorkflowSaver.batch` until an activity carries
+it there (the next node activity, or the run's finish activity), and leaves the queue
+when that activity has succeeded. A replay rebuilds the same rows, so writing them again
+is harmless (they are keyed).
+
+Channel versions are counters with a suffix drawn from the workflow's random source, so
+two branches of a thread (a fork, a reset) never reuse a version for different values.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
-from langgraph.checkpoint.memory import InMemorySaver
-from tempograph.workflows.serde import serializer
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    WRITES_IDX_MAP,
+    BaseCheckpointSaver,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    get_checkpoint_id,
+    get_checkpoint_metadata,
+    writes_sort_key,
+)
 from temporalio import workflow
 
-Typed = tuple[str, bytes]
+from tempograph.workflows.serde import serializer
+from tempograph.workflows.types import (
+    BlobRow,
+    CheckpointBatch,
+    CheckpointRow,
+    WriteRow,
+)
+from tempograph.workflows.values import (
+    EMPTY,
+    SHARED,
+    EncodedValue,
+    PartData,
+    PartTable,
+    decode,
+    empty,
+    encode,
+    table_source,
+)
 
 
-@dataclass
-class CheckpointRecord:
-    namespace: str
-    checkpoint_id: str
-    checkpoint: Typed
-    metadata: Typed
-    parent_id: str | None
+def next_version(current: str | int | float | None, draw: float | int) -> str:
+    """LangGraph's counter version, as a string with ``draw`` as a tie-breaking suffix."""
+    if current is None:
+        number = 0
+    elif isinstance(current, int | float):
+        number = int(current)
+    else:
+        number = int(current.split(".")[0])
+    return f"{number + 1:032}.{draw:016}"
 
 
-@dataclass
-class WriteRecord:
-    namespace: str
-    checkpoint_id: str
-    task_id: str
-    index: int
-    channel: str
-    value: Typed
-    task_path: str
+def _write_key(row: WriteRow) -> tuple[str, str, int]:
+    return writes_sort_key(row.task_path, row.task_id, row.index)
 
 
-@dataclass
-class BlobRecord:
-    namespace: str
-    channel: str
-    version: str | int | float
-    value: Typed
+class WorkflowSaver(BaseCheckpointSaver[str]):
+    """LangGraph's checkpointer for one run of one thread (see the module docstring)."""
 
+    def __init__(
+        self,
+        thread_id: str,
+        start: CheckpointBatch | None = None,
+        parts: PartTable | None = None,
+        run_id: str | None = None,
+    ) -> None:
+        super().__init__(serde=serializer())
+        self.thread_id = thread_id
+        self.run_id = run_id
+        self._parts = PartTable()
+        self._rows: dict[str, dict[str, CheckpointRow]] = {}
+        self._blobs: dict[tuple[str, str, str], EncodedValue] = {}
+        self._writes: dict[tuple[str, str], dict[tuple[str, int], WriteRow]] = {}
+        self._unsent = CheckpointBatch(thread_id)
+        self._stored_parts: set[bytes] = set()
+        self._draws = 0
+        if start is not None:
+            self._parts.merge(parts or PartTable())
+            self._add(start)
+            self._stored_parts |= start.part_hashes()
 
-@dataclass
-class ThreadCheckpoints:
-    """Every checkpoint, pending write and channel blob of one thread, as records."""
+    # -- what the run adds, for activities to write ---------------------------------
 
-    checkpoints: list[CheckpointRecord] = field(default_factory=list)
-    writes: list[WriteRecord] = field(default_factory=list)
-    blobs: list[BlobRecord] = field(default_factory=list)
-
-    def head(self) -> ThreadCheckpoints:
-        """The newest checkpoint of each namespace, with its writes and channel blobs.
-
-        That is all a run needs to continue the thread; the full history stays with
-        the thread.
-        """
-        newest: dict[str, CheckpointRecord] = {}
-        for c in self.checkpoints:
-            if c.namespace not in newest or c.checkpoint_id > newest[c.namespace].checkpoint_id:
-                newest[c.namespace] = c
-        # A subgraph's checkpoints matter to the next run only when it stopped midway,
-        # after the parent's newest checkpoint; finished subgraphs are left behind.
-        root = newest.get("")
-        if root is not None:
-            newest = {
-                ns: c
-                for ns, c in newest.items()
-                if ns == "" or c.checkpoint_id > root.checkpoint_id
-            }
-        keep = {(c.namespace, c.checkpoint_id) for c in newest.values()}
-        versions: set[tuple[str, str, str]] = set()
-        for c in newest.values():
-            checkpoint = serializer().loads_typed(c.checkpoint)
-            for channel, version in checkpoint["channel_versions"].items():
-                versions.add((c.namespace, channel, str(version)))
-        return ThreadCheckpoints(
-            checkpoints=list(newest.values()),
-            writes=[w for w in self.writes if (w.namespace, w.checkpoint_id) in keep],
-            blobs=[b for b in self.blobs if (b.namespace, b.channel, str(b.version)) in versions],
+    def batch(self) -> tuple[CheckpointBatch, PartTable] | None:
+        """The rows not written yet, and the bytes of parts not stored yet."""
+        if self._unsent.empty():
+            return None
+        batch = CheckpointBatch(
+            self.thread_id,
+            self.run_id,
+            list(self._unsent.checkpoints),
+            list(self._unsent.blobs),
+            list(self._unsent.writes),
         )
+        table = PartTable()
+        for part_hash in sorted(batch.part_hashes() - self._stored_parts):
+            part = self._parts.parts[part_hash]
+            table.add(part_hash, part.kind, part.data, needed=False)
+        return batch, table
 
-    def merged(self, other: ThreadCheckpoints) -> ThreadCheckpoints:
-        """These records with ``other``'s added (``other`` wins on the same key)."""
-        checkpoints = {(c.namespace, c.checkpoint_id): c for c in self.checkpoints}
-        checkpoints.update({(c.namespace, c.checkpoint_id): c for c in other.checkpoints})
-        writes = {(w.namespace, w.checkpoint_id, w.task_id, w.index): w for w in self.writes}
-        writes.update({(w.namespace, w.checkpoint_id, w.task_id, w.index): w for w in other.writes})
-        blobs = {(b.namespace, b.channel, str(b.version)): b for b in self.blobs}
-        blobs.update({(b.namespace, b.channel, str(b.version)): b for b in other.blobs})
-        return ThreadCheckpoints(
-            checkpoints=[checkpoints[k] for k in sorted(checkpoints)],
-            writes=[writes[k] for k in sorted(writes)],
-            blobs=[blobs[k] for k in sorted(blobs)],
-        )
+    def confirm(self, batch: CheckpointBatch | None) -> None:
+        """``batch`` is in Postgres."""
+        if batch is None:
+            return
+        written = {id(row) for row in [*batch.checkpoints, *batch.blobs, *batch.writes]}
+        self._unsent.checkpoints = [r for r in self._unsent.checkpoints if id(r) not in written]
+        self._unsent.blobs = [r for r in self._unsent.blobs if id(r) not in written]
+        self._unsent.writes = [r for r in self._unsent.writes if id(r) not in written]
+        self._stored_parts |= batch.part_hashes()
 
-    def trimmed(self, keep: int) -> ThreadCheckpoints:
-        """Only the newest ``keep`` root checkpoints and what they need.
+    def drop_unsent(self) -> None:
+        """Forget rows not written yet (a rolled-back segment's)."""
+        self._unsent = CheckpointBatch(self.thread_id)
 
-        Subgraph checkpoints, writes and blobs older than the oldest kept root checkpoint
-        go too (checkpoint ids sort by time); blobs stay while a kept checkpoint names
-        their version.
-        """
-        roots = sorted(c.checkpoint_id for c in self.checkpoints if c.namespace == "")
-        if len(roots) <= keep:
-            return self
-        oldest = roots[-keep]
-        checkpoints = [c for c in self.checkpoints if c.checkpoint_id >= oldest]
-        kept = {(c.namespace, c.checkpoint_id) for c in checkpoints}
-        versions: set[tuple[str, str, str]] = set()
-        for c in checkpoints:
-            versions_of = serializer().loads_typed(c.checkpoint)["channel_versions"]
-            for channel, version in versions_of.items():
-                versions.add((c.namespace, channel, str(version)))
-        return ThreadCheckpoints(
-            checkpoints=checkpoints,
-            writes=[w for w in self.writes if (w.namespace, w.checkpoint_id) in kept],
-            blobs=[b for b in self.blobs if (b.namespace, b.channel, str(b.version)) in versions],
-        )
-
-    def head_id(self) -> str | None:
-        """The newest root-namespace checkpoint id, if any."""
-        ids = [c.checkpoint_id for c in self.checkpoints if c.namespace == ""]
+    def head_id(self, namespace: str = "") -> str | None:
+        """The newest checkpoint id of ``namespace``, if any."""
+        ids = self._rows.get(namespace, {})
         return max(ids) if ids else None
 
+    def part(self, part_hash: bytes) -> PartData:
+        return self._parts.parts[part_hash]
 
-class WorkflowSaver(InMemorySaver):
-    """An ``InMemorySaver`` for one thread, with counter versions and record export."""
+    def parts_for(self, value: EncodedValue, needed: bool = True) -> PartTable:
+        """The bytes of ``value``'s parts, for a record that carries it."""
+        table = PartTable()
+        for part_hash in value.part_hashes():
+            part = self._parts.parts[part_hash]
+            table.add(part_hash, part.kind, part.data, needed)
+        return table
 
-    def __init__(self, thread_id: str, records: ThreadCheckpoints | None = None) -> None:
-        super().__init__(serde=serializer())
-        self._draws = 0
-        self.thread_id = thread_id
-        self._reported: set[tuple[str, ...]] = set()
-        if records is not None:
-            self.load(records)
-            self._reported |= _keys(records)
+    # -- LangGraph's checkpointer interface ----------------------------------------
+
+    def _add(self, batch: CheckpointBatch) -> None:
+        for row in batch.checkpoints:
+            self._rows.setdefault(row.namespace, {})[row.checkpoint_id] = row
+        for blob in batch.blobs:
+            self._blobs[(blob.namespace, blob.channel, blob.version)] = blob.value
+        for write in batch.writes:
+            key = (write.namespace, write.checkpoint_id)
+            self._writes.setdefault(key, {})[(write.task_id, write.index)] = write
+
+    def _decode(self, value: EncodedValue) -> Any:
+        return decode(value, table_source(self._parts), SHARED)
+
+    def _tuple(self, row: CheckpointRow) -> CheckpointTuple:
+        checkpoint: Checkpoint = self.serde.loads_typed(row.checkpoint)
+        values: dict[str, Any] = {}
+        for channel, version in checkpoint["channel_versions"].items():
+            blob = self._blobs.get((row.namespace, channel, str(version)))
+            if blob is not None and blob.kind != EMPTY:
+                values[channel] = self._decode(blob)
+        writes = sorted(
+            self._writes.get((row.namespace, row.checkpoint_id), {}).values(), key=_write_key
+        )
+        conf = {
+            "thread_id": self.thread_id,
+            "checkpoint_ns": row.namespace,
+            "checkpoint_id": row.checkpoint_id,
+        }
+        parent = (
+            {"configurable": {**conf, "checkpoint_id": row.parent_id}} if row.parent_id else None
+        )
+        return CheckpointTuple(
+            config={"configurable": conf},
+            checkpoint={**checkpoint, "channel_values": values},
+            metadata=self.serde.loads_typed(row.metadata),
+            parent_config=parent,  # type: ignore[arg-type]
+            pending_writes=[(w.task_id, w.channel, self._decode(w.value)) for w in writes],
+        )
+
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        namespace = config["configurable"].get("checkpoint_ns", "")
+        rows = self._rows.get(namespace, {})
+        checkpoint_id = get_checkpoint_id(config) or (max(rows) if rows else None)
+        row = rows.get(checkpoint_id) if checkpoint_id else None
+        return self._tuple(row) if row is not None else None
+
+    def list(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> Iterator[CheckpointTuple]:
+        namespace = config["configurable"].get("checkpoint_ns") if config else None
+        before_id = get_checkpoint_id(before) if before else None
+        for ns in sorted(self._rows):
+            if namespace is not None and ns != namespace:
+                continue
+            for checkpoint_id in sorted(self._rows[ns], reverse=True):
+                if before_id and checkpoint_id >= before_id:
+                    continue
+                found = self._tuple(self._rows[ns][checkpoint_id])
+                if filter and any(found.metadata.get(k) != v for k, v in filter.items()):
+                    continue
+                if limit is not None:
+                    if limit <= 0:
+                        return
+                    limit -= 1
+                yield found
+
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        copy = checkpoint.copy()
+        values: dict[str, Any] = copy.pop("channel_values")  # type: ignore[misc]
+        namespace = config["configurable"]["checkpoint_ns"]
+        for channel, version in new_versions.items():
+            value = (
+                encode(values[channel], self._parts, memo=True, needed=False)
+                if channel in values
+                else empty()
+            )
+            blob = BlobRow(namespace, channel, str(version), value)
+            self._blobs[(namespace, channel, str(version))] = value
+            self._unsent.blobs.append(blob)
+        row = CheckpointRow(
+            namespace=namespace,
+            checkpoint_id=checkpoint["id"],
+            parent_id=config["configurable"].get("checkpoint_id"),
+            checkpoint=self.serde.dumps_typed(copy),
+            metadata=self.serde.dumps_typed(get_checkpoint_metadata(config, metadata)),
+        )
+        self._rows.setdefault(namespace, {})[row.checkpoint_id] = row
+        self._unsent.checkpoints.append(row)
+        return {
+            "configurable": {
+                "thread_id": self.thread_id,
+                "checkpoint_ns": namespace,
+                "checkpoint_id": checkpoint["id"],
+            }
+        }
+
+    def put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        namespace = config["configurable"].get("checkpoint_ns", "")
+        checkpoint_id = config["configurable"]["checkpoint_id"]
+        stored = self._writes.setdefault((namespace, checkpoint_id), {})
+        for index, (channel, value) in enumerate(writes):
+            key = (task_id, WRITES_IDX_MAP.get(channel, index))
+            if key[1] >= 0 and key in stored:
+                continue
+            row = WriteRow(
+                namespace,
+                checkpoint_id,
+                task_id,
+                key[1],
+                channel,
+                encode(value, self._parts, memo=True, needed=False),
+                task_path,
+            )
+            stored[key] = row
+            self._unsent.writes.append(row)
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        return self.get_tuple(config)
+
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        for item in self.list(config, filter=filter, before=before, limit=limit):
+            yield item
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        return self.put(config, checkpoint, metadata, new_versions)
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        self.put_writes(config, writes, task_id, task_path)
 
     def get_next_version(self, current: str | None, channel: None) -> str:
-        if current is None:
-            number = 0
-        elif isinstance(current, int):
-            number = current
-        else:
-            number = int(current.split(".")[0])
-        # The suffix tells apart the same counter on two branches (a fork rewrites a
-        # channel at a number the abandoned branch used); replay draws the same one.
         # Outside a workflow (tests, tools) a per-saver count keeps suffixes distinct.
         self._draws += 1
         draw = workflow.random().random() if workflow.in_workflow() else self._draws
-        return f"{number + 1:032}.{draw:016}"
-
-    def load(self, records: ThreadCheckpoints) -> None:
-        """Add records (from another run or the thread) to this saver."""
-        tid = self.thread_id
-        for c in records.checkpoints:
-            self.storage[tid][c.namespace][c.checkpoint_id] = (
-                c.checkpoint,
-                c.metadata,
-                c.parent_id,
-            )
-        for w in records.writes:
-            key = (tid, w.namespace, w.checkpoint_id)
-            self.writes[key][(w.task_id, w.index)] = (w.task_id, w.channel, w.value, w.task_path)
-        for b in records.blobs:
-            self.blobs[(tid, b.namespace, b.channel, b.version)] = b.value
-
-    def export_new(self) -> ThreadCheckpoints:
-        """Records neither loaded nor exported before: what this run adds to the thread."""
-        every = self.export()
-        reported = self._reported
-        new = ThreadCheckpoints(
-            checkpoints=[
-                c for c in every.checkpoints if ("c", c.namespace, c.checkpoint_id) not in reported
-            ],
-            writes=[
-                w
-                for w in every.writes
-                if ("w", w.namespace, w.checkpoint_id, w.task_id, str(w.index)) not in reported
-            ],
-            blobs=[
-                b
-                for b in every.blobs
-                if ("b", b.namespace, b.channel, str(b.version)) not in reported
-            ],
-        )
-        self._reported |= _keys(new)
-        return new
-
-    def export(self) -> ThreadCheckpoints:
-        """All of this thread's records, in a stable order."""
-        tid = self.thread_id
-        out = ThreadCheckpoints()
-        for ns, by_id in sorted(self.storage.get(tid, {}).items()):
-            for cid, (cp, meta, parent) in sorted(by_id.items()):
-                out.checkpoints.append(CheckpointRecord(ns, cid, cp, meta, parent))
-        for (t, ns, cid), by_task in sorted(self.writes.items()):
-            if t != tid:
-                continue
-            for (task_id, idx), (_, channel, value, path) in sorted(by_task.items()):
-                out.writes.append(WriteRecord(ns, cid, task_id, idx, channel, value, path))
-        for (t, ns, channel, version), value in sorted(self.blobs.items(), key=_blob_key):
-            if t == tid:
-                out.blobs.append(BlobRecord(ns, channel, version, value))
-        return out
-
-
-def _keys(records: ThreadCheckpoints) -> set[tuple[str, ...]]:
-    return (
-        {("c", c.namespace, c.checkpoint_id) for c in records.checkpoints}
-        | {("w", w.namespace, w.checkpoint_id, w.task_id, str(w.index)) for w in records.writes}
-        | {("b", b.namespace, b.channel, str(b.version)) for b in records.blobs}
-    )
-
-
-def _blob_key(item: tuple[tuple[str, str, str, Any], Typed]) -> tuple[str, str, str, str]:
-    (t, ns, channel, version), _ = item
-    return (t, ns, channel, str(version))
+        return next_version(current, draw)

@@ -24,29 +24,30 @@ _OWN_TYPES: frozenset[tuple[str, str]] = frozenset(
     {
         ("tempograph.workflows.types", name)
         for name in (
+            "BlobRow",
+            "CancelReason",
+            "ErrorType",
+            "RunStatus",
+            "SegmentEnd",
+            "ThreadStatus",
+            "CheckpointBatch",
+            "CheckpointRow",
+            "FinishOutcome",
             "NodeCall",
             "NodeResult",
-            "RunRequest",
-            "RunInput",
-            "RunOutcome",
-            "RunTicket",
-            "ThreadState",
-            "StreamSpec",
-            "StreamEvent",
             "PublishBatch",
-            "RunEnd",
             "ResumeRequest",
-            "CancelRequest",
-            "StateUpdate",
-            "HistoryQuery",
+            "RunEnd",
+            "RunInput",
+            "RunRequest",
+            "RunState",
+            "StreamEvent",
+            "StreamSpec",
             "WebhookDelivery",
+            "WriteRow",
         )
     }
-    | {
-        ("tempograph.workflows.saver", name)
-        for name in ("ThreadCheckpoints", "CheckpointRecord", "WriteRecord", "BlobRecord")
-    }
-    | {("tempograph.workflows.thread", "ThreadCarry"), ("tempograph.workflows.thread", "WaitRun")}
+    | {("tempograph.workflows.values", n) for n in ("EncodedValue", "PartData", "PartTable")}
 )
 
 

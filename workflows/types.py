@@ -1,52 +1,107 @@
-"""Inputs and outputs that cross the workflow/activity/client boundaries.
+"""The vocabulary shared by workflows, activities, the API and the CLI, and the records
+that cross their boundaries.
 
 One dataclass per call so fields can be added compatibly. They travel through the
-LangGraph-aware payload converter (:mod:`tempograph.temporal.converter`), so ``Any`` fields keep
-their LangChain/LangGraph/pydantic/dataclass types.
+LangGraph-aware payload converter (:mod:`tempograph.temporal.converter`), so ``Any``
+fields keep their LangChain/LangGraph/pydantic/dataclass types. A record that carries
+state values holds them as :class:`~tempograph.workflows.values.EncodedValue` and their
+bytes in its ``parts`` table, which the codec stores once in Postgres: the history keeps
+hashes, whatever the state's size.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
-from tempograph.workflows.saver import ThreadCheckpoints
 from temporalio.common import SearchAttributeKey
 from temporalio.exceptions import ApplicationError
 
-# Workflow and update/signal/query names: stored in histories, never renamed.
-THREAD_WORKFLOW = "ThreadWorkflow"
+from tempograph.workflows.values import EncodedValue, PartTable
+
+# Workflow, activity, update, signal and query names: stored in histories, never renamed.
 RUN_WORKFLOW = "RunWorkflow"
-SUBMIT_RUN = "submit_run"
-RESUME = "resume"
-WAIT_RUN = "wait"
-THREAD_STATE = "state"
-RUN_PAUSED = "run_paused"
-CANCEL_RUN = "cancel_run"
-UPDATE_STATE = "update_state"
-API_STATE = "api_state"
-API_HISTORY = "api_history"
-EXPORT_CHECKPOINTS = "export_checkpoints"
-FINISH_RUN_ACTIVITY = "tempograph.finish_run"
 WEBHOOK_WORKFLOW = "WebhookWorkflow"
+RESUME = "resume"
+CANCEL_RUN = "cancel_run"
+RUN_STATUS = "status"
+FINISH_RUN_ACTIVITY = "tempograph.finish_run"
 WEBHOOK_ACTIVITY = "tempograph.webhook"
 
-# Search attributes (registered by the dev server): find a thread's workflows in the UI.
+# Search attributes (registered by the dev server): find a thread's runs in the UI.
 THREAD_ID = SearchAttributeKey.for_keyword("ThreadId")
 GRAPH_ID = SearchAttributeKey.for_keyword("GraphId")
+ASSISTANT_ID = SearchAttributeKey.for_keyword("AssistantId")
 
-# Run statuses, as LangGraph Server names them.
-PENDING, RUNNING, SUCCESS, ERROR, INTERRUPTED = (
-    "pending",
-    "running",
-    "success",
-    "error",
-    "interrupted",
-)
-# A run stopped by a cancel request (LangGraph Server reports it as "interrupted").
-CANCELLED = "cancelled"
-# A cancelled run whose writes were undone (LangGraph Server deletes the run).
-ROLLBACK = "rollback"
+
+class RunStatus(StrEnum):
+    """An API run's status, as LangGraph Server names them."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCESS = "success"
+    ERROR = "error"
+    INTERRUPTED = "interrupted"  # cancelled (LangGraph Server's word for it)
+    TIMEOUT = "timeout"
+
+    @property
+    def final(self) -> bool:
+        return self not in (RunStatus.PENDING, RunStatus.RUNNING)
+
+
+class SegmentEnd(StrEnum):
+    """How a segment of a RunWorkflow ended (what the finish activity records)."""
+
+    SUCCESS = "success"  # the graph ended, or stopped at an interrupt
+    ERROR = "error"
+    CANCELLED = "interrupted"  # a cancel request stopped it
+    ROLLBACK = "rollback"  # cancelled and undone: its checkpoints and its run are deleted
+
+
+class ThreadStatus(StrEnum):
+    """A thread's status, as LangGraph Server names them (see :func:`thread_status`)."""
+
+    IDLE = "idle"
+    BUSY = "busy"
+    INTERRUPTED = "interrupted"
+    ERROR = "error"
+
+
+def thread_status(*, in_flight: bool, waiting: bool, failed: bool) -> ThreadStatus:
+    """The one rule for a thread's status: busy while a run is pending or running; else
+    interrupted while its state waits at an interrupt (or a breakpoint); else error when
+    its last run failed; else idle."""
+    if in_flight:
+        return ThreadStatus.BUSY
+    if waiting:
+        return ThreadStatus.INTERRUPTED
+    if failed:
+        return ThreadStatus.ERROR
+    return ThreadStatus.IDLE
+
+
+class ErrorType(StrEnum):
+    """``ApplicationError.type`` values Tempograph raises; the API maps them to HTTP."""
+
+    NODE_FAILED = "NodeFailed"
+    INVALID_REQUEST = "InvalidRequest"
+    NOT_WAITING = "NotWaiting"
+    UNKNOWN_GRAPH = "UnknownGraph"
+    UNKNOWN_NODE = "UnknownNode"
+    UNKNOWN_TASK = "UnknownTask"
+    NO_DATABASE = "NoDatabase"
+    RECURSION_LIMIT = "GraphRecursionError"
+    WEBHOOK_REFUSED = "WebhookRefused"
+    VALUE_TOO_LARGE = "ValueTooLarge"
+
+
+class CancelReason(StrEnum):
+    """Why a run is asked to stop (the ``cancel_run`` signal's value)."""
+
+    CANCEL = "cancel"  # stop; keep what it wrote (multitask "interrupt", cancel)
+    ROLLBACK = "rollback"  # stop and undo what the segment wrote
+    SUPERSEDE = "supersede"  # a run waiting at an interrupt gives the thread up
 
 
 @dataclass
@@ -66,17 +121,21 @@ class WebhookDelivery:
     run_id: str
     thread_id: str
     status: str
-    values: Any = None
+    values: EncodedValue | None = None
     error: dict[str, str] | None = None
+    parts: PartTable = field(default_factory=PartTable)
 
 
 @dataclass
 class StreamEvent:
-    """One SSE event: ``key`` makes a re-sent event (a retried activity) a no-op."""
+    """One SSE event: ``key`` makes a re-sent event (a retried activity) a no-op. Small
+    data is JSON-ready; a large payload (a ``values`` event) is an encoded value that
+    the API renders when it serves the event."""
 
     key: str
     event: str
-    data: Any
+    data: Any = None
+    value: EncodedValue | None = None
 
 
 @dataclass
@@ -88,18 +147,81 @@ class PublishBatch:
 
 
 @dataclass
+class CheckpointRow:
+    """One LangGraph checkpoint without its channel values (those are blobs)."""
+
+    namespace: str
+    checkpoint_id: str
+    parent_id: str | None
+    checkpoint: tuple[str, bytes]  # LangGraph-serialized, channel_values removed
+    metadata: tuple[str, bytes]  # LangGraph-serialized
+
+
+@dataclass
+class BlobRow:
+    """One version of one channel's value."""
+
+    namespace: str
+    channel: str
+    version: str
+    value: EncodedValue
+
+
+@dataclass
+class WriteRow:
+    """A pending write of a task, against the checkpoint it ran from."""
+
+    namespace: str
+    checkpoint_id: str
+    task_id: str
+    index: int
+    channel: str
+    value: EncodedValue
+    task_path: str = ""
+
+
+@dataclass
+class CheckpointBatch:
+    """Checkpoint rows of one thread: written by activities, or loaded to start a run."""
+
+    thread_id: str
+    # The API run that wrote them (LangGraph's ``run_id`` metadata; rollback deletes by it).
+    run_id: str | None = None
+    checkpoints: list[CheckpointRow] = field(default_factory=list)
+    blobs: list[BlobRow] = field(default_factory=list)
+    writes: list[WriteRow] = field(default_factory=list)
+
+    def empty(self) -> bool:
+        return not (self.checkpoints or self.blobs or self.writes)
+
+    def part_hashes(self) -> set[bytes]:
+        found: set[bytes] = set()
+        for blob in self.blobs:
+            found.update(blob.value.part_hashes())
+        for write in self.writes:
+            found.update(write.value.part_hashes())
+        return found
+
+
+@dataclass
 class RunEnd:
     """A segment of a run ended: what the finish activity writes to Postgres."""
 
-    run_id: str
+    run_id: str | None  # the API run (segment); None: only give the thread up
     thread_id: str
-    status: str  # the API run status: success, error, interrupted (cancelled) or rollback
-    thread_status: str  # idle, interrupted or error
-    output: Any
-    values: Any
+    workflow_id: str
+    status: SegmentEnd
+    # The workflow ends with this segment: the thread is free for its next run.
+    final: bool
+    waiting: bool  # the thread's state waits at an interrupt or a breakpoint
+    output: EncodedValue | None
+    values: EncodedValue | None
     interrupts: dict[str, list[Any]]
     error: dict[str, str] | None
     events: list[StreamEvent] = field(default_factory=list)
+    persist: CheckpointBatch | None = None
+    execution: str = ""  # the Temporal run id of the execution that wrote this end
+    parts: PartTable = field(default_factory=PartTable)
 
 
 @dataclass
@@ -111,12 +233,22 @@ class ResumeRequest:
 
 
 @dataclass
-class CancelRequest:
-    """Stop the run ``run_id`` (an API run id) on a thread."""
+class FinishOutcome:
+    """What the finish activity found on the thread for a run stopping at an interrupt:
+    a resume sent while the segment ran (continue with it now), or a new run waiting
+    for the thread (give it up)."""
 
-    run_id: str
-    # Also undo what the run wrote: its checkpoints go, the thread is as before it.
-    rollback: bool = False
+    resume: ResumeRequest | None = None
+    release: bool = False
+
+
+@dataclass
+class RunState:
+    """Where a RunWorkflow stands (the ``status`` query)."""
+
+    status: str  # pending, running, waiting (at an interrupt) or done
+    segment: str | None  # the API run it is serving
+    interrupts: list[Any] = field(default_factory=list)
 
 
 @dataclass
@@ -126,7 +258,7 @@ class NodeCall:
     activity_type: str
     kind: str  # "node" or "task"
     task_ref: str | None
-    input: Any
+    input: EncodedValue
     config: dict[str, Any]
     checkpoint_ns: str
     task_id: str
@@ -139,17 +271,25 @@ class NodeCall:
     checkpoint_id: str = ""
     publish: PublishBatch | None = None
     stream: StreamSpec | None = None
+    # Checkpoints the run made since the last confirmed write: this activity writes them.
+    persist: CheckpointBatch | None = None
+    parts: PartTable = field(default_factory=PartTable)
+
+    @property
+    def thread_id(self) -> str:
+        return str(self.config.get("configurable", {}).get("thread_id", ""))
 
 
 @dataclass
 class NodeResult:
     """What a node body did: its return value and the effects the workflow replays."""
 
-    output: Any = None
-    writes: list[tuple[str, Any]] = field(default_factory=list)
+    output: EncodedValue | None = None
+    writes: list[tuple[str, EncodedValue]] = field(default_factory=list)
     interrupts: list[Any] = field(default_factory=list)
     parent_command: Any = None
     consumed_null_resume: bool = False
+    parts: PartTable = field(default_factory=PartTable)
 
 
 class NodeFailure(ApplicationError):
@@ -161,7 +301,7 @@ class NodeFailure(ApplicationError):
             node,
             error_type,
             message,
-            type="NodeFailed",
+            type=ErrorType.NODE_FAILED,
             non_retryable=True,
         )
         self.node = node
@@ -171,86 +311,27 @@ class NodeFailure(ApplicationError):
 
 @dataclass
 class RunRequest:
-    """A run on a thread, as the client submits it."""
+    """A run on a thread, as the API hands it to the engine."""
 
     graph_id: str
     input: Any = None
     command: Any = None  # a langgraph Command (resume/update/goto) instead of input
     config: dict[str, Any] = field(default_factory=dict)
     context: Any = None
-    run_id: str | None = None
     stream: StreamSpec | None = None
     interrupt_before: list[str] | str | None = None
     interrupt_after: list[str] | str | None = None
-    # multitask_strategy "interrupt": cancel whatever runs or waits on the thread first;
-    # "rollback": the same, and undo what the cancelled run wrote.
-    interrupt_others: bool = False
-    rollback_others: bool = False
     # Start this many seconds after the run's turn comes (LangGraph Server's after_seconds).
     after_seconds: float = 0
+    assistant_id: str | None = None
 
 
 @dataclass
 class RunInput:
-    """What the thread hands a run: the request and the thread's checkpoints so far."""
+    """What a RunWorkflow starts from: the request and the thread's checkpoints so far."""
 
     thread_id: str
-    run_id: str
+    run_id: str  # the API run of the first segment; also the workflow id
     request: RunRequest
-    checkpoints: ThreadCheckpoints
-    parent_workflow_id: str | None = None
-
-
-@dataclass
-class RunOutcome:
-    """Where a run stands: finished, failed, or waiting at an interrupt."""
-
-    run_id: str
-    status: str
-    values: Any = None
-    interrupts: list[Any] = field(default_factory=list)
-    error: dict[str, str] | None = None
-    resumes: int = 0
-    checkpoints: ThreadCheckpoints | None = None
-
-
-@dataclass
-class RunTicket:
-    """The answer to a run submission: the run id, which is also its workflow id."""
-
-    run_id: str
-    thread_id: str
-    # Queued runs dropped by multitask_strategy "interrupt".
-    cancelled: list[str] = field(default_factory=list)
-
-
-@dataclass
-class ThreadState:
-    """A thread's current state, as ``tempograph state`` prints it."""
-
-    thread_id: str
-    status: str
-    values: Any
-    next: list[str]
-    interrupts: list[Any]
-    checkpoint_id: str | None
-    run_id: str | None
-    history: list[dict[str, Any]] = field(default_factory=list)
-
-
-@dataclass
-class StateUpdate:
-    """``update_state`` on a thread: values written as if ``as_node`` returned them."""
-
-    values: Any
-    as_node: str | None = None
-    checkpoint_id: str | None = None
-    # The graph, for a thread that has not run yet (from the thread's metadata).
-    graph_id: str | None = None
-
-
-@dataclass
-class HistoryQuery:
-    limit: int = 10
-    before: str | None = None
-    metadata: dict[str, Any] | None = None
+    start: CheckpointBatch
+    parts: PartTable = field(default_factory=PartTable)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import jsonschema
+from temporalio.exceptions import ApplicationError
+
 from tempograph.workflows.durable import DurableGraph
 from tempograph.workflows.types import RunRequest
-from temporalio.exceptions import ApplicationError
 
 
 def _invalid(message: str) -> ApplicationError:

@@ -13,7 +13,12 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from tempograph.workflows.types import WEBHOOK_ACTIVITY, WEBHOOK_WORKFLOW, WebhookDelivery
+    from tempograph.workflows.types import (
+        WEBHOOK_ACTIVITY,
+        WEBHOOK_WORKFLOW,
+        ErrorType,
+        WebhookDelivery,
+    )
 
 
 @workflow.defn(name=WEBHOOK_WORKFLOW)
@@ -28,7 +33,7 @@ class WebhookWorkflow:
                 initial_interval=timedelta(seconds=1),
                 maximum_interval=timedelta(seconds=60),
                 maximum_attempts=8,
-                non_retryable_error_types=["WebhookRefused"],
+                non_retryable_error_types=[ErrorType.WEBHOOK_REFUSED],
             ),
             summary=f"POST {delivery.url}",
         )

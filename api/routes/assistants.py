@@ -6,6 +6,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from fastapi import APIRouter, HTTPException, Query, Response
+
 from tempograph.api.deps import State
 from tempograph.api.graphs import system_assistant_id
 from tempograph.api.models import AssistantCount, AssistantCreate, AssistantPatch, AssistantSearch

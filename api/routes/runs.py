@@ -16,13 +16,12 @@ from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
 from fastapi.responses import StreamingResponse
-from langgraph.types import Command, Send
-from pydantic import BaseModel, ConfigDict, Field
+
 from tempograph.api.deps import State
-from tempograph.api.graphs import system_assistant_id
-from tempograph.api.routes.threads import thread_uuid
-from tempograph.api.storage.assistants import AssistantStore
-from tempograph.api.storage.runs import FINAL, NewRun, RunStore, ThreadBusy
+from tempograph.api.models import RunCreate
+from tempograph.api.routes.threads import drop_thread, thread_uuid
+from tempograph.api.services.runs import cancel_run, create_run
+from tempograph.api.storage.runs import FINAL, RunStore
 from tempograph.api.storage.threads import ThreadStore
 from tempograph.api.streaming import (
     HEARTBEAT,
@@ -32,11 +31,7 @@ from tempograph.api.streaming import (
     sse,
     until_final,
 )
-from tempograph.workflows.jsonable import dumps
-from tempograph.workflows.types import ResumeRequest, RunRequest, StreamSpec
-
-from tempograph.errors import ErrorCode, InvalidRequestError, TempographError
-from tempograph.webhooks import WebhookRefused, check_url
+from tempograph.errors import TempographError
 
 router = APIRouter(tags=["runs"])
 
@@ -68,55 +63,10 @@ _SSE_RESPONSES: dict[int | str, dict[str, Any]] = {
     }
 }
 
-StreamMode = Literal[
-    "values", "updates", "messages", "messages-tuple", "custom", "debug", "tasks", "checkpoints"
-]
-_RESERVED_METADATA = ("thread_id", "assistant_id", "run_id", "cron_id")
-
-
-class CommandBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    resume: Any = None
-    update: dict[str, Any] | list[Any] | None = None
-    goto: str | dict[str, Any] | list[str | dict[str, Any]] | None = None
-
-
-class RunCreate(BaseModel):
-    """A run as LangGraph Server accepts it; unknown keys are ignored, as there."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    assistant_id: str
-    input: Any = None
-    command: CommandBody | None = None
-    config: dict[str, Any] = Field(default_factory=dict)
-    context: dict[str, Any] = Field(default_factory=dict)
-    metadata: dict[str, Any] = Field(default_factory=dict)
-    stream_mode: StreamMode | list[StreamMode] = "values"
-    stream_subgraphs: bool = False
-    stream_resumable: bool = False
-    interrupt_before: Literal["*"] | list[str] | None = None
-    interrupt_after: Literal["*"] | list[str] | None = None
-    multitask_strategy: Literal["reject", "enqueue", "interrupt", "rollback"] = "enqueue"
-    if_not_exists: Literal["create", "reject"] = "reject"
-    checkpoint_id: UUID | None = None
-    checkpoint: dict[str, Any] | None = None
-    after_seconds: float | None = Field(None, ge=0, le=86_400)
-    webhook: str | None = None
-    on_disconnect: Literal["cancel", "continue"] = "continue"
-    on_completion: Literal["delete", "keep"] = "delete"
-    durability: Literal["sync", "async", "exit"] | None = None
-    checkpoint_during: bool | None = None
-    feedback_keys: list[str] | None = None
-
-    def modes(self) -> list[str]:
-        return [self.stream_mode] if isinstance(self.stream_mode, str) else list(self.stream_mode)
-
 
 async def _stores(state: State) -> tuple[RunStore, ThreadStore]:
     pool = await state.database.pool()
-    return RunStore(pool), ThreadStore(pool)
+    return RunStore(pool, state.values), ThreadStore(pool)
 
 
 def _run_uuid(value: str) -> UUID:
@@ -124,213 +74,6 @@ def _run_uuid(value: str) -> UUID:
         return UUID(value)
     except ValueError:
         raise HTTPException(422, "Invalid run ID: must be a UUID") from None
-
-
-async def _assistant(state: State, assistant_id: str) -> dict[str, Any]:
-    if assistant_id in state.catalog.graphs:
-        key = system_assistant_id(assistant_id)
-    else:
-        try:
-            key = UUID(assistant_id)
-        except ValueError:
-            raise HTTPException(
-                422,
-                f"Invalid assistant: {assistant_id!r}. Must be either a UUID or one of the "
-                f"graph ids {state.catalog.ids()}",
-            ) from None
-    found = await AssistantStore(await state.database.pool()).get(key)
-    if found is None:
-        raise HTTPException(404, "Thread or assistant not found.")
-    return found
-
-
-def _command(body: CommandBody) -> Command[Any] | None:
-    """The ``update``/``goto`` part of a command as LangGraph's ``Command``."""
-    goto = body.goto
-    targets = goto if isinstance(goto, list) else ([goto] if goto is not None else [])
-    sends: list[Any] = [
-        Send(t["node"], t.get("input")) if isinstance(t, dict) else t for t in targets
-    ]
-    update: Any = body.update
-    if isinstance(update, list):
-        update = [tuple(pair) for pair in update]
-    if update is None and not sends:
-        return None
-    return Command(update=update, goto=sends)
-
-
-def _check(body: RunCreate) -> None:
-    for key in ("configurable", "metadata"):
-        if not isinstance(body.config.get(key) or {}, dict):
-            raise HTTPException(422, f"config.{key} must be an object")
-    if body.config.get("configurable") and body.context:
-        raise HTTPException(400, "Cannot specify both configurable and context; use context")
-    if body.command is not None and body.command.resume is not None:
-        if body.command.update is not None or body.command.goto:
-            raise HTTPException(422, "command.resume cannot be combined with update or goto")
-
-
-async def create_run(
-    state: State,
-    thread_id: UUID,
-    body: RunCreate,
-    idempotency_key: str | None,
-    *,
-    temporary: bool = False,
-) -> dict[str, Any]:
-    """Record the run, then hand it to its thread's workflow (submit, or resume)."""
-    _check(body)
-    if body.webhook is not None:
-        try:
-            await check_url(body.webhook, allow_private=state.webhook_allow_private)
-        except WebhookRefused as err:
-            raise HTTPException(422, str(err)) from None
-    assistant = await _assistant(state, body.assistant_id)
-    graph_id = assistant["graph_id"]
-    runs, threads = await _stores(state)
-    if await threads.get(thread_id) is None:
-        if body.if_not_exists != "create":
-            raise HTTPException(404, "Thread or assistant not found.")
-        await threads.create(thread_id, {"graph_id": graph_id}, "do_nothing")
-    config = {**assistant["config"], **body.config}
-    configurable = {**assistant["config"].get("configurable", {}), **config.get("configurable", {})}
-    if body.checkpoint is not None and body.checkpoint.get("checkpoint_id"):
-        configurable["checkpoint_id"] = str(body.checkpoint["checkpoint_id"])
-    if body.checkpoint_id is not None:
-        configurable["checkpoint_id"] = str(body.checkpoint_id)
-    config["configurable"] = configurable
-    context = {**assistant["context"], **body.context} or None
-    run_id = uuid4()
-    modes = body.modes()
-    resume = body.command is not None and body.command.resume is not None
-    kwargs = {
-        "input": body.input,
-        "command": body.command.model_dump() if body.command is not None else None,
-        "config": config,
-        "context": context or {},
-        "stream_mode": modes,
-        "interrupt_before": body.interrupt_before,
-        "interrupt_after": body.interrupt_after,
-        "webhook": body.webhook,
-        "feedback_keys": body.feedback_keys,
-        "temporary": temporary,
-        "subgraphs": body.stream_subgraphs,
-        "resumable": True,
-        "checkpoint_during": body.checkpoint_during if body.checkpoint_during is not None else True,
-        "durability": body.durability or "async",
-    }
-    metadata = {k: v for k, v in body.metadata.items() if k not in _RESERVED_METADATA}
-    metadata.update({"graph_id": graph_id, "assistant_id": str(assistant["assistant_id"])})
-    try:
-        run, previous, created = await runs.create(
-            NewRun(
-                run_id=run_id,
-                thread_id=thread_id,
-                assistant_id=UUID(str(assistant["assistant_id"])),
-                metadata=metadata,
-                kwargs=kwargs,
-                multitask_strategy=body.multitask_strategy,
-                idempotency_key=idempotency_key,
-                workflow_id=None if resume else str(run_id),
-            ),
-            reject_if_busy=body.multitask_strategy == "reject",
-        )
-    except ThreadBusy:
-        raise HTTPException(
-            409,
-            "Thread is already running a task. Wait for it to finish or choose a different "
-            "multitask strategy.",
-        ) from None
-    except LookupError:
-        raise HTTPException(404, "Thread or assistant not found.") from None
-    if not created:
-        # The same idempotency key: the earlier run, not a second execution.
-        if not temporary and run["thread_id"] != str(thread_id):
-            raise HTTPException(409, "Idempotency-Key was already used for a run on another thread")
-        return run
-    stream = StreamSpec(
-        run_id=str(run_id), modes=modes, subgraphs=body.stream_subgraphs, webhook=body.webhook
-    )
-    try:
-        if resume:
-            assert body.command is not None
-            await _resume(state, thread_id, graph_id, body, config, context, stream)
-        else:
-            ticket = await state.threads.submit(
-                str(thread_id),
-                RunRequest(
-                    graph_id=graph_id,
-                    input=body.input,
-                    command=_command(body.command) if body.command is not None else None,
-                    config=config,
-                    context=context,
-                    run_id=str(run_id),
-                    stream=stream,
-                    interrupt_before=body.interrupt_before,
-                    interrupt_after=body.interrupt_after,
-                    interrupt_others=body.multitask_strategy == "interrupt",
-                    rollback_others=body.multitask_strategy == "rollback",
-                    after_seconds=body.after_seconds or 0,
-                ),
-            )
-            dropped = [UUID(r) for r in ticket.cancelled]
-            if body.multitask_strategy == "rollback":
-                await runs.delete_many(dropped)
-            else:
-                await runs.mark_interrupted(dropped)
-    except (TempographError, asyncio.CancelledError):
-        await runs.undo_create(run_id, thread_id, previous)
-        raise
-    await runs.accepted(
-        thread_id,
-        {
-            "graph_id": graph_id,
-            "assistant_id": str(assistant["assistant_id"]),
-            **(config.get("metadata") or {}),
-        },
-    )
-    return run
-
-
-async def _resume(
-    state: State,
-    thread_id: UUID,
-    graph_id: str,
-    body: RunCreate,
-    config: dict[str, Any],
-    context: Any,
-    stream: StreamSpec,
-) -> None:
-    """Answer the run waiting at the interrupt; with none waiting (a copied thread, one
-    whose waiting run was superseded or whose state was updated) start a run that resumes
-    from the checkpoint, as LangGraph does."""
-    assert body.command is not None
-    threads = state.threads
-    try:
-        await threads.resume(
-            str(thread_id), ResumeRequest(value=body.command.resume, stream=stream)
-        )
-        return
-    except InvalidRequestError as err:
-        if err.code != ErrorCode.NOT_WAITING:
-            raise
-        current = await threads.api_state(str(thread_id), None)
-        if current is None or not current["interrupts"]:
-            raise InvalidRequestError(
-                f"Thread {thread_id} is not waiting for input: it has no pending interrupt",
-                code=ErrorCode.NOT_WAITING,
-            ) from None
-    await threads.submit(
-        str(thread_id),
-        RunRequest(
-            graph_id=graph_id,
-            command=Command(resume=body.command.resume),
-            config=config,
-            context=context,
-            run_id=stream.run_id,
-            stream=stream,
-        ),
-    )
 
 
 def _headers(thread_id: UUID | None, run: dict[str, Any], tail: str) -> dict[str, str]:
@@ -349,11 +92,7 @@ async def wait_body(state: State, run_id: UUID) -> AsyncIterator[bytes]:
         yield b"\n"
     found = await runs.output(run_id)
     output = found[1] if found is not None else None
-    yield _json_bytes(output if output is not None else {})
-
-
-def _json_bytes(value: Any) -> bytes:
-    return dumps(value).encode()
+    yield (output if output is not None else "{}").encode()
 
 
 async def stream_body(
@@ -532,16 +271,7 @@ async def join_stream(
 
 
 async def _cancel(state: State, thread_id: UUID, run_id: UUID, rollback: bool = False) -> None:
-    run = await _existing(state, thread_id, run_id)
-    if run["status"] in FINAL:
-        raise HTTPException(404, f"No matching runs to cancel: run {run_id} is {run['status']}")
-    outcome = await state.threads.cancel(str(thread_id), str(run_id), rollback)
-    if outcome == "dequeued":
-        runs, _ = await _stores(state)
-        if rollback:
-            await runs.delete_many([run_id])
-        else:
-            await runs.mark_interrupted([run_id])
+    await cancel_run(state, await _existing(state, thread_id, run_id), rollback)
 
 
 @router.post(
@@ -584,18 +314,12 @@ async def _stateless(state: State, body: RunCreate, key: str | None) -> tuple[UU
     return thread_id, await create_run(state, thread_id, body, key, temporary=True)
 
 
-async def _drop_thread(state: State, thread_id: UUID) -> None:
-    _, threads = await _stores(state)
-    await state.threads.delete(str(thread_id))
-    await threads.delete(thread_id)
-
-
 async def _then_drop(
     body: AsyncIterator[bytes], state: State, thread_id: UUID
 ) -> AsyncIterator[bytes]:
     async for chunk in body:
         yield chunk
-    await _drop_thread(state, thread_id)
+    await drop_thread(state, thread_id)
 
 
 @router.post("/runs")

@@ -1,22 +1,32 @@
 """A thread's state, history, state updates and copies.
 
-Checkpoints live with the thread's workflow (Temporal's history makes them durable), so
-these read it with queries and change it with updates; the thread row in Postgres keeps
-the summary (status, values, interrupts) that search and ``GET /threads/{id}`` show.
+Checkpoints live in Postgres (:mod:`tempograph.checkpoints`), so these read and write
+them with LangGraph's own ``aget_state``, ``aget_state_history`` and ``aupdate_state`` on
+the thread's graph: every checkpoint of the thread, not only recent ones. A state update
+takes the thread as a run would (it waits behind nothing, and runs that arrive meanwhile
+queue behind it); the thread row keeps the summary (status, values, interrupts) that
+search and ``GET /threads/{id}`` show.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 from uuid import UUID, uuid4
 
-from fastapi import APIRouter, Body, HTTPException, Query
+from fastapi import APIRouter, Body, HTTPException, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
+
 from tempograph.api.deps import State
 from tempograph.api.routes.threads import thread_uuid
-from tempograph.api.storage.runs import RunStore
+from tempograph.api.services.runs import signal_cancel
+from tempograph.api.snapshots import json_response, jsonable, snapshot_json
+from tempograph.api.state import AppState
 from tempograph.api.storage.threads import ThreadStore
-from tempograph.workflows.types import HistoryQuery, StateUpdate
+from tempograph.runs import IN_FLIGHT, RunStarter, hand_off, settle
+from tempograph.temporal.determinism import checkpoint_floor
+from tempograph.workflows.jsonable import dumps
+from tempograph.workflows.types import CancelReason
 
 router = APIRouter(prefix="/threads", tags=["threads"])
 
@@ -30,6 +40,8 @@ _EMPTY_STATE: dict[str, Any] = {
     "created_at": None,
     "interrupts": [],
 }
+# How long a state update waits for a run waiting at an interrupt to give the thread up.
+_RELEASE_WAIT = 30.0
 
 
 class StateCheckpointBody(BaseModel):
@@ -58,12 +70,20 @@ class HistoryBody(BaseModel):
     select: list[str] | None = None
 
 
-async def _thread(state: State, thread_id: str) -> tuple[UUID, dict[str, Any]]:
+async def _thread(state: AppState, thread_id: str) -> tuple[UUID, dict[str, Any]]:
     tid = thread_uuid(thread_id)
     found = await ThreadStore(await state.database.pool()).get(tid)
     if found is None:
         raise HTTPException(404, f"Thread {tid} not found")
     return tid, found
+
+
+async def _graph(state: AppState, thread: dict[str, Any]) -> Any:
+    """The thread's graph reading and writing its checkpoints; None before it has one."""
+    graph = state.catalog.graphs.get(thread["metadata"].get("graph_id"))
+    if graph is None:
+        return None
+    return graph.copy({"checkpointer": await state.checkpoints()})
 
 
 def _checkpoint_id(value: Any) -> str | None:
@@ -81,66 +101,153 @@ def _checkpoint_id(value: Any) -> str | None:
     return text
 
 
-async def _state(state: State, thread_id: str, checkpoint_id: str | None) -> dict[str, Any]:
-    tid, _ = await _thread(state, thread_id)
-    found = await state.threads.api_state(str(tid), checkpoint_id)
-    if found is None:
+def _config(thread_id: UUID, checkpoint_id: str | None, namespace: str = "") -> Any:
+    conf: dict[str, Any] = {"thread_id": str(thread_id), "checkpoint_ns": namespace}
+    if checkpoint_id is not None:
+        conf["checkpoint_id"] = checkpoint_id
+    return {"configurable": conf}
+
+
+async def _state(
+    state: AppState, thread_id: str, checkpoint_id: str | None, subgraphs: bool = False
+) -> Response:
+    tid, thread = await _thread(state, thread_id)
+    graph = await _graph(state, thread)
+    if graph is None:
+        return json_response(dict(_EMPTY_STATE))
+    snapshot = await graph.aget_state(_config(tid, checkpoint_id), subgraphs=subgraphs)
+    if snapshot.config.get("configurable", {}).get("checkpoint_id") is None:
         if checkpoint_id is not None:
             raise HTTPException(404, f"Thread {tid} has no checkpoint {checkpoint_id}")
-        return dict(_EMPTY_STATE)
-    return found
+        return json_response(dict(_EMPTY_STATE))
+    return json_response(snapshot_json(str(tid), snapshot))
 
 
 @router.get("/{thread_id}/state")
-async def get_state(thread_id: str, state: State, subgraphs: bool = False) -> dict[str, Any]:
-    return await _state(state, thread_id, None)
+async def get_state(thread_id: str, state: State, subgraphs: bool = False) -> Response:
+    return await _state(state, thread_id, None, subgraphs)
 
 
 @router.get("/{thread_id}/state/{checkpoint_id}")
 async def get_state_at(
     thread_id: str, checkpoint_id: str, state: State, subgraphs: bool = False
-) -> dict[str, Any]:
-    return await _state(state, thread_id, _checkpoint_id(checkpoint_id))
+) -> Response:
+    return await _state(state, thread_id, _checkpoint_id(checkpoint_id), subgraphs)
 
 
 @router.post("/{thread_id}/state/checkpoint")
 async def get_state_at_checkpoint(
     thread_id: str, body: StateCheckpointBody, state: State
-) -> dict[str, Any]:
-    return await _state(state, thread_id, _checkpoint_id(body.checkpoint))
+) -> Response:
+    return await _state(state, thread_id, _checkpoint_id(body.checkpoint), body.subgraphs)
+
+
+async def _take_thread(state: AppState, tid: UUID) -> str:
+    """Hold the thread for a state update: refused while a run is in flight; a run
+    waiting at an interrupt is asked to give the thread up first."""
+    token = f"update:{uuid4()}"
+    pool = await state.database.pool()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + _RELEASE_WAIT
+    asked = False
+    while True:
+        async with pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                "SELECT run_workflow_id FROM threads WHERE thread_id = $1 FOR UPDATE", tid
+            )
+            if row is None:
+                raise HTTPException(404, f"Thread {tid} not found")
+            busy = await conn.fetch(
+                "SELECT run_id FROM runs WHERE thread_id = $1 AND status = ANY($2::text[])",
+                tid,
+                IN_FLIGHT,
+            )
+            if busy:
+                raise HTTPException(
+                    409, f"Thread {tid} has in-flight runs: {[str(r['run_id']) for r in busy]}"
+                )
+            holder = row["run_workflow_id"]
+            if holder is None:
+                await conn.execute(
+                    "UPDATE threads SET run_workflow_id = $2 WHERE thread_id = $1", tid, token
+                )
+                return token
+        if holder.startswith("update:") or loop.time() > deadline:
+            raise HTTPException(409, f"Thread {tid} is being changed; try again")
+        if not asked:
+            # A run waiting at an interrupt: it ends, its checkpoints stay.
+            await signal_cancel(state, holder, CancelReason.SUPERSEDE)
+            asked = True
+        await asyncio.sleep(0.05)
+
+
+async def _give_back(state: AppState, tid: UUID, token: str, snapshot: Any) -> None:
+    """Release the thread after an update, recording its new state; a run that queued
+    meanwhile starts now."""
+    pool = await state.database.pool()
+    next_run = None
+    async with pool.acquire() as conn, conn.transaction():
+        holder = await conn.fetchval(
+            "SELECT run_workflow_id FROM threads WHERE thread_id = $1 FOR UPDATE", tid
+        )
+        if snapshot is not None:
+            interrupts = {
+                task.id: jsonable(list(task.interrupts))
+                for task in snapshot.tasks
+                if task.interrupts
+            }
+            await conn.execute(
+                'UPDATE threads SET "values" = $2::jsonb, interrupts = $3::jsonb, waiting = $4,'
+                " error = NULL, state_updated_at = now() WHERE thread_id = $1",
+                tid,
+                dumps(jsonable(snapshot.values)),
+                dumps(interrupts),
+                bool(snapshot.next),
+            )
+        if holder == token:
+            next_run = await hand_off(conn, tid)
+        await settle(conn, tid)
+    if next_run is not None:
+        await RunStarter(state.temporal, pool, state.task_queue).start(next_run)
 
 
 @router.post("/{thread_id}/state")
 async def update_state(thread_id: str, body: StateUpdateBody, state: State) -> dict[str, Any]:
     tid, thread = await _thread(state, thread_id)
-    pool = await state.database.pool()
-    in_flight = await RunStore(pool).in_flight(tid)
-    if in_flight:
-        raise HTTPException(409, f"Thread {tid} has in-flight runs: {in_flight}")
-    graph_id = thread["metadata"].get("graph_id")
-    if graph_id not in state.catalog.graphs:
+    graph = await _graph(state, thread)
+    if graph is None:
         raise HTTPException(
             400,
             f"Thread {tid} has no assigned graph ID; run it once or create it with "
             "metadata.graph_id",
         )
     checkpoint_id = _checkpoint_id(body.checkpoint_id) or _checkpoint_id(body.checkpoint)
-    new = await state.threads.update_state(
-        str(tid),
-        StateUpdate(
-            values=body.values,
-            as_node=body.as_node,
-            checkpoint_id=checkpoint_id,
-            graph_id=graph_id,
-        ),
-    )
-    interrupts: dict[str, Any] = {
-        task["id"]: task["interrupts"] for task in new["tasks"] if task["interrupts"]
+    token = await _take_thread(state, tid)
+    snapshot = None
+    try:
+        config = _config(tid, checkpoint_id)
+        if (
+            checkpoint_id is not None
+            and (await graph.aget_state(config)).config["configurable"].get("checkpoint_id")
+            != checkpoint_id
+        ):
+            raise HTTPException(404, f"Thread {tid} has no checkpoint {checkpoint_id}")
+        head = (
+            (await graph.aget_state(_config(tid, None))).config["configurable"].get("checkpoint_id")
+        )
+        try:
+            with checkpoint_floor(head):
+                new_config = await graph.aupdate_state(config, body.values, as_node=body.as_node)
+        except Exception as err:  # noqa: BLE001 - a bad update is the caller's error
+            raise HTTPException(422, f"{type(err).__name__}: {err}") from None
+        snapshot = await graph.aget_state(_config(tid, None))
+    finally:
+        await _give_back(state, tid, token, snapshot)
+    checkpoint = {
+        "thread_id": str(tid),
+        "checkpoint_ns": new_config["configurable"].get("checkpoint_ns", ""),
+        "checkpoint_id": new_config["configurable"]["checkpoint_id"],
     }
-    await ThreadStore(pool).set_state(
-        tid, "interrupted" if new["next"] else "idle", new["values"], interrupts, None
-    )
-    checkpoint = new["checkpoint"]
     return {
         "checkpoint": checkpoint,
         "configurable": checkpoint,
@@ -148,9 +255,28 @@ async def update_state(thread_id: str, body: StateUpdateBody, state: State) -> d
     }
 
 
-async def _history(state: State, thread_id: str, query: HistoryQuery) -> list[dict[str, Any]]:
-    tid, _ = await _thread(state, thread_id)
-    return await state.threads.api_history(str(tid), query)
+async def _history(
+    state: AppState,
+    thread_id: str,
+    limit: int,
+    before: str | None,
+    metadata: dict[str, Any] | None = None,
+    namespace: str = "",
+) -> Response:
+    tid, thread = await _thread(state, thread_id)
+    graph = await _graph(state, thread)
+    if graph is None:
+        return json_response([])
+    history = [
+        snapshot_json(str(tid), snapshot)
+        async for snapshot in graph.aget_state_history(
+            _config(tid, None, namespace),
+            filter=metadata or None,
+            before=_config(tid, before, namespace) if before else None,
+            limit=limit,
+        )
+    ]
+    return json_response(history)
 
 
 @router.post("/{thread_id}/history")
@@ -158,15 +284,15 @@ async def history(
     thread_id: str,
     state: State,
     body: Annotated[HistoryBody, Body(default_factory=HistoryBody)],
-) -> list[dict[str, Any]]:
-    if body.checkpoint and body.checkpoint.get("checkpoint_ns"):
-        raise HTTPException(422, "history of a subgraph namespace is not supported yet")
+) -> Response:
+    namespace = str((body.checkpoint or {}).get("checkpoint_ns") or "")
     return await _history(
         state,
         thread_id,
-        HistoryQuery(
-            limit=body.limit, before=_checkpoint_id(body.before), metadata=body.metadata or None
-        ),
+        body.limit,
+        _checkpoint_id(body.before),
+        body.metadata,
+        namespace,
     )
 
 
@@ -176,25 +302,35 @@ async def history_get(
     state: State,
     limit: int = Query(10, ge=1, le=1000),
     before: str | None = None,
-) -> list[dict[str, Any]]:
-    return await _history(
-        state, thread_id, HistoryQuery(limit=limit, before=_checkpoint_id(before))
-    )
+) -> Response:
+    return await _history(state, thread_id, limit, _checkpoint_id(before))
 
 
 @router.post("/{thread_id}/copy")
 async def copy(thread_id: str, state: State) -> dict[str, Any]:
     tid, source = await _thread(state, thread_id)
     pool = await state.database.pool()
-    if await RunStore(pool).in_flight(tid):
-        raise HTTPException(409, f"Thread {tid} has runs in flight; copy it when they end")
     store = ThreadStore(pool)
+    async with pool.acquire() as conn:
+        busy = await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM runs WHERE thread_id = $1 AND status = ANY($2::text[]))",
+            tid,
+            IN_FLIGHT,
+        )
+    if busy:
+        raise HTTPException(409, f"Thread {tid} has runs in flight; copy it when they end")
     new_id = uuid4()
     await store.create(new_id, dict(source["metadata"]), "raise")
-    await state.threads.copy(str(tid), str(new_id))
-    status = source["status"] if source["status"] in ("interrupted", "error") else "idle"
-    copied = await store.set_state(
-        new_id, status, source["values"], source["interrupts"], source["error"]
-    )
+    await (await state.checkpoints()).acopy_thread(str(tid), str(new_id))
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            'UPDATE threads t SET "values" = s."values", interrupts = s.interrupts,'
+            " error = s.error, waiting = s.waiting, state_updated_at = now()"
+            " FROM threads s WHERE t.thread_id = $1 AND s.thread_id = $2",
+            new_id,
+            tid,
+        )
+        await settle(conn, new_id)
+    copied = await store.get(new_id)
     assert copied is not None
     return copied

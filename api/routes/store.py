@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from fastapi import APIRouter, HTTPException, Query, Response
 from langgraph.store.base import BaseStore, Item
 from pydantic import BaseModel, ConfigDict, Field
+
 from tempograph.api.deps import State
 
 router = APIRouter(prefix="/store", tags=["store"])

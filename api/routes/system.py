@@ -6,9 +6,9 @@ from typing import Any
 
 import langgraph.version
 from fastapi import APIRouter
-from tempograph.api.deps import State
 
 from tempograph import __version__
+from tempograph.api.deps import State
 
 router = APIRouter(tags=["system"])
 

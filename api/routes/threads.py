@@ -7,9 +7,13 @@ from typing import Annotated, Any, get_args
 from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Body, Header, HTTPException, Response
+from temporalio.service import RPCError, RPCStatusCode
+
 from tempograph.api.deps import State
 from tempograph.api.models import ThreadCount, ThreadCreate, ThreadField, ThreadPatch, ThreadSearch
+from tempograph.api.state import AppState
 from tempograph.api.storage.threads import ThreadStore
+from tempograph.errors import ErrorCode, TempographError
 
 router = APIRouter(prefix="/threads", tags=["threads"])
 
@@ -156,13 +160,34 @@ async def patch(
     return updated
 
 
+async def drop_thread(state: AppState, thread_id: UUID) -> bool:
+    """Delete a thread: its running or waiting workflow is terminated, its runs, events
+    and checkpoints deleted. False when it is unknown."""
+    store = ThreadStore(await state.database.pool())
+    checkpoints = await state.checkpoints()
+
+    async def stop(holder: str | None) -> None:
+        if holder is None:
+            return
+        try:
+            await state.temporal.get_workflow_handle(holder).terminate("thread deleted")
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                return
+            raise TempographError(
+                f"Temporal refused to stop the thread's run: {err.message}",
+                code=ErrorCode.SERVER_UNAVAILABLE,
+            ) from None
+
+    if not await store.delete(thread_id, before_delete=stop):
+        return False
+    await checkpoints.adelete_thread(str(thread_id))
+    return True
+
+
 @router.delete("/{thread_id}", status_code=204)
 async def delete(thread_id: str, state: State) -> Response:
     uuid = thread_uuid(thread_id)
-
-    async def stop() -> None:
-        await state.threads.delete(str(uuid))
-
-    if not await (await _store(state)).delete(uuid, before_delete=stop):
+    if not await drop_thread(state, uuid):
         raise _not_found(uuid)
     return Response(status_code=204)

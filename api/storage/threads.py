@@ -102,21 +102,22 @@ class ThreadStore:
         self,
         thread_id: UUID,
         *,
-        before_delete: Callable[[], Awaitable[None]] | None = None,
+        before_delete: Callable[[str | None], Awaitable[None]] | None = None,
     ) -> bool:
         """Delete the thread with its runs and their events; False when it is unknown.
 
-        ``before_delete`` runs while the row is locked (a concurrent run insert waits on
-        it); if it raises, nothing is deleted, so the caller can simply retry.
+        ``before_delete`` gets the thread's holder (the RunWorkflow running or waiting on
+        it) and runs while the row is locked (a concurrent run insert waits on it); if it
+        raises, nothing is deleted, so the caller can simply retry.
         """
         async with self._pool.acquire() as conn, conn.transaction():
-            found = await conn.fetchval(
-                "SELECT true FROM threads WHERE thread_id = $1 FOR UPDATE", thread_id
+            found = await conn.fetchrow(
+                "SELECT run_workflow_id FROM threads WHERE thread_id = $1 FOR UPDATE", thread_id
             )
-            if not found:
+            if found is None:
                 return False
             if before_delete is not None:
-                await before_delete()
+                await before_delete(found["run_workflow_id"])
             await conn.execute("DELETE FROM threads WHERE thread_id = $1", thread_id)
         return True
 

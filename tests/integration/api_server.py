@@ -11,16 +11,16 @@ from typing import Any, cast
 import httpx
 import uvicorn
 from fastapi import FastAPI, Request
-from tempograph.activities.events import EventLog
+from temporalio.client import Client
+
+from tempograph.activities.events import Recorder
 from tempograph.api import create_app
 from tempograph.api.server import ApiServer
+from tempograph.settings import Settings
+from tempograph.store import PostgresStore
 from tempograph.temporal.devserver import DevServer
 from tempograph.temporal.worker import build_workers
 from tempograph.workflows.durable import DurableGraph
-from temporalio.client import Client
-
-from tempograph.settings import Settings
-from tempograph.store import PostgresStore
 from tests.conftest import free_port
 
 
@@ -28,7 +28,7 @@ from tests.conftest import free_port
 async def serving(
     dev_server: DevServer,
     database_url: str,
-    graphs: dict[str, Any] | None = None,
+    graphs: dict[str, DurableGraph] | None = None,
     task_queue: str = "api-tests",
     store_index: dict[str, Any] | None = None,
 ) -> AsyncIterator[httpx.AsyncClient]:
@@ -68,20 +68,20 @@ async def api_stack(
     task_queue: str | None = None,
     store_index: dict[str, Any] | None = None,
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """The app and a worker (recording run events in ``database_url``) for ``graphs``."""
+    """The app and a worker (keeping checkpoints and events in ``database_url``) for
+    ``graphs``; ``client`` must carry the claim-check codec on that database."""
     queue = task_queue or f"api-{uuid.uuid4()}"
-    events = EventLog(database_url)
-    originals = {graph_id: durable.original for graph_id, durable in graphs.items()}
+    recorder = Recorder(database_url)
     async with contextlib.AsyncExitStack() as stack:
         http = await stack.enter_async_context(
-            serving(dev_server, database_url, originals, task_queue=queue, store_index=store_index)
+            serving(dev_server, database_url, graphs, task_queue=queue, store_index=store_index)
         )
-        store = PostgresStore(await events.pool(), index=cast(Any, store_index))
+        store = PostgresStore(await recorder.pool(), index=cast(Any, store_index))
         for worker in build_workers(
-            client, queue, graphs, events=events, webhook_allow_private=True, store=store
+            client, queue, graphs, recorder, webhook_allow_private=True, store=store
         ):
             await stack.enter_async_context(worker)
-        stack.push_async_callback(events.close)
+        stack.push_async_callback(recorder.close)
         yield http
 
 

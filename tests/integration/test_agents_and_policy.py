@@ -16,18 +16,20 @@ import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.pregel import Pregel
 from langgraph.types import Command
-from tempograph.temporal.client import Threads
-from tempograph.temporal.worker import build_workers
-from tempograph.workflows.durable import DurableGraph
-from tempograph.workflows.jsonable import to_jsonable
-from tempograph.workflows.policy import NodePolicy, RetrySpec
-from tempograph.workflows.types import RunOutcome, RunRequest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 
+from tempograph.activities.events import Recorder
 from tempograph.errors import GraphLoadError
-from tests.conftest import load_test_graph, running_worker
+from tempograph.temporal.devserver import DevServer
+from tempograph.temporal.worker import build_workers
+from tempograph.workflows.durable import DurableGraph
+from tempograph.workflows.jsonable import to_jsonable
+from tempograph.workflows.policy import NodePolicy, RetrySpec
+from tests.conftest import load_test_graph
+from tests.engine import Outcome, Threads
+from tests.integration.api_server import serving
 from tests.integration.history import NodeExecution, attempts_by_node, node_executions
 
 AGENT_INPUT = {"messages": [{"role": "user", "content": "what is 6 times 7?", "id": "h-1"}]}
@@ -66,12 +68,16 @@ async def in_process_error(graph: Pregel, payload: Any) -> BaseException:
 
 
 async def run_once(
-    graphs: dict[str, DurableGraph], client: Client, graph_id: str, payload: Any
-) -> tuple[str, RunOutcome]:
+    stack_for: Any,
+    graphs: dict[str, DurableGraph],
+    client: Client,
+    graph_id: str,
+    payload: Any,
+) -> tuple[str, Outcome]:
     """Submit one run on a fresh thread and wait for its end; (run id, outcome)."""
-    async with running_worker(client, graphs) as stack:
+    async with stack_for(graphs) as stack:
         thread = stack.new_thread()
-        ticket = await stack.threads.submit(thread, RunRequest(graph_id, payload))
+        ticket = await stack.threads.submit(thread, graph_id, payload)
         outcome = await stack.threads.wait(thread, ticket.run_id)
     return ticket.run_id, outcome
 
@@ -79,13 +85,15 @@ async def run_once(
 # -- 1. a tool-calling agent ----------------------------------------------------------
 
 
-async def test_tool_calling_agent_gets_messages_and_matches_in_process(client: Client) -> None:
+async def test_tool_calling_agent_gets_messages_and_matches_in_process(
+    stack_for: Any, client: Client
+) -> None:
     """Model node and ToolNode see LangChain messages (never dicts), the ToolMessage comes
     back through tools_condition, and the final state equals in-process LangGraph."""
     graphs = {"agent_tools": load_test_graph("agent_tools", "agent_tools.py:graph")}
     expected = await module("agent_tools").graph.ainvoke(AGENT_INPUT)
 
-    run_id, outcome = await run_once(graphs, client, "agent_tools", AGENT_INPUT)
+    run_id, outcome = await run_once(stack_for, graphs, client, "agent_tools", AGENT_INPUT)
 
     assert outcome.status == "success", outcome.error
     assert outcome.values == to_jsonable(expected)
@@ -114,14 +122,16 @@ async def test_tool_calling_agent_gets_messages_and_matches_in_process(client: C
 # -- 2. the Functional API ------------------------------------------------------------
 
 
-async def test_functional_tasks_are_activities_and_match_in_process(client: Client) -> None:
+async def test_functional_tasks_are_activities_and_match_in_process(
+    stack_for: Any, client: Client
+) -> None:
     """Each @task call (sync, async, and two concurrent calls) is one activity
     ``<graph>.<task>``; the entrypoint's result equals in-process LangGraph."""
     graphs = {"agent_fn": load_test_graph("agent_fn", "agent_functional.py:pipeline")}
     payload = {"n": 3}
     expected = await module("agent_functional").pipeline.ainvoke(payload)
 
-    run_id, outcome = await run_once(graphs, client, "agent_fn", payload)
+    run_id, outcome = await run_once(stack_for, graphs, client, "agent_fn", payload)
 
     assert outcome.status == "success", outcome.error
     assert outcome.values == to_jsonable(expected)
@@ -158,7 +168,12 @@ def test_sync_entrypoint_is_rejected_at_load_by_name() -> None:
     ],
 )
 async def test_functional_interrupt_and_resume_match_in_process(
-    client: Client, attr: str, payload: dict[str, Any], answer: str, tasks: dict[str, int]
+    stack_for: Any,
+    client: Client,
+    attr: str,
+    payload: dict[str, Any],
+    answer: str,
+    tasks: dict[str, int],
 ) -> None:
     """interrupt() in an entrypoint or in a task pauses the run with the same interrupt
     value as in-process LangGraph; resuming finishes with the same result, and every
@@ -173,15 +188,15 @@ async def test_functional_interrupt_and_resume_match_in_process(
     expected = await local.ainvoke(Command(resume=answer), config)
     assert expected_interrupts and "__interrupt__" not in expected
 
-    async with running_worker(client, graphs) as stack:
+    async with stack_for(graphs) as stack:
         thread = stack.new_thread()
-        ticket = await stack.threads.submit(thread, RunRequest(graph_id, payload))
+        ticket = await stack.threads.submit(thread, graph_id, payload)
         outcome = await stack.threads.wait(thread, ticket.run_id)
         assert outcome.status == "interrupted", outcome.error
         assert [i["value"] for i in outcome.interrupts] == to_jsonable(expected_interrupts)
 
         resumed = await stack.threads.resume(thread, answer)
-        final = await stack.threads.wait(thread, resumed.run_id, resumes=resumed.resumes)
+        final = await stack.threads.wait(thread, resumed.run_id)
 
     assert final.status == "success", final.error
     assert final.values == to_jsonable(expected)
@@ -195,7 +210,7 @@ async def test_functional_interrupt_and_resume_match_in_process(
 
 
 async def test_metadata_timeout_fails_node_after_configured_attempts(
-    client: Client, tmp_path: Path
+    stack_for: Any, client: Client, tmp_path: Path
 ) -> None:
     """start_to_close_timeout and retry.maximum_attempts from node metadata: a node that
     outlives its timeout is attempted twice, then the run fails with a timeout."""
@@ -203,7 +218,7 @@ async def test_metadata_timeout_fails_node_after_configured_attempts(
     ledger = tmp_path / "ledger.txt"
 
     run_id, outcome = await run_once(
-        graphs, client, "agent_timeout", {"ledger": str(ledger), "log": []}
+        stack_for, graphs, client, "agent_timeout", {"ledger": str(ledger), "log": []}
     )
 
     assert outcome.status == "error"
@@ -218,7 +233,7 @@ async def test_metadata_timeout_fails_node_after_configured_attempts(
 
 
 async def test_langgraph_retry_policy_retries_matching_errors(
-    client: Client, tmp_path: Path
+    stack_for: Any, client: Client, tmp_path: Path
 ) -> None:
     """RetryPolicy(max_attempts=3, retry_on=ConnectionError): a node failing twice with a
     ConnectionError succeeds on attempt 3, as in-process, with 3 attempts in history."""
@@ -229,7 +244,7 @@ async def test_langgraph_retry_policy_retries_matching_errors(
     )
 
     run_id, outcome = await run_once(
-        graphs, client, "agent_retry", {"ledger": str(ledger), "log": []}
+        stack_for, graphs, client, "agent_retry", {"ledger": str(ledger), "log": []}
     )
 
     assert outcome.status == "success", outcome.error
@@ -243,7 +258,7 @@ async def test_langgraph_retry_policy_retries_matching_errors(
 
 
 async def test_langgraph_retry_policy_does_not_retry_other_errors(
-    client: Client, tmp_path: Path
+    stack_for: Any, client: Client, tmp_path: Path
 ) -> None:
     """An error that does not match retry_on fails the node after one attempt, with the
     same error type and message as in-process LangGraph."""
@@ -256,7 +271,7 @@ async def test_langgraph_retry_policy_does_not_retry_other_errors(
     )
 
     run_id, outcome = await run_once(
-        graphs, client, "agent_mismatch", {"ledger": str(ledger), "log": []}
+        stack_for, graphs, client, "agent_mismatch", {"ledger": str(ledger), "log": []}
     )
 
     assert outcome.status == "error"
@@ -283,7 +298,7 @@ async def test_langgraph_retry_policy_does_not_retry_other_errors(
     ],
 )
 async def test_non_retryable_errors_fail_after_one_attempt(
-    client: Client, tmp_path: Path, attr: str, node: str, error: dict[str, str]
+    stack_for: Any, client: Client, tmp_path: Path, attr: str, node: str, error: dict[str, str]
 ) -> None:
     """ValueError and ApplicationError(non_retryable=True) are not retried although the
     graph allows 10 attempts; the outcome names the node, the error type and message."""
@@ -292,7 +307,9 @@ async def test_non_retryable_errors_fail_after_one_attempt(
     assert graphs[graph_id].targets[f"{graph_id}.{node}"].policy.retry.maximum_attempts == 10
     ledger = tmp_path / "ledger.txt"
 
-    run_id, outcome = await run_once(graphs, client, graph_id, {"ledger": str(ledger), "log": []})
+    run_id, outcome = await run_once(
+        stack_for, graphs, client, graph_id, {"ledger": str(ledger), "log": []}
+    )
 
     assert outcome.status == "error"
     assert outcome.error == {"node": node, **error}
@@ -303,7 +320,9 @@ async def test_non_retryable_errors_fail_after_one_attempt(
     ] == [(1, "failed")]
 
 
-async def test_node_metadata_task_queue_runs_node_on_that_queue(client: Client) -> None:
+async def test_node_metadata_task_queue_runs_node_on_that_queue(
+    stack_for: Any, client: Client
+) -> None:
     """A node with metadata task_queue is scheduled on that queue (a worker for it is
     started from the policy) while other nodes use the run's queue; same result as
     in-process."""
@@ -313,9 +332,9 @@ async def test_node_metadata_task_queue_runs_node_on_that_queue(client: Client) 
     payload = {"ledger": "unused", "log": []}
     expected = await module("agent_policy").queue_graph.ainvoke(payload)
 
-    async with running_worker(client, graphs) as stack:
+    async with stack_for(graphs) as stack:
         thread = stack.new_thread()
-        ticket = await stack.threads.submit(thread, RunRequest("agent_queue", payload))
+        ticket = await stack.threads.submit(thread, "agent_queue", payload)
         outcome = await stack.threads.wait(thread, ticket.run_id)
         main_queue = stack.task_queue
 
@@ -328,7 +347,7 @@ async def test_node_metadata_task_queue_runs_node_on_that_queue(client: Client) 
 
 
 async def test_graph_defaults_and_node_overrides_set_attempts(
-    client: Client, tmp_path: Path
+    stack_for: Any, client: Client, tmp_path: Path
 ) -> None:
     """The graph default maximum_attempts applies to a node, and a per-node override
     given at load replaces it; both visible as attempt counts in history."""
@@ -348,12 +367,12 @@ async def test_graph_defaults_and_node_overrides_set_attempts(
     }
     ledgers = {graph_id: tmp_path / f"{graph_id}.txt" for graph_id in graphs}
 
-    async with running_worker(client, graphs) as stack:
-        outcomes: dict[str, tuple[str, RunOutcome]] = {}
+    async with stack_for(graphs) as stack:
+        outcomes: dict[str, tuple[str, Outcome]] = {}
         for graph_id, ledger in ledgers.items():
             thread = stack.new_thread()
             ticket = await stack.threads.submit(
-                thread, RunRequest(graph_id, {"ledger": str(ledger), "log": []})
+                thread, graph_id, {"ledger": str(ledger), "log": []}
             )
             outcomes[graph_id] = (ticket.run_id, await stack.threads.wait(thread, ticket.run_id))
 
@@ -424,7 +443,9 @@ def test_unknown_policy_keys_are_rejected_at_load(
 # -- 5. a node that fails for good ----------------------------------------------------
 
 
-async def test_failed_node_fails_run_like_in_process(client: Client, tmp_path: Path) -> None:
+async def test_failed_node_fails_run_like_in_process(
+    stack_for: Any, client: Client, tmp_path: Path
+) -> None:
     """A node that raises fails the run: the outcome carries node, type and message of
     the in-process exception, and the RunWorkflow execution is FAILED naming the node."""
     graphs = {"agent_fail": load_test_graph("agent_fail", "agent_policy.py:value_error_graph")}
@@ -432,10 +453,10 @@ async def test_failed_node_fails_run_like_in_process(client: Client, tmp_path: P
         module("agent_policy").value_error_graph, {"ledger": str(tmp_path / "local.txt"), "log": []}
     )
 
-    async with running_worker(client, graphs) as stack:
+    async with stack_for(graphs) as stack:
         thread = stack.new_thread()
         ticket = await stack.threads.submit(
-            thread, RunRequest("agent_fail", {"ledger": str(tmp_path / "durable.txt"), "log": []})
+            thread, "agent_fail", {"ledger": str(tmp_path / "durable.txt"), "log": []}
         )
         outcome = await stack.threads.wait(thread, ticket.run_id)
         handle = client.get_workflow_handle(ticket.run_id)
@@ -456,23 +477,27 @@ async def test_failed_node_fails_run_like_in_process(client: Client, tmp_path: P
     assert cause.non_retryable
 
 
-async def test_a_node_pool_worker_alone_serves_its_queue(client: Client) -> None:
+async def test_a_node_pool_worker_alone_serves_its_queue(
+    client: Client, dev_server: DevServer, postgres_url: str
+) -> None:
     """A main worker that serves no node queues plus a dedicated pool for the node's
     queue: the node runs on the pool (its identity in the history), the rest on main."""
     graphs = {"agent_queue": load_test_graph("agent_queue", "agent_policy.py:queue_graph")}
     special_queue: str = module("agent_policy").SPECIAL_QUEUE
     main_queue = f"test-{uuid.uuid4()}"
-    main = build_workers(client, main_queue, graphs, node_queues="none", identity="main")
-    pool = build_workers(client, main_queue, graphs, node_queues=[special_queue], identity="pool")
+    recorder = Recorder(postgres_url)
+    main = build_workers(client, main_queue, graphs, recorder, node_queues="none", identity="main")
+    pool = build_workers(
+        client, main_queue, graphs, recorder, node_queues=[special_queue], identity="pool"
+    )
     assert [w.task_queue for w in main] == [main_queue]
     assert [w.task_queue for w in pool] == [special_queue]
-    async with main[0], pool[0]:
-        threads = Threads(client, main_queue)
+    async with main[0], pool[0], serving(dev_server, postgres_url, graphs, main_queue) as http:
+        threads = Threads(http)
         thread = f"pool-{uuid.uuid4()}"
-        ticket = await threads.submit(
-            thread, RunRequest("agent_queue", {"ledger": "unused", "log": []})
-        )
+        ticket = await threads.submit(thread, "agent_queue", {"ledger": "unused", "log": []})
         outcome = await threads.wait(thread, ticket.run_id)
+    await recorder.close()
     assert outcome.status == "success", outcome.error
     history = await client.get_workflow_handle(ticket.run_id).fetch_history()
     names = {

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from tempograph.temporal.devserver import DevServer
 
 from tempograph.database import MIGRATIONS, EmbeddedPostgres, migrate, open_pool
+from tempograph.temporal.devserver import DevServer
 from tests.conftest import free_port
 from tests.integration.api_server import serving
 

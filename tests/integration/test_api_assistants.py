@@ -17,9 +17,9 @@ from langgraph_sdk.errors import (
     NotFoundError,
     UnprocessableEntityError,
 )
-from tempograph.temporal.devserver import DevServer
 
 from tempograph.database import EmbeddedPostgres
+from tempograph.temporal.devserver import DevServer
 from tests.conftest import load_seed_demo, load_test_graph
 from tests.integration.api_server import serving
 

@@ -22,9 +22,9 @@ from langgraph.types import Command
 from langgraph_sdk import get_client, get_sync_client
 from langgraph_sdk.client import LangGraphClient
 from langgraph_sdk.errors import ConflictError
-from tempograph.temporal.devserver import DevServer
 from temporalio.client import Client
 
+from tempograph.temporal.devserver import DevServer
 from tests.conftest import load_test_graph
 from tests.integration.api_server import api_stack
 

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from langgraph_sdk import get_client
+from temporalio.client import Client
+
 from tempograph.activities.events import EventLog
 from tempograph.temporal.devserver import DevServer
 from tempograph.temporal.worker import build_workers
-from temporalio.client import Client
-
 from tests.conftest import load_test_graph
 from tests.integration.api_server import serving
 

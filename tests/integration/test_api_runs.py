@@ -11,12 +11,12 @@ import httpx
 import pytest
 from langgraph_sdk import get_client
 from langgraph_sdk.errors import NotFoundError
-from tempograph.temporal.client import Threads
-from tempograph.temporal.devserver import DevServer
-from tempograph.workflows.types import RunRequest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
+from tempograph.temporal.client import Threads
+from tempograph.temporal.devserver import DevServer
+from tempograph.workflows.types import RunRequest
 from tests.conftest import load_test_graph
 from tests.integration.api_server import api_stack, webhook_receiver
 

@@ -28,12 +28,12 @@ from schemathesis.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from tempograph.api import create_app
-from tempograph.temporal.converter import DATA_CONVERTER
-from tempograph.temporal.devserver import DevServer
 from temporalio.client import Client
 
+from tempograph.api import create_app
 from tempograph.settings import Settings
+from tempograph.temporal.converter import DATA_CONVERTER
+from tempograph.temporal.devserver import DevServer
 from tests.conftest import load_test_graph
 from tests.integration.api_server import api_stack
 

@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from langgraph_sdk import get_client
-from tempograph.temporal.devserver import DevServer
 from temporalio.client import Client
 
+from tempograph.temporal.devserver import DevServer
 from tests.conftest import load_test_graph
 from tests.graphs.store_graphs import DIMS, embeddings
 from tests.integration.api_server import api_stack

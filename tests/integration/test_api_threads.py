@@ -13,13 +13,13 @@ import httpx
 import pytest
 from langgraph_sdk import get_client, get_sync_client
 from langgraph_sdk.errors import ConflictError, NotFoundError, UnprocessableEntityError
+from temporalio.client import Client, WorkflowExecutionStatus
+
 from tempograph.api.storage.threads import ThreadStore
+from tempograph.database import EmbeddedPostgres, open_pool
 from tempograph.temporal.client import thread_workflow_id
 from tempograph.temporal.devserver import DevServer
 from tempograph.workflows.thread import ThreadCarry, ThreadWorkflow
-from temporalio.client import Client, WorkflowExecutionStatus
-
-from tempograph.database import EmbeddedPostgres, open_pool
 from tests.integration.api_server import serving
 
 MALFORMED = "Invalid thread ID: must be a UUID"

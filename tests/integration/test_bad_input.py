@@ -2,45 +2,43 @@
 
 from __future__ import annotations
 
-import asyncio
+from typing import Any
 
 import pytest
-from tempograph.workflows.types import RunRequest
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client
 
 from tempograph.errors import ErrorCode, InvalidRequestError
-from tests.conftest import load_seed_demo, running_worker
+from tempograph.remote import thread_uuid
+from tests.conftest import load_seed_demo
 
 
 async def test_rejected_first_run_leaves_no_thread(
-    client: Client, monkeypatch: pytest.MonkeyPatch
+    stack_for: Any, client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SEED_DEMO_WORK_SECONDS", "0.01")
-    async with running_worker(client, load_seed_demo()) as stack:
+    async with stack_for(load_seed_demo()) as stack:
         thread = stack.new_thread()
         with pytest.raises(InvalidRequestError) as err:
-            await stack.threads.submit(thread, RunRequest("seed_demo", {"step": "zero"}))
+            await stack.threads.submit(thread, "seed_demo", {"step": "zero"})
         assert err.value.code == ErrorCode.INVALID_INPUT
         assert "step: 'zero' is not of type 'integer'" in err.value.message
-        with pytest.raises(InvalidRequestError, match="does not exist"):
+        with pytest.raises(InvalidRequestError, match="not found"):
             await stack.threads.state(thread)
-
-        # The execution the submission started ends by itself instead of idling.
-        handle = client.get_workflow_handle(f"thread-{thread}")
-        for _ in range(300):
-            if (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED:
-                break
-            await asyncio.sleep(0.1)
-        assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
+        # Nothing was started in Temporal either.
+        listed = [e async for e in client.list_workflows(f'ThreadId = "{thread_uuid(thread)}"')]
+        assert listed == []
 
         # The thread id stays usable: a good run starts a fresh thread.
-        ticket = await stack.threads.submit(thread, RunRequest("seed_demo", {"step": 2}))
+        ticket = await stack.threads.submit(thread, "seed_demo", {"step": 2})
         assert (await stack.threads.wait(thread, ticket.run_id)).status == "success"
 
 
-async def test_unknown_graph_is_named_with_the_ones_served(client: Client) -> None:
-    async with running_worker(client, load_seed_demo()) as stack:
+async def test_unknown_graph_is_named_with_the_ones_served(stack_for: Any, client: Client) -> None:
+    async with stack_for(load_seed_demo()) as stack:
         with pytest.raises(InvalidRequestError) as err:
-            await stack.threads.submit(stack.new_thread(), RunRequest("nope", {}))
-        assert err.value.code == ErrorCode.UNKNOWN_GRAPH
-        assert err.value.message == "unknown graph 'nope'; this worker serves ['seed_demo']"
+            await stack.threads.submit(stack.new_thread(), "nope", {})
+        assert err.value.code == ErrorCode.INVALID_INPUT
+        assert err.value.message == (
+            "Invalid assistant: 'nope'. Must be either a UUID or one of the graph ids "
+            "['seed_demo']"
+        )

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 from langgraph_sdk import get_sync_client
-from tempograph.temporal.devserver import temporal_binary
 
+from tempograph.temporal.devserver import temporal_binary
 from tests.conftest import TEST_GRAPHS, free_port
 
 TEMPOGRAPH = str(Path(sys.executable).with_name("tempograph"))

@@ -21,14 +21,14 @@ from typing import Any, TypeVar
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
+from temporalio.client import Client
+from temporalio.service import RPCError
+
 from tempograph.temporal.client import Threads
 from tempograph.temporal.converter import DATA_CONVERTER
 from tempograph.temporal.devserver import DevServer
 from tempograph.workflows.jsonable import to_jsonable
 from tempograph.workflows.types import RunOutcome, RunRequest, ThreadState
-from temporalio.client import Client
-from temporalio.service import RPCError
-
 from tests.conftest import ROOT, TEST_GRAPHS, free_port, load_test_graph, running_worker
 from tests.integration.history import attempts_by_node, node_executions
 
@@ -338,7 +338,7 @@ async def test_interrupt_survives_worker_kill_and_resumes_by_its_id_on_new_worke
             waiting = await asyncio.wait_for(threads.resume(thread, value), RUN_BOUND)
             assert waiting.run_id == ticket.run_id
             outcome = await asyncio.wait_for(
-                threads.wait(thread, waiting.run_id, waiting.resumes), RUN_BOUND
+                threads.wait(thread, waiting.run_id), RUN_BOUND
             )
             if index + 1 < len(ANSWERS):
                 assert outcome.status == "interrupted", (index, outcome)

@@ -7,16 +7,17 @@ from typing import Any
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
-from tempograph.workflows.jsonable import to_jsonable
-from tempograph.workflows.types import RunRequest
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from tempograph.errors import GraphLoadError, InvalidRequestError
-from tests.conftest import load_test_graph, running_worker
+from tempograph.workflows.jsonable import to_jsonable
+from tests.conftest import load_test_graph
 from tests.integration.history import node_executions
 
 
-async def test_static_breakpoint_stops_the_run_and_resume_continues(client: Client) -> None:
+async def test_static_breakpoint_stops_the_run_and_resume_continues(
+    stack_for: Any, client: Client
+) -> None:
     durable = load_test_graph("edge_bp", "edge_cases.py:breakpoint_graph")
     local = durable.original.copy({"checkpointer": InMemorySaver()})
     config: Any = {"configurable": {"thread_id": "bp"}}
@@ -24,9 +25,9 @@ async def test_static_breakpoint_stops_the_run_and_resume_continues(client: Clie
     paused = await local.aget_state(config)
     expected = await local.ainvoke(None, config)
 
-    async with running_worker(client, {"edge_bp": durable}) as stack:
+    async with stack_for({"edge_bp": durable}) as stack:
         thread = stack.new_thread()
-        ticket = await stack.threads.submit(thread, RunRequest("edge_bp", {"n": 1}))
+        ticket = await stack.threads.submit(thread, "edge_bp", {"n": 1})
         outcome = await stack.threads.wait(thread, ticket.run_id)
         assert outcome.status == "interrupted"
         state = await stack.threads.state(thread)
@@ -34,30 +35,30 @@ async def test_static_breakpoint_stops_the_run_and_resume_continues(client: Clie
         assert state.next == list(paused.next) == ["second"]
         assert state.values == to_jsonable(paused.values)
         waiting = await stack.threads.resume(thread, None)
-        done = await stack.threads.wait(thread, waiting.run_id, waiting.resumes)
+        done = await stack.threads.wait(thread, waiting.run_id)
     assert done.status == "success"
     assert done.values == to_jsonable(expected)
 
 
-async def test_sync_node_can_heartbeat(client: Client) -> None:
+async def test_sync_node_can_heartbeat(stack_for: Any, client: Client) -> None:
     durable = load_test_graph("edge_beat", "edge_cases.py:heartbeat_graph")
-    async with running_worker(client, {"edge_beat": durable}) as stack:
+    async with stack_for({"edge_beat": durable}) as stack:
         thread = stack.new_thread()
-        ticket = await stack.threads.submit(thread, RunRequest("edge_beat", {"n": 0}))
+        ticket = await stack.threads.submit(thread, "edge_beat", {"n": 0})
         outcome = await stack.threads.wait(thread, ticket.run_id)
     assert outcome.status == "success", outcome.error
     assert outcome.values == {"n": 0, "log": ["beat"]}
 
 
-async def test_node_cache_is_not_consulted_in_the_workflow(client: Client) -> None:
+async def test_node_cache_is_not_consulted_in_the_workflow(stack_for: Any, client: Client) -> None:
     """A cached node still runs as an activity every time: a process-local cache hit in
     workflow code would not replay on another worker."""
     durable = load_test_graph("edge_cache", "edge_cases.py:cached_graph")
-    async with running_worker(client, {"edge_cache": durable}) as stack:
+    async with stack_for({"edge_cache": durable}) as stack:
         runs = []
         for _ in range(2):
             thread = stack.new_thread()
-            ticket = await stack.threads.submit(thread, RunRequest("edge_cache", {"n": 5}))
+            ticket = await stack.threads.submit(thread, "edge_cache", {"n": 5})
             outcome = await stack.threads.wait(thread, ticket.run_id)
             assert outcome.values == {"n": 6, "log": ["first"]}
             runs.append(ticket.run_id)
@@ -66,15 +67,15 @@ async def test_node_cache_is_not_consulted_in_the_workflow(client: Client) -> No
         assert executed == ["edge_cache.first"]
 
 
-async def test_parallel_interrupts_need_answers_keyed_by_id(client: Client) -> None:
+async def test_parallel_interrupts_need_answers_keyed_by_id(stack_for: Any, client: Client) -> None:
     durable = load_test_graph("edge_ask", "edge_cases.py:parallel_interrupts_graph")
     local = durable.original.copy({"checkpointer": InMemorySaver()})
     config: Any = {"configurable": {"thread_id": "ask"}}
     await local.ainvoke({}, config)
 
-    async with running_worker(client, {"edge_ask": durable}) as stack:
+    async with stack_for({"edge_ask": durable}) as stack:
         thread = stack.new_thread()
-        ticket = await stack.threads.submit(thread, RunRequest("edge_ask", {}))
+        ticket = await stack.threads.submit(thread, "edge_ask", {})
         outcome = await stack.threads.wait(thread, ticket.run_id)
         assert outcome.status == "interrupted"
         pending = {i["value"]: i["id"] for i in outcome.interrupts}
@@ -88,7 +89,7 @@ async def test_parallel_interrupts_need_answers_keyed_by_id(client: Client) -> N
 
         answers = {pending["question for ann"]: "yes", pending["question for bob"]: "no"}
         waiting = await stack.threads.resume(thread, answers)
-        done = await stack.threads.wait(thread, waiting.run_id, waiting.resumes)
+        done = await stack.threads.wait(thread, waiting.run_id)
     local_state = await local.aget_state(config)
     local_answers = {i.value: i.id for i in local_state.interrupts}
     expected = await local.ainvoke(
@@ -105,40 +106,27 @@ async def test_parallel_interrupts_need_answers_keyed_by_id(client: Client) -> N
     assert sorted(done.values["answers"]) == ["ann: yes", "bob: no"]
 
 
-async def test_wait_returns_when_a_resumed_run_is_terminated(client: Client) -> None:
+async def test_a_terminated_waiting_run_leaves_its_thread_answerable(
+    stack_for: Any, client: Client
+) -> None:
+    """An operator terminates a run while it waits at an interrupt: its segments had
+    ended, the thread's state still waits for an answer, and the answer continues it
+    from the checkpoint in a new run."""
     durable = load_test_graph("approval", "approval.py:graph")
-    async with running_worker(client, {"approval": durable}) as stack:
+    async with stack_for({"approval": durable}) as stack:
         thread = stack.new_thread()
-        ticket = await stack.threads.submit(thread, RunRequest("approval", {"request": "x"}))
+        ticket = await stack.threads.submit(thread, "approval", {"request": "x"})
         await stack.threads.wait(thread, ticket.run_id)
         waiting = await stack.threads.resume(thread, {"approved": True})
-        await stack.threads.wait(thread, waiting.run_id, waiting.resumes)  # next question
-        await client.get_workflow_handle(ticket.run_id).terminate("operator stopped it")
-        outcome = await stack.threads.wait(thread, ticket.run_id, waiting.resumes + 1)
-        assert outcome.status == "error"
-        assert "terminated" in outcome.error["message"].lower()
-        # The thread survives and takes the next run.
-        again = await stack.threads.submit(thread, RunRequest("approval", {"request": "y"}))
-        assert (await stack.threads.wait(thread, again.run_id)).status == "interrupted"
-
-
-async def test_a_taken_run_id_fails_that_run_not_the_thread(client: Client) -> None:
-    durable = load_test_graph("approval", "approval.py:graph")
-    async with running_worker(client, {"approval": durable}) as stack:
-        first_thread, second_thread = stack.new_thread(), stack.new_thread()
-        taken = await stack.threads.submit(first_thread, RunRequest("approval", {"request": "a"}))
-        await stack.threads.wait(first_thread, taken.run_id)
-        clash = await stack.threads.submit(
-            second_thread, RunRequest("approval", {"request": "b"}, run_id=taken.run_id)
-        )
-        outcome = await stack.threads.wait(second_thread, clash.run_id)
-        assert outcome.status == "error"
-        assert outcome.error == {
-            "type": "InvalidRequest",
-            "message": f"run id {taken.run_id!r} is taken",
-        }
-        handle = client.get_workflow_handle(f"thread-{second_thread}")
-        assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+        asked = await stack.threads.wait(thread, waiting.run_id)  # next question
+        assert asked.status == "interrupted"
+        await client.get_workflow_handle(ticket.workflow_id).terminate("operator stopped it")
+        assert (await stack.threads.state(thread)).status == "interrupted"
+        answered = await stack.threads.resume(thread, "ann")
+        assert answered.workflow_id != ticket.workflow_id  # a new run, from the checkpoint
+        outcome = await stack.threads.wait(thread, answered.run_id)
+        assert outcome.status == "interrupted"
+        assert [i["value"] for i in outcome.interrupts] == ["note from ann?"]
 
 
 def test_node_error_handlers_are_refused_with_the_reason() -> None:
@@ -147,16 +135,16 @@ def test_node_error_handlers_are_refused_with_the_reason() -> None:
 
 
 async def test_langsmith_tracing_is_off_in_workflow_code(
-    client: Client, monkeypatch: pytest.MonkeyPatch
+    stack_for: Any, client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With tracing on in the environment, workflow-side code must not trace: it would
     post the same spans again on every replay."""
     monkeypatch.setenv("LANGSMITH_TRACING", "true")
     monkeypatch.setenv("LANGSMITH_API_KEY", "not-a-real-key")
     durable = load_test_graph("edge_trace", "edge_cases.py:tracing_probe")
-    async with running_worker(client, {"edge_trace": durable}) as stack:
+    async with stack_for({"edge_trace": durable}) as stack:
         thread = stack.new_thread()
-        ticket = await stack.threads.submit(thread, RunRequest("edge_trace", {}))
+        ticket = await stack.threads.submit(thread, "edge_trace", {})
         outcome = await stack.threads.wait(thread, ticket.run_id)
     assert outcome.status == "success", outcome.error
     assert outcome.values == {"tracing": False}

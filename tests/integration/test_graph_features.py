@@ -16,15 +16,14 @@ from typing import Any, TypeVar
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.errors import GraphRecursionError
-from tempograph.temporal.client import Threads
-from tempograph.workflows.durable import DurableGraph
-from tempograph.workflows.jsonable import to_jsonable
-from tempograph.workflows.types import RunOutcome, RunRequest
 from temporalio.api.enums.v1 import PendingActivityState
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client
 from temporalio.service import RPCError
 
-from tests.conftest import Stack, load_test_graph, running_worker
+from tempograph.workflows.durable import DurableGraph
+from tempograph.workflows.jsonable import to_jsonable
+from tests.conftest import load_test_graph
+from tests.engine import Outcome, Stack
 from tests.integration.history import NodeExecution, node_executions
 
 T = TypeVar("T")
@@ -51,10 +50,10 @@ async def run_durably(
     payload: Any,
     config: dict[str, Any] | None = None,
     thread: str | None = None,
-) -> tuple[str, RunOutcome]:
+) -> tuple[str, Outcome]:
     """Submit one run and wait for its outcome; returns (run id, outcome)."""
     thread = thread or stack.new_thread()
-    ticket = await stack.threads.submit(thread, RunRequest(graph_id, payload, config=config or {}))
+    ticket = await stack.threads.submit(thread, graph_id, payload, config=config or {})
     return ticket.run_id, await stack.threads.wait(thread, ticket.run_id)
 
 
@@ -81,7 +80,7 @@ TYPED_CASES = {
 
 
 @pytest.mark.parametrize("kind", sorted(TYPED_CASES))
-async def test_typed_state_matches_in_process(client: Client, kind: str) -> None:
+async def test_typed_state_matches_in_process(stack_for: Any, client: Client, kind: str) -> None:
     """TypedDict, pydantic and dataclass states: nodes receive the declared type and the
     durable final values equal in-process ones."""
     attr, payload, seen = TYPED_CASES[kind]
@@ -89,7 +88,7 @@ async def test_typed_state_matches_in_process(client: Client, kind: str) -> None
     durable = load_test_graph(graph_id, f"feat_typed.py:{attr}")
     expected = to_jsonable(await durable.original.ainvoke(payload))
 
-    async with running_worker(client, {graph_id: durable}) as stack:
+    async with stack_for({graph_id: durable}) as stack:
         run_id, outcome = await run_durably(stack, graph_id, payload)
 
         assert outcome.status == "success", outcome.error
@@ -105,7 +104,9 @@ async def test_typed_state_matches_in_process(client: Client, kind: str) -> None
 # -- 2. reducers ---------------------------------------------------------------------------
 
 
-async def test_add_messages_and_list_reducers_match_in_process(client: Client) -> None:
+async def test_add_messages_and_list_reducers_match_in_process(
+    stack_for: Any, client: Client
+) -> None:
     """add_messages appends and replaces by id, operator.add appends, and every node
     receives real message objects (their class names are recorded by a node)."""
     durable = load_test_graph("feat_messages", "feat_messages.py:graph")
@@ -115,7 +116,7 @@ async def test_add_messages_and_list_reducers_match_in_process(client: Client) -
     }
     expected = to_jsonable(await durable.original.ainvoke(payload))
 
-    async with running_worker(client, {"feat_messages": durable}) as stack:
+    async with stack_for({"feat_messages": durable}) as stack:
         _, outcome = await run_durably(stack, "feat_messages", payload)
 
     assert outcome.status == "success", outcome.error
@@ -139,11 +140,13 @@ async def test_add_messages_and_list_reducers_match_in_process(client: Client) -
 
 
 @pytest.mark.parametrize("router", ["sync", "async"])
-async def test_conditional_edges_match_in_process(client: Client, router: str) -> None:
+async def test_conditional_edges_match_in_process(
+    stack_for: Any, client: Client, router: str
+) -> None:
     """A sync and an async router pick the same branch durably as in-process."""
     graph_id = f"feat_route_{router}"
     durable = load_test_graph(graph_id, f"feat_routing.py:{router}_graph")
-    async with running_worker(client, {graph_id: durable}) as stack:
+    async with stack_for({graph_id: durable}) as stack:
         for n, branch in ((3, "small"), (12, "big")):
             expected = to_jsonable(await durable.original.ainvoke({"n": n}))
             run_id, outcome = await run_durably(stack, graph_id, {"n": n})
@@ -157,11 +160,11 @@ async def test_conditional_edges_match_in_process(client: Client, router: str) -
             ]
 
 
-async def test_command_goto_and_update_match_in_process(client: Client) -> None:
+async def test_command_goto_and_update_match_in_process(stack_for: Any, client: Client) -> None:
     """A node returning Command(goto=..., update=...) with no static edge out of it
     applies the update and continues at the node it names."""
     durable = load_test_graph("feat_command", "feat_routing.py:command_graph")
-    async with running_worker(client, {"feat_command": durable}) as stack:
+    async with stack_for({"feat_command": durable}) as stack:
         for n, branch, final in ((3, "small", 104), (12, "big", 224)):
             expected = to_jsonable(await durable.original.ainvoke({"n": n}))
             run_id, outcome = await run_durably(stack, "feat_command", {"n": n})
@@ -179,7 +182,7 @@ async def test_command_goto_and_update_match_in_process(client: Client) -> None:
 
 
 async def test_send_fan_out_runs_branches_as_concurrent_activities(
-    client: Client, tmp_path: Path
+    stack_for: Any, client: Client, tmp_path: Path
 ) -> None:
     """Three Send branches run as overlapping activities (each waits at a barrier for the
     others) and their results reduce into the list as in-process."""
@@ -194,7 +197,7 @@ async def test_send_fan_out_runs_branches_as_concurrent_activities(
         )
     )
 
-    async with running_worker(client, {"feat_fanout": durable}) as stack:
+    async with stack_for({"feat_fanout": durable}) as stack:
         run_id, outcome = await run_durably(
             stack,
             "feat_fanout",
@@ -219,14 +222,16 @@ async def test_send_fan_out_runs_branches_as_concurrent_activities(
 # -- 5. subgraph as a node -----------------------------------------------------------------
 
 
-async def test_compiled_subgraph_node_runs_its_nodes_as_activities(client: Client) -> None:
+async def test_compiled_subgraph_node_runs_its_nodes_as_activities(
+    stack_for: Any, client: Client
+) -> None:
     """A compiled subgraph added as a node: its own nodes are activities
     ``<graph>.sub.<inner>`` and the result equals in-process."""
     durable = load_test_graph("feat_subgraph", "feat_subgraph.py:graph")
     payload = {"text": "hello"}
     expected = to_jsonable(await durable.original.ainvoke(payload))
 
-    async with running_worker(client, {"feat_subgraph": durable}) as stack:
+    async with stack_for({"feat_subgraph": durable}) as stack:
         run_id, outcome = await run_durably(stack, "feat_subgraph", payload)
         executions = await node_executions(client, run_id)
 
@@ -245,7 +250,7 @@ async def test_compiled_subgraph_node_runs_its_nodes_as_activities(client: Clien
 # -- 6. recursion limit --------------------------------------------------------------------
 
 
-async def test_recursion_limit_fails_run_like_langgraph(client: Client) -> None:
+async def test_recursion_limit_fails_run_like_langgraph(stack_for: Any, client: Client) -> None:
     """An endless loop with recursion_limit=5 fails with LangGraph's GraphRecursionError:
     same error type and message, same state left behind, one activity per node step."""
     durable = load_test_graph("feat_loop", "feat_loop.py:graph")
@@ -255,7 +260,7 @@ async def test_recursion_limit_fails_run_like_langgraph(client: Client) -> None:
         await local.ainvoke({"hops": 0}, local_config)
     local_values = to_jsonable((await local.aget_state(local_config)).values)
 
-    async with running_worker(client, {"feat_loop": durable}) as stack:
+    async with stack_for({"feat_loop": durable}) as stack:
         thread = stack.new_thread()
         run_id, outcome = await run_durably(
             stack, "feat_loop", {"hops": 0}, config={"recursion_limit": 5}, thread=thread
@@ -275,6 +280,7 @@ async def test_recursion_limit_fails_run_like_langgraph(client: Client) -> None:
 
 
 async def test_thread_runs_continue_from_previous_state_and_history_matches(
+    stack_for: Any,
     client: Client,
 ) -> None:
     """Two runs with config {"thread_id": ..., "recursion_limit": 20}: the second starts
@@ -288,7 +294,7 @@ async def test_thread_runs_continue_from_previous_state_and_history_matches(
     expected = [to_jsonable(await local.ainvoke(payload, config)) for payload in inputs]
     local_history = [s async for s in local.aget_state_history(config)]
 
-    async with running_worker(client, {"feat_counter": durable}) as stack:
+    async with stack_for({"feat_counter": durable}) as stack:
         outcomes = [
             (await run_durably(stack, "feat_counter", payload, config=config, thread=thread))[1]
             for payload in inputs
@@ -307,7 +313,9 @@ async def test_thread_runs_continue_from_previous_state_and_history_matches(
     ]
 
 
-async def test_runs_on_one_thread_never_overlap(client: Client, tmp_path: Path) -> None:
+async def test_runs_on_one_thread_never_overlap(
+    stack_for: Any, client: Client, tmp_path: Path
+) -> None:
     """A run submitted while another runs on the same thread starts its first activity
     only after the first run's last activity closed; both complete, state has both."""
     durable = load_test_graph("feat_gate", "feat_threads.py:gate_graph")
@@ -321,11 +329,9 @@ async def test_runs_on_one_thread_never_overlap(client: Client, tmp_path: Path) 
     gate = tmp_path / "gate"
     config = {"configurable": {"gate": str(gate)}}
 
-    async with running_worker(client, {"feat_gate": durable}) as stack:
+    async with stack_for({"feat_gate": durable}) as stack:
         thread = stack.new_thread()
-        first = await stack.threads.submit(
-            thread, RunRequest("feat_gate", {"label": "one"}, config=config)
-        )
+        first = await stack.threads.submit(thread, "feat_gate", {"label": "one"}, config=config)
 
         async def first_activity_started() -> bool | None:
             # History records an activity's start only when it closes: ask Temporal
@@ -346,9 +352,7 @@ async def test_runs_on_one_thread_never_overlap(client: Client, tmp_path: Path) 
             )
 
         await wait_until(first_activity_started, "the first run's gated node to start")
-        second = await stack.threads.submit(
-            thread, RunRequest("feat_gate", {"label": "two"}, config=config)
-        )
+        second = await stack.threads.submit(thread, "feat_gate", {"label": "two"}, config=config)
         busy = await stack.threads.state(thread)
         assert busy.status == "busy" and busy.run_id == first.run_id
         gate.touch()
@@ -370,36 +374,24 @@ async def test_runs_on_one_thread_never_overlap(client: Client, tmp_path: Path) 
     assert first_started > last_closed
 
 
-async def test_thread_continues_as_new_and_keeps_its_state(client: Client) -> None:
-    """A thread that moved to a new execution (continue-as-new) keeps its checkpoints,
-    its history and the outcomes of earlier runs; the next run continues from them."""
+async def test_a_long_thread_keeps_its_whole_history(stack_for: Any, client: Client) -> None:
+    """Forty runs on one thread (160 checkpoints): every checkpoint stays readable, the
+    history equals in-process LangGraph's, and each run started from the one before."""
     durable = load_test_graph("feat_counter", "feat_threads.py:counter_graph")
-    thread = f"can-{uuid.uuid4().hex}"
-    async with running_worker(client, {"feat_counter": durable}) as stack:
-        threads = Threads(client, stack.task_queue, runs_per_execution=2)
-        run_ids = []
-        for _ in range(3):
-            ticket = await threads.submit(thread, RunRequest("feat_counter", {"count": 1}))
-            outcome = await threads.wait(thread, ticket.run_id)
-            assert outcome.status == "success"
-            run_ids.append(ticket.run_id)
-        first_run = await threads.wait(thread, run_ids[0])
-        # The move happens once no client waits on the thread; visibility catches up after.
-        statuses: list[Any] = []
-        for _ in range(100):
-            executions = [e async for e in client.list_workflows(f'WorkflowId = "thread-{thread}"')]
-            statuses = sorted(e.status for e in executions if e.status is not None)
-            if WorkflowExecutionStatus.CONTINUED_AS_NEW in statuses:
-                break
-            await asyncio.sleep(0.1)
-        state = await threads.state(thread, history=True)  # read from the new execution
+    thread = f"long-{uuid.uuid4().hex}"
+    runs = 40
+    async with stack_for({"feat_counter": durable}) as stack:
+        for _ in range(runs):
+            ticket = await stack.threads.submit(thread, "feat_counter", {"count": 1})
+            outcome = await stack.threads.wait(thread, ticket.run_id)
+            assert outcome.status == "success", outcome.error
+        state = await stack.threads.state(thread, history=True)
 
     local = durable.original.copy({"checkpointer": InMemorySaver()})
     config: Any = {"configurable": {"thread_id": thread}}
-    for _ in range(3):
+    for _ in range(runs):
         await local.ainvoke({"count": 1}, config)
     expected = [to_jsonable(s.values) async for s in local.aget_state_history(config)]
+    assert len(expected) > 100
     assert state.values == to_jsonable((await local.aget_state(config)).values)
     assert [h["values"] for h in state.history] == expected
-    assert first_run.status == "success"  # outcomes of runs before the move are kept
-    assert statuses == [WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.CONTINUED_AS_NEW]

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
-from tempograph.workflows.policy import NodePolicy, RetrySpec
-from tempograph.workflows.types import RunRequest
 from temporalio.client import Client
 
-from tests.conftest import load_seed_demo, running_worker
+from tempograph.workflows.policy import NodePolicy, RetrySpec
+from tests.conftest import load_seed_demo
 from tests.integration.history import attempts_by_node, node_executions
 
 DEMO_INPUT = {"step": 0, "result": ""}
@@ -30,13 +30,13 @@ def demo_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 async def test_demo_completes_despite_failures_and_retries_only_the_worker(
-    client: Client, demo_env: Path, monkeypatch: pytest.MonkeyPatch
+    stack_for: Any, client: Client, demo_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SEED_DEMO_FAILURE_RATE", "0.5")
-    async with running_worker(client, load_seed_demo()) as stack:
+    async with stack_for(load_seed_demo()) as stack:
         thread = "user-session-001-" + stack.task_queue
         ticket = await stack.threads.submit(
-            thread, RunRequest("seed_demo", DEMO_INPUT, config={"recursion_limit": 20})
+            thread, "seed_demo", DEMO_INPUT, config={"recursion_limit": 20}
         )
         outcome = await stack.threads.wait(thread, ticket.run_id)
 
@@ -52,15 +52,15 @@ async def test_demo_completes_despite_failures_and_retries_only_the_worker(
 
 
 async def test_demo_fails_with_node_error_when_every_attempt_fails(
-    client: Client, demo_env: Path, monkeypatch: pytest.MonkeyPatch
+    stack_for: Any, client: Client, demo_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SEED_DEMO_FAILURE_RATE", "1")
     policy = NodePolicy(
         retry=RetrySpec(initial_interval=0.05, maximum_interval=0.1, maximum_attempts=3)
     )
-    async with running_worker(client, load_seed_demo(policy)) as stack:
+    async with stack_for(load_seed_demo(policy)) as stack:
         thread = stack.new_thread()
-        ticket = await stack.threads.submit(thread, RunRequest("seed_demo", DEMO_INPUT))
+        ticket = await stack.threads.submit(thread, "seed_demo", DEMO_INPUT)
         outcome = await stack.threads.wait(thread, ticket.run_id)
 
         assert outcome.status == "error"

@@ -13,14 +13,14 @@ import tempfile
 from pathlib import Path
 
 from langgraph_sdk import get_client
+from temporalio.client import Client
+
+from tempograph.database import EmbeddedPostgres
 from tempograph.temporal.client import Threads, thread_workflow_id
 from tempograph.temporal.converter import DATA_CONVERTER
 from tempograph.temporal.devserver import DevServer
 from tempograph.temporal.worker import build_workers
 from tempograph.workflows.types import RunRequest
-from temporalio.client import Client
-
-from tempograph.database import EmbeddedPostgres
 from tests.conftest import free_port
 from tests.integration.api_server import api_stack
 from tests.replay.api_scenarios import API_SCENARIOS

@@ -12,7 +12,6 @@ from typing import Any
 
 from tempograph.workflows.durable import DurableGraph
 from tempograph.workflows.policy import NodePolicy, RetrySpec
-
 from tests.conftest import FAST_RETRY, load_seed_demo, load_test_graph
 from tests.replay.api_scenarios import API_GRAPHS
 

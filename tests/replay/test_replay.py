@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tempograph.temporal.worker import build_replayer
 from temporalio.client import WorkflowHistory
 from temporalio.workflow import NondeterminismError
 
+from tempograph.temporal.worker import build_replayer
 from tests.conftest import FAST_RETRY, TEST_GRAPHS, load_test_graph
 from tests.replay.api_scenarios import API_SCENARIOS
 from tests.replay.scenarios import SCENARIOS, graphs

@@ -10,9 +10,10 @@ import pydantic
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langgraph.types import Command, Interrupt, Send
+from temporalio.api.common.v1 import Payload
+
 from tempograph.temporal.converter import DATA_CONVERTER, LANGGRAPH_ENCODING
 from tempograph.workflows import serde
-from temporalio.api.common.v1 import Payload
 
 
 class Order(pydantic.BaseModel):

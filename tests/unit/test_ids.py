@@ -6,6 +6,7 @@ import time
 import uuid
 
 from langgraph.pregel import _checkpoint, _loop
+
 from tempograph.temporal import determinism
 from tempograph.workflows import ids
 

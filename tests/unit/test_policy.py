@@ -6,14 +6,14 @@ from datetime import timedelta
 
 import pytest
 from langgraph.types import RetryPolicy, TimeoutPolicy
+
+from tempograph.errors import ConfigError
 from tempograph.workflows.policy import (
     NodePolicy,
     apply_overrides,
     from_langgraph_retry,
     from_langgraph_timeout,
 )
-
-from tempograph.errors import ConfigError
 
 
 def test_overrides_layer_on_defaults() -> None:

@@ -6,8 +6,9 @@ import operator
 from typing import Annotated, Any
 
 from langgraph.graph import START, StateGraph
-from tempograph.workflows.saver import ThreadCheckpoints, WorkflowSaver
 from typing_extensions import TypedDict
+
+from tempograph.workflows.saver import ThreadCheckpoints, WorkflowSaver
 
 
 class State(TypedDict):

@@ -1,0 +1,1 @@
+"""Services beneath the routes: what a request does, apart from HTTP."""

@@ -1,0 +1,355 @@
+"""Creating, resuming and cancelling runs: what the run routes call.
+
+A route parses the request and shapes the answer; everything between is here: the
+assistant and thread the run belongs to, the checks a bad request fails, the run's row
+and its place on the thread (:func:`tempograph.runs.admit`), and what Temporal is asked
+to do about it (start its workflow, resume the one waiting, or stop the one running).
+If Temporal refuses, the row is withdrawn, so nothing half-made is left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+from uuid import UUID, uuid4
+
+import jsonschema
+from fastapi import HTTPException
+from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from tempograph.api.graphs import system_assistant_id
+from tempograph.api.models import RunCreate
+from tempograph.api.state import AppState
+from tempograph.api.storage.assistants import AssistantStore
+from tempograph.api.storage.threads import ThreadStore
+from tempograph.errors import ErrorCode, InvalidRequestError, TempographError
+from tempograph.runs import (
+    Admission,
+    NewRun,
+    NotWaiting,
+    ThreadBusy,
+    admit,
+    finalize_closed,
+    notify,
+    settle,
+    stream_spec,
+    withdraw,
+)
+from tempograph.webhooks import WebhookRefused, check_url
+from tempograph.workflows.types import (
+    CANCEL_RUN,
+    RESUME,
+    CancelReason,
+    ErrorType,
+    ResumeRequest,
+    RunStatus,
+)
+
+_RESERVED_METADATA = ("thread_id", "assistant_id", "run_id", "cron_id")
+
+
+async def assistant(state: AppState, assistant_id: str) -> dict[str, Any]:
+    """The assistant a run names (a graph id means its system assistant); 404/422."""
+    if assistant_id in state.catalog.graphs:
+        key = system_assistant_id(assistant_id)
+    else:
+        try:
+            key = UUID(assistant_id)
+        except ValueError:
+            raise HTTPException(
+                422,
+                f"Invalid assistant: {assistant_id!r}. Must be either a UUID or one of the "
+                f"graph ids {state.catalog.ids()}",
+            ) from None
+    found = await AssistantStore(await state.database.pool()).get(key)
+    if found is None:
+        raise HTTPException(404, "Thread or assistant not found.")
+    return found
+
+
+def check_body(body: RunCreate) -> None:
+    """Refuse what LangGraph Server refuses before anything is stored."""
+    for key in ("configurable", "metadata"):
+        if not isinstance(body.config.get(key) or {}, dict):
+            raise HTTPException(422, f"config.{key} must be an object")
+    if body.config.get("configurable") and body.context:
+        raise HTTPException(400, "Cannot specify both configurable and context; use context")
+    if body.command is not None and body.command.resume is not None:
+        if body.command.update is not None or body.command.goto:
+            raise HTTPException(422, "command.resume cannot be combined with update or goto")
+
+
+def check_input(state: AppState, graph_id: str, body: RunCreate, config: dict[str, Any]) -> None:
+    """The run's input against its graph's input schema, and its limits; 422 if not."""
+    limit = config.get("recursion_limit")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise HTTPException(422, f"recursion_limit must be a positive integer, got {limit!r}")
+    durable = state.catalog.durable.get(graph_id)
+    if durable is None or body.command is not None or body.input is None or durable.functional:
+        return
+    if not isinstance(body.input, dict):
+        raise HTTPException(
+            422,
+            f"input must be a JSON object for graph {graph_id!r}, got {type(body.input).__name__}",
+        )
+    properties: dict[str, Any] = durable.input_schema.get("properties", {})
+    unknown = sorted(set(body.input) - set(properties))
+    if properties and unknown:
+        raise HTTPException(
+            422,
+            f"input has keys {unknown} that graph {graph_id!r} does not accept; its input "
+            f"keys are {sorted(properties)}",
+        )
+    for key in sorted(body.input):
+        prop = properties.get(key)
+        # Message lists and other model-typed channels are coerced by LangGraph itself
+        # (a dict becomes a HumanMessage); only plain JSON-typed keys are checked here.
+        if not prop or "$ref" in repr(prop):
+            continue
+        error = jsonschema.exceptions.best_match(
+            jsonschema.Draft202012Validator(prop).iter_errors(body.input[key])
+        )
+        if error is not None:
+            raise HTTPException(
+                422, f"input does not match graph {graph_id!r}: {key}: {error.message}"
+            )
+
+
+async def create_run(
+    state: AppState,
+    thread_id: UUID,
+    body: RunCreate,
+    idempotency_key: str | None,
+    *,
+    temporary: bool = False,
+) -> dict[str, Any]:
+    """Record the run and put it on its thread: started, queued, or the answer to the
+    interrupt the thread waits at. Returns the run."""
+    check_body(body)
+    if body.webhook is not None:
+        try:
+            await check_url(body.webhook, allow_private=state.webhook_allow_private)
+        except WebhookRefused as err:
+            raise HTTPException(422, str(err)) from None
+    found = await assistant(state, body.assistant_id)
+    graph_id = found["graph_id"]
+    pool = await state.database.pool()
+    threads = ThreadStore(pool)
+    missing = await threads.get(thread_id) is None
+    if missing and body.if_not_exists != "create":
+        raise HTTPException(404, "Thread or assistant not found.")
+    config = {**found["config"], **body.config}
+    configurable = {**found["config"].get("configurable", {}), **config.get("configurable", {})}
+    if body.checkpoint is not None and body.checkpoint.get("checkpoint_id"):
+        configurable["checkpoint_id"] = str(body.checkpoint["checkpoint_id"])
+    if body.checkpoint_id is not None:
+        configurable["checkpoint_id"] = str(body.checkpoint_id)
+    config["configurable"] = configurable
+    check_input(state, graph_id, body, config)
+    if missing:
+        # Created only now: a request refused above leaves no thread behind.
+        await threads.create(thread_id, {"graph_id": graph_id}, "do_nothing")
+    if configurable.get("checkpoint_id") and not await _has_checkpoint(
+        state, thread_id, configurable["checkpoint_id"]
+    ):
+        raise HTTPException(
+            404, f"Thread {thread_id} has no checkpoint {configurable['checkpoint_id']}"
+        )
+    context = {**found["context"], **body.context} or None
+    metadata = {k: v for k, v in body.metadata.items() if k not in _RESERVED_METADATA}
+    metadata.update({"graph_id": graph_id, "assistant_id": str(found["assistant_id"])})
+    new = NewRun(
+        run_id=uuid4(),
+        thread_id=thread_id,
+        assistant_id=UUID(str(found["assistant_id"])),
+        metadata=metadata,
+        kwargs={
+            "input": body.input,
+            "command": body.command.model_dump() if body.command is not None else None,
+            "config": config,
+            "context": context or {},
+            "stream_mode": body.modes(),
+            "interrupt_before": body.interrupt_before,
+            "interrupt_after": body.interrupt_after,
+            "webhook": body.webhook,
+            "feedback_keys": body.feedback_keys,
+            "temporary": temporary,
+            "subgraphs": body.stream_subgraphs,
+            "resumable": True,
+            "after_seconds": body.after_seconds or 0,
+            "checkpoint_during": body.checkpoint_during
+            if body.checkpoint_during is not None
+            else True,
+            "durability": body.durability or "async",
+        },
+        multitask_strategy=body.multitask_strategy,
+        idempotency_key=idempotency_key,
+        resume=body.command is not None and body.command.resume is not None,
+    )
+    for attempt in range(2):
+        admission = await _admit(state, new)
+        if not admission.created:
+            # The same idempotency key: the earlier run, not a second execution.
+            if not temporary and admission.run["thread_id"] != str(thread_id):
+                raise HTTPException(
+                    409, "Idempotency-Key was already used for a run on another thread"
+                )
+            return admission.run
+        try:
+            await _act(state, admission, new)
+            break
+        except _HolderGone:
+            # The run waiting at the interrupt had vanished (terminated): its thread is
+            # free now, so the resume starts a run from the thread's checkpoint.
+            async with pool.acquire() as conn, conn.transaction():
+                await withdraw(conn, new.run_id, thread_id)
+            if attempt:
+                raise InvalidRequestError(
+                    f"Thread {thread_id} is not waiting for input", code=ErrorCode.NOT_WAITING
+                ) from None
+        except (TempographError, HTTPException, asyncio.CancelledError):
+            async with pool.acquire() as conn, conn.transaction():
+                await withdraw(conn, new.run_id, thread_id)
+            raise
+    await threads.update(
+        thread_id,
+        {
+            "graph_id": graph_id,
+            "assistant_id": str(found["assistant_id"]),
+            **(config.get("metadata") or {}),
+        },
+    )
+    return admission.run
+
+
+async def _has_checkpoint(state: AppState, thread_id: UUID, checkpoint_id: str) -> bool:
+    store = await state.checkpoints()
+    config: Any = {"configurable": {"thread_id": str(thread_id), "checkpoint_id": checkpoint_id}}
+    return await store.aget_tuple(config) is not None
+
+
+async def _admit(state: AppState, new: NewRun) -> Admission:
+    pool = await state.database.pool()
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            return await admit(conn, new)
+    except ThreadBusy:
+        raise HTTPException(
+            409,
+            "Thread is already running a task. Wait for it to finish or choose a different "
+            "multitask strategy.",
+        ) from None
+    except NotWaiting:
+        raise InvalidRequestError(
+            f"Thread {new.thread_id} is not waiting for input: it has no pending interrupt",
+            code=ErrorCode.NOT_WAITING,
+        ) from None
+    except LookupError:
+        raise HTTPException(404, "Thread or assistant not found.") from None
+
+
+async def _act(state: AppState, admission: Admission, new: NewRun) -> None:
+    """What Temporal is asked to do for an admitted run."""
+    if admission.start:
+        await _start(state, admission.run)
+    if admission.resume_holder is not None:
+        await _resume(state, admission, new)
+    if admission.cancel is not None:
+        await signal_cancel(state, *admission.cancel)
+
+
+async def _start(state: AppState, run: dict[str, Any]) -> None:
+    try:
+        await (await state.starter()).start(run)
+    except RPCError as err:
+        raise _unavailable(err) from None
+
+
+async def _resume(state: AppState, admission: Admission, new: NewRun) -> None:
+    holder = admission.resume_holder
+    assert holder is not None
+    request = ResumeRequest(
+        value=new.kwargs["command"]["resume"],
+        stream=stream_spec(str(new.run_id), new.kwargs),
+    )
+    handle = state.temporal.get_workflow_handle(holder)
+    try:
+        await handle.execute_update(RESUME, request)
+    except WorkflowUpdateFailedError as err:
+        cause = err.cause
+        if isinstance(cause, ApplicationError) and cause.type == ErrorType.NOT_WAITING:
+            raise InvalidRequestError(cause.message, code=ErrorCode.NOT_WAITING) from None
+        message = cause.message if isinstance(cause, ApplicationError) else str(err)
+        raise InvalidRequestError(message) from None
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise _unavailable(err) from None
+        await release_vanished(state, holder, "its workflow no longer exists")
+        raise _HolderGone from None
+
+
+async def signal_cancel(state: AppState, workflow_id: str, reason: CancelReason) -> None:
+    """Ask the RunWorkflow ``workflow_id`` to stop; if Temporal no longer has it, give
+    its thread to the next run now."""
+    handle = state.temporal.get_workflow_handle(workflow_id)
+    try:
+        await handle.signal(CANCEL_RUN, reason.value)
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise _unavailable(err) from None
+        await release_vanished(state, workflow_id, "its workflow no longer exists")
+
+
+async def release_vanished(state: AppState, workflow_id: str, reason: str) -> None:
+    """A thread's holder is gone from Temporal: end its runs, start the next one."""
+    pool = await state.database.pool()
+    async with pool.acquire() as conn, conn.transaction():
+        _, next_run = await finalize_closed(
+            conn, workflow_id, WorkflowExecutionStatus.TERMINATED, reason
+        )
+    if next_run is not None:
+        await _start(state, next_run)
+
+
+async def cancel_run(state: AppState, run: dict[str, Any], rollback: bool) -> None:
+    """Stop ``run``: a queued run is dropped, a running one asked to stop."""
+    if RunStatus(run["status"]).final:
+        raise HTTPException(
+            404, f"No matching runs to cancel: run {run['run_id']} is {run['status']}"
+        )
+    pool = await state.database.pool()
+    thread_id, run_id = UUID(run["thread_id"]), UUID(run["run_id"])
+    async with pool.acquire() as conn, conn.transaction():
+        holder = await conn.fetchval(
+            "SELECT run_workflow_id FROM threads WHERE thread_id = $1 FOR UPDATE", thread_id
+        )
+        if holder != run["workflow_id"]:
+            # Queued behind another run: it never starts.
+            if rollback:
+                await conn.execute("DELETE FROM runs WHERE run_id = $1", run_id)
+            else:
+                await conn.execute(
+                    "UPDATE runs SET status = 'interrupted', updated_at = now()"
+                    " WHERE run_id = $1 AND status = 'pending'",
+                    run_id,
+                )
+            await settle(conn, thread_id)
+            await notify(conn, [run_id])
+            return
+    await signal_cancel(
+        state, run["workflow_id"], CancelReason.ROLLBACK if rollback else CancelReason.CANCEL
+    )
+
+
+class _HolderGone(Exception):
+    """The workflow a resume was for no longer exists."""
+
+
+def _unavailable(err: RPCError) -> TempographError:
+    if err.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
+        return TempographError(
+            f"Temporal is unavailable: {err.message}", code=ErrorCode.SERVER_UNAVAILABLE
+        )
+    return TempographError(f"Temporal refused the request: {err.message}")

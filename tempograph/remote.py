@@ -1,0 +1,148 @@
+"""The CLI's side of ``run``, ``resume`` and ``state``: the HTTP API, as any client uses it.
+
+Runs, threads and their order live behind the API (Postgres and Temporal together), so
+the CLI asks the API, like the SDK does. Node progress comes from the run's Temporal
+history, which shows retries too; it is optional (printed when Temporal answers).
+
+The CLI names threads freely (``--thread user-session-001``); the API wants UUIDs, so a
+name that is not one maps to a fixed UUID (:func:`thread_uuid`), the same every time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from tempograph.errors import ErrorCode, TempographError
+
+_NAMES = uuid.UUID("2f0b6c2e-5d3f-4e0a-9a51-3c6e2f4b8d10")
+
+
+def thread_uuid(name: str) -> str:
+    """The API thread id of a CLI thread name (a UUID stays itself)."""
+    try:
+        return str(uuid.UUID(name))
+    except ValueError:
+        return str(uuid.uuid5(_NAMES, name))
+
+
+class Api:
+    """A few calls to the HTTP API, with its errors as :class:`TempographError`."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url.rstrip("/")
+        self._http = httpx.AsyncClient(base_url=self.url, timeout=httpx.Timeout(30, read=None))
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def call(self, method: str, path: str, body: Any = None) -> Any:
+        try:
+            response = await self._http.request(method, path, json=body)
+        except httpx.TransportError as err:
+            raise TempographError(
+                f"cannot reach the Tempograph API at {self.url}: {err}",
+                code=ErrorCode.SERVER_UNAVAILABLE,
+            ) from None
+        if response.status_code >= 400:
+            try:
+                detail = response.json().get("detail", response.text)
+            except (ValueError, AttributeError):
+                detail = response.text
+            code = ErrorCode.SERVER_UNAVAILABLE if response.status_code >= 500 else None
+            if response.status_code == 409:
+                code = ErrorCode.NOT_WAITING
+            raise TempographError(str(detail), code=code or ErrorCode.INVALID_INPUT)
+        return response.json() if response.content.strip() else None
+
+
+async def progress(
+    temporal_address: str, namespace: str, workflow_id: str, say: Callable[[str], None]
+) -> None:
+    """Print node starts, ends and failed attempts of a run from its Temporal history (as
+    they happen from now on), until cancelled."""
+    from temporalio.api.enums.v1 import EventType
+    from temporalio.client import Client
+
+    since = time.time() - 0.5
+    try:
+        client = await Client.connect(temporal_address, namespace=namespace)
+    except RuntimeError:
+        return  # progress is optional
+    handle = client.get_workflow_handle(workflow_id)
+    names: dict[int, str] = {}
+    for _ in range(600):
+        try:
+            async for event in handle.fetch_history_events(wait_new_event=True):
+                kind = event.event_type
+                if kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+                    attrs = event.activity_task_scheduled_event_attributes
+                    names[event.event_id] = attrs.activity_type.name
+                if event.event_time.ToDatetime().timestamp() < since:
+                    continue
+                if kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+                    say(f"  {names[event.event_id]} ...")
+                elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+                    started = event.activity_task_started_event_attributes
+                    if started.attempt > 1 and started.last_failure.message:
+                        name = names.get(started.scheduled_event_id, "?")
+                        say(
+                            f"  {name} attempt {started.attempt - 1} failed:"
+                            f" {started.last_failure.message}; retried"
+                        )
+                elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+                    done = event.activity_task_completed_event_attributes
+                    say(f"  {names.get(done.scheduled_event_id, '?')} done")
+                elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED:
+                    failed = event.activity_task_failed_event_attributes
+                    name = names.get(failed.scheduled_event_id, "?")
+                    say(f"  {name} failed: {failed.failure.message}")
+            return
+        except Exception:  # noqa: BLE001 - the run may not have started yet
+            await asyncio.sleep(0.2)
+
+
+async def follow_run(
+    api: Api,
+    thread_id: str,
+    run: dict[str, Any],
+    temporal_address: str,
+    namespace: str,
+    say: Callable[[str], None],
+) -> tuple[str, Any]:
+    """Wait for ``run`` to end, printing progress; returns (outcome, what to print):
+    ``success`` and the values, ``interrupted`` and the pending interrupts, or ``error``
+    and the error."""
+    watcher = asyncio.create_task(
+        progress(temporal_address, namespace, run.get("workflow_id") or run["run_id"], say)
+    )
+    try:
+        output = await api.call("GET", f"/threads/{thread_id}/runs/{run['run_id']}/join")
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+    ended = await api.call("GET", f"/threads/{thread_id}/runs/{run['run_id']}")
+    thread = await api.call("GET", f"/threads/{thread_id}")
+    if ended["status"] == "error":
+        error = (output or {}).get("__error__") or thread.get("error") or {}
+        return "error", error
+    if thread["status"] == "interrupted":
+        interrupts = [i for pending in thread["interrupts"].values() for i in pending]
+        return "interrupted", interrupts
+    if isinstance(output, dict):
+        output = {k: v for k, v in output.items() if k != "__interrupt__"}
+    return ended["status"], output
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, sort_keys=True) + "\n")
+    sys.stdout.flush()

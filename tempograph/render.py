@@ -1,0 +1,108 @@
+"""Encoded values rendered as the JSON LangGraph Server sends (``to_jsonable`` + compact).
+
+A ``values`` event of a 1,000-message thread is half a megabyte of JSON; rendering it
+from objects at every step would cost tens of milliseconds. Rendering goes part by part
+instead and remembers each part's JSON text by its hash, so a long list costs only its
+new part: the text of a list is ``[`` + its parts' texts joined by commas + ``]``, of a
+dict its entries' texts, and the result is exactly ``dumps(to_jsonable(value))``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+
+from tempograph.workflows.jsonable import dumps, to_jsonable
+from tempograph.workflows.serde import serializer
+from tempograph.workflows.values import (
+    BLOB,
+    CHUNKS,
+    EMPTY,
+    INLINE,
+    MAP,
+    SHARED,
+    EncodedValue,
+    PartData,
+    decode,
+)
+
+
+class _TextCache:
+    def __init__(self, budget: int = 16 * 1024 * 1024) -> None:
+        self._budget = budget
+        self._used = 0
+        self._items: OrderedDict[bytes, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: bytes) -> str | None:
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+            return found
+
+    def put(self, key: bytes, text: str) -> None:
+        if len(text) > self._budget:
+            return
+        with self._lock:
+            old = self._items.pop(key, None)
+            self._used -= len(old) if old is not None else 0
+            self._items[key] = text
+            self._used += len(text)
+            while self._used > self._budget:
+                _, dropped = self._items.popitem(last=False)
+                self._used -= len(dropped)
+
+
+_TEXTS = _TextCache()
+
+
+def parts_to_fetch(value: EncodedValue) -> list[bytes]:
+    """The parts whose bytes :func:`render` will need (their text is not cached)."""
+    return [h for h in value.part_hashes() if _TEXTS.get(h) is None]
+
+
+def render(value: EncodedValue, parts: Mapping[bytes, bytes]) -> str:
+    """``value`` as compact JSON; ``parts`` has the bytes of :func:`parts_to_fetch`."""
+    if value.kind == INLINE:
+        return dumps(to_jsonable(serializer().loads_typed((value.serde_kind, value.data))))
+    if value.kind == MAP:
+        return (
+            "{"
+            + ",".join(f"{dumps(str(k))}:{render(v, parts)}" for k, v in value.entries.items())
+            + "}"
+        )
+    if value.kind == CHUNKS:
+        texts = [_part_text(h, value.serde_kind, parts, items=True) for h in value.parts]
+        return "[" + ",".join(t for t in texts if t) + "]"
+    if value.kind == BLOB:
+        return _part_text(value.parts[0], value.serde_kind, parts, items=False)
+    if value.kind == EMPTY:
+        return "null"
+    raise ValueError(f"unknown encoded value kind {value.kind!r}")
+
+
+def _part_text(part_hash: bytes, kind: str, parts: Mapping[bytes, bytes], items: bool) -> str:
+    text = _TEXTS.get(part_hash)
+    if text is None:
+        decoded = decode(
+            EncodedValue(CHUNKS if items else BLOB, serde_kind=kind, parts=[part_hash]),
+            lambda h: PartData(kind, parts[h]),
+            SHARED,
+        )
+        if items:
+            text = ",".join(dumps(to_jsonable(item)) for item in decoded)
+        else:
+            text = dumps(to_jsonable(decoded))
+        _TEXTS.put(part_hash, text)
+    return text
+
+
+def needed_parts(values: Iterable[EncodedValue]) -> list[bytes]:
+    """:func:`parts_to_fetch` of several values, each hash once."""
+    found: dict[bytes, None] = {}
+    for value in values:
+        for part_hash in parts_to_fetch(value):
+            found[part_hash] = None
+    return list(found)

@@ -1,0 +1,139 @@
+"""Encoded values: round trips, parts shared between versions, rendering, the codec."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from langchain_core.messages import AIMessage, HumanMessage
+from langgraph.types import Send
+
+from tempograph.render import needed_parts, render
+from tempograph.temporal.codec import INLINE_LIMIT, ClaimCheckCodec, data_converter
+from tempograph.valuestore import MemoryValueStore, MissingValue
+from tempograph.workflows.jsonable import dumps, to_jsonable
+from tempograph.workflows.types import NodeCall, StreamSpec
+from tempograph.workflows.values import (
+    BLOB,
+    CHUNKS,
+    INLINE,
+    MAP,
+    SHARED,
+    PartTable,
+    decode,
+    encode,
+    pack,
+    table_source,
+    unpack,
+)
+
+
+def conversation(n: int) -> list[Any]:
+    return [
+        (HumanMessage if i % 2 == 0 else AIMessage)(content=f"{'x' * 480} {i}", id=f"m-{i}")
+        for i in range(n)
+    ]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        {"a": 1, "b": [1, 2, 3]},
+        list(range(500)),
+        "y" * 100_000,
+        b"z" * 70_000,
+        {"messages": conversation(100), "summary": "short", "n": 3},
+        {"outer": {"inner": {"messages": conversation(70)}}},
+        [Send("node", {"x": i}) for i in range(80)],
+        (1, 2, 3),
+    ],
+)
+def test_round_trip(value: Any) -> None:
+    table = PartTable()
+    encoded = unpack(pack(encode(value, table)))
+    back = decode(encoded, table_source(table), SHARED)
+    expected = list(value) if isinstance(value, tuple) else value
+    assert back == expected
+
+
+def test_small_dicts_are_one_inline_value() -> None:
+    table = PartTable()
+    assert encode({"a": 1, "b": "two"}, table).kind == INLINE
+    assert not table.parts
+
+
+def test_a_long_conversation_is_a_map_of_chunks() -> None:
+    table = PartTable()
+    encoded = encode({"messages": conversation(1000), "n": 1}, table)
+    assert encoded.kind == MAP
+    assert encoded.entries["messages"].kind == CHUNKS
+    assert len(encoded.entries["messages"].parts) == 32
+    assert encoded.entries["n"].kind == INLINE
+    assert encode("q" * 20_000, PartTable()).kind == BLOB
+
+
+def test_appending_a_message_changes_only_the_last_part() -> None:
+    messages = conversation(1000)
+    first = encode(messages, PartTable(), memo=True)
+    table = PartTable()
+    second = encode([*messages, AIMessage(content="new", id="m-new")], table, memo=True)
+    assert second.parts[:-1] == first.parts[:-1]
+    assert second.parts[-1] != first.parts[-1]
+    # Without the memo the bytes are the same: content decides the hash, not identity.
+    assert encode(list(messages), PartTable()).parts == first.parts
+
+
+def test_decoded_lists_are_fresh_lists() -> None:
+    table = PartTable()
+    encoded = encode(list(range(100)), table)
+    first = decode(encoded, table_source(table), "t1")
+    first.append("mutated")
+    assert decode(encoded, table_source(table), "t1") == list(range(100))
+
+
+def test_render_is_dumps_of_to_jsonable() -> None:
+    value = {"messages": conversation(130), "count": 2, "tags": ["a", "b"]}
+    table = PartTable()
+    encoded = encode(value, table)
+    parts = {h: table.parts[h].data for h in needed_parts([encoded])}
+    assert render(encoded, parts) == dumps(to_jsonable(value))  # type: ignore[arg-type]
+    # The second time the parts' texts are cached: no bytes needed.
+    assert needed_parts([encoded]) == []
+    assert render(encoded, {}) == dumps(to_jsonable(value))
+
+
+def node_call(value: Any) -> NodeCall:
+    table = PartTable()
+    return NodeCall(
+        activity_type="g.n",
+        kind="node",
+        task_ref=None,
+        input=encode(value, table, memo=True),
+        config={"configurable": {"thread_id": "t"}},
+        checkpoint_ns="",
+        task_id="task",
+        stream=StreamSpec("run"),
+        parts=table,
+    )
+
+
+async def test_codec_keeps_payloads_small_and_round_trips() -> None:
+    store = MemoryValueStore()
+    converter = data_converter(store)
+    big = {"messages": conversation(1000), "doc": "d" * 3_000_000}
+    payloads = await converter.encode([node_call(big)])
+    assert payloads[0].ByteSize() <= INLINE_LIMIT + 200
+    (back,) = await converter.decode(payloads, [NodeCall])
+    assert decode(back.input, table_source(back.parts), back.thread_id) == big
+    # A step later, one new message: only one new part is stored.
+    before = len(store.values)
+    await converter.encode([node_call({**big, "messages": [*big["messages"], "new"]})])
+    assert len(store.values) - before <= 2  # the changed part, and the payload itself
+
+
+async def test_a_missing_value_is_an_error_not_silence() -> None:
+    codec = ClaimCheckCodec(MemoryValueStore())
+    payloads = await data_converter(MemoryValueStore()).encode([node_call("x" * 50_000)])
+    with pytest.raises(MissingValue):
+        await codec.decode(payloads)

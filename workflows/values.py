@@ -1,0 +1,402 @@
+"""State values split into content-addressed parts, so a large state costs its delta.
+
+Every value that can be large (channel values in checkpoints, a node's input and
+output, stream events, a run's output) travels and is stored as an
+:class:`EncodedValue`: a small description that names its *parts* by the SHA-256 of
+their bytes. Parts are immutable and kept once (``tempograph_values`` in Postgres, see
+:mod:`tempograph.temporal.codec`), so Temporal payloads and checkpoint rows stay small
+whatever the state's size:
+
+* a list of at least :data:`LIST_MIN` items is cut into parts of :data:`CHUNK` items at
+  fixed positions, so appending to a 1,000-message conversation makes one new part and
+  leaves the other 31 as they were;
+* a string or bytes of at least :data:`LEAF_MIN` bytes is a part of its own;
+* a dict is encoded key by key (three levels deep), so a state's long message list and its
+  other keys are parts of their own;
+* anything else is serialized inline with LangGraph's serializer.
+
+Records that carry encoded values collect the parts' bytes in a :class:`PartTable`;
+the payload converter moves them out of the record and the codec stores them, so the
+history holds hashes only.
+
+Serializing the same unchanged items again would cost the whole state at every step,
+so :class:`Memo` remembers, by object identity, the part each chunk of items became
+(workflow code only: LangGraph's reducers make new lists of the same item objects and
+never change an item in place; node code may, so activities do not use it). Decoded
+parts are cached by hash (:class:`DecodedCache`), in a partition per consumer so an
+object handed to one thread's node is never handed to another's. Both are bounded;
+neither changes a result, only what it costs, so replay stays deterministic.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any
+
+import ormsgpack
+
+from tempograph.workflows.serde import serializer
+
+LIST_MIN = 64
+CHUNK = 32
+LEAF_MIN = 16 * 1024
+_MAP_DEPTH = 3
+_MAP_MAX_KEYS = 256
+
+# EncodedValue kinds.
+INLINE = "inline"  # ``data`` is the LangGraph-serialized value
+CHUNKS = "chunks"  # a list: the concatenation of its parts (each a serialized sub-list)
+BLOB = "blob"  # one part: the serialized value
+MAP = "map"  # a dict: ``entries`` key by key
+EMPTY = "empty"  # a channel with no value (LangGraph's ("empty", b""))
+
+
+def digest(data: bytes) -> bytes:
+    """The content address of ``data``: its SHA-256."""
+    return hashlib.sha256(data).digest()
+
+
+@dataclass
+class PartData:
+    """A part's bytes where they travel with a record. ``needed``: the receiver decodes
+    the part (the codec fetches the bytes back after storing them); otherwise the
+    receiver only stores references to it. ``kind`` is informational: the value that
+    names a part says how to read it."""
+
+    kind: str
+    data: bytes | None
+    needed: bool = True
+
+
+@dataclass
+class PartTable:
+    """The parts a record carries, by hash; filled by :func:`encode`."""
+
+    parts: dict[bytes, PartData] = field(default_factory=dict)
+
+    def add(self, part_hash: bytes, kind: str, data: bytes | None, needed: bool) -> None:
+        known = self.parts.get(part_hash)
+        if known is None:
+            self.parts[part_hash] = PartData(kind, data, needed)
+        else:
+            known.needed = known.needed or needed
+            if known.data is None:
+                known.data = data
+
+    def merge(self, other: PartTable) -> None:
+        for part_hash, part in other.parts.items():
+            self.add(part_hash, part.kind, part.data, part.needed)
+
+
+@dataclass
+class EncodedValue:
+    """A value as parts and a small description (see the module docstring)."""
+
+    kind: str
+    data: bytes = b""
+    serde_kind: str = ""
+    parts: list[bytes] = field(default_factory=list)
+    entries: dict[str, EncodedValue] = field(default_factory=dict)
+
+    def part_hashes(self) -> list[bytes]:
+        """Every part this value names, its entries' included."""
+        found = list(self.parts)
+        for entry in self.entries.values():
+            found.extend(entry.part_hashes())
+        return found
+
+    def size(self) -> int:
+        """Bytes described inline (parts not counted)."""
+        return len(self.data) + sum(e.size() for e in self.entries.values())
+
+
+class _LRU:
+    """A thread-safe LRU bounded by the sum of its entries' weights."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.used = 0
+        self._items: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> Any:
+        with self._lock:
+            found = self._items.get(key)
+            if found is None:
+                return None
+            self._items.move_to_end(key)
+            return found[0]
+
+    def put(self, key: Hashable, value: Any, weight: int) -> None:
+        if weight > self.budget:
+            return
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self.used -= old[1]
+            self._items[key] = (value, weight)
+            self.used += weight
+            while self.used > self.budget and self._items:
+                _, (_, dropped) = self._items.popitem(last=False)
+                self.used -= dropped
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self.used = 0
+
+
+# Decoded objects take a few times their serialized size in memory.
+_OBJECT_WEIGHT = 3
+
+
+class Memo:
+    """The part a run of items (or a big string) became, by the items' identity.
+
+    Entries hold the items, so their ids cannot be reused while remembered."""
+
+    def __init__(self, budget: int) -> None:
+        self._lru = _LRU(budget)
+
+    @staticmethod
+    def _key(items: Any) -> Hashable:
+        if isinstance(items, list):
+            return ("l", *map(id, items))
+        return ("v", id(items))
+
+    def get(self, items: Any) -> tuple[bytes, str, bytes] | None:
+        found = self._lru.get(self._key(items))
+        if found is None:
+            return None
+        # The entry holds the objects it was made from, so equal ids mean the same objects.
+        _, part = found
+        return part  # type: ignore[no-any-return]
+
+    def put(self, items: Any, part: tuple[bytes, str, bytes]) -> None:
+        self._lru.put(self._key(items), (items, part), len(part[2]) * _OBJECT_WEIGHT)
+
+
+class DecodedCache:
+    """Decoded parts by (partition, hash). Lists come back as new lists of the cached
+    items, so a caller that appends to one never changes the cache."""
+
+    def __init__(self, budget: int) -> None:
+        self._lru = _LRU(budget)
+
+    def get(self, partition: str, part_hash: bytes) -> Any:
+        return self._lru.get((partition, part_hash))
+
+    def put(self, partition: str, part_hash: bytes, value: Any, size: int) -> None:
+        self._lru.put((partition, part_hash), value, size * _OBJECT_WEIGHT)
+
+
+@dataclass
+class ValueCaches:
+    """The process's memo and decoded-part cache (see the module docstring)."""
+
+    memo: Memo
+    decoded: DecodedCache
+
+    @classmethod
+    def with_budget(cls, total_bytes: int) -> ValueCaches:
+        return cls(Memo(total_bytes // 2), DecodedCache(total_bytes // 2))
+
+
+class _Process:
+    # Process-wide so every workflow and activity on a worker shares them; set once by
+    # configure() when the worker starts. Caching never changes a result.
+    caches = ValueCaches.with_budget(64 * 1024 * 1024)
+
+
+def configure(total_bytes: int) -> None:
+    """Size the process's caches (``TEMPOGRAPH_CACHE_MB``)."""
+    _Process.caches = ValueCaches.with_budget(total_bytes)
+
+
+def caches() -> ValueCaches:
+    return _Process.caches
+
+
+# -- encoding -------------------------------------------------------------------------
+
+
+def _serialize(value: Any) -> tuple[str, bytes]:
+    kind, data = serializer().dumps_typed(value)
+    return kind, data
+
+
+def _part(value: Any, table: PartTable, memo: Memo | None, needed: bool) -> tuple[bytes, str]:
+    """Serialize ``value`` (a sub-list or a big leaf) as one part; its hash and kind."""
+    found = memo.get(value) if memo is not None else None
+    if found is None:
+        kind, data = _serialize(value)
+        found = (digest(data), kind, data)
+        if memo is not None:
+            memo.put(value, found)
+    part_hash, kind, data = found
+    table.add(part_hash, kind, data, needed)
+    return part_hash, kind
+
+
+def encode(
+    value: Any,
+    table: PartTable,
+    *,
+    memo: bool = False,
+    needed: bool = True,
+    _depth: int = 0,
+) -> EncodedValue:
+    """``value`` as an :class:`EncodedValue`; its parts' bytes go into ``table``.
+
+    ``memo``: reuse parts of unchanged items (workflow code only, see the module
+    docstring). ``needed``: whether the receiver of ``table`` decodes the parts.
+    """
+    use = caches().memo if memo else None
+    if isinstance(value, list) and len(value) >= LIST_MIN:
+        parts = [
+            _part(value[i : i + CHUNK], table, use, needed)[0] for i in range(0, len(value), CHUNK)
+        ]
+        return EncodedValue(CHUNKS, serde_kind="msgpack", parts=parts)
+    if isinstance(value, str | bytes) and len(value) >= LEAF_MIN:
+        part_hash, kind = _part(value, table, use, needed)
+        return EncodedValue(BLOB, serde_kind=kind, parts=[part_hash])
+    if (
+        type(value) is dict
+        and _depth < _MAP_DEPTH
+        and 0 < len(value) <= _MAP_MAX_KEYS
+        and all(isinstance(k, str) for k in value)
+    ):
+        entries = {
+            k: encode(v, table, memo=memo, needed=needed, _depth=_depth + 1)
+            for k, v in value.items()
+        }
+        if any(e.kind != INLINE for e in entries.values()):
+            return EncodedValue(MAP, entries=entries)
+    kind, data = _serialize(value)
+    return EncodedValue(INLINE, data=data, serde_kind=kind)
+
+
+# -- decoding -------------------------------------------------------------------------
+
+PartSource = Callable[[bytes], PartData]
+
+
+class MissingPart(LookupError):
+    """A part's bytes are not available where the value is decoded."""
+
+
+def decode(encoded: EncodedValue, source: PartSource, partition: str = "") -> Any:
+    """The value ``encoded`` describes. ``source`` gives a part's bytes by hash;
+    ``partition`` keeps decoded objects of different consumers apart."""
+    if encoded.kind == INLINE:
+        return serializer().loads_typed((encoded.serde_kind, encoded.data))
+    if encoded.kind == CHUNKS:
+        out: list[Any] = []
+        for part_hash in encoded.parts:
+            out.extend(_decoded_part(part_hash, encoded.serde_kind, source, partition))
+        return out
+    if encoded.kind == BLOB:
+        return _decoded_part(encoded.parts[0], encoded.serde_kind, source, partition)
+    if encoded.kind == MAP:
+        return {k: decode(v, source, partition) for k, v in encoded.entries.items()}
+    if encoded.kind == EMPTY:
+        raise ValueError("an empty channel has no value")
+    raise ValueError(f"unknown encoded value kind {encoded.kind!r}")
+
+
+def _decoded_part(part_hash: bytes, kind: str, source: PartSource, partition: str) -> Any:
+    cache = caches()
+    found = cache.decoded.get(partition, part_hash)
+    if found is None:
+        part = source(part_hash)
+        if part.data is None:
+            raise MissingPart(f"part {part_hash.hex()} has no bytes here")
+        found = serializer().loads_typed((kind, part.data))
+        cache.decoded.put(partition, part_hash, found, len(part.data))
+        if partition == SHARED and isinstance(found, list | str | bytes):
+            # Encoding these very objects again (the state a run starts from) is free.
+            cache.memo.put(found, (part_hash, kind, part.data))
+    return list(found) if isinstance(found, list) else found
+
+
+# The partition of workflow code and of our own records; node inputs use the thread's.
+SHARED = ""
+
+
+def table_source(table: PartTable) -> PartSource:
+    """A :data:`PartSource` reading ``table``."""
+
+    def source(part_hash: bytes) -> PartData:
+        part = table.parts.get(part_hash)
+        if part is None:
+            raise MissingPart(f"part {part_hash.hex()} is not in the record")
+        return part
+
+    return source
+
+
+def empty() -> EncodedValue:
+    return EncodedValue(EMPTY)
+
+
+def _plain(value: EncodedValue) -> list[Any]:
+    return [
+        value.kind,
+        value.data,
+        value.serde_kind,
+        value.parts,
+        {k: _plain(v) for k, v in value.entries.items()},
+    ]
+
+
+def _from_plain(raw: list[Any]) -> EncodedValue:
+    kind, data, serde_kind, parts, entries = raw
+    return EncodedValue(
+        kind,
+        bytes(data),
+        serde_kind,
+        [bytes(h) for h in parts],
+        {k: _from_plain(v) for k, v in entries.items()},
+    )
+
+
+def pack(value: EncodedValue) -> bytes:
+    """``value``'s description as bytes (a checkpoint blob or write row in Postgres)."""
+    return ormsgpack.packb(_plain(value))
+
+
+def unpack(data: bytes) -> EncodedValue:
+    return _from_plain(ormsgpack.unpackb(data))
+
+
+__all__ = [
+    "BLOB",
+    "CHUNK",
+    "CHUNKS",
+    "EMPTY",
+    "INLINE",
+    "LEAF_MIN",
+    "LIST_MIN",
+    "MAP",
+    "SHARED",
+    "DecodedCache",
+    "EncodedValue",
+    "Memo",
+    "MissingPart",
+    "PartData",
+    "PartTable",
+    "ValueCaches",
+    "caches",
+    "configure",
+    "decode",
+    "digest",
+    "empty",
+    "encode",
+    "pack",
+    "table_source",
+    "unpack",
+]
