@@ -24,6 +24,8 @@ from tempograph.errors import ErrorCode, TempographError
 from tempograph.settings import Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_UNAVAILABLE = 0, 1, 2, 3, 4
+# Written by `tempograph up` into its data directory while it runs: where its API is.
+ENDPOINTS_FILE = "endpoints.json"
 
 
 def _err(message: str) -> None:
@@ -86,11 +88,15 @@ async def _serve_worker(
 
     stop = stop or _stop_requested()
     if settings.database_url is None:
-        raise TempographError(
-            "a worker needs the API's database: set DATABASE_URL (tempograph up shares its"
-            " embedded Postgres with its worker)",
-            code=ErrorCode.CONFIG_INVALID,
-        )
+        # A worker joining the `tempograph up` of this data directory uses its database.
+        found = _endpoints(settings).get("database")
+        if not found:
+            raise TempographError(
+                "a worker needs the API's database: set DATABASE_URL (or run it beside a"
+                " `tempograph up` on the same TEMPOGRAPH_DATA_DIR)",
+                code=ErrorCode.CONFIG_INVALID,
+            )
+        settings = dataclasses.replace(settings, database_url=str(found))
     config = read_config(config_path)
     graphs, failed = load_project(config)
     for graph_id, reason in sorted(failed.items()):
@@ -228,11 +234,22 @@ async def _up(
             raise
         settings = dataclasses.replace(settings, database_url=url)
     pending = {"worker", "api"}
+    endpoints = settings.data_dir / ENDPOINTS_FILE
 
     def ready(part: str, detail: str) -> None:
         _say(f"{part}: {detail}")
         pending.discard(part)
         if not pending:
+            # `tempograph run` and friends find this stack's API here.
+            endpoints.write_text(
+                json.dumps(
+                    {
+                        "api": f"http://127.0.0.1:{api_port}",
+                        "temporal": server.address,
+                        "database": settings.database_url,
+                    }
+                )
+            )
             _say(f"tempograph ready: graphs from {config_path}")
 
     try:
@@ -264,6 +281,7 @@ async def _up(
             if isinstance(result, BaseException):
                 raise result
     finally:
+        endpoints.unlink(missing_ok=True)
         server.stop()
         if embedded is not None:
             await asyncio.to_thread(embedded.stop)
@@ -289,19 +307,36 @@ async def _follow(settings: Settings, api: Any, thread: str, thread_id: str, run
         )
         _out(shown)
         return EXIT_INTERRUPTED
-    where = f"node {shown['node']!r} failed: " if shown.get("node") else ""
-    _err(
-        f"run {run['run_id']} {outcome}: {where}{shown.get('error', 'Error')}: "
-        f"{shown.get('message', '')}"
-    )
-    _out({"status": outcome, "run_id": run["run_id"], "thread_id": thread, "error": shown})
+    error = {"type": shown.get("error", "Error"), "message": shown.get("message", "")}
+    if shown.get("node"):
+        error = {"node": shown["node"], **error}
+    where = f"node {error['node']!r} failed: " if error.get("node") else ""
+    _err(f"run {run['run_id']} failed: {where}{error['type']}: {error['message']}")
+    _out({"status": "error", "run_id": run["run_id"], "thread_id": thread, "error": error})
     return EXIT_FAILED
+
+
+def _endpoints(settings: Settings) -> dict[str, Any]:
+    """What the ``tempograph up`` running on this data directory serves, if one does."""
+    try:
+        found = json.loads((settings.data_dir / ENDPOINTS_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def _api_url(settings: Settings) -> str:
+    """``TEMPOGRAPH_API_URL``, else the API of the ``tempograph up`` running on this data
+    directory, else the default."""
+    if "TEMPOGRAPH_API_URL" in os.environ:
+        return settings.api_url
+    return str(_endpoints(settings).get("api") or settings.api_url)
 
 
 async def _with_api(settings: Settings, work: Callable[[Any], Coroutine[Any, Any, int]]) -> int:
     from tempograph.remote import Api
 
-    api = Api(settings.api_url)
+    api = Api(_api_url(settings))
     try:
         return await work(api)
     finally:
@@ -323,16 +358,24 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
         config["recursion_limit"] = args.recursion_limit
 
     async def work(api: Any) -> int:
-        await api.call(
-            "POST",
-            "/threads",
-            {"thread_id": thread_id, "if_exists": "do_nothing", "metadata": {"name": thread}},
-        )
+        served = (await api.call("GET", "/info"))["graphs"]
+        if args.graph not in served:
+            raise TempographError(
+                f"unknown graph {args.graph!r}; this stack serves {served}",
+                code=ErrorCode.UNKNOWN_GRAPH,
+            )
         run = await api.call(
             "POST",
             f"/threads/{thread_id}/runs",
-            {"assistant_id": args.graph, "input": graph_input, "config": config},
+            {
+                "assistant_id": args.graph,
+                "input": graph_input,
+                "config": config,
+                "if_not_exists": "create",
+            },
         )
+        # The thread's name, for people reading it in the API.
+        await api.call("PATCH", f"/threads/{thread_id}", {"metadata": {"name": thread}})
         return await _follow(settings, api, thread, thread_id, run)
 
     return await _with_api(settings, work)
@@ -345,7 +388,14 @@ async def _resume(settings: Settings, args: argparse.Namespace) -> int:
     thread_id = thread_uuid(args.thread)
 
     async def work(api: Any) -> int:
-        found = await api.call("GET", f"/threads/{thread_id}")
+        try:
+            found = await api.call("GET", f"/threads/{thread_id}")
+        except TempographError as err:
+            if err.code == ErrorCode.SERVER_UNAVAILABLE:
+                raise
+            raise TempographError(
+                f"thread {args.thread!r} does not exist", code=ErrorCode.NOT_WAITING
+            ) from None
         graph_id = found["metadata"].get("graph_id")
         if found["status"] != "interrupted" or not graph_id:
             raise TempographError(

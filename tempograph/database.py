@@ -122,7 +122,9 @@ MIGRATIONS: tuple[str, ...] = (
     # large state values); LangGraph's checkpoints, one row per checkpoint, per channel
     # version and per pending write, their values by reference; each thread's holder (the
     # RunWorkflow running or waiting on it); the execution that last wrote a run (a reset
-    # execution takes the run over); large events and outputs as encoded values.
+    # execution takes the run over); the engine's request for a run, exactly as made
+    # (kwargs is jsonb, which turns 1e300 into an integer); large events and outputs as
+    # encoded values.
     """
     CREATE TABLE tempograph_values (
         hash bytea PRIMARY KEY,
@@ -169,6 +171,7 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX threads_run_workflow_id ON threads (run_workflow_id)
         WHERE run_workflow_id IS NOT NULL;
     ALTER TABLE runs ADD COLUMN execution_id text;
+    ALTER TABLE runs ADD COLUMN request bytea;
     ALTER TABLE runs ADD COLUMN output_value bytea;
     CREATE INDEX runs_workflow_id ON runs (workflow_id);
     CREATE INDEX runs_in_flight ON runs (thread_id, created_at)

@@ -33,6 +33,7 @@ from tempograph.checkpoints import load_start_rows, write_rows
 from tempograph.render import needed_parts, render
 from tempograph.valuestore import ValueStore
 from tempograph.workflows.jsonable import RUN_EVENTS_CHANNEL, dumps
+from tempograph.workflows.serde import serializer
 from tempograph.workflows.types import (
     ASSISTANT_ID,
     GRAPH_ID,
@@ -81,9 +82,10 @@ class NewRun:
     thread_id: UUID
     assistant_id: UUID
     metadata: dict[str, Any]
-    kwargs: dict[str, Any]
+    kwargs: dict[str, Any]  # as LangGraph Server shows them
     multitask_strategy: str
     idempotency_key: str | None
+    request: RunRequest  # what the engine runs, kept exactly as made
     resume: bool = False
 
 
@@ -206,8 +208,8 @@ async def admit(
             await notify(conn, decision.dropped)
     record = await conn.fetchrow(
         f"INSERT INTO runs (run_id, thread_id, assistant_id, metadata, kwargs,"
-        f" multitask_strategy, idempotency_key, workflow_id)"
-        f" VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {_RUN_COLUMNS}",
+        f" multitask_strategy, idempotency_key, workflow_id, request)"
+        f" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {_RUN_COLUMNS}",
         new.run_id,
         new.thread_id,
         new.assistant_id,
@@ -216,6 +218,7 @@ async def admit(
         new.multitask_strategy,
         new.idempotency_key,
         workflow_id,
+        serializer().dumps_typed(new.request)[1],
     )
     if decision.start:
         await conn.execute(
@@ -438,24 +441,25 @@ async def _queued_for_waiting(
     """A run stopped at an interrupt while others queued: the first queued one is a
     resume (answer it now) or a new input (the waiting run gives the thread up)."""
     record = await conn.fetchrow(
-        "SELECT run_id, kwargs FROM runs WHERE thread_id = $1 AND status = 'pending'"
+        "SELECT run_id, request FROM runs WHERE thread_id = $1 AND status = 'pending'"
         " ORDER BY created_at, run_id LIMIT 1",
         thread_id,
     )
     if record is None:
         return FinishOutcome()
-    kwargs = json.loads(record["kwargs"]) if isinstance(record["kwargs"], str) else record["kwargs"]
-    command = kwargs.get("command") or {}
-    if command.get("resume") is None:
+    request = _request(record["request"])
+    command = request.command
+    if not isinstance(command, Command) or command.resume is None:
         return FinishOutcome(release=True)
     await conn.execute(
         "UPDATE runs SET workflow_id = $2 WHERE run_id = $1", record["run_id"], workflow_id
     )
-    return FinishOutcome(
-        resume=ResumeRequest(
-            value=command["resume"], stream=stream_spec(str(record["run_id"]), kwargs)
-        )
-    )
+    return FinishOutcome(resume=ResumeRequest(value=command.resume, stream=request.stream))
+
+
+def _request(stored: bytes) -> RunRequest:
+    request: RunRequest = serializer().loads_typed(("msgpack", bytes(stored)))
+    return request
 
 
 async def finalize_closed(
@@ -539,23 +543,6 @@ def command_from(body: dict[str, Any] | None) -> Command[Any] | None:
     return Command(update=update, goto=sends)
 
 
-def request_from_run(run: dict[str, Any]) -> RunRequest:
-    """The engine's request for a stored run (its ``kwargs`` and ``metadata``)."""
-    kwargs = run["kwargs"]
-    return RunRequest(
-        graph_id=run["metadata"]["graph_id"],
-        input=kwargs.get("input"),
-        command=command_from(kwargs.get("command")),
-        config=kwargs.get("config") or {},
-        context=kwargs.get("context") or None,
-        stream=stream_spec(run["run_id"], kwargs),
-        interrupt_before=kwargs.get("interrupt_before"),
-        interrupt_after=kwargs.get("interrupt_after"),
-        after_seconds=float(kwargs.get("after_seconds") or 0),
-        assistant_id=run["metadata"].get("assistant_id"),
-    )
-
-
 class RunStarter:
     """Starts a stored run's RunWorkflow: the thread's checkpoints, then the workflow."""
 
@@ -566,9 +553,14 @@ class RunStarter:
 
     async def start(self, run: dict[str, Any]) -> None:
         """Start ``run`` (idempotent: a workflow with its id that exists already wins)."""
-        request = request_from_run(run)
-        fork = (request.config.get("configurable") or {}).get("checkpoint_id")
         async with self._pool.acquire() as conn:
+            stored = await conn.fetchval(
+                "SELECT request FROM runs WHERE run_id = $1", UUID(run["run_id"])
+            )
+            if stored is None:
+                return  # deleted meanwhile (its thread too, or a rollback)
+            request = _request(stored)
+            fork = (request.config.get("configurable") or {}).get("checkpoint_id")
             start, parts = await load_start_rows(conn, run["thread_id"], fork)
         attributes = [
             SearchAttributePair(THREAD_ID, run["thread_id"]),

@@ -14,6 +14,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import jsonschema
+import ormsgpack
 from fastapi import HTTPException
 from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
@@ -31,10 +32,10 @@ from tempograph.runs import (
     NotWaiting,
     ThreadBusy,
     admit,
+    command_from,
     finalize_closed,
     notify,
     settle,
-    stream_spec,
     withdraw,
 )
 from tempograph.webhooks import WebhookRefused, check_url
@@ -44,7 +45,9 @@ from tempograph.workflows.types import (
     CancelReason,
     ErrorType,
     ResumeRequest,
+    RunRequest,
     RunStatus,
+    StreamSpec,
 )
 
 _RESERVED_METADATA = ("thread_id", "assistant_id", "run_id", "cron_id")
@@ -79,6 +82,18 @@ def check_body(body: RunCreate) -> None:
     if body.command is not None and body.command.resume is not None:
         if body.command.update is not None or body.command.goto:
             raise HTTPException(422, "command.resume cannot be combined with update or goto")
+
+
+def check_carriable(body: RunCreate, config: dict[str, Any], context: Any) -> None:
+    """What the engine could not carry: JSON allows integers msgpack cannot hold (beyond
+    64 bits). Found now, not when the run's workflow starts (maybe behind others)."""
+    command = body.command.model_dump() if body.command is not None else None
+    try:
+        ormsgpack.packb([body.input, command, config, context])
+    except (TypeError, ValueError, OverflowError) as err:
+        raise HTTPException(
+            422, f"The run's input, command, config or context cannot be carried: {err}"
+        ) from None
 
 
 def check_input(state: AppState, graph_id: str, body: RunCreate, config: dict[str, Any]) -> None:
@@ -147,7 +162,9 @@ async def create_run(
     if body.checkpoint_id is not None:
         configurable["checkpoint_id"] = str(body.checkpoint_id)
     config["configurable"] = configurable
+    context = {**found["context"], **body.context} or None
     check_input(state, graph_id, body, config)
+    check_carriable(body, config, context)
     if missing:
         # Created only now: a request refused above leaves no thread behind.
         await threads.create(thread_id, {"graph_id": graph_id}, "do_nothing")
@@ -157,11 +174,11 @@ async def create_run(
         raise HTTPException(
             404, f"Thread {thread_id} has no checkpoint {configurable['checkpoint_id']}"
         )
-    context = {**found["context"], **body.context} or None
     metadata = {k: v for k, v in body.metadata.items() if k not in _RESERVED_METADATA}
     metadata.update({"graph_id": graph_id, "assistant_id": str(found["assistant_id"])})
+    run_id = uuid4()
     new = NewRun(
-        run_id=uuid4(),
+        run_id=run_id,
         thread_id=thread_id,
         assistant_id=UUID(str(found["assistant_id"])),
         metadata=metadata,
@@ -186,6 +203,23 @@ async def create_run(
         },
         multitask_strategy=body.multitask_strategy,
         idempotency_key=idempotency_key,
+        request=RunRequest(
+            graph_id=graph_id,
+            input=body.input,
+            command=command_from(body.command.model_dump() if body.command else None),
+            config=config,
+            context=context,
+            stream=StreamSpec(
+                run_id=str(run_id),
+                modes=body.modes(),
+                subgraphs=body.stream_subgraphs,
+                webhook=body.webhook,
+            ),
+            interrupt_before=body.interrupt_before,
+            interrupt_after=body.interrupt_after,
+            after_seconds=body.after_seconds or 0,
+            assistant_id=str(found["assistant_id"]),
+        ),
         resume=body.command is not None and body.command.resume is not None,
     )
     for attempt in range(2):
@@ -270,10 +304,7 @@ async def _start(state: AppState, run: dict[str, Any]) -> None:
 async def _resume(state: AppState, admission: Admission, new: NewRun) -> None:
     holder = admission.resume_holder
     assert holder is not None
-    request = ResumeRequest(
-        value=new.kwargs["command"]["resume"],
-        stream=stream_spec(str(new.run_id), new.kwargs),
-    )
+    request = ResumeRequest(value=new.kwargs["command"]["resume"], stream=new.request.stream)
     handle = state.temporal.get_workflow_handle(holder)
     try:
         await handle.execute_update(RESUME, request)

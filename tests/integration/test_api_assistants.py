@@ -33,8 +33,8 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 async def api(dev_server: DevServer, postgres_url: str) -> AsyncIterator[str]:
-    graphs: dict[str, Any] = {gid: g.original for gid, g in load_seed_demo().items()}
-    graphs["feat_subgraph"] = load_test_graph("feat_subgraph", "feat_subgraph.py:graph").original
+    graphs: dict[str, Any] = dict(load_seed_demo())
+    graphs["feat_subgraph"] = load_test_graph("feat_subgraph", "feat_subgraph.py:graph")
     async with serving(dev_server, postgres_url, graphs) as http:
         yield str(http.base_url)
 

@@ -10,7 +10,7 @@ from typing import Any
 from langgraph_sdk import get_client
 from temporalio.client import Client
 
-from tempograph.activities.events import EventLog
+from tempograph.activities.events import Recorder
 from tempograph.temporal.devserver import DevServer
 from tempograph.temporal.worker import build_workers
 from tests.conftest import load_test_graph
@@ -22,12 +22,12 @@ async def test_a_stream_survives_the_replica_that_served_it(
 ) -> None:
     queue = f"replicas-{uuid.uuid4()}"
     gate = load_test_graph("gate", "api_compat_graphs.py:gate_graph")
-    events = EventLog(postgres_url)
+    recorder = Recorder(postgres_url)
     async with contextlib.AsyncExitStack() as stack:
-        for worker in build_workers(client, queue, {"gate": gate}, events=events):
+        for worker in build_workers(client, queue, {"gate": gate}, recorder):
             await stack.enter_async_context(worker)
-        stack.push_async_callback(events.close)
-        originals = {"gate": gate.original}
+        stack.push_async_callback(recorder.close)
+        originals = {"gate": gate}
         replica_b = await stack.enter_async_context(
             serving(dev_server, postgres_url, originals, task_queue=queue)
         )

@@ -14,9 +14,7 @@ from langgraph_sdk.errors import NotFoundError
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
-from tempograph.temporal.client import Threads
 from tempograph.temporal.devserver import DevServer
-from tempograph.workflows.types import RunRequest
 from tests.conftest import load_test_graph
 from tests.integration.api_server import api_stack, webhook_receiver
 
@@ -149,7 +147,7 @@ async def test_bad_run_requests_get_clear_errors_and_store_nothing(api: str) -> 
             ),
             (
                 f"/threads/{tid}/runs",
-                {"assistant_id": "chain3", "input": {"steps": ["x" * (3 * 1024 * 1024)]}},
+                {"assistant_id": "chain3", "input": {"steps": ["x" * (33 * 1024 * 1024)]}},
                 413,
                 "too large",
             ),
@@ -183,7 +181,7 @@ async def test_a_failing_node_fails_its_run_with_the_error_visible(api: str) -> 
     assert events[0][0] == "metadata"
     assert events[-1] == (
         "error",
-        {"error": "ValueError", "message": "seconds must not be negative"},
+        {"error": "ValueError", "message": "seconds must not be negative", "node": "slow"},
     )
     [run] = await sdk.runs.list(tid)
     assert run["status"] == "error"
@@ -192,6 +190,7 @@ async def test_a_failing_node_fails_its_run_with_the_error_visible(api: str) -> 
     assert failed["error"] == {
         "error": "ValueError",
         "message": "seconds must not be negative",
+        "node": "slow",
     }
     body = await sdk.runs.join(tid, run["run_id"])
     assert body == {"__error__": failed["error"]}
@@ -250,12 +249,14 @@ async def test_streaming_adds_no_round_trip_per_node(api: str, client: Client) -
     ):
         pass
     [streamed] = await sdk.runs.list(thread["thread_id"])
-    threads = Threads(client, QUEUE)
-    plain_thread = f"plain-{uuid.uuid4()}"
-    ticket = await threads.submit(plain_thread, RunRequest("chain3", {"steps": []}))
-    await threads.wait(plain_thread, ticket.run_id)
+    plain = await sdk.threads.create()
+    # Streaming nothing: no events at all to carry.
+    ticket = await sdk.runs.create(
+        plain["thread_id"], "chain3", input={"steps": []}, stream_mode=[]
+    )
+    await sdk.runs.join(plain["thread_id"], ticket["run_id"])
     with_stream = await client.get_workflow_handle(streamed["run_id"]).fetch_history()
-    without = await client.get_workflow_handle(ticket.run_id).fetch_history()
+    without = await client.get_workflow_handle(ticket["run_id"]).fetch_history()
     scheduled = "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED"
     tasks = "EVENT_TYPE_WORKFLOW_TASK_COMPLETED"
     assert shape(with_stream.events).count(scheduled) == shape(without.events).count(scheduled) == 3

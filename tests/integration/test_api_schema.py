@@ -31,9 +31,11 @@ from schemathesis.checks import (
 from temporalio.client import Client
 
 from tempograph.api import create_app
+from tempograph.database import open_pool
 from tempograph.settings import Settings
-from tempograph.temporal.converter import DATA_CONVERTER
+from tempograph.temporal.codec import data_converter
 from tempograph.temporal.devserver import DevServer
+from tempograph.valuestore import PostgresValueStore
 from tests.conftest import load_test_graph
 from tests.integration.api_server import api_stack
 
@@ -120,13 +122,18 @@ class _ServedStack:
         self._stop = asyncio.Event()
         self._loop = asyncio.get_running_loop()
         # A client of this loop: the session's ``client`` fixture belongs to the session loop.
-        client = await Client.connect(self._dev_server.address, data_converter=DATA_CONVERTER)
+        pool = await open_pool(self._database_url)
+        values = PostgresValueStore(lambda: _ready(pool))
+        client = await Client.connect(
+            self._dev_server.address, data_converter=data_converter(values)
+        )
         graphs = {GRAPH_ID: load_test_graph(GRAPH_ID, "api_graphs.py:chain3")}
         async with api_stack(self._dev_server, client, self._database_url, graphs) as http:
             self.base_url = str(http.base_url).rstrip("/")
             self._ready.set()
             if not self._closing.is_set():
                 await self._stop.wait()
+        await pool.close()
 
 
 def _thread_with_a_run(http: httpx.Client) -> dict[str, str]:
@@ -240,3 +247,7 @@ def test_api_conforms_to_its_schema(case: schemathesis.Case[Any], live_api: str)
 def test_served_document_is_the_one_tested(live_api: str) -> None:
     served = httpx.get(f"{live_api}/openapi.json", timeout=CALL_TIMEOUT)
     assert served.raise_for_status().json() == _document()
+
+
+async def _ready(pool: Any) -> Any:
+    return pool

@@ -17,9 +17,8 @@ from temporalio.client import Client, WorkflowExecutionStatus
 
 from tempograph.api.storage.threads import ThreadStore
 from tempograph.database import EmbeddedPostgres, open_pool
-from tempograph.temporal.client import thread_workflow_id
 from tempograph.temporal.devserver import DevServer
-from tempograph.workflows.thread import ThreadCarry, ThreadWorkflow
+from tempograph.workflows.types import RUN_WORKFLOW, CheckpointBatch, RunInput, RunRequest
 from tests.integration.api_server import serving
 
 MALFORMED = "Invalid thread ID: must be a UUID"
@@ -216,14 +215,20 @@ async def test_delete_stops_the_workflow_and_drops_runs(
 ) -> None:
     sdk = get_client(url=api)
     thread_id = (await sdk.threads.create())["thread_id"]
-    # A thread workflow on a queue nobody polls: it stays open until something ends it.
+    # A run workflow holding the thread, on a queue nobody polls: it stays open until
+    # something ends it.
+    run_id = uuid.uuid4()
     handle = await client.start_workflow(
-        ThreadWorkflow.run,
-        ThreadCarry(thread_id=thread_id),
-        id=thread_workflow_id(thread_id),
+        RUN_WORKFLOW,
+        RunInput(thread_id, str(run_id), RunRequest("none"), CheckpointBatch(thread_id)),
+        id=str(run_id),
         task_queue=f"nobody-{uuid.uuid4()}",
     )
-    run_id = uuid.uuid4()
+    await pool.execute(
+        "UPDATE threads SET run_workflow_id = $2 WHERE thread_id = $1",
+        uuid.UUID(thread_id),
+        str(run_id),
+    )
     await pool.execute(
         "INSERT INTO runs (run_id, thread_id, assistant_id) VALUES ($1, $2, $3)",
         run_id,
@@ -242,7 +247,7 @@ async def test_delete_stops_the_workflow_and_drops_runs(
     assert await pool.fetchval("SELECT count(*) FROM run_events WHERE run_id = $1", run_id) == 0
     with pytest.raises(NotFoundError):
         await sdk.threads.get(thread_id)
-    # Same id again: its workflow is closed now, and deleting is still fine.
+    # Same id again: nothing holds it now, and deleting is still fine.
     await sdk.threads.create(thread_id=thread_id)
     await sdk.threads.delete(thread_id)
 

@@ -39,6 +39,5 @@ async def test_unknown_graph_is_named_with_the_ones_served(stack_for: Any, clien
             await stack.threads.submit(stack.new_thread(), "nope", {})
         assert err.value.code == ErrorCode.INVALID_INPUT
         assert err.value.message == (
-            "Invalid assistant: 'nope'. Must be either a UUID or one of the graph ids "
-            "['seed_demo']"
+            "Invalid assistant: 'nope'. Must be either a UUID or one of the graph ids ['seed_demo']"
         )

@@ -337,9 +337,7 @@ async def test_interrupt_survives_worker_kill_and_resumes_by_its_id_on_new_worke
             value = {pending[0]["id"]: answer} if index == 0 else answer
             waiting = await asyncio.wait_for(threads.resume(thread, value), RUN_BOUND)
             assert waiting.run_id == ticket.run_id
-            outcome = await asyncio.wait_for(
-                threads.wait(thread, waiting.run_id), RUN_BOUND
-            )
+            outcome = await asyncio.wait_for(threads.wait(thread, waiting.run_id), RUN_BOUND)
             if index + 1 < len(ANSWERS):
                 assert outcome.status == "interrupted", (index, outcome)
                 assert [i["value"] for i in outcome.interrupts] == asked[index + 1]

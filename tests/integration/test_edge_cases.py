@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client
 
 from tempograph.errors import GraphLoadError, InvalidRequestError
 from tempograph.workflows.jsonable import to_jsonable

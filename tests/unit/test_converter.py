@@ -12,8 +12,11 @@ from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langgraph.types import Command, Interrupt, Send
 from temporalio.api.common.v1 import Payload
 
-from tempograph.temporal.converter import DATA_CONVERTER, LANGGRAPH_ENCODING
+from tempograph.temporal.codec import data_converter
+from tempograph.temporal.converter import LANGGRAPH_ENCODING
 from tempograph.workflows import serde
+
+DATA_CONVERTER = data_converter(None)
 
 
 class Order(pydantic.BaseModel):

@@ -1,4 +1,4 @@
-"""The in-workflow checkpointer: deterministic versions, and records that travel intact."""
+"""The in-workflow checkpointer: deterministic versions, rows that travel, and loading."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from typing import Annotated, Any
 from langgraph.graph import START, StateGraph
 from typing_extensions import TypedDict
 
-from tempograph.workflows.saver import ThreadCheckpoints, WorkflowSaver
+from tempograph.workflows.saver import WorkflowSaver
+from tempograph.workflows.types import CheckpointBatch
+from tempograph.workflows.values import PartTable
 
 
 class State(TypedDict):
@@ -32,9 +34,15 @@ CONFIG: Any = {"configurable": {"thread_id": "t"}}
 
 async def run_three(saver: WorkflowSaver) -> Any:
     compiled = graph().copy({"checkpointer": saver})
-    for _ in range(3):
-        await compiled.ainvoke({"total": 0} if not saver.storage else {}, CONFIG)
+    for first in (True, False, False):
+        await compiled.ainvoke({"total": 0} if first else {}, CONFIG)
     return compiled
+
+
+def everything(saver: WorkflowSaver) -> tuple[CheckpointBatch, PartTable]:
+    found = saver.batch()
+    assert found is not None
+    return found
 
 
 async def test_versions_count_up_and_differ_between_branches() -> None:
@@ -47,36 +55,40 @@ async def test_versions_count_up_and_differ_between_branches() -> None:
     assert saver.get_next_version(None, None) != first
 
 
-async def test_export_and_load_reproduce_the_same_state_and_history() -> None:
+async def test_what_a_run_writes_rebuilds_the_same_state_and_history() -> None:
     saver = WorkflowSaver("t")
     original = await run_three(saver)
-    copy = graph().copy({"checkpointer": WorkflowSaver("t", saver.export())})
+    batch, parts = everything(saver)
+    copy = graph().copy({"checkpointer": WorkflowSaver("t", batch, parts)})
     assert (await copy.aget_state(CONFIG)).values == (await original.aget_state(CONFIG)).values
     history = [s.values async for s in copy.aget_state_history(CONFIG)]
     assert history == [s.values async for s in original.aget_state_history(CONFIG)]
 
 
-async def test_head_alone_continues_the_thread() -> None:
+async def test_rows_are_sent_until_confirmed_and_loaded_rows_never() -> None:
     saver = WorkflowSaver("t")
     await run_three(saver)
-    records = saver.export()
-    head = records.head()
-    assert [c.checkpoint_id for c in head.checkpoints] == [records.head_id()]
-    continued = graph().copy({"checkpointer": WorkflowSaver("t", head)})
-    assert (await continued.ainvoke({}, CONFIG)) == {"total": 4, "seen": [0, 1, 2, 3]}
-
-
-async def test_trimmed_keeps_the_newest_checkpoints_and_their_blobs() -> None:
-    saver = WorkflowSaver("t")
-    await run_three(saver)
-    records = saver.export()
-    kept = records.trimmed(2)
-    assert len(kept.checkpoints) == 2
-    assert {c.checkpoint_id for c in kept.checkpoints} == set(
-        sorted(c.checkpoint_id for c in records.checkpoints)[-2:]
+    batch, parts = everything(saver)
+    assert batch.checkpoints and batch.blobs
+    assert everything(saver)[0].checkpoints == batch.checkpoints  # not confirmed yet
+    saver.confirm(batch)
+    assert saver.batch() is None
+    continued = WorkflowSaver("t", batch, parts)
+    assert continued.batch() is None  # loaded rows are in Postgres already
+    compiled = graph().copy({"checkpointer": continued})
+    assert (await compiled.ainvoke({}, CONFIG)) == {"total": 4, "seen": [0, 1, 2, 3]}
+    added, _ = everything(continued)
+    assert {c.checkpoint_id for c in added.checkpoints}.isdisjoint(
+        {c.checkpoint_id for c in batch.checkpoints}
     )
-    restored = graph().copy({"checkpointer": WorkflowSaver("t", kept)})
-    assert (await restored.aget_state(CONFIG)).values == {"total": 3, "seen": [0, 1, 2]}
-    assert records.trimmed(100) is records
-    merged = ThreadCheckpoints().merged(records)
-    assert merged.head_id() == records.head_id()
+
+
+async def test_unchanged_channels_are_not_written_again() -> None:
+    saver = WorkflowSaver("t")
+    await run_three(saver)
+    batch, _ = everything(saver)
+    versions = [(b.channel, b.version) for b in batch.blobs]
+    assert len(versions) == len(set(versions))
+    # Three runs of one node: "total" and "seen" change at every step, "__start__" only
+    # when there is input; nothing is written for a channel a step did not change.
+    assert len(batch.blobs) < 3 * len(batch.checkpoints)
