@@ -83,7 +83,6 @@ def build_replayer(
         data_converter=data_converter(values),
         workflow_runner=runner,
         build_id=_REPLAY_BUILD_ID,
-        workflow_failure_exception_types=_FAIL_ON,
     )
 
 

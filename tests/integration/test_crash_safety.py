@@ -1,8 +1,10 @@
-"""Crash safety: runs survive a killed worker, a restarted server, and a restart at an interrupt.
+"""Crash safety with the default node policy: runs survive a killed worker, a stopped
+worker, a restarted server, and a restart while they wait at an interrupt.
 
-Workers run as ``tempograph worker`` subprocesses so they can be killed with SIGKILL. Each
-node of ``tests/graphs/crash_chain.py`` appends ``start <node>`` and ``finish <node>`` to a
-ledger file, which counts how often node bodies really ran.
+Workers run as ``tempograph worker`` subprocesses with ``tests/graphs/crash_langgraph.json``,
+which sets no policy: what a user gets. Each node of ``tests/graphs/crash_chain.py``
+appends ``start <node> <pid>`` and ``finish <node> <pid>`` to a ledger file, which counts
+how often node bodies really ran, and where. The API runs in the test's process.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import asyncio
 import os
 import signal
 import subprocess
+import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -18,18 +21,21 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
 from temporalio.client import Client
-from temporalio.service import RPCError
 
-from tempograph.temporal.client import Threads
-from tempograph.temporal.converter import DATA_CONVERTER
+from tempograph.errors import TempographError
+from tempograph.registry import load_project, read_config
+from tempograph.temporal.codec import data_converter
 from tempograph.temporal.devserver import DevServer
+from tempograph.valuestore import ValueStore
 from tempograph.workflows.jsonable import to_jsonable
-from tempograph.workflows.types import RunOutcome, RunRequest, ThreadState
-from tests.conftest import ROOT, TEST_GRAPHS, free_port, load_test_graph, running_worker
+from tests.conftest import ROOT, TEST_GRAPHS, free_port, load_test_graph, running_stack
+from tests.engine import Outcome, Threads, ThreadView
+from tests.integration.api_server import serving
 from tests.integration.history import attempts_by_node, node_executions
 
 pytestmark = pytest.mark.slow
@@ -43,15 +49,24 @@ CHAIN_INPUT = {"value": 1}
 # Bounds on waits; generous because the machine is shared and slow.
 STARTUP_BOUND = 180.0
 RUN_BOUND = 240.0
+# With the default heartbeat timeout (10 s) a dead worker's node is retried within
+# seconds; without it, only when its 300 s start-to-close timeout runs out. The test
+# bound sits between the two, so it tells them apart; the measured time is printed.
+RECOVERY_BOUND = 60.0
 
 
 # -- helpers ---------------------------------------------------------------------------
 
 
-def ledger_counts(path: Path) -> Counter[tuple[str, str]]:
-    """``(event, node) -> count`` from the ledger (``start n3 <pid>`` lines)."""
+def ledger_lines(path: Path) -> list[tuple[str, str, int]]:
+    """``(event, node, pid)`` per ledger line."""
     lines = path.read_text().splitlines() if path.exists() else []
-    return Counter((line.split()[0], line.split()[1]) for line in lines if line.strip())
+    return [(w[0], w[1], int(w[2])) for w in (line.split() for line in lines) if w]
+
+
+def ledger_counts(path: Path) -> Counter[tuple[str, str]]:
+    """``(event, node) -> count`` from the ledger."""
+    return Counter((event, node) for event, node, _ in ledger_lines(path))
 
 
 async def until(predicate: Callable[[], bool], what: str, bound: float) -> None:
@@ -65,14 +80,14 @@ async def until(predicate: Callable[[], bool], what: str, bound: float) -> None:
 
 
 async def retrying(call: Callable[[], Awaitable[T]], what: str, bound: float) -> T:
-    """``await call()``, retrying while Temporal is unreachable or the worker not back yet."""
+    """``await call()``, retrying while a server is unreachable or not back yet."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + bound
     while True:
         remaining = deadline - loop.time()
         try:
             return await asyncio.wait_for(call(), max(remaining, 0.1))
-        except (RPCError, RuntimeError) as err:
+        except (TempographError, httpx.HTTPError, RuntimeError) as err:
             if loop.time() > deadline:
                 raise AssertionError(f"{what} kept failing for {bound}s: {err!r}") from err
             await asyncio.sleep(0.2)
@@ -83,26 +98,22 @@ async def retrying(call: Callable[[], Awaitable[T]], what: str, bound: float) ->
 class WorkerProcess:
     """A ``tempograph worker`` subprocess serving ``crash_langgraph.json`` on one queue."""
 
-    def __init__(
-        self, logs: Path, name: str, address: str, queue: str, env: dict[str, str]
-    ) -> None:
+    def __init__(self, logs: Path, name: str, env: dict[str, str]) -> None:
         self.out = logs / f"{name}.out"
         self.err = logs / f"{name}.err"
-        full_env = {
-            **os.environ,
-            **env,
-            "TEMPORAL_ADDRESS": address,
-            "TEMPOGRAPH_TASK_QUEUE": queue,
-        }
         with self.out.open("wb") as out, self.err.open("wb") as err:
             self.process = subprocess.Popen(
                 [str(TEMPOGRAPH), "worker", "--config", str(CONFIG)],
                 stdout=out,
                 stderr=err,
-                env=full_env,
+                env={**os.environ, **env},
                 cwd=ROOT,
                 start_new_session=True,
             )
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
 
     def is_ready(self) -> bool:
         if self.process.poll() is not None:
@@ -122,29 +133,49 @@ class WorkerProcess:
         if self.process.poll() is None:
             os.kill(self.process.pid, signal.SIGTERM)
             try:
-                self.process.wait(timeout=20)
+                self.process.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 self.kill()
 
 
-@contextmanager
-def worker_processes() -> Iterator[list[WorkerProcess]]:
-    """A list to put started workers in; every one of them is stopped on exit."""
-    started: list[WorkerProcess] = []
-    try:
-        yield started
-    finally:
-        for worker in started:
+class Workers:
+    """Worker subprocesses on one queue; every one is stopped at the end."""
+
+    def __init__(self, logs: Path, address: str, queue: str, database_url: str) -> None:
+        self.logs = logs
+        self.env = {
+            "TEMPORAL_ADDRESS": address,
+            "TEMPOGRAPH_TASK_QUEUE": queue,
+            "DATABASE_URL": database_url,
+        }
+        self.started: list[WorkerProcess] = []
+
+    async def start(self, **env: str) -> WorkerProcess:
+        worker = WorkerProcess(self.logs, f"worker{len(self.started)}", {**self.env, **env})
+        self.started.append(worker)
+        await until(worker.is_ready, f"worker {len(self.started)} printing 'ready'", STARTUP_BOUND)
+        return worker
+
+    def stop_all(self) -> None:
+        for worker in self.started:
             worker.stop()
 
 
-async def start_worker(
-    started: list[WorkerProcess], logs: Path, address: str, queue: str, env: dict[str, str]
-) -> WorkerProcess:
-    worker = WorkerProcess(logs, f"worker{len(started)}", address, queue, env)
-    started.append(worker)
-    await until(worker.is_ready, f"worker {len(started)} printing 'ready'", STARTUP_BOUND)
-    return worker
+@contextmanager
+def workers_on(logs: Path, address: str, queue: str, database_url: str) -> Iterator[Workers]:
+    workers = Workers(logs, address, queue, database_url)
+    try:
+        yield workers
+    finally:
+        workers.stop_all()
+
+
+@asynccontextmanager
+async def api_for(dev_server: DevServer, database_url: str, queue: str) -> AsyncIterator[Threads]:
+    graphs, failed = load_project(read_config(CONFIG))
+    assert not failed, failed
+    async with serving(dev_server, database_url, graphs, task_queue=queue) as http:
+        yield Threads(http)
 
 
 async def chain_oracle(monkeypatch: pytest.MonkeyPatch) -> Any:
@@ -162,59 +193,90 @@ def assert_chain_ran_once_except_n3(counts: Counter[tuple[str, str]]) -> None:
         assert counts["finish", node] == 1, (node, counts)
 
 
-# -- 1. a worker killed in the middle of a run -------------------------------------------
+# -- 1. a worker killed in the middle of a node -------------------------------------------
 
 
-async def test_killed_worker_run_completes_on_new_worker_without_redoing_finished_nodes(
-    client: Client, dev_server: DevServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+async def test_a_killed_workers_node_is_retried_on_another_worker_within_seconds(
+    client: Client,
+    dev_server: DevServer,
+    postgres_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """SIGKILL while n3 runs; a new worker finishes the run; n1-n2 never rerun, n3 once more."""
+    """Two workers, default policy. SIGKILL the one running n3: the other retries n3 after
+    the heartbeat timeout (not the 300 s start-to-close), n1-n2 never run again, and the
+    run ends as plain LangGraph's does."""
     expected = await chain_oracle(monkeypatch)
     ledger = tmp_path / "ledger.txt"
     queue = f"crash-{uuid.uuid4()}"
     thread = f"t-{uuid.uuid4()}"
-    threads = Threads(client, queue)
-    with worker_processes() as started:
-        # The first worker's n3 would sleep far past the kill: it is killed inside n3.
-        first = await start_worker(
-            started,
-            tmp_path,
-            dev_server.address,
-            queue,
-            {"CRASH_LEDGER": str(ledger), "CRASH_SLOW_SECONDS": "120"},
-        )
-        ticket = await threads.submit(thread, RunRequest("crash_chain", CHAIN_INPUT))
-        await until(lambda: ledger_counts(ledger)["start", "n3"] == 1, "n3 starting", RUN_BOUND)
-        first.kill()
-        at_kill = ledger_counts(ledger)
-        assert at_kill == Counter(
-            {
-                ("start", "n1"): 1,
-                ("finish", "n1"): 1,
-                ("start", "n2"): 1,
-                ("finish", "n2"): 1,
-                ("start", "n3"): 1,
-            }
-        )
+    env = {"CRASH_LEDGER": str(ledger), "CRASH_SLOW_SECONDS": "120"}
+    with workers_on(tmp_path, dev_server.address, queue, postgres_url) as workers:
+        first = await workers.start(**env)
+        second = await workers.start(**{**env, "CRASH_SLOW_SECONDS": "1"})
+        async with api_for(dev_server, postgres_url, queue) as threads:
+            ticket = await threads.submit(thread, "crash_chain", CHAIN_INPUT)
+            await until(lambda: ledger_counts(ledger)["start", "n3"] == 1, "n3 starting", RUN_BOUND)
+            (running,) = [pid for event, node, pid in ledger_lines(ledger) if node == "n3"]
+            victim, survivor = (first, second) if running == first.pid else (second, first)
+            victim.kill()
+            killed_at = time.monotonic()
+            await until(
+                lambda: ledger_counts(ledger)["start", "n3"] == 2, "n3 retried", RECOVERY_BOUND
+            )
+            recovered_in = time.monotonic() - killed_at
+            outcome = await asyncio.wait_for(threads.wait(thread, ticket.run_id), RUN_BOUND)
 
-        await start_worker(
-            started,
-            tmp_path,
-            dev_server.address,
-            queue,
-            {"CRASH_LEDGER": str(ledger), "CRASH_SLOW_SECONDS": "2"},
-        )
-        outcome = await asyncio.wait_for(threads.wait(thread, ticket.run_id), RUN_BOUND)
+    print(f"n3 retried {recovered_in:.1f} s after its worker was killed")
+    assert outcome.status == "success", outcome
+    assert outcome.values == expected
+    lines = ledger_lines(ledger)
+    assert [pid for event, node, pid in lines if node == "n3"] == [
+        victim.pid,
+        survivor.pid,
+        survivor.pid,
+    ]
+    counts = ledger_counts(ledger)
+    assert_chain_ran_once_except_n3(counts)
+    assert counts["finish", "n3"] == 1, counts
+    attempts = attempts_by_node(await node_executions(client, ticket.workflow_id))
+    assert attempts == Counter({f"crash_chain.{n}": 1 for n in CHAIN} | {"crash_chain.n3": 2})
+
+
+async def test_a_stopped_worker_lets_its_node_finish_and_takes_no_more(
+    client: Client,
+    dev_server: DevServer,
+    postgres_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SIGTERM while n3 runs: the worker stops taking tasks, finishes n3 (its graceful
+    shutdown), and exits; the other worker runs the rest. No node runs twice."""
+    expected = await chain_oracle(monkeypatch)
+    ledger = tmp_path / "ledger.txt"
+    queue = f"drain-{uuid.uuid4()}"
+    thread = f"t-{uuid.uuid4()}"
+    env = {"CRASH_LEDGER": str(ledger), "CRASH_SLOW_SECONDS": "3"}
+    with workers_on(tmp_path, dev_server.address, queue, postgres_url) as workers:
+        first = await workers.start(**env)
+        second = await workers.start(**env)
+        async with api_for(dev_server, postgres_url, queue) as threads:
+            ticket = await threads.submit(thread, "crash_chain", CHAIN_INPUT)
+            await until(lambda: ledger_counts(ledger)["start", "n3"] == 1, "n3 starting", RUN_BOUND)
+            (running,) = [pid for event, node, pid in ledger_lines(ledger) if node == "n3"]
+            draining = first if running == first.pid else second
+            os.kill(draining.pid, signal.SIGTERM)
+            assert await asyncio.to_thread(draining.process.wait, 60) == 0
+            outcome = await asyncio.wait_for(threads.wait(thread, ticket.run_id), RUN_BOUND)
 
     assert outcome.status == "success", outcome
     assert outcome.values == expected
     counts = ledger_counts(ledger)
     assert_chain_ran_once_except_n3(counts)
-    # The killed attempt plus exactly one more, which finished.
-    assert counts["start", "n3"] == 2, counts
-    assert counts["finish", "n3"] == 1, counts
-    attempts = attempts_by_node(await node_executions(client, ticket.run_id))
-    assert attempts == Counter({f"crash_chain.{n}": 1 for n in CHAIN} | {"crash_chain.n3": 2})
+    assert counts["start", "n3"] == counts["finish", "n3"] == 1, counts
+    # The drained worker finished n3 and ran nothing after it.
+    after = [(e, n) for e, n, pid in ledger_lines(ledger) if pid == draining.pid]
+    assert after[-1] == ("finish", "n3")
 
 
 # -- 2. the Temporal server stopped and restarted mid-run --------------------------------
@@ -233,24 +295,21 @@ async def own_server(data_dir: Path, port: int) -> AsyncIterator[list[DevServer]
 
 
 async def test_run_completes_after_server_stop_and_restart(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    postgres_url: str, values: ValueStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The server goes down while n3 runs and comes back on its SQLite file: the run finishes."""
+    """The server goes down while n3 runs and comes back on its SQLite file: the run
+    finishes, with the default policy."""
     expected = await chain_oracle(monkeypatch)
     ledger = tmp_path / "ledger.txt"
     monkeypatch.setenv("CRASH_LEDGER", str(ledger))
     monkeypatch.setenv("CRASH_SLOW_SECONDS", "120")
-    graphs = {
-        "crash_chain": load_test_graph(
-            "crash_chain", "crash_chain.py:graph", nodes={"n3": {"start_to_close_timeout": 6}}
-        )
-    }
+    graphs = {"crash_chain": load_test_graph("crash_chain", "crash_chain.py:graph")}
     data_dir, port = tmp_path / "temporal", free_port()
     async with own_server(data_dir, port) as servers:
-        own_client = await Client.connect(servers[0].address, data_converter=DATA_CONVERTER)
-        async with running_worker(own_client, graphs) as stack:
+        own_client = await Client.connect(servers[0].address, data_converter=data_converter(values))
+        async with running_stack(servers[0], own_client, postgres_url, graphs) as stack:
             thread = stack.new_thread()
-            ticket = await stack.threads.submit(thread, RunRequest("crash_chain", CHAIN_INPUT))
+            ticket = await stack.threads.submit(thread, "crash_chain", CHAIN_INPUT)
             await until(lambda: ledger_counts(ledger)["start", "n3"] == 1, "n3 starting", RUN_BOUND)
 
             servers[0].stop()
@@ -262,12 +321,12 @@ async def test_run_completes_after_server_stop_and_restart(
             await servers[1].start()
             monkeypatch.setenv("CRASH_SLOW_SECONDS", "0")  # let n3 (whichever attempt) end
 
-            outcome: RunOutcome = await retrying(
+            outcome: Outcome = await retrying(
                 lambda: stack.threads.wait(thread, ticket.run_id),
                 "waiting for the run",
                 RUN_BOUND,
             )
-            state: ThreadState = await retrying(
+            state: ThreadView = await retrying(
                 lambda: stack.threads.state(thread), "thread state", RUN_BOUND
             )
 
@@ -305,44 +364,45 @@ async def approval_oracle() -> tuple[list[list[Any]], Any]:
 
 
 async def test_interrupt_survives_worker_kill_and_resumes_by_its_id_on_new_worker(
-    client: Client, dev_server: DevServer, tmp_path: Path
+    dev_server: DevServer, postgres_url: str, tmp_path: Path
 ) -> None:
     """Killed while waiting at interrupt(): the new worker replays the run, the interrupt
     keeps its id (a resume keyed by it is accepted) and the run ends as LangGraph's does."""
     asked, expected = await approval_oracle()
     queue = f"crash-{uuid.uuid4()}"
     thread = f"t-{uuid.uuid4()}"
-    threads = Threads(client, queue)
-    with worker_processes() as started:
-        first = await start_worker(started, tmp_path, dev_server.address, queue, {})
-        ticket = await threads.submit(thread, RunRequest("approval", APPROVAL_INPUT))
-        outcome = await asyncio.wait_for(threads.wait(thread, ticket.run_id), RUN_BOUND)
-        assert outcome.status == "interrupted", outcome
-        assert [i["value"] for i in outcome.interrupts] == asked[0]
-        before = await threads.state(thread)
-        assert before.status == "interrupted"
-        assert before.interrupts == outcome.interrupts
-        assert all(i["id"] for i in before.interrupts)
+    with workers_on(tmp_path, dev_server.address, queue, postgres_url) as workers:
+        first = await workers.start()
+        async with api_for(dev_server, postgres_url, queue) as threads:
+            ticket = await threads.submit(thread, "approval", APPROVAL_INPUT)
+            outcome = await asyncio.wait_for(threads.wait(thread, ticket.run_id), RUN_BOUND)
+            assert outcome.status == "interrupted", outcome
+            assert [i["value"] for i in outcome.interrupts] == asked[0]
+            before = await threads.state(thread)
+            assert before.status == "interrupted"
+            assert before.interrupts == outcome.interrupts
+            assert all(i["id"] for i in before.interrupts)
 
-        first.kill()
-        await start_worker(started, tmp_path, dev_server.address, queue, {})
-        after = await retrying(
-            lambda: threads.state(thread), "thread state on the new worker", RUN_BOUND
-        )
-        assert after.interrupts == before.interrupts
-        assert after.checkpoint_id == before.checkpoint_id
+            first.kill()
+            await workers.start()
+            after = await retrying(
+                lambda: threads.state(thread), "thread state on the new worker", RUN_BOUND
+            )
+            assert after.interrupts == before.interrupts
+            assert after.checkpoint_id == before.checkpoint_id
 
-        pending = before.interrupts
-        for index, answer in enumerate(ANSWERS):
-            value = {pending[0]["id"]: answer} if index == 0 else answer
-            waiting = await asyncio.wait_for(threads.resume(thread, value), RUN_BOUND)
-            assert waiting.run_id == ticket.run_id
-            outcome = await asyncio.wait_for(threads.wait(thread, waiting.run_id), RUN_BOUND)
-            if index + 1 < len(ANSWERS):
-                assert outcome.status == "interrupted", (index, outcome)
-                assert [i["value"] for i in outcome.interrupts] == asked[index + 1]
-                pending = outcome.interrupts
-        final = await threads.state(thread)
+            pending = before.interrupts
+            for index, answer in enumerate(ANSWERS):
+                value = {pending[0]["id"]: answer} if index == 0 else answer
+                waiting = await asyncio.wait_for(threads.resume(thread, value), RUN_BOUND)
+                # The same RunWorkflow, replayed on the new worker, takes the answer.
+                assert waiting.workflow_id == ticket.workflow_id
+                outcome = await asyncio.wait_for(threads.wait(thread, waiting.run_id), RUN_BOUND)
+                if index + 1 < len(ANSWERS):
+                    assert outcome.status == "interrupted", (index, outcome)
+                    assert [i["value"] for i in outcome.interrupts] == asked[index + 1]
+                    pending = outcome.interrupts
+            final = await threads.state(thread)
 
     assert outcome.status == "success", outcome
     assert outcome.values == expected

@@ -1,7 +1,9 @@
 """Record the replay scenarios' histories: ``python -m tests.replay.record``.
 
-Starts its own dev server, runs every scenario on task queue ``replay``, and writes the
-history of each thread and run workflow to ``histories/<scenario>__<workflow id>.json``.
+Starts its own dev server and Postgres, runs every scenario through the API and a worker
+on task queue ``replay``, and writes the history of each workflow of each scenario's thread
+to ``histories/<scenario>__<workflow id>__<n>.json``, and the values their payloads name
+(claim checks: parts and large payloads) to ``histories/values.json``.
 """
 
 from __future__ import annotations
@@ -15,50 +17,42 @@ from pathlib import Path
 from langgraph_sdk import get_client
 from temporalio.client import Client
 
-from tempograph.database import EmbeddedPostgres
-from tempograph.temporal.client import Threads, thread_workflow_id
-from tempograph.temporal.converter import DATA_CONVERTER
+from tempograph.database import EmbeddedPostgres, open_pool
+from tempograph.remote import thread_uuid
+from tempograph.temporal.codec import data_converter
 from tempograph.temporal.devserver import DevServer
-from tempograph.temporal.worker import build_workers
-from tempograph.workflows.types import RunRequest
+from tempograph.valuestore import MemoryValueStore, PostgresValueStore
 from tests.conftest import free_port
+from tests.engine import Threads
 from tests.integration.api_server import api_stack
 from tests.replay.api_scenarios import API_SCENARIOS
 from tests.replay.scenarios import SCENARIOS, TASK_QUEUE, Scenario, graphs
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
+VALUES = HISTORIES / "values.json"
 
 
-async def record(client: Client, scenario: Scenario, tmp: str) -> None:
+async def record(threads: Threads, scenario: Scenario, tmp: str) -> str:
+    """Drive one engine scenario; returns its thread id."""
     os.environ.update(scenario.env)
-    threads = Threads(client, TASK_QUEUE, scenario.runs_per_execution)
     config = json.loads(json.dumps(scenario.config).replace("{tmp}", tmp))
     graph_input = json.loads(json.dumps(scenario.input).replace("{tmp}", tmp))
     for _ in range(scenario.runs):
-        ticket = await threads.submit(
-            scenario.thread_id,
-            RunRequest(scenario.graph_id, graph_input, config=config),
+        run = await threads.submit(
+            scenario.thread_id, scenario.graph_id, graph_input, config=config
         )
-        outcome = await threads.wait(scenario.thread_id, ticket.run_id)
+        outcome = await threads.wait(scenario.thread_id, run.run_id)
     for answer in scenario.answers:
-        waiting = await threads.resume(scenario.thread_id, answer(outcome.interrupts))
-        outcome = await threads.wait(scenario.thread_id, waiting.run_id, waiting.resumes)
-    print(f"{scenario.name}: {outcome.status} {outcome.values} {outcome.error or ''}")
-    # Let the thread finish its bookkeeping before its history is read.
-    await asyncio.sleep(1)
-    for workflow_id in (thread_workflow_id(scenario.thread_id), ticket.run_id):
-        query = f'WorkflowId = "{workflow_id}"'
-        executions = [e async for e in client.list_workflows(query)]
-        # Every execution of the id: a thread that continued-as-new has several.
-        for n, execution in enumerate(sorted(executions, key=lambda e: e.start_time)):
-            handle = client.get_workflow_handle(workflow_id, run_id=execution.run_id)
-            history = await handle.fetch_history()
-            path = HISTORIES / f"{scenario.name}__{workflow_id}__{n}.json"
-            path.write_text(history.to_json())
+        resumed = await threads.resume(scenario.thread_id, answer(outcome.interrupts))
+        outcome = await threads.wait(scenario.thread_id, resumed.run_id)
+    print(f"{scenario.name}: {outcome.status} {str(outcome.values)[:80]} {outcome.error or ''}")
+    return thread_uuid(scenario.thread_id)
 
 
-async def save(client: Client, scenario: str, query: str) -> None:
-    """Every execution of every workflow ``query`` finds, as ``<scenario>__<id>__<n>.json``."""
+async def save(client: Client, scenario: str, thread_id: str) -> None:
+    """Every execution of every workflow of the thread, as ``<scenario>__<id>__<n>.json``."""
+    await asyncio.sleep(1)  # visibility catches up with the last workflows
+    query = f'ThreadId = "{thread_id}"'
     executions = [e async for e in client.list_workflows(query)]
     counts: dict[str, int] = {}
     for execution in sorted(executions, key=lambda e: e.start_time):
@@ -69,17 +63,6 @@ async def save(client: Client, scenario: str, query: str) -> None:
         (HISTORIES / f"{scenario}__{execution.id}__{n}.json").write_text(history.to_json())
 
 
-async def record_api(client: Client, server: DevServer, database_url: str) -> None:
-    """The API scenarios: the app and a worker recording run events, driven by the SDK."""
-    async with api_stack(server, client, database_url, graphs(), task_queue=TASK_QUEUE) as http:
-        sdk = get_client(url=str(http.base_url))
-        for name, drive in API_SCENARIOS.items():
-            thread_id = await drive(sdk)
-            await asyncio.sleep(1)  # the thread's own bookkeeping after the last run
-            print(f"{name}: thread {thread_id}")
-            await save(client, name, f'ThreadId = "{thread_id}"')
-
-
 async def main() -> None:
     HISTORIES.mkdir(exist_ok=True)
     for old in HISTORIES.glob("*.json"):
@@ -88,12 +71,27 @@ async def main() -> None:
         server = DevServer(Path(tmp), port=free_port(), ui_port=None)
         postgres = EmbeddedPostgres(Path(tmp) / "pg")
         await server.start()
+        database_url = postgres.start()
         try:
-            client = await Client.connect(server.address, data_converter=DATA_CONVERTER)
-            async with build_workers(client, TASK_QUEUE, graphs())[0]:
+            pool = await open_pool(database_url)
+
+            async def get_pool() -> object:
+                return pool
+
+            store = PostgresValueStore(get_pool)  # type: ignore[arg-type]
+            client = await Client.connect(server.address, data_converter=data_converter(store))
+            async with api_stack(server, client, database_url, graphs(), TASK_QUEUE) as http:
+                threads = Threads(http)
                 for scenario in SCENARIOS:
-                    await record(client, scenario, tmp)
-            await record_api(client, server, postgres.start())
+                    await save(client, scenario.name, await record(threads, scenario, tmp))
+                sdk = get_client(url=str(http.base_url))
+                for name, drive in API_SCENARIOS.items():
+                    thread_id = await drive(sdk)
+                    print(f"{name}: thread {thread_id}")
+                    await save(client, name, thread_id)
+            records = await pool.fetch("SELECT hash, data FROM tempograph_values")
+            MemoryValueStore({bytes(r["hash"]): bytes(r["data"]) for r in records}).dump(VALUES)
+            await pool.close()
         finally:
             postgres.stop()
             server.stop()

@@ -39,6 +39,7 @@ def graphs() -> dict[str, DurableGraph]:
         "edge_bp": "edge_cases.py:breakpoint_graph",
         "edge_ask": "edge_cases.py:parallel_interrupts_graph",
         "local_nodes": "local_nodes.py:graph",
+        "feat_big": "feat_big.py:graph",
         **API_GRAPHS,
     }.items():
         loaded[graph_id] = load_test_graph(graph_id, ref, FAST_RETRY)
@@ -56,7 +57,6 @@ class Scenario:
     env: dict[str, str] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
     runs: int = 1
-    runs_per_execution: int = 100
 
 
 def _by_id(value: Any) -> Callable[[list[Any]], Any]:
@@ -124,7 +124,8 @@ SCENARIOS = [
         {},
         [lambda interrupts: {i["id"]: f"ok {i['value']}" for i in interrupts}],
     ),
-    Scenario(
-        "continue_as_new", "replay-can", "feat_counter", {"count": 1}, runs=3, runs_per_execution=2
-    ),
+    # Three runs on one thread: each starts from the checkpoints the one before wrote.
+    Scenario("thread_runs", "replay-thread-runs", "feat_counter", {"count": 1}, runs=3),
+    # A state far past Temporal's payload limit travels as parts in Postgres.
+    Scenario("large_state", "replay-large", "feat_big", {"messages": []}),
 ]
