@@ -46,3 +46,14 @@ gate_builder.add_edge(START, "hold")
 gate_builder.add_edge("hold", "release")
 gate_builder.add_edge("release", END)
 gate_graph = gate_builder.compile()
+
+
+# The gate graph as a later deployment changed it (a node runs before "hold"): a run
+# recorded on gate_graph no longer replays on it.
+changed_builder = StateGraph(GateState)
+changed_builder.add_node("release", release)
+changed_builder.add_node("hold", hold)
+changed_builder.add_edge(START, "release")
+changed_builder.add_edge("release", "hold")
+changed_builder.add_edge("hold", END)
+gate_changed_graph = changed_builder.compile()
