@@ -1,0 +1,38 @@
+"""A three-node chain whose middle node reads a file (``mark`` in the state): a test
+changes the file before resetting a finished run to that node, so the re-executed
+branch is told apart from the first one by its values."""
+
+from __future__ import annotations
+
+import operator
+from pathlib import Path
+from typing import Annotated, TypedDict
+
+from langgraph.graph import START, StateGraph
+
+
+class State(TypedDict, total=False):
+    mark: str
+    steps: Annotated[list[str], operator.add]
+
+
+def first(state: State) -> dict:
+    return {"steps": ["first"]}
+
+
+def middle(state: State) -> dict:
+    return {"steps": [f"middle read {Path(state['mark']).read_text()}"]}
+
+
+def last(state: State) -> dict:
+    return {"steps": ["last"]}
+
+
+builder = StateGraph(State)
+builder.add_node("first", first)
+builder.add_node("middle", middle)
+builder.add_node("last", last)
+builder.add_edge(START, "first")
+builder.add_edge("first", "middle")
+builder.add_edge("middle", "last")
+graph = builder.compile()

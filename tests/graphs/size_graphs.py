@@ -1,0 +1,69 @@
+"""Graphs at real-world sizes: a chat of three nodes, a chain of twenty, a big document.
+
+``chat``: each node appends one message (``SIZE_CHARS`` characters, default 500) to a
+``MessagesState`` conversation. ``chain20``: twenty nodes in a row, each appending a short
+message. ``document``: a node that returns a document of ``DOC_BYTES`` (default 10 MB).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated, TypedDict
+
+from langchain_core.messages import AIMessage
+from langgraph.graph import START, MessagesState, StateGraph
+from langgraph.graph.message import add_messages
+
+
+def _chars() -> int:
+    return int(os.environ.get("SIZE_CHARS", "500"))
+
+
+def _say(name: str):  # type: ignore[no-untyped-def]
+    def node(state: MessagesState) -> dict:
+        count = len(state["messages"])
+        return {"messages": [AIMessage(f"{name} saw {count} " + "z" * _chars())]}
+
+    node.__name__ = name
+    return node
+
+
+chat_builder = StateGraph(MessagesState)
+previous = START
+for name in ("listen", "think", "answer"):
+    chat_builder.add_node(name, _say(name))
+    chat_builder.add_edge(previous, name)
+    previous = name
+chat = chat_builder.compile()
+
+chain_builder = StateGraph(MessagesState)
+previous = START
+for index in range(20):
+    name = f"n{index:02d}"
+    chain_builder.add_node(name, _say(name))
+    chain_builder.add_edge(previous, name)
+    previous = name
+chain20 = chain_builder.compile()
+
+
+class DocState(TypedDict, total=False):
+    messages: Annotated[list, add_messages]
+    doc: str
+    size: int
+
+
+def fetch(state: DocState) -> dict:
+    size = int(os.environ.get("DOC_BYTES", str(10 * 1024 * 1024)))
+    return {"doc": "d" * size}
+
+
+def measure(state: DocState) -> dict:
+    return {"size": len(state["doc"]), "messages": [AIMessage(f"read {len(state['doc'])}")]}
+
+
+doc_builder = StateGraph(DocState)
+doc_builder.add_node("fetch", fetch)
+doc_builder.add_node("measure", measure)
+doc_builder.add_edge(START, "fetch")
+doc_builder.add_edge("fetch", "measure")
+document = doc_builder.compile()

@@ -1,0 +1,116 @@
+"""Replay from the Temporal UI is real: resetting a finished run to an earlier node (the
+UI's Reset; here Temporal's own CLI, ``temporal workflow reset --event-id N``) runs the
+run again from that node, and the thread and the API show the outcome: the run's new
+checkpoints fork from the checkpoint at the reset point and become the thread's head, as
+LangGraph's time travel would."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from langgraph_sdk import get_client
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
+
+from tempograph.temporal.devserver import DevServer, temporal_binary
+from tests.conftest import load_test_graph
+from tests.integration.api_server import api_stack
+
+BOUND = 60.0
+
+
+def scheduled(history: Any) -> list[tuple[int, str]]:
+    return [
+        (e.event_id, e.activity_task_scheduled_event_attributes.activity_type.name)
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    ]
+
+
+def reset_point(history: Any, activity_type: str) -> int:
+    """The workflow task completion that scheduled ``activity_type``: resetting there
+    runs that task, and so that node, again."""
+    event_id = next(i for i, name in scheduled(history) if name == activity_type)
+    return max(
+        e.event_id
+        for e in history.events
+        if e.event_id < event_id and e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+    )
+
+
+async def test_reset_to_a_node_reruns_from_it_and_forks_the_thread(
+    dev_server: DevServer, client: Client, postgres_url: str, tmp_path: Path
+) -> None:
+    mark = tmp_path / "mark"
+    mark.write_text("before")
+    graphs = {"reset": load_test_graph("reset", "reset_graph.py:graph")}
+    async with api_stack(dev_server, client, postgres_url, graphs) as http:
+        sdk = get_client(url=str(http.base_url))
+        tid = (await sdk.threads.create())["thread_id"]
+        first = await sdk.runs.wait(tid, "reset", input={"mark": str(mark), "steps": []})
+        [run] = await sdk.runs.list(tid)
+        before = await sdk.threads.get_history(tid, limit=50)
+        handle = client.get_workflow_handle(run["workflow_id"])
+        history = await handle.fetch_history()
+
+        mark.write_text("after")
+        point = reset_point(history, "reset.middle")
+        await asyncio.to_thread(
+            subprocess.run,
+            [
+                str(temporal_binary()),
+                "workflow",
+                "reset",
+                "--workflow-id",
+                run["workflow_id"],
+                "--event-id",
+                str(point),
+                "--reason",
+                "operator replays from middle",
+                "--address",
+                dev_server.address,
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        deadline = asyncio.get_running_loop().time() + BOUND
+        while True:
+            state = await sdk.threads.get_state(tid)
+            if state["values"]["steps"][-2:] == ["middle read after", "last"]:
+                break
+            assert asyncio.get_running_loop().time() < deadline, state["values"]
+            await asyncio.sleep(0.2)
+        again = await sdk.runs.join(tid, run["run_id"])
+        shown = await sdk.runs.get(tid, run["run_id"])
+        thread = await sdk.threads.get(tid)
+        after = await sdk.threads.get_history(tid, limit=50)
+        reset_history = await client.get_workflow_handle(run["workflow_id"]).fetch_history()
+        next_run = await sdk.runs.wait(tid, "reset", input={"steps": ["later"]})
+
+    assert first["steps"] == ["first", "middle read before", "last"]
+    assert again["steps"] == ["first", "middle read after", "last"]
+    assert shown["status"] == "success" and thread["status"] == "idle"
+    # The new branch: new checkpoints (the reset workflow task writes the one it wrote
+    # before, "first" done, anew), whose chain leads back to the checkpoint that task ran
+    # from; the old branch's checkpoints stay in the history.
+    old_ids = {c["checkpoint_id"] for c in before}
+    new = [c for c in after if c["checkpoint_id"] not in old_ids]
+    assert [c["values"]["steps"][-1] for c in new] == ["last", "middle read after", "first"]
+    assert new[-1]["next"] == ["middle"]
+    fork_point = new[-1]["parent_checkpoint_id"]
+    assert fork_point in old_ids
+    parent = next(c for c in before if c["checkpoint_id"] == fork_point)
+    assert parent["next"] == ["first"]
+    assert state["checkpoint_id"] == new[0]["checkpoint_id"]
+    # Only the nodes from the reset point on ran again.
+    assert [name for _, name in scheduled(reset_history)] == [
+        "reset.first",
+        "reset.middle",
+        "reset.last",
+    ]
+    # The thread goes on from the new head.
+    assert next_run["steps"][:5] == ["first", "middle read after", "last", "later", "first"]

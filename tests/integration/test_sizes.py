@@ -1,0 +1,118 @@
+"""Real-world sizes with the defaults: long conversations, a 10 MB value, and a history
+that does not grow with the state (values travel as claim checks, see temporal/codec.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from langgraph_sdk import get_client
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
+
+from tempograph.temporal.codec import INLINE_LIMIT
+from tempograph.temporal.devserver import DevServer
+from tests.conftest import load_test_graph
+from tests.integration.api_server import api_stack
+
+pytestmark = pytest.mark.slow
+
+
+def conversation(count: int, chars: int = 500) -> list[dict[str, Any]]:
+    return [
+        {
+            "type": "human" if i % 2 == 0 else "ai",
+            "content": f"{i:04d} " + "w" * chars,
+            "id": f"m-{i}",
+        }
+        for i in range(count)
+    ]
+
+
+@pytest.fixture
+def graphs() -> dict[str, Any]:
+    return {
+        name: load_test_graph(name, f"size_graphs.py:{name}")
+        for name in ("chat", "chain20", "document")
+    }
+
+
+async def history_bytes(client: Client, workflow_id: str) -> tuple[int, int]:
+    """(total bytes of the run's history events, largest payload in it)."""
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    largest = 0
+    for event in history.events:
+        for field in ("activity_task_scheduled", "activity_task_completed"):
+            attrs = getattr(event, f"{field}_event_attributes")
+            payloads = attrs.input if field.endswith("scheduled") else attrs.result
+            for payload in payloads.payloads:
+                largest = max(largest, payload.ByteSize())
+        if event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
+            for details in event.marker_recorded_event_attributes.details.values():
+                for payload in details.payloads:
+                    largest = max(largest, payload.ByteSize())
+    return sum(e.ByteSize() for e in history.events), largest
+
+
+async def test_a_thousand_message_thread_keeps_running(
+    dev_server: DevServer, client: Client, postgres_url: str, graphs: dict[str, Any]
+) -> None:
+    """1,000 messages of ~500 characters (about 600 KB of state, past Temporal's 2 MB only
+    by growth): runs on it complete, and each payload in their history stays small."""
+    async with api_stack(dev_server, client, postgres_url, graphs) as http:
+        sdk = get_client(url=str(http.base_url))
+        thread = await sdk.threads.create()
+        tid = thread["thread_id"]
+        first = await sdk.runs.wait(tid, "chat", input={"messages": conversation(1000)})
+        second = await sdk.runs.wait(tid, "chat", input={"messages": conversation(2)[:1]})
+        runs = await sdk.runs.list(tid)
+        state = await sdk.threads.get_state(tid)
+        history = await sdk.threads.get_history(tid, limit=20)
+        sizes = [await history_bytes(client, r["workflow_id"]) for r in runs]
+
+    assert len(first["messages"]) == 1003
+    assert len(second["messages"]) == 1006  # the repeated id replaced its message
+    assert [r["status"] for r in runs] == ["success", "success"]
+    assert len(state["values"]["messages"]) == 1006
+    assert len(history) == 10
+    assert max(largest for _, largest in sizes) <= INLINE_LIMIT + 512
+
+
+async def test_a_ten_megabyte_value_flows_through_a_run(
+    dev_server: DevServer, client: Client, postgres_url: str, graphs: dict[str, Any]
+) -> None:
+    """A node returns 10 MB (a big tool output); the next node reads it; the state keeps
+    it; the run's history stays small. An input of 10 MB is taken as well."""
+    async with api_stack(dev_server, client, postgres_url, graphs) as http:
+        sdk = get_client(url=str(http.base_url))
+        tid = (await sdk.threads.create())["thread_id"]
+        out = await sdk.runs.wait(tid, "document", input={"messages": []})
+        run = (await sdk.runs.list(tid))[0]
+        total, largest = await history_bytes(client, run["workflow_id"])
+        big_input = await sdk.runs.wait(None, "document", input={"doc": "i" * (10 * 1024 * 1024)})
+
+    assert out["size"] == 10 * 1024 * 1024
+    assert out["doc"] == "d" * (10 * 1024 * 1024)
+    assert largest <= INLINE_LIMIT + 512
+    assert total < 100_000
+    assert big_input["size"] == 10 * 1024 * 1024
+
+
+async def test_a_twenty_node_runs_history_grows_a_few_kb_per_node_whatever_the_state(
+    dev_server: DevServer, client: Client, postgres_url: str, graphs: dict[str, Any]
+) -> None:
+    """Twenty nodes, on a thread of 3 messages and on one of 1,000: the history's size
+    per node is under 8 KB both times, and nearly the same."""
+    per_node: dict[str, float] = {}
+    async with api_stack(dev_server, client, postgres_url, graphs) as http:
+        sdk = get_client(url=str(http.base_url))
+        for label, count in (("small", 3), ("large", 1000)):
+            tid = (await sdk.threads.create())["thread_id"]
+            await sdk.runs.wait(tid, "chain20", input={"messages": conversation(count)})
+            run = (await sdk.runs.list(tid))[0]
+            assert run["status"] == "success"
+            total, _ = await history_bytes(client, run["workflow_id"])
+            per_node[label] = total / 20
+    print(f"history bytes per node: {per_node}")
+    assert per_node["large"] < 8 * 1024
+    assert per_node["large"] < per_node["small"] * 1.5
