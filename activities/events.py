@@ -20,9 +20,8 @@ import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from tempograph.checkpoints import write_rows
 from tempograph.database import open_pool
-from tempograph.runs import RunStarter, claim_execution, finish_segment, write_events
+from tempograph.runs import RunStarter, finish_segment, record_node, write_events
 from tempograph.valuestore import PostgresValueStore, ValueStore
 from tempograph.workflows.jsonable import to_jsonable
 from tempograph.workflows.types import (
@@ -70,13 +69,12 @@ class Recorder:
         if call.persist is None and call.stream is None:
             return
         pool = await self.pool()
-        async with pool.acquire() as conn, conn.transaction():
-            if call.persist is not None:
-                await write_rows(conn, call.persist)
-            if call.stream is not None:
-                await claim_execution(conn, call.stream.run_id, workflow_id, execution)
-            if call.publish is not None and call.publish.events:
-                await write_events(conn, call.publish.run_id, call.publish.events)
+        events = call.publish.events if call.publish is not None else []
+        run_id = call.stream.run_id if call.stream is not None else None
+        if call.publish is not None and run_id is not None and call.publish.run_id != run_id:
+            run_id = call.publish.run_id
+        async with pool.acquire() as conn:
+            await record_node(conn, call.persist, run_id, events, workflow_id, execution)
 
     async def publish(self, run_id: str, events: list[StreamEvent]) -> None:
         pool = await self.pool()

@@ -79,7 +79,7 @@ class CheckpointStore(BaseCheckpointSaver[str], ABC):
         values name (without their bytes: the codec fetches them where they are read)."""
 
 
-def _rows_to_params(batch: CheckpointBatch) -> tuple[list[Any], list[Any], list[Any]]:
+def rows_to_params(batch: CheckpointBatch) -> tuple[list[Any], list[Any], list[Any]]:
     serde = serializer()
     checkpoints = []
     for row in batch.checkpoints:
@@ -121,7 +121,7 @@ def _rows_to_params(batch: CheckpointBatch) -> tuple[list[Any], list[Any], list[
 async def write_rows(conn: asyncpg.Connection, batch: CheckpointBatch) -> None:
     """Write ``batch``'s rows on ``conn`` (inside the caller's transaction). The parts its
     values name must be stored already (the codec stored them on the way here)."""
-    checkpoints, blobs, writes = _rows_to_params(batch)
+    checkpoints, blobs, writes = rows_to_params(batch)
     if checkpoints:
         await conn.executemany(
             "INSERT INTO checkpoints (thread_id, checkpoint_ns, checkpoint_id,"

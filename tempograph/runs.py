@@ -29,7 +29,7 @@ from temporalio.common import (
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from tempograph.checkpoints import load_start_rows, write_rows
+from tempograph.checkpoints import load_start_rows, rows_to_params, write_rows
 from tempograph.render import needed_parts, render
 from tempograph.valuestore import ValueStore
 from tempograph.workflows.jsonable import RUN_EVENTS_CHANNEL, dumps
@@ -40,6 +40,7 @@ from tempograph.workflows.types import (
     RUN_WORKFLOW,
     THREAD_ID,
     CancelReason,
+    CheckpointBatch,
     FinishOutcome,
     ResumeRequest,
     RunEnd,
@@ -279,6 +280,103 @@ async def write_events(
     )
     await conn.execute("SELECT pg_notify($1, $2)", RUN_EVENTS_CHANNEL, run_id)
     return True
+
+
+_RECORD_NODE = """
+WITH
+  cp AS (
+    INSERT INTO checkpoints (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id,
+      run_id, checkpoint_type, checkpoint, metadata_type, metadata, metadata_json)
+    SELECT t, ns, id, parent, run, ct, c, mt, m, mj::jsonb
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                $7::bytea[], $8::text[], $9::bytea[], $10::text[])
+      AS x(t, ns, id, parent, run, ct, c, mt, m, mj)
+    ON CONFLICT DO NOTHING),
+  bl AS (
+    INSERT INTO checkpoint_blobs (thread_id, checkpoint_ns, channel, version, value)
+    SELECT * FROM unnest($11::text[], $12::text[], $13::text[], $14::text[], $15::bytea[])
+    ON CONFLICT DO NOTHING),
+  wr AS (
+    INSERT INTO checkpoint_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, idx,
+      channel, value, task_path)
+    SELECT * FROM unnest($16::text[], $17::text[], $18::text[], $19::text[], $20::int[],
+                         $21::text[], $22::bytea[], $23::text[])
+    ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO UPDATE
+      SET channel = excluded.channel, value = excluded.value, task_path = excluded.task_path
+      WHERE checkpoint_writes.idx < 0),
+  before AS (SELECT status, execution_id, thread_id FROM runs WHERE run_id = $24),
+  run AS (
+    UPDATE runs SET event_seq = event_seq + $25, updated_at = now(), execution_id = $26,
+      status = CASE WHEN status = 'pending'
+                      OR (execution_id IS NOT NULL AND execution_id <> $26)
+                    THEN 'running' ELSE status END
+    WHERE run_id = $24 RETURNING event_seq),
+  ev AS (
+    INSERT INTO run_events (run_id, seq, key, event, data, value)
+    SELECT $24, run.event_seq - $25 + e.ord, e.key, e.event, e.data, e.value
+    FROM run, unnest($27::text[], $28::text[], $29::text[], $30::bytea[])
+      WITH ORDINALITY AS e(key, event, data, value, ord)
+    ON CONFLICT (run_id, key) DO NOTHING)
+SELECT b.thread_id,
+       b.execution_id IS NOT NULL AND b.execution_id <> $26 AS reopened,
+       pg_notify($31, $24::text)
+FROM before b
+"""
+
+
+async def record_node(
+    conn: asyncpg.Connection,
+    batch: CheckpointBatch | None,
+    run_id: str | None,
+    events: Sequence[StreamEvent],
+    workflow_id: str,
+    execution: str,
+) -> None:
+    """What a node activity writes before its node runs, in one statement (one round
+    trip): the run's new checkpoint rows, the run claimed by this execution (pending
+    becomes running; a finished run runs again under a new execution, an operator's
+    reset), and its pending events."""
+    checkpoints, blobs, writes = _rows(batch)
+    if run_id is None:
+        if batch is not None:
+            await write_rows(conn, batch)
+        return
+    record = await conn.fetchrow(
+        _RECORD_NODE,
+        *_columns(checkpoints, 10),
+        *_columns(blobs, 5),
+        *_columns(writes, 8),
+        UUID(run_id),
+        len(events),
+        execution,
+        [e.key for e in events],
+        [e.event for e in events],
+        [dumps(e.data) if e.value is None else None for e in events],
+        [pack(e.value) if e.value is not None else None for e in events],
+        RUN_EVENTS_CHANNEL,
+    )
+    if record is not None and record["reopened"]:
+        await _reopened(conn, record["thread_id"], workflow_id)
+
+
+def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    """Rows as parallel arrays (one per column), for ``unnest``."""
+    return [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * width
+
+
+def _rows(batch: CheckpointBatch | None) -> tuple[list[Any], list[Any], list[Any]]:
+    if batch is None:
+        return [], [], []
+    return rows_to_params(batch)
+
+
+async def _reopened(conn: asyncpg.Connection, thread_id: UUID, workflow_id: str) -> None:
+    await conn.execute(
+        "UPDATE threads SET run_workflow_id = coalesce(run_workflow_id, $2) WHERE thread_id = $1",
+        thread_id,
+        workflow_id,
+    )
+    await settle(conn, thread_id)
 
 
 async def claim_execution(

@@ -7,7 +7,10 @@ every byte of both, so Tempograph's payloads carry hashes instead of state:
   :mod:`tempograph.workflows.values`) has each part's bytes stored under its SHA-256
   and removed; on the way back the bytes of the parts the receiver decodes are put back;
 * any payload still over :data:`INLINE_LIMIT` is stored whole and replaced by a
-  reference (``binary/tempograph-ref``: the hash, and the size in the metadata).
+  reference (``binary/tempograph-ref``: the hash, and the size in the metadata);
+* a local activity's input never reaches Temporal's server (its history records only
+  the result): its parts are stored, for the rows that will name them, but its bytes stay
+  in the payload, which goes from the workflow to the activity in memory.
 
 Why a codec, and not the SDK's external storage (experimental in this SDK release) or
 references in our own records only: a codec sees every payload, the client's updates and
@@ -27,6 +30,7 @@ from temporalio.api.common.v1 import Payload
 from temporalio.converter import DataConverter, PayloadCodec
 
 from tempograph.temporal.converter import (
+    LOCAL_KEY,
     SEGMENTED_ENCODING,
     TempographPayloadConverter,
     pack_envelope,
@@ -38,7 +42,7 @@ from tempograph.workflows.values import digest
 REF_ENCODING = b"binary/tempograph-ref"
 # A payload over this many bytes is stored whole; the history keeps the hash. Keeps each
 # node's share of a run's history to a few KB whatever the state's size.
-INLINE_LIMIT = 2048
+INLINE_LIMIT = 4096
 _SIZE_KEY = "tempograph-size"
 
 
@@ -53,16 +57,19 @@ class ClaimCheckCodec(PayloadCodec):
         to_store: dict[bytes, bytes] = {}
         out: list[Payload] = []
         for payload in payloads:
+            local = payload.metadata.get(LOCAL_KEY) == b"1"
             if payload.metadata.get("encoding") == SEGMENTED_ENCODING:
                 kind, record, table = unpack_envelope(payload.data)
                 for part_hash, part in table.parts.items():
                     if part.data is not None:
                         to_store[part_hash] = part.data
-                        part.data = None
-                payload = Payload(
-                    metadata=dict(payload.metadata), data=pack_envelope(kind, record, table)
-                )
-            if payload.ByteSize() > self.inline_limit:
+                        if not local:
+                            part.data = None
+                if not local:
+                    payload = Payload(
+                        metadata=dict(payload.metadata), data=pack_envelope(kind, record, table)
+                    )
+            if payload.ByteSize() > self.inline_limit and not local:
                 whole = payload.SerializeToString(deterministic=True)
                 whole_hash = digest(whole)
                 to_store[whole_hash] = whole

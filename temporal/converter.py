@@ -31,6 +31,8 @@ from tempograph.workflows.values import PartData, PartTable
 
 LANGGRAPH_ENCODING = b"binary/langgraph"
 SEGMENTED_ENCODING = b"binary/tempograph"
+# On a payload that never reaches Temporal's server: a local activity's input.
+LOCAL_KEY = "tempograph-local"
 _TYPE_KEY = "langgraph-type"
 _ENVELOPE_VERSION = 1
 
@@ -84,7 +86,7 @@ class LangGraphPayloadConverter(EncodingPayloadConverter):
         return LANGGRAPH_ENCODING.decode()
 
     def to_payload(self, value: Any) -> Payload | None:
-        kind, data = serde.serializer().dumps_typed(value)
+        kind, data = serde.dumps(value)
         return Payload(
             metadata={"encoding": LANGGRAPH_ENCODING, _TYPE_KEY: kind.encode()},
             data=data,
@@ -107,10 +109,11 @@ class SegmentedPayloadConverter(EncodingPayloadConverter):
         if not isinstance(table, PartTable) or not table.parts:
             return None
         bare = dataclasses.replace(value, parts=PartTable())
-        kind, data = serde.serializer().dumps_typed(bare)
-        return Payload(
-            metadata={"encoding": SEGMENTED_ENCODING}, data=pack_envelope(kind, data, table)
-        )
+        kind, data = serde.dumps(bare)
+        metadata = {"encoding": SEGMENTED_ENCODING}
+        if getattr(value, "local", False):
+            metadata[LOCAL_KEY] = b"1"
+        return Payload(metadata=metadata, data=pack_envelope(kind, data, table))
 
     def from_payload(self, payload: Payload, type_hint: type | None = None) -> Any:
         kind, data, table = unpack_envelope(payload.data)

@@ -315,6 +315,7 @@ async def run_activity(
         previous=getattr(runtime, "previous", None),
         checkpoint_id=getattr(getattr(runtime, "execution_info", None), "checkpoint_id", ""),
         parts=table,
+        local=policy.local,
     )
     instance = workflow.instance()
     outbox = getattr(instance, "outbox", None)

@@ -13,12 +13,19 @@ its raw fields, as LangGraph's own checkpointers do in strict mode.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
+import typing
 from types import ModuleType
 from typing import Any
 
+import ormsgpack
 from langgraph._internal._serde import build_serde_allowlist, collect_allowlist_from_schemas
-from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+from langgraph.checkpoint.serde.jsonplus import (
+    EXT_CONSTRUCTOR_KW_ARGS,
+    JsonPlusSerializer,
+    _msgpack_enc,
+)
 
 _OWN_TYPES: frozenset[tuple[str, str]] = frozenset(
     {
@@ -106,3 +113,63 @@ def graph_types(graph: Any, module: ModuleType | None) -> set[tuple[str, ...]]:
             if inspect.isclass(value) and value.__module__ == module.__name__:
                 types.add((value.__module__, value.__qualname__))
     return types
+
+
+# -- our own records, serialized without LangGraph's generic checks ---------------------
+#
+# LangGraph's serializer finds a dataclass after a dozen isinstance checks, one of them
+# against a runtime-checkable Protocol (slow), for every record and nested record: about
+# a tenth of a millisecond each, dozens per run. Our records' types are known, so they
+# are written here directly, in exactly the form LangGraph writes a dataclass (the same
+# bytes; LangGraph's own reader reads them). Values inside them that are not our records
+# (user inputs, messages, commands) still go through LangGraph's serializer.
+
+
+class _Records:
+    # record type -> (field names, names of fields that may hold records)
+    types: dict[type, tuple[tuple[str, ...], frozenset[str]]] = {}
+
+
+def register_records(*types: type) -> None:
+    """Let :func:`dumps` write these dataclasses (and records nested in them) directly."""
+    for cls in types:
+        _Records.types[cls] = ((), frozenset())
+    names = {cls.__name__ for cls in _Records.types}
+    for cls in list(_Records.types):
+        hints = typing.get_type_hints(cls)
+        fields = tuple(f.name for f in dataclasses.fields(cls))
+        nested = frozenset(
+            name for name in fields if any(n in str(hints.get(name, "")) for n in names)
+        )
+        _Records.types[cls] = (fields, nested)
+
+
+def _deep(value: Any) -> Any:
+    kind = type(value)
+    if kind in _Records.types:
+        return _ext(value)
+    if kind is list or kind is tuple:
+        return [_deep(v) for v in value]
+    if kind is dict:
+        return {k: _deep(v) for k, v in value.items()}
+    return value
+
+
+def _ext(record: Any) -> ormsgpack.Ext:
+    kind = type(record)
+    fields, nested = _Records.types[kind]
+    values = {
+        name: _deep(getattr(record, name)) if name in nested else getattr(record, name)
+        for name in fields
+    }
+    return ormsgpack.Ext(
+        EXT_CONSTRUCTOR_KW_ARGS, _msgpack_enc((kind.__module__, kind.__name__, values))
+    )
+
+
+def dumps(value: Any) -> tuple[str, bytes]:
+    """``serializer().dumps_typed(value)``, faster for our records (same bytes)."""
+    if type(value) in _Records.types:
+        return "msgpack", _msgpack_enc(_ext(value))
+    kind, data = serializer().dumps_typed(value)
+    return kind, data

@@ -18,7 +18,8 @@ from typing import Any
 from temporalio.common import SearchAttributeKey
 from temporalio.exceptions import ApplicationError
 
-from tempograph.workflows.values import EncodedValue, PartTable
+from tempograph.workflows.serde import register_records
+from tempograph.workflows.values import EncodedValue, PartData, PartTable
 
 # Workflow, activity, update, signal and query names: stored in histories, never renamed.
 RUN_WORKFLOW = "RunWorkflow"
@@ -222,6 +223,7 @@ class RunEnd:
     persist: CheckpointBatch | None = None
     execution: str = ""  # the Temporal run id of the execution that wrote this end
     parts: PartTable = field(default_factory=PartTable)
+    local: bool = True  # a local activity's input: never in the history
 
 
 @dataclass
@@ -274,6 +276,7 @@ class NodeCall:
     # Checkpoints the run made since the last confirmed write: this activity writes them.
     persist: CheckpointBatch | None = None
     parts: PartTable = field(default_factory=PartTable)
+    local: bool = False  # run as a local activity: the call never reaches the history
 
     @property
     def thread_id(self) -> str:
@@ -335,3 +338,26 @@ class RunInput:
     request: RunRequest
     start: CheckpointBatch
     parts: PartTable = field(default_factory=PartTable)
+
+
+register_records(
+    StreamSpec,
+    WebhookDelivery,
+    StreamEvent,
+    PublishBatch,
+    CheckpointRow,
+    BlobRow,
+    WriteRow,
+    CheckpointBatch,
+    RunEnd,
+    ResumeRequest,
+    FinishOutcome,
+    RunState,
+    NodeCall,
+    NodeResult,
+    RunRequest,
+    RunInput,
+    EncodedValue,
+    PartData,
+    PartTable,
+)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +16,7 @@ from langgraph_sdk.errors import ConflictError, NotFoundError, UnprocessableEnti
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from tempograph.api.storage.threads import ThreadStore
-from tempograph.database import EmbeddedPostgres, open_pool
+from tempograph.database import open_pool
 from tempograph.temporal.devserver import DevServer
 from tempograph.workflows.types import RUN_WORKFLOW, CheckpointBatch, RunInput, RunRequest
 from tests.integration.api_server import serving
@@ -27,13 +27,6 @@ MALFORMED = "Invalid thread ID: must be a UUID"
 def plain(thread: Mapping[str, Any]) -> dict[str, Any]:
     """An SDK ``Thread`` as a plain dict: its TypedDict lacks fields the server sends."""
     return dict(thread)
-
-
-@pytest.fixture(scope="module")
-def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg"))
-    yield server.start()
-    server.stop()
 
 
 @pytest.fixture

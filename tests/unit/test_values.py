@@ -137,3 +137,10 @@ async def test_a_missing_value_is_an_error_not_silence() -> None:
     payloads = await data_converter(MemoryValueStore()).encode([node_call("x" * 50_000)])
     with pytest.raises(MissingValue):
         await codec.decode(payloads)
+
+
+def test_our_records_are_written_exactly_as_langgraph_writes_them() -> None:
+    from tempograph.workflows.serde import dumps, serializer
+
+    call = node_call({"messages": conversation(70), "n": 1})
+    assert dumps(call) == serializer().dumps_typed(call)
