@@ -20,11 +20,19 @@ from uuid import UUID
 import asyncpg
 
 from tempograph.api.storage.runs import FINAL, Event, RunStore
+from tempograph.runs import EVENTS_ONLY
 from tempograph.workflows.jsonable import RUN_EVENTS_CHANNEL as CHANNEL
 from tempograph.workflows.jsonable import dumps
 
 HEARTBEAT_SECONDS = 5.0
 _POLL_SECONDS = 1.0
+
+
+class Wake(asyncio.Event):
+    """Set when a notification for the run arrives. ``status_changed`` is False while
+    the notifications since it was last cleared said only "new events"."""
+
+    status_changed = True
 
 
 class Notifier:
@@ -33,7 +41,7 @@ class Notifier:
     def __init__(self, url: str) -> None:
         self._url = url
         self._conn: asyncpg.Connection | None = None
-        self._waiters: dict[str, set[asyncio.Event]] = {}
+        self._waiters: dict[str, set[Wake]] = {}
         self._lock = asyncio.Lock()
 
     async def _ensure(self) -> None:
@@ -50,13 +58,16 @@ class Notifier:
             self._conn = conn
 
     def _notified(self, conn: Any, pid: int, channel: str, payload: str) -> None:
-        for waiter in self._waiters.get(payload, ()):
+        run_id, _, kind = payload.partition(" ")
+        for waiter in self._waiters.get(run_id, ()):
+            if kind != EVENTS_ONLY.strip():
+                waiter.status_changed = True
             waiter.set()
 
     @contextlib.asynccontextmanager
-    async def subscribe(self, run_id: str) -> AsyncIterator[asyncio.Event]:
+    async def subscribe(self, run_id: str) -> AsyncIterator[Wake]:
         await self._ensure()
-        waiter = asyncio.Event()
+        waiter = Wake()
         self._waiters.setdefault(run_id, set()).add(waiter)
         try:
             yield waiter
@@ -98,12 +109,13 @@ async def follow(
                 yield None
 
 
-async def _pause(wake: asyncio.Event, quiet: float) -> tuple[float, bool]:
+async def _pause(wake: Wake, quiet: float) -> tuple[float, bool]:
     """Sleep until woken or one poll interval passes. Returns the quiet time so far and
     whether a heartbeat is due (then the quiet time starts over)."""
     try:
         await asyncio.wait_for(wake.wait(), timeout=_POLL_SECONDS)
     except TimeoutError:
+        wake.status_changed = True  # a poll: the notification may have been missed
         quiet += _POLL_SECONDS
         if quiet >= HEARTBEAT_SECONDS:
             return 0.0, True
@@ -117,9 +129,11 @@ async def until_final(store: RunStore, notifier: Notifier, run_id: UUID) -> Asyn
     async with notifier.subscribe(str(run_id)) as wake:
         while True:
             wake.clear()
-            status = await store.status(run_id)
-            if status is None or status in FINAL:
-                return
+            if wake.status_changed:
+                wake.status_changed = False
+                status = await store.status(run_id)
+                if status is None or status in FINAL:
+                    return
             quiet, heartbeat = await _pause(wake, quiet)
             if heartbeat:
                 yield None

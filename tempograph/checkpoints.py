@@ -80,6 +80,9 @@ class CheckpointStore(BaseCheckpointSaver[str], ABC):
 
 
 def rows_to_params(batch: CheckpointBatch) -> tuple[list[Any], list[Any], list[Any]]:
+    """The batch's rows as SQL parameters, one row per key as the inserts would leave
+    them one after another: the first checkpoint and blob of a key, the first write of a
+    task's index, the last of a special (negative) index (those overwrite)."""
     serde = serializer()
     checkpoints = []
     for row in batch.checkpoints:
@@ -115,7 +118,18 @@ def rows_to_params(batch: CheckpointBatch) -> tuple[list[Any], list[Any], list[A
         )
         for w in batch.writes
     ]
-    return checkpoints, blobs, writes
+    return _first(checkpoints, 3), _first(blobs, 4), _first(writes, 5)
+
+
+def _first(rows: list[tuple[Any, ...]], width: int) -> list[tuple[Any, ...]]:
+    """``rows`` keeping the first of each key (the first ``width`` columns); a write with
+    a negative index (column 4) keeps the last instead."""
+    kept: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+    for row in rows:
+        key = row[:width]
+        if key not in kept or (width == 5 and row[4] < 0):
+            kept[key] = row
+    return list(kept.values()) if len(kept) < len(rows) else rows
 
 
 async def write_rows(conn: asyncpg.Connection, batch: CheckpointBatch) -> None:

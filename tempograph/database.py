@@ -216,11 +216,25 @@ class EmbeddedPostgres:
             self._server = None
 
 
+class PooledConnection(asyncpg.Connection):  # type: ignore[misc]
+    """A pool connection released without asyncpg's reset query (advisory unlock, CLOSE
+    ALL, UNLISTEN, RESET ALL: one more round trip per acquire). Pooled connections take no
+    session state: locks are transaction-scoped, LISTEN has its own connection, nothing
+    SETs. The pool still rolls back a transaction left open."""
+
+    def get_reset_query(self) -> str:
+        return ""
+
+
 async def open_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
     """A pool on ``url``; :class:`DatabaseUnavailable` if Postgres does not answer."""
     try:
         pool: asyncpg.Pool = await asyncpg.create_pool(
-            url, min_size=min_size, max_size=max_size, timeout=10
+            url,
+            min_size=min_size,
+            max_size=max_size,
+            timeout=10,
+            connection_class=PooledConnection,
         )
     except (TimeoutError, OSError, asyncpg.PostgresError) as err:
         raise DatabaseUnavailable(f"cannot reach Postgres: {err}") from None

@@ -64,6 +64,9 @@ class Api:
         return response.json() if response.content.strip() else None
 
 
+_DRAIN_SECONDS = 2.0
+
+
 async def progress(
     temporal_address: str, namespace: str, workflow_id: str, say: Callable[[str], None]
 ) -> None:
@@ -126,12 +129,17 @@ async def follow_run(
     )
     try:
         output = await api.call("GET", f"/threads/{thread_id}/runs/{run['run_id']}/join")
+        ended = await api.call("GET", f"/threads/{thread_id}/runs/{run['run_id']}")
+        thread = await api.call("GET", f"/threads/{thread_id}")
+        if thread["status"] != "interrupted":
+            # The history may trail the API by a moment: let the watcher print it to
+            # its end (the workflow has ended; one waiting at an interrupt has not).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(watcher), _DRAIN_SECONDS)
     finally:
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watcher
-    ended = await api.call("GET", f"/threads/{thread_id}/runs/{run['run_id']}")
-    thread = await api.call("GET", f"/threads/{thread_id}")
     if ended["status"] == "error":
         error = (output or {}).get("__error__") or thread.get("error") or {}
         return "error", error

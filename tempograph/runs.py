@@ -88,6 +88,8 @@ class NewRun:
     idempotency_key: str | None
     request: RunRequest  # what the engine runs, kept exactly as made
     resume: bool = False
+    # Merged into the thread's metadata (LangGraph Server records graph and assistant).
+    thread_metadata: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -127,29 +129,39 @@ async def _in_flight(conn: asyncpg.Connection, thread_id: UUID) -> list[asyncpg.
 
 async def settle(conn: asyncpg.Connection, thread_id: UUID) -> ThreadStatus | None:
     """Recompute the thread's status from its runs and state (:func:`thread_status`)."""
-    row = await conn.fetchrow("SELECT waiting, error FROM threads WHERE thread_id = $1", thread_id)
-    if row is None:
-        return None
-    busy = await conn.fetchval(
-        "SELECT EXISTS (SELECT 1 FROM runs WHERE thread_id = $1 AND status = ANY($2::text[]))",
+    row = await conn.fetchrow(
+        "SELECT status, waiting, error IS NOT NULL AS failed, EXISTS (SELECT 1 FROM runs r"
+        "   WHERE r.thread_id = t.thread_id AND r.status = ANY($2::text[])) AS busy"
+        " FROM threads t WHERE thread_id = $1",
         thread_id,
         IN_FLIGHT,
     )
-    status = thread_status(
-        in_flight=bool(busy), waiting=bool(row["waiting"]), failed=row["error"] is not None
-    )
-    await conn.execute(
-        "UPDATE threads SET status = $2, updated_at = now() WHERE thread_id = $1",
-        thread_id,
-        status.value,
-    )
+    if row is None:
+        return None
+    status = thread_status(in_flight=row["busy"], waiting=row["waiting"], failed=row["failed"])
+    if status != row["status"]:
+        await conn.execute(
+            "UPDATE threads SET status = $2, updated_at = now() WHERE thread_id = $1",
+            thread_id,
+            status.value,
+        )
     return status
 
 
 async def notify(conn: asyncpg.Connection, run_ids: Sequence[str | UUID]) -> None:
-    """Wake whoever follows these runs (streams, ``wait``, ``join``)."""
-    for run_id in run_ids:
-        await conn.execute("SELECT pg_notify($1, $2)", RUN_EVENTS_CHANNEL, str(run_id))
+    """Wake whoever follows these runs (streams, ``wait``, ``join``): something about them
+    changed, maybe their status (see :data:`EVENTS_ONLY` for the other kind)."""
+    if run_ids:
+        await conn.execute(
+            "SELECT pg_notify($1, r) FROM unnest($2::text[]) AS r",
+            RUN_EVENTS_CHANNEL,
+            [str(r) for r in run_ids],
+        )
+
+
+# The suffix of a notification that only says "new events" (a node started, a node
+# streamed): streams read them; ``wait`` and ``join`` need not look at the run's status.
+EVENTS_ONLY = " events"
 
 
 async def admit(
@@ -221,13 +233,18 @@ async def admit(
         workflow_id,
         serializer().dumps_typed(new.request)[1],
     )
-    if decision.start:
-        await conn.execute(
-            "UPDATE threads SET run_workflow_id = $2 WHERE thread_id = $1",
-            new.thread_id,
-            workflow_id,
-        )
-    await settle(conn, new.thread_id)
+    # The new run is in flight: the thread is busy (one statement with the holder and the
+    # metadata LangGraph Server records on the thread).
+    await conn.execute(
+        "UPDATE threads SET run_workflow_id = CASE WHEN $3 THEN $2 ELSE run_workflow_id END,"
+        " status = $4, metadata = metadata || $5::jsonb, updated_at = now()"
+        " WHERE thread_id = $1",
+        new.thread_id,
+        workflow_id,
+        decision.start,
+        thread_status(in_flight=True, waiting=False, failed=False).value,
+        json.dumps(new.thread_metadata),
+    )
     decision.run = run_json(record)
     return decision
 
@@ -278,7 +295,7 @@ async def write_events(
             for i, e in enumerate(events)
         ],
     )
-    await conn.execute("SELECT pg_notify($1, $2)", RUN_EVENTS_CHANNEL, run_id)
+    await conn.execute("SELECT pg_notify($1, $2)", RUN_EVENTS_CHANNEL, run_id + EVENTS_ONLY)
     return True
 
 
@@ -319,7 +336,7 @@ WITH
     ON CONFLICT (run_id, key) DO NOTHING)
 SELECT b.thread_id,
        b.execution_id IS NOT NULL AND b.execution_id <> $26 AS reopened,
-       pg_notify($31, $24::text)
+       pg_notify($31, $24::text || $32)
 FROM before b
 """
 
@@ -331,11 +348,14 @@ async def record_node(
     events: Sequence[StreamEvent],
     workflow_id: str,
     execution: str,
+    *,
+    ending: bool = False,
 ) -> None:
     """What a node activity writes before its node runs, in one statement (one round
     trip): the run's new checkpoint rows, the run claimed by this execution (pending
     becomes running; a finished run runs again under a new execution, an operator's
-    reset), and its pending events."""
+    reset), and its pending events. The finish activity writes the same with ``ending``
+    (its notification then tells ``wait`` to look at the run's status)."""
     checkpoints, blobs, writes = _rows(batch)
     if run_id is None:
         if batch is not None:
@@ -354,6 +374,7 @@ async def record_node(
         [dumps(e.data) if e.value is None else None for e in events],
         [pack(e.value) if e.value is not None else None for e in events],
         RUN_EVENTS_CHANNEL,
+        "" if ending else EVENTS_ONLY,
     )
     if record is not None and record["reopened"]:
         await _reopened(conn, record["thread_id"], workflow_id)
@@ -377,31 +398,6 @@ async def _reopened(conn: asyncpg.Connection, thread_id: UUID, workflow_id: str)
         workflow_id,
     )
     await settle(conn, thread_id)
-
-
-async def claim_execution(
-    conn: asyncpg.Connection, run_id: str, workflow_id: str, execution: str
-) -> None:
-    """The run is executing in ``execution`` (a Temporal run id): a pending run becomes
-    running, and a finished one runs again if this is a new execution of its workflow (an
-    operator reset it); the thread is then busy with it again."""
-    reopened = await conn.fetchval(
-        "UPDATE runs SET status = 'running', execution_id = $2, updated_at = now()"
-        " WHERE run_id = $1 AND (status = 'pending'"
-        "   OR (execution_id IS NOT NULL AND execution_id <> $2))"
-        " RETURNING thread_id",
-        UUID(run_id),
-        execution,
-    )
-    if reopened is None:
-        return
-    await conn.execute(
-        "UPDATE threads SET run_workflow_id = coalesce(run_workflow_id, $2) WHERE thread_id = $1",
-        reopened,
-        workflow_id,
-    )
-    await settle(conn, reopened)
-    await notify(conn, [run_id])
 
 
 async def _render_end(end: RunEnd, values: ValueStore) -> tuple[str | None, str | None]:
@@ -439,11 +435,11 @@ async def finish_segment(
     )
     if thread is None:
         return FinishOutcome(), None  # the thread was deleted meanwhile
-    if end.persist is not None:
-        await write_rows(conn, end.persist)
+    # Rows, claim, events and the notification (delivered at commit) in one statement.
+    await record_node(
+        conn, end.persist, end.run_id, end.events, end.workflow_id, end.execution, ending=True
+    )
     if end.run_id is not None:
-        await claim_execution(conn, end.run_id, end.workflow_id, end.execution)
-        await write_events(conn, end.run_id, end.events)
         await _record_end(conn, end, values, thread_id)
     outcome = FinishOutcome()
     next_run = None
@@ -456,8 +452,6 @@ async def finish_segment(
     elif not end.final and holds:
         outcome = await _queued_for_waiting(conn, thread_id, end.workflow_id)
     await settle(conn, thread_id)
-    if end.run_id is not None:
-        await notify(conn, [end.run_id])
     return outcome, next_run
 
 
@@ -649,15 +643,17 @@ class RunStarter:
         self._pool = pool
         self._task_queue = task_queue
 
-    async def start(self, run: dict[str, Any]) -> None:
-        """Start ``run`` (idempotent: a workflow with its id that exists already wins)."""
+    async def start(self, run: dict[str, Any], request: RunRequest | None = None) -> None:
+        """Start ``run`` (idempotent: a workflow with its id that exists already wins).
+        ``request`` is the run's stored request, when the caller has it at hand."""
         async with self._pool.acquire() as conn:
-            stored = await conn.fetchval(
-                "SELECT request FROM runs WHERE run_id = $1", UUID(run["run_id"])
-            )
-            if stored is None:
-                return  # deleted meanwhile (its thread too, or a rollback)
-            request = _request(stored)
+            if request is None:
+                stored = await conn.fetchval(
+                    "SELECT request FROM runs WHERE run_id = $1", UUID(run["run_id"])
+                )
+                if stored is None:
+                    return  # deleted meanwhile (its thread too, or a rollback)
+                request = _request(stored)
             fork = (request.config.get("configurable") or {}).get("checkpoint_id")
             start, parts = await load_start_rows(conn, run["thread_id"], fork)
         attributes = [

@@ -169,7 +169,10 @@ async def _take_thread(state: AppState, tid: UUID) -> str:
             holder = row["run_workflow_id"]
             if holder is None:
                 await conn.execute(
-                    "UPDATE threads SET run_workflow_id = $2 WHERE thread_id = $1", tid, token
+                    "UPDATE threads SET run_workflow_id = $2, updated_at = now()"
+                    " WHERE thread_id = $1",
+                    tid,
+                    token,
                 )
                 return token
         if holder.startswith("update:") or loop.time() > deadline:

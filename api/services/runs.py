@@ -151,10 +151,6 @@ async def create_run(
     found = await assistant(state, body.assistant_id)
     graph_id = found["graph_id"]
     pool = await state.database.pool()
-    threads = ThreadStore(pool)
-    missing = await threads.get(thread_id) is None
-    if missing and body.if_not_exists != "create":
-        raise HTTPException(404, "Thread or assistant not found.")
     config = {**found["config"], **body.config}
     configurable = {**found["config"].get("configurable", {}), **config.get("configurable", {})}
     if body.checkpoint is not None and body.checkpoint.get("checkpoint_id"):
@@ -165,9 +161,10 @@ async def create_run(
     context = {**found["context"], **body.context} or None
     check_input(state, graph_id, body, config)
     check_carriable(body, config, context)
-    if missing:
-        # Created only now: a request refused above leaves no thread behind.
-        await threads.create(thread_id, {"graph_id": graph_id}, "do_nothing")
+    if body.if_not_exists == "create":
+        # Created only now: a request refused above leaves no thread behind. (A thread
+        # that does not exist otherwise is a 404 from admit.)
+        await ThreadStore(pool).create(thread_id, {"graph_id": graph_id})
     if configurable.get("checkpoint_id") and not await _has_checkpoint(
         state, thread_id, configurable["checkpoint_id"]
     ):
@@ -221,6 +218,11 @@ async def create_run(
             assistant_id=str(found["assistant_id"]),
         ),
         resume=body.command is not None and body.command.resume is not None,
+        thread_metadata={
+            "graph_id": graph_id,
+            "assistant_id": str(found["assistant_id"]),
+            **(config.get("metadata") or {}),
+        },
     )
     for attempt in range(2):
         admission = await _admit(state, new)
@@ -247,14 +249,6 @@ async def create_run(
             async with pool.acquire() as conn, conn.transaction():
                 await withdraw(conn, new.run_id, thread_id)
             raise
-    await threads.update(
-        thread_id,
-        {
-            "graph_id": graph_id,
-            "assistant_id": str(found["assistant_id"]),
-            **(config.get("metadata") or {}),
-        },
-    )
     return admission.run
 
 
@@ -287,16 +281,16 @@ async def _admit(state: AppState, new: NewRun) -> Admission:
 async def _act(state: AppState, admission: Admission, new: NewRun) -> None:
     """What Temporal is asked to do for an admitted run."""
     if admission.start:
-        await _start(state, admission.run)
+        await _start(state, admission.run, new.request)
     if admission.resume_holder is not None:
         await _resume(state, admission, new)
     if admission.cancel is not None:
         await signal_cancel(state, *admission.cancel)
 
 
-async def _start(state: AppState, run: dict[str, Any]) -> None:
+async def _start(state: AppState, run: dict[str, Any], request: RunRequest | None = None) -> None:
     try:
-        await (await state.starter()).start(run)
+        await (await state.starter()).start(run, request)
     except RPCError as err:
         raise _unavailable(err) from None
 

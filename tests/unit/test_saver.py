@@ -8,9 +8,10 @@ from typing import Annotated, Any
 from langgraph.graph import START, StateGraph
 from typing_extensions import TypedDict
 
-from tempograph.workflows.saver import WorkflowSaver
-from tempograph.workflows.types import CheckpointBatch
-from tempograph.workflows.values import PartTable
+from tempograph.checkpoints import rows_to_params
+from tempograph.workflows.saver import WorkflowSaver, next_version
+from tempograph.workflows.types import BlobRow, CheckpointBatch, WriteRow
+from tempograph.workflows.values import PartTable, encode, pack
 
 
 class State(TypedDict):
@@ -48,8 +49,11 @@ def everything(saver: WorkflowSaver) -> tuple[CheckpointBatch, PartTable]:
 async def test_versions_count_up_and_differ_between_branches() -> None:
     saver = WorkflowSaver("t")
     first = saver.get_next_version(None, None)
-    assert first.startswith(f"{1:032}.")
-    assert saver.get_next_version(f"{7:032}.5", None).startswith(f"{8:032}.")
+    assert first.startswith("0000000001.") and len(first) == 19
+    assert saver.get_next_version("0000000007.0000abcd", None).startswith("0000000008.")
+    # String order is the counter's order, past a power of ten too.
+    assert saver.get_next_version("0000000009.ffffffff", None) > "0000000009.ffffffff"
+    assert next_version(None, 0.999999) < next_version("0000000001.00000000", 0.0)
     # Two branches writing the same channel at the same count get different versions,
     # so a fork's blobs never overwrite the abandoned branch's.
     assert saver.get_next_version(None, None) != first
@@ -92,3 +96,20 @@ async def test_unchanged_channels_are_not_written_again() -> None:
     # Three runs of one node: "total" and "seen" change at every step, "__start__" only
     # when there is input; nothing is written for a channel a step did not change.
     assert len(batch.blobs) < 3 * len(batch.checkpoints)
+
+
+def test_rows_keep_one_per_key_as_inserts_one_after_another_would() -> None:
+    # One statement cannot insert a key twice: the rows are reduced first, keeping what
+    # the inserts would leave (a task's write stays the first; a special write, negative
+    # index, is overwritten by the last).
+    table = PartTable()
+    first, second = encode("first", table), encode("second", table)
+    rows = [
+        WriteRow("", "cp", "task", index, "channel", value)
+        for index in (0, -3)
+        for value in (first, second)
+    ]
+    blobs = [BlobRow("", "channel", "0000000001.00000000", v) for v in (first, second)]
+    _, blob_params, write_params = rows_to_params(CheckpointBatch("t", blobs=blobs, writes=rows))
+    assert [(w[4], w[6]) for w in write_params] == [(0, pack(first)), (-3, pack(second))]
+    assert [b[4] for b in blob_params] == [pack(first)]
