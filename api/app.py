@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
 from fastapi import FastAPI
+from temporalio.client import Client
 
 from tempograph import __version__
 from tempograph.api import errors
@@ -31,10 +32,13 @@ def create_app(
     graphs: dict[str, DurableGraph],
     store_index: dict[str, Any] | None = None,
     store_ttl: dict[str, Any] | None = None,
+    temporal_client: Awaitable[Client] | None = None,
 ) -> FastAPI:
     """An app for ``settings`` serving ``graphs`` (loaded graphs by id) and a memory store
     (``store_index``/``store_ttl`` as in langgraph.json); nothing connects until it starts.
-    The app also sweeps for runs whose workflows Temporal ended (:mod:`tempograph.sweeper`)."""
+    The app also sweeps for runs whose workflows Temporal ended (:mod:`tempograph.sweeper`).
+    ``temporal_client``: a client to use (a worker's, in the same process) instead of its
+    own connection."""
     catalog = GraphCatalog({k: g.original for k, g in graphs.items()}, dict(graphs))
     database: Database
 
@@ -71,7 +75,10 @@ def create_app(
         except DatabaseUnavailable:
             pass  # serve 503s until Postgres is back; every request retries
         values = PostgresValueStore(database.pool, settings.cache_bytes // 2)
-        temporal = await connect(settings, values)
+        if temporal_client is not None:
+            temporal = await temporal_client
+        else:
+            temporal = await connect(settings, values)
         app.state.tempograph = AppState(
             database=database,
             temporal=temporal,

@@ -15,13 +15,16 @@ import os
 import signal
 import sys
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tempograph.errors import ErrorCode, TempographError
 from tempograph.settings import Settings
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_UNAVAILABLE = 0, 1, 2, 3, 4
 # Written by `tempograph up` into its data directory while it runs: where its API is.
@@ -77,6 +80,7 @@ async def _serve_worker(
     on_ready: Callable[[list[str]], None],
     stop: asyncio.Event | None = None,
     node_queues: str = "all",
+    share: asyncio.Future[Client] | None = None,
 ) -> None:
     from tempograph.activities.events import Recorder
     from tempograph.database import migrate
@@ -108,6 +112,8 @@ async def _serve_worker(
     values.configure(settings.cache_bytes // 2)
     recorder = Recorder(settings.database_url, cache_bytes=settings.cache_bytes // 4)
     client = await connect(settings, recorder.values)
+    if share is not None:
+        share.set_result(client)  # the API of `tempograph up` starts runs on it: eagerly
     queues: str | list[str] = node_queues
     if node_queues not in ("all", "none"):
         queues = [q.strip() for q in node_queues.split(",") if q.strip()]
@@ -163,8 +169,10 @@ async def _serve_api(
     port: int,
     on_ready: Callable[[str], None],
     stop: asyncio.Event,
+    temporal: Awaitable[Client] | None = None,
 ) -> None:
-    """The HTTP API on ``host:port`` (and, without ``DATABASE_URL``, embedded Postgres)."""
+    """The HTTP API on ``host:port`` (and, without ``DATABASE_URL``, embedded Postgres);
+    on the worker's Temporal client if ``temporal`` gives it."""
     import uvicorn
 
     from tempograph.api import create_app
@@ -184,7 +192,7 @@ async def _serve_api(
         embedded = EmbeddedPostgres(settings.data_dir / "postgres")
         database_url = await asyncio.to_thread(embedded.start)
     try:
-        app = create_app(settings, database_url, graphs, store_index, store_ttl)
+        app = create_app(settings, database_url, graphs, store_index, store_ttl, temporal)
         server = ApiServer(
             uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
         )
@@ -252,6 +260,9 @@ async def _up(
             )
             _say(f"tempograph ready: graphs from {config_path}")
 
+    # One Temporal client for the worker and the API: a run the API starts goes straight
+    # to this process's worker (eager workflow start), without a task-queue poll.
+    client: asyncio.Future[Client] = asyncio.get_running_loop().create_future()
     try:
         _say(f"temporal dev server on {server.address}, UI http://127.0.0.1:{ui_port}")
         parts = [
@@ -261,6 +272,7 @@ async def _up(
                     config_path,
                     lambda graphs: ready("worker", f"serving {graphs}"),
                     stop,
+                    share=client,
                 )
             ),
             asyncio.create_task(
@@ -271,12 +283,14 @@ async def _up(
                     api_port,
                     lambda url: ready("api", f"listening on {url}"),
                     stop,
+                    client,
                 )
             ),
         ]
         # If one part fails (a taken port, a bad graph file), stop the others too.
         await asyncio.wait(parts, return_when=asyncio.FIRST_EXCEPTION)
         stop.set()
+        client.cancel()  # an API still waiting for the worker's client gives up
         for result in await asyncio.gather(*parts, return_exceptions=True):
             if isinstance(result, BaseException):
                 raise result

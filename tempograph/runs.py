@@ -669,6 +669,9 @@ class RunStarter:
                 id=run["run_id"],
                 task_queue=self._task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                # Handed to a worker of this client in the start's reply, if this process
+                # runs one for the queue with a free slot (else an ordinary start).
+                request_eager_start=True,
                 search_attributes=TypedSearchAttributes(attributes),
                 static_summary=f"{request.graph_id} on thread {run['thread_id']}",
             )

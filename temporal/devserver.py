@@ -137,6 +137,10 @@ class DevServer:
         # workflow task's reply, instead of through a task-queue poll: the benchmark
         # measured about half the per-node cost without it.
         cmd += ["--dynamic-config-value", "system.enableActivityEagerExecution=true"]
+        # Likewise a run's first workflow task, when the API starts it on a client a
+        # worker of its task queue shares (`tempograph up`): sequential 3-activity
+        # workflows measured 69 -> 54 ms, and 64 -> 50 ms of server CPU each.
+        cmd += ["--dynamic-config-value", "system.enableEagerWorkflowStart=true"]
         for key, value in DEV_SERVER_RATES.items():
             cmd += ["--dynamic-config-value", f"{key}={value}"]
         return cmd + list(self.extra_args)
