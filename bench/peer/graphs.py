@@ -2,14 +2,17 @@
 
 ``chain3``: three trivial nodes in a row, so a run is all server overhead.
 ``approval``: a node that waits at ``interrupt("ok?")``, then one more node.
+``chat`` and ``slow``: see below.
 """
 
 from __future__ import annotations
 
+import asyncio
 import operator
 from typing import Annotated, NotRequired
 
-from langgraph.graph import END, START, StateGraph
+from langchain_core.messages import AIMessage
+from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.types import interrupt
 from typing_extensions import TypedDict
 
@@ -62,3 +65,43 @@ approval = (
     .add_edge("done", END)
     .compile()
 )
+
+
+# ``chat``: MessagesState, three nodes each appending one ~500-character reply, as a chat
+# agent's turn does; the size benchmark runs it on short and long threads.
+REPLY = ("The quick brown fox jumps over the lazy dog. " * 12)[:480]
+
+
+def _reply(name: str):  # type: ignore[no-untyped-def]
+    def reply(state: MessagesState) -> dict[str, list[AIMessage]]:
+        return {"messages": [AIMessage(f"{name}: {REPLY}")]}
+
+    reply.__name__ = name
+    return reply
+
+
+chat = (
+    StateGraph(MessagesState)
+    .add_node("plan", _reply("plan"))
+    .add_node("act", _reply("act"))
+    .add_node("answer", _reply("answer"))
+    .add_edge(START, "plan")
+    .add_edge("plan", "act")
+    .add_edge("act", "answer")
+    .add_edge("answer", END)
+    .compile()
+)
+
+
+# ``slow``: one node that sleeps ``seconds``: a run that is busy long enough for an
+# operator to end it from Temporal (the benchmark's terminate and cancel timings).
+class SlowState(TypedDict):
+    seconds: float
+
+
+async def nap(state: SlowState) -> dict[str, float]:
+    await asyncio.sleep(state["seconds"])
+    return {"seconds": 0.0}
+
+
+slow = StateGraph(SlowState).add_node("nap", nap).add_edge(START, "nap").compile()
