@@ -42,6 +42,7 @@ from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
 from tempograph.activities.events import NodeStream, Recorder
+from tempograph.valuestore import MAX_VALUE_BYTES
 from tempograph.workflows.durable import ActivityTarget, DurableGraph
 from tempograph.workflows.policy import NodePolicy
 from tempograph.workflows.types import ErrorType, NodeCall, NodeResult
@@ -149,6 +150,7 @@ class NodeActivities:
         table = PartTable()
         result.output = encode(output, table) if output is not None else None
         result.writes = [(channel, encode(value, table)) for channel, value in writes]
+        _check_sizes(table)
         result.parts = table
         return result
 
@@ -351,6 +353,18 @@ def _policies(value: Any) -> Sequence[Any]:
     if value is None:
         return ()
     return value if isinstance(value, Sequence) else (value,)
+
+
+def _check_sizes(table: PartTable) -> None:
+    """A value the store refuses fails the node now, for good (a retry makes it again)."""
+    for part in table.parts.values():
+        if part.data is not None and len(part.data) > MAX_VALUE_BYTES:
+            raise ApplicationError(
+                f"the node produced a value of {len(part.data)} bytes; one value may be at"
+                f" most {MAX_VALUE_BYTES} bytes",
+                type=ErrorType.VALUE_TOO_LARGE,
+                non_retryable=True,
+            )
 
 
 def _retryable(exc: Exception, retry_on: Sequence[Any], non_retryable: Sequence[str]) -> bool:

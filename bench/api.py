@@ -657,7 +657,7 @@ def size_rows(samples: dict[str, Samples]) -> list[Row]:
 
 
 def render(rows: list[Row], labels: list[str], baselines: list[str]) -> str:
-    pairs = [(o, b) for b in baselines for o in labels if o != b]
+    pairs = [(o, b) for b in baselines for o in labels if o not in baselines]
     header = ["measurement", *labels]
     for other, base in pairs:
         header += [f"{other}/{base}", f"{other} beats {base}"]

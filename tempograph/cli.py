@@ -395,6 +395,16 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
     return await _with_api(settings, work)
 
 
+async def _thread(api: Any, name: str, thread_id: str, missing: ErrorCode) -> Any:
+    """The thread, or a TempographError with ``missing`` as its code if there is none."""
+    try:
+        return await api.call("GET", f"/threads/{thread_id}")
+    except TempographError as err:
+        if err.code == ErrorCode.SERVER_UNAVAILABLE:
+            raise
+        raise TempographError(f"thread {name!r} does not exist", code=missing) from None
+
+
 async def _resume(settings: Settings, args: argparse.Namespace) -> int:
     from tempograph.remote import thread_uuid
 
@@ -402,14 +412,7 @@ async def _resume(settings: Settings, args: argparse.Namespace) -> int:
     thread_id = thread_uuid(args.thread)
 
     async def work(api: Any) -> int:
-        try:
-            found = await api.call("GET", f"/threads/{thread_id}")
-        except TempographError as err:
-            if err.code == ErrorCode.SERVER_UNAVAILABLE:
-                raise
-            raise TempographError(
-                f"thread {args.thread!r} does not exist", code=ErrorCode.NOT_WAITING
-            ) from None
+        found = await _thread(api, args.thread, thread_id, ErrorCode.NOT_WAITING)
         graph_id = found["metadata"].get("graph_id")
         if found["status"] != "interrupted" or not graph_id:
             raise TempographError(
@@ -432,14 +435,7 @@ async def _state(settings: Settings, args: argparse.Namespace) -> int:
     thread_id = thread_uuid(args.thread)
 
     async def work(api: Any) -> int:
-        try:
-            found = await api.call("GET", f"/threads/{thread_id}")
-        except TempographError as err:
-            if err.code == ErrorCode.SERVER_UNAVAILABLE:
-                raise
-            raise TempographError(
-                f"thread {args.thread!r} does not exist", code=ErrorCode.INVALID_INPUT
-            ) from None
+        found = await _thread(api, args.thread, thread_id, ErrorCode.INVALID_INPUT)
         state = await api.call("GET", f"/threads/{thread_id}/state")
         runs = await api.call("GET", f"/threads/{thread_id}/runs?limit=1")
         body: dict[str, Any] = {

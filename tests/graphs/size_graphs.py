@@ -3,6 +3,7 @@
 ``chat``: each node appends one message (``SIZE_CHARS`` characters, default 500) to a
 ``MessagesState`` conversation. ``chain20``: twenty nodes in a row, each appending a short
 message. ``document``: a node that returns a document of ``DOC_BYTES`` (default 10 MB).
+``too_big``: a node that returns one value past the store's cap.
 """
 
 from __future__ import annotations
@@ -67,3 +68,16 @@ doc_builder.add_node("measure", measure)
 doc_builder.add_edge(START, "fetch")
 doc_builder.add_edge("fetch", "measure")
 document = doc_builder.compile()
+
+
+def overflow(state: DocState) -> dict:
+    """One byte more than a single value may be (tempograph.valuestore.MAX_VALUE_BYTES)."""
+    return {"doc": "x" * (256 * 1024 * 1024 + 1)}
+
+
+too_big_builder = StateGraph(DocState)
+too_big_builder.add_node("overflow", overflow)
+too_big_builder.add_node("measure", measure)
+too_big_builder.add_edge(START, "overflow")
+too_big_builder.add_edge("overflow", "measure")
+too_big = too_big_builder.compile()

@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 from langgraph_sdk import get_client
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 
 from tempograph.temporal.codec import INLINE_LIMIT
 from tempograph.temporal.devserver import DevServer
+from tempograph.valuestore import MAX_VALUE_BYTES
 from tests.conftest import load_test_graph
 from tests.integration.api_server import api_stack
 
@@ -33,7 +34,7 @@ def conversation(count: int, chars: int = 500) -> list[dict[str, Any]]:
 def graphs() -> dict[str, Any]:
     return {
         name: load_test_graph(name, f"size_graphs.py:{name}")
-        for name in ("chat", "chain20", "document")
+        for name in ("chat", "chain20", "document", "too_big")
     }
 
 
@@ -116,3 +117,32 @@ async def test_a_twenty_node_runs_history_grows_a_few_kb_per_node_whatever_the_s
     print(f"history bytes per node: {per_node}")
     assert per_node["large"] < 8 * 1024
     assert per_node["large"] < per_node["small"] * 1.5
+
+
+async def test_a_value_over_the_cap_fails_its_node_not_the_workflow(
+    dev_server: DevServer, client: Client, postgres_url: str, graphs: dict[str, Any]
+) -> None:
+    """A node that returns one value past MAX_VALUE_BYTES (256 MiB) fails at once (no
+    retry makes it smaller): the run is an error naming the node and the cap, its
+    workflow failed rather than terminated, and the thread keeps its earlier state."""
+    async with api_stack(dev_server, client, postgres_url, graphs) as http:
+        sdk = get_client(url=str(http.base_url))
+        tid = (await sdk.threads.create())["thread_id"]
+        out = await sdk.runs.wait(tid, "too_big", input={"doc": "small"}, raise_error=False)
+        run = (await sdk.runs.list(tid))[0]
+        thread = await sdk.threads.get(tid)
+        state = await sdk.threads.get_state(tid)
+        description = await client.get_workflow_handle(run["workflow_id"]).describe()
+        attempts = [
+            e.activity_task_started_event_attributes.attempt
+            async for e in client.get_workflow_handle(run["workflow_id"]).fetch_history_events()
+            if e.HasField("activity_task_started_event_attributes")
+        ]
+
+    assert run["status"] == "error" and thread["status"] == "error"
+    assert out["__error__"]["error"] == "ValueTooLarge"
+    assert f"at most {MAX_VALUE_BYTES} bytes" in out["__error__"]["message"]
+    assert thread["error"]["node"] == "overflow"
+    assert description.status == WorkflowExecutionStatus.FAILED
+    assert attempts == [1]
+    assert state["values"]["doc"] == "small" and state["next"] == ["overflow"]
