@@ -42,6 +42,7 @@ from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
 from tempograph.activities.events import NodeStream, Recorder
+from tempograph.identity import as_user
 from tempograph.valuestore import MAX_VALUE_BYTES
 from tempograph.workflows.durable import ActivityTarget, DurableGraph
 from tempograph.workflows.policy import NodePolicy
@@ -210,6 +211,8 @@ class NodeActivities:
             subgraph_counter=counter("subgraph"),
         )
         conf = dict(call.config.get("configurable", {}))
+        if "langgraph_auth_user" in conf:  # the run's caller, as LangGraph Server gives it
+            conf["langgraph_auth_user"] = as_user(conf["langgraph_auth_user"])
         # The namespace of the graph this node belongs to (its own segment dropped).
         namespace = tuple(call.checkpoint_ns.split("|"))[:-1] if call.checkpoint_ns else ()
 

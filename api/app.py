@@ -9,10 +9,12 @@ from contextlib import asynccontextmanager
 from typing import Any, cast
 
 from fastapi import FastAPI
+from langgraph_sdk import Auth
 from temporalio.client import Client
 
 from tempograph import __version__
 from tempograph.api import errors
+from tempograph.api.auth import Authenticate
 from tempograph.api.graphs import GraphCatalog, system_assistant_id
 from tempograph.api.routes import assistants, runs, state, store, system, threads
 from tempograph.api.state import AppState, Database
@@ -33,12 +35,13 @@ def create_app(
     store_index: dict[str, Any] | None = None,
     store_ttl: dict[str, Any] | None = None,
     temporal_client: Awaitable[Client] | None = None,
+    auth: Auth | None = None,
 ) -> FastAPI:
     """An app for ``settings`` serving ``graphs`` (loaded graphs by id) and a memory store
     (``store_index``/``store_ttl`` as in langgraph.json); nothing connects until it starts.
     The app also sweeps for runs whose workflows Temporal ended (:mod:`tempograph.sweeper`).
     ``temporal_client``: a client to use (a worker's, in the same process) instead of its
-    own connection."""
+    own connection. ``auth``: LangGraph custom auth (:mod:`tempograph.api.auth`)."""
     catalog = GraphCatalog({k: g.original for k, g in graphs.items()}, dict(graphs))
     database: Database
 
@@ -110,6 +113,8 @@ def create_app(
     )
     errors.install(app)
     app.add_middleware(errors.BodyLimit, limit=settings.max_body_bytes)
+    if auth is not None:
+        app.add_middleware(Authenticate, auth=auth)  # outermost: before any body is read
     app.include_router(system.router)
     app.include_router(assistants.router)
     app.include_router(threads.router)

@@ -153,11 +153,16 @@ async def _dev_server(settings: Settings, port: int, ui_port: int) -> None:
         server.stop()
 
 
-def _require_loopback(host: str) -> None:
-    if host not in ("127.0.0.1", "localhost", "::1"):
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def _require_auth(host: str, config: Any) -> None:
+    """A server reachable from other machines needs an auth configuration."""
+    if host not in LOOPBACK and not config.auth:
         raise TempographError(
-            f"refusing to serve the API on {host}: authentication is not implemented yet, "
-            "so the API listens on loopback only",
+            f"refusing to serve the API on {host} without authentication: add "
+            '"auth": {"path": "./auth.py:auth"} (a langgraph_sdk.Auth) to '
+            f"{config.path.name}, or listen on 127.0.0.1",
             code=ErrorCode.CONFIG_INVALID,
         )
 
@@ -176,14 +181,16 @@ async def _serve_api(
     import uvicorn
 
     from tempograph.api import create_app
+    from tempograph.api.auth import load_auth
     from tempograph.api.server import ApiServer
     from tempograph.database import EmbeddedPostgres
     from tempograph.registry import load_project, read_config, store_settings
 
-    _require_loopback(host)
     config = read_config(config_path)
+    _require_auth(host, config)
     store_index, store_ttl = store_settings(config)
     graphs, failed = load_project(config)
+    auth = load_auth(config.auth, config.path.parent) if config.auth else None
     for graph_id, reason in sorted(failed.items()):
         _err(f"graph {graph_id!r} not served by the API: {reason}")
     embedded = None
@@ -192,7 +199,7 @@ async def _serve_api(
         embedded = EmbeddedPostgres(settings.data_dir / "postgres")
         database_url = await asyncio.to_thread(embedded.start)
     try:
-        app = create_app(settings, database_url, graphs, store_index, store_ttl, temporal)
+        app = create_app(settings, database_url, graphs, store_index, store_ttl, temporal, auth)
         server = ApiServer(
             uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
         )
@@ -228,7 +235,13 @@ async def _up(
 
     stop = _stop_requested()
     server = DevServer(settings.data_dir / "temporal", port=port, ui_port=ui_port)
-    _say("tempograph up: local development, loopback only, no authentication")
+    from tempograph.registry import read_config
+
+    guarded = bool(read_config(config_path).auth)
+    _say(
+        "tempograph up: local development, loopback only, "
+        + ("auth from langgraph.json" if guarded else "no authentication")
+    )
     await server.start()
     settings = dataclasses.replace(settings, temporal_address=server.address)
     embedded = None

@@ -47,6 +47,8 @@ class ProjectConfig:
     env: dict[str, str]
     # LangGraph Server's "store" section: {"index": {"embed", "dims", "fields"}, "ttl": {...}}.
     store: dict[str, Any] = field(default_factory=dict)
+    # LangGraph Server's "auth" section: {"path": "./auth.py:auth"}; empty for none.
+    auth: dict[str, Any] = field(default_factory=dict)
 
 
 def read_config(path: str | Path) -> ProjectConfig:
@@ -90,7 +92,10 @@ def read_config(path: str | Path) -> ProjectConfig:
     store = raw.get("store") or {}
     if not isinstance(store, dict):
         raise ConfigError(f'{path}: "store" must be an object')
-    return ProjectConfig(path, graphs, dependencies, _read_env(base, raw.get("env")), store)
+    auth = raw.get("auth") or {}
+    if not isinstance(auth, dict) or (auth and not isinstance(auth.get("path"), str)):
+        raise ConfigError(f'{path}: "auth" must be {{"path": "./auth.py:auth"}}')
+    return ProjectConfig(path, graphs, dependencies, _read_env(base, raw.get("env")), store, auth)
 
 
 def _read_env(base: Path, env: Any) -> dict[str, str]:
@@ -127,7 +132,7 @@ def _module_name(path: Path) -> str:
     raise ImportError(f"no free module name for {path}")
 
 
-def _import_file(path: Path) -> ModuleType:
+def import_file(path: Path) -> ModuleType:
     name = _module_name(path)
     existing = sys.modules.get(name)
     if existing is not None:
@@ -150,7 +155,7 @@ def load_graph(spec: GraphSpec, default_policy: NodePolicy | None = None) -> Dur
     if not spec.path.exists():
         raise GraphLoadError(spec.graph_id, f"file {spec.path} does not exist")
     try:
-        module = _import_file(spec.path)
+        module = import_file(spec.path)
     except Exception as err:
         raise GraphLoadError(
             spec.graph_id, f"import of {spec.path} failed: {type(err).__name__}: {err}"
@@ -213,7 +218,7 @@ def store_settings(config: ProjectConfig) -> tuple[dict[str, Any] | None, dict[s
     file_part, _, attr = embed.rpartition(":")
     target = (config.path.parent / file_part).resolve()
     try:
-        module = _import_file(target)
+        module = import_file(target)
     except Exception as err:
         raise ConfigError(f"{config.path}: cannot import {target}: {err}") from err
     if not hasattr(module, attr):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import sys
 import time
 import uuid
@@ -34,12 +35,25 @@ def thread_uuid(name: str) -> str:
         return str(uuid.uuid5(_NAMES, name))
 
 
+def credentials() -> dict[str, str]:
+    """Headers for the API's auth, from the environment: ``LANGGRAPH_API_KEY`` as
+    ``x-api-key`` (as the official SDK sends it), ``TEMPOGRAPH_TOKEN`` as a bearer token."""
+    headers: dict[str, str] = {}
+    if key := os.environ.get("LANGGRAPH_API_KEY"):
+        headers["x-api-key"] = key
+    if token := os.environ.get("TEMPOGRAPH_TOKEN"):
+        headers["Authorization"] = f"Bearer {token}"
+    return headers
+
+
 class Api:
     """A few calls to the HTTP API, with its errors as :class:`TempographError`."""
 
     def __init__(self, url: str) -> None:
         self.url = url.rstrip("/")
-        self._http = httpx.AsyncClient(base_url=self.url, timeout=httpx.Timeout(30, read=None))
+        self._http = httpx.AsyncClient(
+            base_url=self.url, timeout=httpx.Timeout(30, read=None), headers=credentials()
+        )
 
     async def close(self) -> None:
         await self._http.aclose()
@@ -57,6 +71,13 @@ class Api:
                 detail = response.json().get("detail", response.text)
             except (ValueError, AttributeError):
                 detail = response.text
+            if response.status_code in (401, 403):
+                raise TempographError(
+                    f"the API refused the request ({response.status_code}: {detail}); "
+                    "credentials are read from LANGGRAPH_API_KEY (sent as x-api-key) or "
+                    "TEMPOGRAPH_TOKEN (sent as a bearer token)",
+                    code=ErrorCode.INVALID_INPUT,
+                )
             code = ErrorCode.SERVER_UNAVAILABLE if response.status_code >= 500 else None
             if response.status_code == 409:
                 code = ErrorCode.NOT_WAITING

@@ -7,6 +7,7 @@ from uuid import UUID, uuid4
 
 from fastapi import APIRouter, HTTPException, Query, Response
 
+from tempograph.api.auth import authorize, matches
 from tempograph.api.deps import State
 from tempograph.api.graphs import system_assistant_id
 from tempograph.api.models import AssistantCount, AssistantCreate, AssistantPatch, AssistantSearch
@@ -45,9 +46,14 @@ async def _store(state: State) -> AssistantStore:
     return AssistantStore(await state.database.pool())
 
 
-async def _existing(state: State, assistant_id: str) -> dict[str, Any]:
-    found = await (await _store(state)).get(_id(state, assistant_id))
-    if found is None:
+async def _existing(
+    state: State, assistant_id: str, action: str = "read", value: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The assistant, when the caller may ``action`` it; 404 when unknown or not theirs."""
+    key = _id(state, assistant_id)
+    filters = await authorize("assistants", action, value or {"assistant_id": key})
+    found = await (await _store(state)).get(key)
+    if found is None or not matches(found["metadata"], filters):
         raise HTTPException(404, f"Assistant {assistant_id!r} not found")
     return found
 
@@ -58,27 +64,46 @@ async def create(body: AssistantCreate, state: State) -> dict[str, Any]:
     _one_of_config_or_context(body.config, body.context)
     store = await _store(state)
     assistant_id = body.assistant_id or uuid4()
+    asked: dict[str, Any] = {
+        "assistant_id": assistant_id,
+        "graph_id": body.graph_id,
+        "config": body.config,
+        "context": body.context,
+        "metadata": dict(body.metadata),
+        "if_exists": body.if_exists,
+        "name": body.name,
+        "description": body.description,
+    }
+    filters = await authorize("assistants", "create", asked)
     created = await store.create(
         assistant_id,
         body.graph_id,
-        body.config,
-        body.context,
-        body.metadata,
-        body.name,
-        body.description,
+        asked["config"],
+        asked["context"],
+        asked["metadata"],
+        asked["name"],
+        asked["description"],
     )
     if created is not None:
         return created
-    if body.if_exists == "raise":
-        raise HTTPException(409, f"Assistant {assistant_id} already exists")
     existing = await store.get(assistant_id)
-    assert existing is not None
+    if body.if_exists == "raise" or existing is None or not matches(existing["metadata"], filters):
+        raise HTTPException(409, f"Assistant {assistant_id} already exists")
     return existing
+
+
+def _search_value(body: AssistantSearch | AssistantCount) -> dict[str, Any]:
+    value: dict[str, Any] = {"graph_id": body.graph_id, "metadata": body.metadata or {}}
+    if isinstance(body, AssistantSearch):
+        value.update(limit=body.limit, offset=body.offset)
+    return value
 
 
 @router.post("/search")
 async def search(body: AssistantSearch, state: State, response: Response) -> list[dict[str, Any]]:
+    filters = await authorize("assistants", "search", _search_value(body))
     page, total = await (await _store(state)).search(
+        allowed=filters,
         graph_id=body.graph_id,
         name=body.name,
         metadata=body.metadata,
@@ -97,8 +122,9 @@ async def search(body: AssistantSearch, state: State, response: Response) -> lis
 
 @router.post("/count")
 async def count(body: AssistantCount, state: State) -> int:
+    filters = await authorize("assistants", "search", _search_value(body))
     return await (await _store(state)).count(
-        graph_id=body.graph_id, name=body.name, metadata=body.metadata
+        graph_id=body.graph_id, name=body.name, metadata=body.metadata, allowed=filters
     )
 
 
@@ -112,13 +138,16 @@ async def patch(assistant_id: str, body: AssistantPatch, state: State) -> dict[s
     if body.graph_id is not None:
         _known_graph(state, body.graph_id)
     _one_of_config_or_context(body.config, body.context)
+    changes = {
+        key: value
+        for key, value in body.model_dump(exclude_unset=True).items()
+        if value is not None or key == "description"
+    }
+    asked: dict[str, Any] = {"assistant_id": _id(state, assistant_id), **changes}
+    await _existing(state, assistant_id, "update", asked)
     updated = await (await _store(state)).update(
         _id(state, assistant_id),
-        {
-            key: value
-            for key, value in body.model_dump(exclude_unset=True).items()
-            if value is not None or key == "description"
-        },
+        {key: asked[key] for key in changes},
     )
     if updated is None:
         raise HTTPException(404, f"Assistant {assistant_id!r} not found")
@@ -127,6 +156,7 @@ async def patch(assistant_id: str, body: AssistantPatch, state: State) -> dict[s
 
 @router.delete("/{assistant_id}", status_code=204)
 async def delete(assistant_id: str, state: State, delete_threads: bool = False) -> Response:
+    await _existing(state, assistant_id, "delete")
     if not await (await _store(state)).delete(_id(state, assistant_id)):
         raise HTTPException(404, f"Assistant {assistant_id!r} not found")
     return Response(status_code=204)

@@ -19,7 +19,7 @@ from fastapi.responses import StreamingResponse
 
 from tempograph.api.deps import State
 from tempograph.api.models import RunCreate
-from tempograph.api.routes.threads import drop_thread, thread_uuid
+from tempograph.api.routes.threads import allowed_thread, drop_thread, thread_uuid
 from tempograph.api.services.runs import cancel_run, create_run
 from tempograph.api.storage.runs import FINAL, RunStore
 from tempograph.api.storage.threads import ThreadStore
@@ -206,13 +206,16 @@ async def list_runs(
     | None = None,
 ) -> list[dict[str, Any]]:
     tid = thread_uuid(thread_id)
-    runs, threads = await _stores(state)
-    if await threads.get(tid) is None:
-        raise HTTPException(404, f"Thread {tid} not found")
+    await allowed_thread(state, tid)
+    runs, _ = await _stores(state)
     return await runs.list_runs(tid, limit, offset, status)
 
 
-async def _existing(state: State, thread_id: UUID, run_id: UUID) -> dict[str, Any]:
+async def _existing(
+    state: State, thread_id: UUID, run_id: UUID, action: str = "read"
+) -> dict[str, Any]:
+    """The run, when the caller may ``action`` its thread."""
+    await allowed_thread(state, thread_id, action, {"thread_id": thread_id, "run_id": run_id})
     runs, _ = await _stores(state)
     run = await runs.get(thread_id, run_id)
     if run is None:
@@ -227,7 +230,7 @@ async def get_run(thread_id: str, run_id: str, state: State) -> dict[str, Any]:
 
 @router.delete("/threads/{thread_id}/runs/{run_id}", status_code=204)
 async def delete_run(thread_id: str, run_id: str, state: State) -> Response:
-    run = await _existing(state, thread_uuid(thread_id), _run_uuid(run_id))
+    run = await _existing(state, thread_uuid(thread_id), _run_uuid(run_id), "delete")
     if run["status"] not in FINAL:
         raise HTTPException(409, f"Run {run_id} is {run['status']}; cancel it before deleting")
     runs, _ = await _stores(state)
@@ -271,7 +274,7 @@ async def join_stream(
 
 
 async def _cancel(state: State, thread_id: UUID, run_id: UUID, rollback: bool = False) -> None:
-    await cancel_run(state, await _existing(state, thread_id, run_id), rollback)
+    await cancel_run(state, await _existing(state, thread_id, run_id, "update"), rollback)
 
 
 @router.post(
@@ -368,6 +371,10 @@ async def join_stateless_stream(
     run = await runs.find(rid)
     if run is None:
         raise HTTPException(404, f"Run {rid} not found")
+    try:
+        await allowed_thread(state, UUID(run["thread_id"]), "read", {"run_id": rid})
+    except HTTPException:
+        raise HTTPException(404, f"Run {rid} not found") from None
     # No stream_mode (the SDK's own reconnect): the modes the run was started with.
     modes = [m for m in request.query_params.getlist("stream_mode") if m] or run["kwargs"].get(
         "stream_mode"

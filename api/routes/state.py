@@ -17,8 +17,9 @@ from uuid import UUID, uuid4
 from fastapi import APIRouter, Body, HTTPException, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from tempograph.api.auth import authorize
 from tempograph.api.deps import State
-from tempograph.api.routes.threads import thread_uuid
+from tempograph.api.routes.threads import allowed_thread, thread_uuid
 from tempograph.api.services.runs import signal_cancel
 from tempograph.api.snapshots import json_response, jsonable, snapshot_json
 from tempograph.api.state import AppState
@@ -70,12 +71,11 @@ class HistoryBody(BaseModel):
     select: list[str] | None = None
 
 
-async def _thread(state: AppState, thread_id: str) -> tuple[UUID, dict[str, Any]]:
+async def _thread(
+    state: AppState, thread_id: str, action: str = "read"
+) -> tuple[UUID, dict[str, Any]]:
     tid = thread_uuid(thread_id)
-    found = await ThreadStore(await state.database.pool()).get(tid)
-    if found is None:
-        raise HTTPException(404, f"Thread {tid} not found")
-    return tid, found
+    return tid, await allowed_thread(state, tid, action)
 
 
 async def _graph(state: AppState, thread: dict[str, Any]) -> Any:
@@ -216,7 +216,7 @@ async def _give_back(state: AppState, tid: UUID, token: str, snapshot: Any) -> N
 
 @router.post("/{thread_id}/state")
 async def update_state(thread_id: str, body: StateUpdateBody, state: State) -> dict[str, Any]:
-    tid, thread = await _thread(state, thread_id)
+    tid, thread = await _thread(state, thread_id, "update")
     graph = await _graph(state, thread)
     if graph is None:
         raise HTTPException(
@@ -323,7 +323,13 @@ async def copy(thread_id: str, state: State) -> dict[str, Any]:
     if busy:
         raise HTTPException(409, f"Thread {tid} has runs in flight; copy it when they end")
     new_id = uuid4()
-    await store.create(new_id, dict(source["metadata"]), "raise")
+    asked: dict[str, Any] = {
+        "thread_id": new_id,
+        "metadata": dict(source["metadata"]),
+        "if_exists": "raise",
+    }
+    await authorize("threads", "create", asked)
+    await store.create(new_id, asked["metadata"], "raise")
     await (await state.checkpoints()).acopy_thread(str(tid), str(new_id))
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute(

@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, Query, Response
 from langgraph.store.base import BaseStore, Item
 from pydantic import BaseModel, ConfigDict, Field
 
+from tempograph.api.auth import authorize
 from tempograph.api.deps import State
 
 router = APIRouter(prefix="/store", tags=["store"])
@@ -85,6 +86,16 @@ def _namespace(labels: list[str], *, allow_empty: bool = False) -> tuple[str, ..
     return tuple(labels)
 
 
+async def _allowed(
+    action: str, value: dict[str, Any], *, allow_empty: bool = False
+) -> dict[str, Any]:
+    """``value`` after the auth handler for ``store.<action>`` has seen it: it may refuse
+    (403) or rewrite it, for example prefix the namespace with the user's identity."""
+    await authorize("store", action, value)
+    value["namespace"] = _namespace(list(value["namespace"]), allow_empty=allow_empty)
+    return value
+
+
 def _item(item: Item) -> dict[str, Any]:
     out = item.dict()
     out["namespace"] = list(item.namespace)
@@ -93,16 +104,25 @@ def _item(item: Item) -> dict[str, Any]:
 
 @router.put("/items", status_code=204)
 async def put_item(body: StorePut, state: State) -> Response:
-    namespace = _namespace(body.namespace)
     if len(json.dumps(body.value)) > MAX_VALUE_BYTES:
         raise HTTPException(413, f"Value too large (limit: {MAX_VALUE_BYTES} bytes)")
+    asked = await _allowed(
+        "put",
+        {
+            "namespace": _namespace(body.namespace),
+            "key": body.key,
+            "value": body.value,
+            "index": body.index,
+            "ttl": body.ttl,
+        },
+    )
     await _checked(
         _store(state).aput(
-            namespace,
-            body.key,
-            body.value,
-            index=body.index,  # type: ignore[arg-type]
-            ttl=body.ttl,
+            asked["namespace"],
+            asked["key"],
+            asked["value"],
+            index=asked["index"],
+            ttl=asked["ttl"],
         )
     )
     return Response(status_code=204)
@@ -118,25 +138,42 @@ async def get_item(
     if not key:
         raise HTTPException(400, "Key is required")
     labels = namespace.split(".") if namespace else []
-    item = await _checked(_store(state).aget(_namespace(labels), key, refresh_ttl=refresh_ttl))
+    asked = await _allowed(
+        "get", {"namespace": _namespace(labels), "key": key, "refresh_ttl": refresh_ttl}
+    )
+    item = await _checked(
+        _store(state).aget(asked["namespace"], asked["key"], refresh_ttl=asked["refresh_ttl"])
+    )
     return _item(item) if item is not None else None
 
 
 @router.delete("/items", status_code=204)
 async def delete_item(body: StoreDelete, state: State) -> Response:
-    await _checked(_store(state).adelete(_namespace(body.namespace), body.key))
+    asked = await _allowed("delete", {"namespace": _namespace(body.namespace), "key": body.key})
+    await _checked(_store(state).adelete(asked["namespace"], asked["key"]))
     return Response(status_code=204)
 
 
 @router.post("/items/search")
 async def search_items(body: StoreSearch, state: State) -> dict[str, Any]:
+    asked = await _allowed(
+        "search",
+        {
+            "namespace": _namespace(body.namespace_prefix, allow_empty=True),
+            "filter": body.filter,
+            "limit": body.limit,
+            "offset": body.offset,
+            "query": body.query,
+        },
+        allow_empty=True,
+    )
     found = await _checked(
         _store(state).asearch(
-            _namespace(body.namespace_prefix, allow_empty=True),
-            query=body.query,
-            filter=body.filter,
-            limit=body.limit,
-            offset=body.offset,
+            asked["namespace"],
+            query=asked["query"],
+            filter=asked["filter"],
+            limit=asked["limit"],
+            offset=asked["offset"],
             refresh_ttl=body.refresh_ttl,
         )
     )
@@ -145,13 +182,24 @@ async def search_items(body: StoreSearch, state: State) -> dict[str, Any]:
 
 @router.post("/namespaces")
 async def list_namespaces(body: StoreNamespaces, state: State) -> dict[str, Any]:
+    asked = await _allowed(
+        "list_namespaces",
+        {
+            "namespace": tuple(body.prefix) if body.prefix else (),
+            "suffix": tuple(body.suffix) if body.suffix else None,
+            "max_depth": body.max_depth,
+            "limit": body.limit,
+            "offset": body.offset,
+        },
+        allow_empty=True,
+    )
     found = await _checked(
         _store(state).alist_namespaces(
-            prefix=tuple(body.prefix) if body.prefix else None,
-            suffix=tuple(body.suffix) if body.suffix else None,
-            max_depth=body.max_depth,
-            limit=body.limit,
-            offset=body.offset,
+            prefix=tuple(asked["namespace"]) or None,
+            suffix=asked["suffix"],
+            max_depth=asked["max_depth"],
+            limit=asked["limit"],
+            offset=asked["offset"],
         )
     )
     return {"namespaces": [list(ns) for ns in found]}

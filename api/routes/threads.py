@@ -9,6 +9,7 @@ from uuid import UUID, uuid4
 from fastapi import APIRouter, Body, Header, HTTPException, Response
 from temporalio.service import RPCError, RPCStatusCode
 
+from tempograph.api.auth import authorize, matches
 from tempograph.api.deps import State
 from tempograph.api.models import ThreadCount, ThreadCreate, ThreadField, ThreadPatch, ThreadSearch
 from tempograph.api.state import AppState
@@ -33,6 +34,18 @@ def thread_uuid(value: str) -> UUID:
 
 def _not_found(thread_id: UUID) -> HTTPException:
     return HTTPException(404, f"Thread {thread_id} not found")
+
+
+async def allowed_thread(
+    state: AppState, thread_id: UUID, action: str = "read", value: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The thread, when the caller may ``action`` it (the auth handler's filter holds for
+    its metadata); a 404 when it is unknown or not theirs, as LangGraph Server answers."""
+    filters = await authorize("threads", action, value or {"thread_id": thread_id})
+    found = await ThreadStore(await state.database.pool()).get(thread_id)
+    if found is None or not matches(found["metadata"], filters):
+        raise _not_found(thread_id)
+    return found
 
 
 async def _store(state: State) -> ThreadStore:
@@ -82,10 +95,27 @@ async def create(
     if body.supersteps:
         raise HTTPException(422, "supersteps is not supported")
     thread_id = body.thread_id or uuid4()
-    created = await (await _store(state)).create(thread_id, body.metadata, body.if_exists)
-    if created is None:
+    asked: dict[str, Any] = {
+        "thread_id": thread_id,
+        "metadata": dict(body.metadata),
+        "if_exists": body.if_exists,
+    }
+    filters = await authorize("threads", "create", asked)
+    created = await (await _store(state)).create(thread_id, asked["metadata"], body.if_exists)
+    if created is None or not matches(created["metadata"], filters):
         raise HTTPException(409, f"Thread with ID {thread_id} already exists")
     return created
+
+
+def _search_value(body: ThreadSearch | ThreadCount) -> dict[str, Any]:
+    value: dict[str, Any] = {
+        "metadata": body.metadata or {},
+        "values": body.values or {},
+        "status": body.status,
+    }
+    if isinstance(body, ThreadSearch):
+        value.update(limit=body.limit, offset=body.offset)
+    return value
 
 
 @router.post("/search")
@@ -95,7 +125,9 @@ async def search(
     response: Response,
 ) -> list[dict[str, Any]]:
     paths = _extract_paths(body.extract) if body.extract else {}
+    filters = await authorize("threads", "search", _search_value(body))
     page, total = await (await _store(state)).search(
+        allowed=filters,
         metadata=body.metadata,
         values=body.values,
         status=body.status,
@@ -125,19 +157,16 @@ async def search(
 async def count(
     body: Annotated[ThreadCount, Body(default_factory=ThreadCount)], state: State
 ) -> int:
+    filters = await authorize("threads", "search", _search_value(body))
     return await (await _store(state)).count(
-        metadata=body.metadata, values=body.values, status=body.status
+        metadata=body.metadata, values=body.values, status=body.status, allowed=filters
     )
 
 
 @router.get("/{thread_id}")
 async def get(thread_id: str, state: State, include: str | None = None) -> dict[str, Any]:
     # ``include=ttl`` is accepted; threads carry no TTL yet.
-    uuid = thread_uuid(thread_id)
-    found = await (await _store(state)).get(uuid)
-    if found is None:
-        raise _not_found(uuid)
-    return found
+    return await allowed_thread(state, thread_uuid(thread_id))
 
 
 @router.patch(
@@ -152,7 +181,9 @@ async def patch(
     prefer: Annotated[str | None, Header()] = None,
 ) -> dict[str, Any] | Response:
     uuid = thread_uuid(thread_id)
-    updated = await (await _store(state)).update(uuid, body.metadata)
+    asked: dict[str, Any] = {"thread_id": uuid, "metadata": dict(body.metadata)}
+    await allowed_thread(state, uuid, "update", asked)
+    updated = await (await _store(state)).update(uuid, asked["metadata"])
     if updated is None:
         raise _not_found(uuid)
     if prefer and "return=minimal" in (p.strip() for p in prefer.split(",")):
@@ -188,6 +219,7 @@ async def drop_thread(state: AppState, thread_id: UUID) -> bool:
 @router.delete("/{thread_id}", status_code=204)
 async def delete(thread_id: str, state: State) -> Response:
     uuid = thread_uuid(thread_id)
+    await allowed_thread(state, uuid, "delete", {"thread_id": uuid, "run_id": None})
     if not await drop_thread(state, uuid):
         raise _not_found(uuid)
     return Response(status_code=204)

@@ -20,6 +20,8 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from tempograph.api import auth
+from tempograph.api.auth import authorize, matches, strip_user_keys
 from tempograph.api.graphs import system_assistant_id
 from tempograph.api.models import RunCreate
 from tempograph.api.state import AppState
@@ -69,6 +71,11 @@ async def assistant(state: AppState, assistant_id: str) -> dict[str, Any]:
     found = await AssistantStore(await state.database.pool()).get(key)
     if found is None:
         raise HTTPException(404, "Thread or assistant not found.")
+    if found["metadata"].get("created_by") != "system":
+        # A user's assistant is the caller's to run only if they may read it.
+        filters = await authorize("assistants", "read", {"assistant_id": found["assistant_id"]})
+        if not matches(found["metadata"], filters):
+            raise HTTPException(404, "Thread or assistant not found.")
     return found
 
 
@@ -143,6 +150,19 @@ async def create_run(
     """Record the run and put it on its thread: started, queued, or the answer to the
     interrupt the thread waits at. Returns the run."""
     check_body(body)
+    asked: dict[str, Any] = {
+        "thread_id": None if temporary else thread_id,
+        "assistant_id": body.assistant_id,
+        "run_id": None,
+        "status": "pending",
+        "metadata": dict(body.metadata),
+        "prevent_insert_if_inflight": True,
+        "multitask_strategy": body.multitask_strategy,
+        "if_not_exists": body.if_not_exists,
+        "after_seconds": body.after_seconds,
+        "kwargs": {"input": body.input, "command": body.command, "config": body.config},
+    }
+    filters = await authorize("threads", "create_run", asked)
     if body.webhook is not None:
         try:
             await check_url(body.webhook, allow_private=state.webhook_allow_private)
@@ -152,7 +172,12 @@ async def create_run(
     graph_id = found["graph_id"]
     pool = await state.database.pool()
     config = {**found["config"], **body.config}
-    configurable = {**found["config"].get("configurable", {}), **config.get("configurable", {})}
+    configurable = strip_user_keys(
+        {**found["config"].get("configurable", {}), **config.get("configurable", {})}
+    )
+    caller = auth.current()
+    if caller is not None:
+        configurable.update(caller.configurable())
     if body.checkpoint is not None and body.checkpoint.get("checkpoint_id"):
         configurable["checkpoint_id"] = str(body.checkpoint["checkpoint_id"])
     if body.checkpoint_id is not None:
@@ -161,17 +186,23 @@ async def create_run(
     context = {**found["context"], **body.context} or None
     check_input(state, graph_id, body, config)
     check_carriable(body, config, context)
+    metadata = {k: v for k, v in asked["metadata"].items() if k not in _RESERVED_METADATA}
+    threads = ThreadStore(pool)
     if body.if_not_exists == "create":
         # Created only now: a request refused above leaves no thread behind. (A thread
-        # that does not exist otherwise is a 404 from admit.)
-        await ThreadStore(pool).create(thread_id, {"graph_id": graph_id})
+        # that does not exist otherwise is a 404 from admit.) It carries the run's
+        # metadata, as in LangGraph Server: an owner an auth handler stamped on the run.
+        await threads.create(thread_id, {**metadata, "graph_id": graph_id})
+    if filters:
+        existing = await threads.get(thread_id)
+        if existing is not None and not matches(existing["metadata"], filters):
+            raise HTTPException(404, f"Thread {thread_id} not found")
     if configurable.get("checkpoint_id") and not await _has_checkpoint(
         state, thread_id, configurable["checkpoint_id"]
     ):
         raise HTTPException(
             404, f"Thread {thread_id} has no checkpoint {configurable['checkpoint_id']}"
         )
-    metadata = {k: v for k, v in body.metadata.items() if k not in _RESERVED_METADATA}
     metadata.update({"graph_id": graph_id, "assistant_id": str(found["assistant_id"])})
     run_id = uuid4()
     new = NewRun(

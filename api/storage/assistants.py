@@ -8,6 +8,8 @@ from uuid import UUID
 
 import asyncpg
 
+from tempograph.api.auth import filter_sql
+
 _COLUMNS = (
     "assistant_id, graph_id, config, context, metadata, name, description, version, "
     "created_at, updated_at"
@@ -30,8 +32,12 @@ def _filters(
     graph_id: str | None,
     name: str | None,
     metadata: dict[str, Any] | None,
+    allowed: dict[str, Any] | None = None,
 ) -> tuple[str, list[Any]]:
-    clauses, args = [], []
+    clauses: list[str] = []
+    args: list[Any] = []
+    if allowed:
+        clauses.append(filter_sql(allowed, "metadata", args))
     if graph_id is not None:
         args.append(graph_id)
         clauses.append(f"graph_id = ${len(args)}")
@@ -130,9 +136,11 @@ class AssistantStore:
         offset: int,
         sort_by: str,
         sort_order: str,
+        allowed: dict[str, Any] | None = None,
     ) -> tuple[list[dict[str, Any]], int]:
-        """A page of assistants and how many match in all."""
-        where, args = _filters(graph_id, name, metadata)
+        """A page of assistants and how many match in all; ``allowed``: the auth filter
+        on their metadata."""
+        where, args = _filters(graph_id, name, metadata, allowed)
         order = f"{sort_by} {'ASC' if sort_order == 'asc' else 'DESC'}, assistant_id"
         async with self._pool.acquire() as conn:
             total = await conn.fetchval(f"SELECT count(*) FROM assistants{where}", *args)
@@ -144,9 +152,14 @@ class AssistantStore:
         return [_row(r) for r in records], int(total)
 
     async def count(
-        self, *, graph_id: str | None, name: str | None, metadata: dict[str, Any] | None
+        self,
+        *,
+        graph_id: str | None,
+        name: str | None,
+        metadata: dict[str, Any] | None,
+        allowed: dict[str, Any] | None = None,
     ) -> int:
-        where, args = _filters(graph_id, name, metadata)
+        where, args = _filters(graph_id, name, metadata, allowed)
         return int(await self._pool.fetchval(f"SELECT count(*) FROM assistants{where}", *args))
 
     @staticmethod

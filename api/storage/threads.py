@@ -9,6 +9,8 @@ from uuid import UUID
 
 import asyncpg
 
+from tempograph.api.auth import filter_sql
+
 # "values" is quoted everywhere: VALUES is an SQL keyword.
 _COLUMNS = (
     'thread_id, created_at, updated_at, state_updated_at, metadata, config, status, "values",'
@@ -41,9 +43,12 @@ def _filters(
     values: dict[str, Any] | None,
     status: str | None,
     ids: Sequence[UUID] | None = None,
+    allowed: dict[str, Any] | None = None,
 ) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     args: list[Any] = []
+    if allowed:
+        clauses.append(filter_sql(allowed, "metadata", args))
     if metadata:
         args.append(json.dumps(metadata))
         clauses.append(f"metadata @> ${len(args)}::jsonb")
@@ -132,11 +137,13 @@ class ThreadStore:
         offset: int = 0,
         sort_by: str = "updated_at",
         sort_order: str = "desc",
+        allowed: dict[str, Any] | None = None,
     ) -> tuple[list[dict[str, Any]], int]:
-        """A page of threads and how many match in all."""
+        """A page of threads and how many match in all; ``allowed``: the auth filter on
+        their metadata."""
         if sort_by not in SORTABLE:
             raise ValueError(f"cannot sort threads by {sort_by!r}")
-        where, args = _filters(metadata, values, status, ids)
+        where, args = _filters(metadata, values, status, ids, allowed)
         direction = "ASC" if sort_order == "asc" else "DESC"
         order = f"{sort_by} {direction}, thread_id {direction}"
         async with self._pool.acquire() as conn:
@@ -154,8 +161,9 @@ class ThreadStore:
         metadata: dict[str, Any] | None = None,
         values: dict[str, Any] | None = None,
         status: str | None = None,
+        allowed: dict[str, Any] | None = None,
     ) -> int:
-        where, args = _filters(metadata, values, status)
+        where, args = _filters(metadata, values, status, allowed=allowed)
         return int(await self._pool.fetchval(f"SELECT count(*) FROM threads{where}", *args))
 
     async def set_state(

@@ -11,6 +11,7 @@ from typing import Any, cast
 import httpx
 import uvicorn
 from fastapi import FastAPI, Request
+from langgraph_sdk import Auth
 from temporalio.client import Client
 
 from tempograph.activities.events import Recorder
@@ -31,6 +32,7 @@ async def serving(
     graphs: dict[str, DurableGraph] | None = None,
     task_queue: str = "api-tests",
     store_index: dict[str, Any] | None = None,
+    auth: Auth | None = None,
 ) -> AsyncIterator[httpx.AsyncClient]:
     # Webhooks may reach loopback here: the tests' receivers listen on 127.0.0.1.
     settings = Settings(
@@ -39,7 +41,7 @@ async def serving(
     port = free_port()
     server = ApiServer(
         uvicorn.Config(
-            create_app(settings, database_url, graphs or {}, store_index),
+            create_app(settings, database_url, graphs or {}, store_index, auth=auth),
             host="127.0.0.1",
             port=port,
             log_level="warning",
@@ -67,6 +69,7 @@ async def api_stack(
     graphs: dict[str, DurableGraph],
     task_queue: str | None = None,
     store_index: dict[str, Any] | None = None,
+    auth: Auth | None = None,
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The app and a worker (keeping checkpoints and events in ``database_url``) for
     ``graphs``; ``client`` must carry the claim-check codec on that database."""
@@ -74,7 +77,14 @@ async def api_stack(
     recorder = Recorder(database_url)
     async with contextlib.AsyncExitStack() as stack:
         http = await stack.enter_async_context(
-            serving(dev_server, database_url, graphs, task_queue=queue, store_index=store_index)
+            serving(
+                dev_server,
+                database_url,
+                graphs,
+                task_queue=queue,
+                store_index=store_index,
+                auth=auth,
+            )
         )
         store = PostgresStore(await recorder.pool(), index=cast(Any, store_index))
         for worker in build_workers(

@@ -96,7 +96,8 @@ def test_api_refuses_a_public_address_without_authentication(tmp_path: Path) -> 
         check=False,
     )
     assert result.returncode == 2
-    assert "authentication is not implemented yet" in result.stderr
+    assert "without authentication" in result.stderr
+    assert '"auth"' in result.stderr  # says what to set
 
 
 async def test_asyncpg_is_the_driver(postgres: EmbeddedPostgres) -> None:

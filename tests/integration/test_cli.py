@@ -291,3 +291,42 @@ def test_up_serves_the_memory_store_from_langgraph_json(up: Up) -> None:
     found = sdk.store.search_items(["memories", "cli"], query="tea")
     assert [item["key"] for item in found["items"]] == ["tea"]
     assert found["items"][0]["score"] is not None  # ranked by the configured embedding
+
+
+def test_up_applies_the_projects_auth_and_the_cli_sends_credentials(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    port, ui_port, api_port = free_port(), free_port(), free_port()
+    env = {
+        **os.environ,
+        "TEMPOGRAPH_DATA_DIR": str(tmp_path_factory.mktemp("auth-data")),
+        "TEMPORAL_ADDRESS": f"127.0.0.1:{port}",
+    }
+    env.pop("LANGGRAPH_API_KEY", None)
+    env.pop("TEMPOGRAPH_TOKEN", None)
+    args = [
+        "up",
+        "--config",
+        str(TEST_GRAPHS / "auth_app" / "langgraph.json"),
+        "--port",
+        str(port),
+        "--ui-port",
+        str(ui_port),
+        "--api-port",
+        str(api_port),
+    ]
+    with started(args, env) as (process, lines):
+        assert any("auth from langgraph.json" in line for line in lines)
+        up = Up(process, env, port, api_port)
+        anonymous = up.cli("run", "whoami", "--input", "{}")
+        assert anonymous.returncode == 2
+        assert "401: No credentials" in anonymous.stderr
+        assert "LANGGRAPH_API_KEY" in anonymous.stderr
+        up.env = {**env, "LANGGRAPH_API_KEY": "alice-key"}
+        keyed = up.cli("run", "whoami", "--input", "{}", "--thread", "alice-1")
+        assert keyed.returncode == 0, keyed.stderr
+        assert json.loads(keyed.stdout)["identity"] == "alice"
+        up.env = {**env, "TEMPOGRAPH_TOKEN": "bob-token"}
+        other = up.cli("state", "alice-1")  # Alice's thread is a 404 to Bob
+        assert other.returncode == 2
+        assert "does not exist" in other.stderr

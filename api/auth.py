@@ -1,0 +1,345 @@
+"""LangGraph custom auth: ``"auth": {"path": "./auth.py:auth"}`` in langgraph.json.
+
+The file's :class:`langgraph_sdk.Auth` is applied as LangGraph Server applies it:
+
+- ``@auth.authenticate`` runs on every request but ``GET /ok`` (:class:`Authenticate`),
+  with the parameters it names (``authorization``, ``headers``, ``path``, ``method``,
+  ``query_params``, ``path_params``, ``scope``, ``scopes``, ``request``). What it returns
+  is the user; ``Auth.exceptions.HTTPException`` answers with its own status.
+- Before each action a route calls :func:`authorize` with the resource, the action and
+  the value LangGraph passes for it; the most specific handler decides (``threads.create``,
+  then ``threads``, then ``*.create``, then ``@auth.on``). ``None``/``True`` allow,
+  ``False`` or a failed ``assert`` is 403, a dict is a filter on the resource's metadata
+  (:func:`matches` for one resource, :func:`filter_sql` for a search). A handler may change
+  the value it is given (stamp ``metadata.owner``); the route uses the changed value.
+- Runs carry the user to their nodes as ``config["configurable"]["langgraph_auth_user"]``
+  (with ``langgraph_auth_user_id`` and ``langgraph_auth_permissions``).
+
+The caller lives in a context variable for the request, so services deep in a route ask
+:func:`authorize` without every signature carrying it.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import inspect
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fastapi import HTTPException
+from fastapi.responses import JSONResponse
+from langgraph_sdk import Auth
+from starlette.datastructures import QueryParams
+from starlette.requests import Request
+
+from tempograph.errors import ConfigError
+from tempograph.identity import USER_KEYS, AuthUser
+from tempograph.registry import import_file
+
+logger = logging.getLogger(__name__)
+
+_OPEN_PATHS = {"/ok"}  # health checks answer without credentials
+_PARAMETERS = {
+    "request",
+    "authorization",
+    "headers",
+    "path",
+    "method",
+    "query_params",
+    "path_params",
+    "scope",
+    "scopes",
+    "user",
+}
+_MAX_FILTER_DEPTH = 2
+
+
+ANONYMOUS = AuthUser(identity="", display_name="", is_authenticated=False, permissions=[])
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who makes the request: the user and the permissions they hold."""
+
+    user: AuthUser
+    permissions: tuple[str, ...] = field(default=())
+
+    def configurable(self) -> dict[str, Any]:
+        """The run config's keys that carry the caller to its nodes (JSON only)."""
+        user = json.loads(json.dumps(dict(self.user), default=str))
+        return {
+            "langgraph_auth_user": user,
+            "langgraph_auth_user_id": self.user.get("identity", ""),
+            "langgraph_auth_permissions": list(self.permissions),
+        }
+
+
+_auth: contextvars.ContextVar[tuple[Auth, Caller] | None] = contextvars.ContextVar(
+    "tempograph_auth", default=None
+)
+
+
+def current() -> Caller | None:
+    """The caller of the request being served, when the API has an auth configuration."""
+    found = _auth.get()
+    return found[1] if found is not None else None
+
+
+# -- loading ----------------------------------------------------------------------------
+
+
+def load_auth(spec: Mapping[str, Any], base: Path) -> Auth:
+    """The ``Auth`` object langgraph.json's ``"auth"`` section names (``path``:
+    ``"./file.py:attr"``, relative to the file); :class:`ConfigError` says what is wrong."""
+    ref = spec.get("path")
+    if not isinstance(ref, str) or ":" not in ref:
+        raise ConfigError('"auth": {"path": "./auth.py:auth"} is needed (a file and an attribute)')
+    file_part, _, attr = ref.rpartition(":")
+    path = (base / file_part).resolve()
+    if not path.exists():
+        raise ConfigError(f'"auth": {path} does not exist')
+    try:
+        module = import_file(path)
+    except Exception as err:  # noqa: BLE001 - whatever the user's file raises
+        raise ConfigError(f'"auth": import of {path} failed: {type(err).__name__}: {err}') from None
+    found = getattr(module, attr, None)
+    if not isinstance(found, Auth):
+        raise ConfigError(f'"auth": {path}:{attr} is not a langgraph_sdk.Auth object')
+    return found
+
+
+# -- authentication ---------------------------------------------------------------------
+
+
+def normalize(result: Any) -> Caller:
+    """What an authenticate handler returned, as LangGraph reads it: ``(permissions,
+    user)``, a user with ``permissions``, a dict with ``identity``, an object with
+    ``identity``, or a plain string (the identity)."""
+    permissions: Any = []
+    user: Any = result
+    if isinstance(result, tuple):
+        if len(result) != 2:
+            raise ValueError("an authenticate handler's tuple must be (permissions, user)")
+        permissions, user = result
+    elif isinstance(result, Mapping) and "permissions" in result:
+        permissions = result["permissions"]
+    elif hasattr(result, "permissions"):
+        permissions = result.permissions
+    if isinstance(user, str):
+        fields: dict[str, Any] = {"identity": user}
+    elif isinstance(user, Mapping) and "identity" in user:
+        fields = dict(user)
+    elif hasattr(user, "identity"):
+        dump = getattr(user, "model_dump", None)
+        fields = dict(dump()) if callable(dump) else {}
+        for name in ("identity", "display_name", "is_authenticated"):
+            if hasattr(user, name):
+                fields[name] = getattr(user, name)
+    else:
+        raise ValueError(
+            "an authenticate handler must return a user: a string identity, a dict with "
+            f"'identity', or an object with an identity attribute; got {type(user).__name__}"
+        )
+    if not isinstance(fields.get("identity"), str):
+        raise ValueError("the user's identity must be a string")
+    granted = tuple(str(p) for p in (permissions or ()))
+    fields.setdefault("display_name", fields["identity"])
+    fields.setdefault("is_authenticated", True)
+    fields["permissions"] = list(granted)
+    return Caller(AuthUser(fields), granted)
+
+
+def _arguments(scope: dict[str, Any], names: set[str]) -> dict[str, Any]:
+    headers = {k: v for k, v in scope.get("headers", ())}
+    available: dict[str, Any] = {
+        "scope": scope,
+        "path": scope["path"],
+        "method": scope.get("method", ""),
+        "headers": headers,
+        "query_params": QueryParams(scope.get("query_string", b"")),
+        "path_params": scope.get("path_params", {}),
+        "scopes": [],
+        "user": None,
+    }
+    authorization = headers.get(b"authorization")
+    available["authorization"] = authorization.decode("latin-1") if authorization else None
+    if "request" in names:
+        available["request"] = Request(scope)
+    return {name: available[name] for name in names}
+
+
+class Authenticate:
+    """ASGI middleware: runs the authenticate handler and keeps its caller for the
+    request; its refusal is the response, ``{"detail": ...}`` with the handler's status."""
+
+    def __init__(self, app: Any, auth: Auth) -> None:
+        self.app = app
+        self.auth = auth
+        handler = auth._authenticate_handler
+        self.handler = handler
+        self.names = set(inspect.signature(handler).parameters) & _PARAMETERS if handler else set()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] in _OPEN_PATHS:
+            await self.app(scope, receive, send)
+            return
+        try:
+            caller = await self._authenticate(scope)
+        except Auth.exceptions.HTTPException as err:
+            response = JSONResponse(
+                {"detail": err.detail}, status_code=err.status_code, headers=err.headers
+            )
+            await response(scope, receive, send)
+            return
+        except AssertionError as err:  # LangGraph's examples `assert authorization`
+            response = JSONResponse({"detail": str(err) or "Unauthorized"}, status_code=401)
+            await response(scope, receive, send)
+            return
+        except Exception as err:  # noqa: BLE001 - a broken handler is a 500, not a crash
+            # Its type only: the message may quote the credentials it was given.
+            logger.error("the authenticate handler raised %s", type(err).__name__)
+            response = JSONResponse(
+                {"detail": "Authentication failed: the server's auth handler raised an error"},
+                status_code=500,
+            )
+            await response(scope, receive, send)
+            return
+        token = _auth.set((self.auth, caller))
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            _auth.reset(token)
+
+    async def _authenticate(self, scope: dict[str, Any]) -> Caller:
+        if self.handler is None:
+            return Caller(ANONYMOUS)
+        result: Any = self.handler(**_arguments(scope, self.names))
+        if inspect.isawaitable(result):
+            result = await result
+        return normalize(result)
+
+
+# -- authorization ----------------------------------------------------------------------
+
+
+def _handler(auth: Auth, resource: str, action: str) -> Any:
+    handlers: dict[tuple[str, str], list[Any]] = auth._handlers
+    for key in ((resource, action), (resource, "*"), ("*", action), ("*", "*")):
+        if handlers.get(key):
+            return handlers[key][-1]
+    return auth._global_handlers[-1] if auth._global_handlers else None
+
+
+async def authorize(resource: str, action: str, value: dict[str, Any]) -> dict[str, Any] | None:
+    """Ask the auth configuration whether the caller may do ``action`` on ``resource``
+    with ``value`` (which the handler may change in place). Returns a filter on the
+    resource's metadata, or None for none; raises 403 (or the handler's own status)."""
+    found = _auth.get()
+    if found is None:
+        return None
+    auth, caller = found
+    handler = _handler(auth, resource, action)
+    if handler is None:
+        return None
+    ctx = Auth.types.AuthContext(
+        user=caller.user,
+        permissions=list(caller.permissions),
+        resource=resource,  # type: ignore[arg-type]
+        action=action,  # type: ignore[arg-type]
+    )
+    try:
+        result = await handler(ctx=ctx, value=value)
+    except Auth.exceptions.HTTPException as err:
+        raise HTTPException(err.status_code, err.detail, dict(err.headers or {})) from None
+    except AssertionError as err:
+        raise HTTPException(403, str(err) or "Forbidden") from None
+    if result is None or result is True:
+        return None
+    if result is False:
+        raise HTTPException(403, "Forbidden")
+    if not isinstance(result, dict):
+        raise HTTPException(
+            500,
+            f"The auth handler for {resource}.{action} returned {type(result).__name__}; "
+            "expected None, a bool or a filter dict",
+        )
+    _check_filter(result, 0)
+    return result or None
+
+
+def _check_filter(filters: Mapping[str, Any], depth: int) -> None:
+    if depth > _MAX_FILTER_DEPTH:
+        raise HTTPException(500, "The auth handler's filter nests $or/$and more than twice")
+    for key, value in filters.items():
+        if key in ("$or", "$and"):
+            if not isinstance(value, list) or len(value) < 2:
+                raise HTTPException(500, f"The auth handler's {key} needs a list of 2+ filters")
+            for group in value:
+                if not isinstance(group, dict):
+                    raise HTTPException(500, f"The auth handler's {key} holds a non-filter")
+                _check_filter(group, depth + 1)
+        elif isinstance(value, dict):
+            if len(value) != 1 or next(iter(value)) not in ("$eq", "$contains"):
+                raise HTTPException(
+                    500, f"The auth handler's filter on {key!r} must be $eq or $contains"
+                )
+
+
+def matches(metadata: Mapping[str, Any], filters: Mapping[str, Any] | None) -> bool:
+    """Whether ``metadata`` passes an auth filter: ``{key: value}`` and ``$eq`` are
+    equality, ``$contains`` a list holding the value (or every value of a list), and
+    ``$or``/``$and`` combine filters."""
+    for key, value in (filters or {}).items():
+        if key == "$or":
+            if not any(matches(metadata, group) for group in value):
+                return False
+        elif key == "$and":
+            if not all(matches(metadata, group) for group in value):
+                return False
+        elif isinstance(value, dict) and "$contains" in value:
+            held = metadata.get(key)
+            wanted = value["$contains"]
+            if not isinstance(held, list):
+                return False
+            if not all(w in held for w in (wanted if isinstance(wanted, list) else [wanted])):
+                return False
+        else:
+            expected = value["$eq"] if isinstance(value, dict) else value
+            if key not in metadata or metadata[key] != expected:
+                return False
+    return True
+
+
+def filter_sql(filters: Mapping[str, Any] | None, column: str, args: list[Any]) -> str:
+    """:func:`matches` as SQL on the jsonb ``column``; parameters are appended to
+    ``args``. ``TRUE`` for no filter."""
+    clauses: list[str] = []
+    for key, value in (filters or {}).items():
+        if key in ("$or", "$and"):
+            joined = (" OR " if key == "$or" else " AND ").join(
+                filter_sql(group, column, args) for group in value
+            )
+            clauses.append(f"({joined})")
+            continue
+        args.append(key)
+        field_ref = f"({column} -> ${len(args)}::text)"
+        if isinstance(value, dict) and "$contains" in value:
+            wanted = value["$contains"]
+            args.append(json.dumps(wanted if isinstance(wanted, list) else [wanted]))
+            clauses.append(
+                f"(jsonb_typeof({field_ref}) = 'array' AND {field_ref} @> ${len(args)}::jsonb)"
+            )
+        else:
+            expected = value["$eq"] if isinstance(value, dict) else value
+            args.append(json.dumps(expected))
+            clauses.append(f"({field_ref} = ${len(args)}::jsonb)")
+    return " AND ".join(clauses) if clauses else "TRUE"
+
+
+def strip_user_keys(configurable: dict[str, Any]) -> dict[str, Any]:
+    """``configurable`` without the keys only the server sets (the caller's identity)."""
+    return {k: v for k, v in configurable.items() if k not in USER_KEYS}

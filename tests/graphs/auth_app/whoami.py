@@ -1,0 +1,34 @@
+"""A graph whose node reports who started the run, as LangGraph Server's nodes read it."""
+
+from __future__ import annotations
+
+from typing import Any, TypedDict
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.graph import END, START, StateGraph
+
+
+class State(TypedDict, total=False):
+    question: str
+    identity: str
+    display_name: str
+    permissions: list[str]
+    user_id: str
+
+
+def whoami(state: State, config: RunnableConfig) -> dict[str, Any]:
+    configurable = config["configurable"]
+    user = configurable["langgraph_auth_user"]
+    return {
+        "identity": user.identity,  # attribute access, as on LangGraph Server
+        "display_name": user["display_name"],  # and key access
+        "permissions": list(configurable["langgraph_auth_permissions"]),
+        "user_id": configurable["langgraph_auth_user_id"],
+    }
+
+
+builder = StateGraph(State)
+builder.add_node("whoami", whoami)
+builder.add_edge(START, "whoami")
+builder.add_edge("whoami", END)
+graph = builder.compile()
