@@ -43,6 +43,7 @@ from temporalio.exceptions import ApplicationError
 
 from tempograph.activities.events import NodeStream, Recorder
 from tempograph.identity import as_user
+from tempograph.tenant_store import TenantStore
 from tempograph.valuestore import MAX_VALUE_BYTES
 from tempograph.workflows.durable import ActivityTarget, DurableGraph
 from tempograph.workflows.policy import NodePolicy
@@ -222,7 +223,9 @@ class NodeActivities:
 
         runtime: Runtime[Any] = Runtime(
             stream_writer=write_custom,
-            store=self._store,
+            store=TenantStore(self._store, conf["tempograph_tenant"])
+            if self._store is not None and conf.get("tempograph_tenant")
+            else self._store,
             context=call.context,
             heartbeat=_heartbeat_from_any_thread(),
             previous=call.previous,

@@ -9,14 +9,13 @@ from contextlib import asynccontextmanager
 from typing import Any, cast
 
 from fastapi import FastAPI
-from langgraph_sdk import Auth
 from temporalio.client import Client
 
 from tempograph import __version__
 from tempograph.api import errors
-from tempograph.api.auth import Authenticate
+from tempograph.api.auth import Authenticate, Policy
 from tempograph.api.graphs import GraphCatalog, system_assistant_id
-from tempograph.api.routes import assistants, runs, state, store, system, threads
+from tempograph.api.routes import assistants, keys, runs, state, store, system, threads
 from tempograph.api.state import AppState, Database
 from tempograph.api.storage.assistants import AssistantStore
 from tempograph.api.streaming import Notifier
@@ -35,13 +34,13 @@ def create_app(
     store_index: dict[str, Any] | None = None,
     store_ttl: dict[str, Any] | None = None,
     temporal_client: Awaitable[Client] | None = None,
-    auth: Auth | None = None,
+    auth: Policy | None = None,
 ) -> FastAPI:
     """An app for ``settings`` serving ``graphs`` (loaded graphs by id) and a memory store
     (``store_index``/``store_ttl`` as in langgraph.json); nothing connects until it starts.
     The app also sweeps for runs whose workflows Temporal ended (:mod:`tempograph.sweeper`).
     ``temporal_client``: a client to use (a worker's, in the same process) instead of its
-    own connection. ``auth``: LangGraph custom auth (:mod:`tempograph.api.auth`)."""
+    own connection. ``auth``: who may call, and do what (:mod:`tempograph.api.auth`)."""
     catalog = GraphCatalog({k: g.original for k, g in graphs.items()}, dict(graphs))
     database: Database
 
@@ -114,11 +113,12 @@ def create_app(
     errors.install(app)
     app.add_middleware(errors.BodyLimit, limit=settings.max_body_bytes)
     if auth is not None:
-        app.add_middleware(Authenticate, auth=auth)  # outermost: before any body is read
+        app.add_middleware(Authenticate, policy=auth)  # outermost: before any body is read
     app.include_router(system.router)
     app.include_router(assistants.router)
     app.include_router(threads.router)
     app.include_router(state.router)
     app.include_router(runs.router)
     app.include_router(store.router)
+    app.include_router(keys.router)
     return app

@@ -28,7 +28,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import HTTPException
 from fastapi.responses import JSONResponse
@@ -37,7 +37,7 @@ from starlette.datastructures import QueryParams
 from starlette.requests import Request
 
 from tempograph.errors import ConfigError
-from tempograph.identity import USER_KEYS, AuthUser
+from tempograph.identity import USER_KEYS, AuthUser, Role
 from tempograph.registry import import_file
 
 logger = logging.getLogger(__name__)
@@ -63,22 +63,49 @@ ANONYMOUS = AuthUser(identity="", display_name="", is_authenticated=False, permi
 
 @dataclass(frozen=True)
 class Caller:
-    """Who makes the request: the user and the permissions they hold."""
+    """Who makes the request: the user and the permissions they hold; with built-in auth
+    also their tenant, role and API key."""
 
     user: AuthUser
     permissions: tuple[str, ...] = field(default=())
+    tenant: str | None = None
+    role: Role | None = None
+    key_id: str | None = None
 
     def configurable(self) -> dict[str, Any]:
         """The run config's keys that carry the caller to its nodes (JSON only)."""
         user = json.loads(json.dumps(dict(self.user), default=str))
-        return {
+        keys = {
             "langgraph_auth_user": user,
             "langgraph_auth_user_id": self.user.get("identity", ""),
             "langgraph_auth_permissions": list(self.permissions),
         }
+        if self.tenant is not None:
+            keys["tempograph_tenant"] = self.tenant
+        return keys
 
 
-_auth: contextvars.ContextVar[tuple[Auth, Caller] | None] = contextvars.ContextVar(
+class Refused(Exception):
+    """Authentication failed: answer ``status`` with ``{"detail": detail}``."""
+
+    def __init__(self, status: int, detail: str, headers: Mapping[str, str] | None = None):
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.headers = dict(headers or {})
+
+
+class Policy(Protocol):
+    """An auth configuration: who calls, and what they may do."""
+
+    async def authenticate(self, scope: dict[str, Any]) -> Caller: ...
+
+    async def authorize(
+        self, caller: Caller, resource: str, action: str, value: dict[str, Any]
+    ) -> dict[str, Any] | None: ...
+
+
+_auth: contextvars.ContextVar[tuple[Policy, Caller] | None] = contextvars.ContextVar(
     "tempograph_auth", default=None
 )
 
@@ -87,6 +114,12 @@ def current() -> Caller | None:
     """The caller of the request being served, when the API has an auth configuration."""
     found = _auth.get()
     return found[1] if found is not None else None
+
+
+def tenant() -> str | None:
+    """The caller's tenant with built-in auth; None when tenants do not apply."""
+    caller = current()
+    return caller.tenant if caller is not None else None
 
 
 # -- loading ----------------------------------------------------------------------------
@@ -173,57 +206,101 @@ def _arguments(scope: dict[str, Any], names: set[str]) -> dict[str, Any]:
 
 
 class Authenticate:
-    """ASGI middleware: runs the authenticate handler and keeps its caller for the
-    request; its refusal is the response, ``{"detail": ...}`` with the handler's status."""
+    """ASGI middleware: asks the policy who calls and keeps the caller for the request;
+    a refusal is the response, ``{"detail": ...}`` with its status."""
 
-    def __init__(self, app: Any, auth: Auth) -> None:
+    def __init__(self, app: Any, policy: Policy) -> None:
         self.app = app
-        self.auth = auth
-        handler = auth._authenticate_handler
-        self.handler = handler
-        self.names = set(inspect.signature(handler).parameters) & _PARAMETERS if handler else set()
+        self.policy = policy
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope["path"] in _OPEN_PATHS:
             await self.app(scope, receive, send)
             return
         try:
-            caller = await self._authenticate(scope)
-        except Auth.exceptions.HTTPException as err:
+            caller = await self.policy.authenticate(scope)
+        except Refused as err:
             response = JSONResponse(
-                {"detail": err.detail}, status_code=err.status_code, headers=err.headers
+                {"detail": err.detail}, status_code=err.status, headers=err.headers
             )
             await response(scope, receive, send)
             return
-        except AssertionError as err:  # LangGraph's examples `assert authorization`
-            response = JSONResponse({"detail": str(err) or "Unauthorized"}, status_code=401)
-            await response(scope, receive, send)
-            return
-        except Exception as err:  # noqa: BLE001 - a broken handler is a 500, not a crash
-            # Its type only: the message may quote the credentials it was given.
-            logger.error("the authenticate handler raised %s", type(err).__name__)
-            response = JSONResponse(
-                {"detail": "Authentication failed: the server's auth handler raised an error"},
-                status_code=500,
-            )
-            await response(scope, receive, send)
-            return
-        token = _auth.set((self.auth, caller))
+        token = _auth.set((self.policy, caller))
         try:
             await self.app(scope, receive, send)
         finally:
             _auth.reset(token)
 
-    async def _authenticate(self, scope: dict[str, Any]) -> Caller:
+
+async def authorize(resource: str, action: str, value: dict[str, Any]) -> dict[str, Any] | None:
+    """Ask the auth configuration whether the caller may do ``action`` on ``resource``
+    with ``value`` (which a handler may change in place). Returns a filter on the
+    resource's metadata, or None for none; raises 403 (or a handler's own status)."""
+    found = _auth.get()
+    if found is None:
+        return None
+    policy, caller = found
+    return await policy.authorize(caller, resource, action, value)
+
+
+class CustomAuth:
+    """LangGraph custom auth: the project's ``langgraph_sdk.Auth``."""
+
+    def __init__(self, auth: Auth) -> None:
+        self.auth = auth
+        handler = auth._authenticate_handler
+        self.handler = handler
+        self.names = set(inspect.signature(handler).parameters) & _PARAMETERS if handler else set()
+
+    async def authenticate(self, scope: dict[str, Any]) -> Caller:
         if self.handler is None:
             return Caller(ANONYMOUS)
-        result: Any = self.handler(**_arguments(scope, self.names))
-        if inspect.isawaitable(result):
-            result = await result
-        return normalize(result)
+        try:
+            result: Any = self.handler(**_arguments(scope, self.names))
+            if inspect.isawaitable(result):
+                result = await result
+            return normalize(result)
+        except Auth.exceptions.HTTPException as err:
+            raise Refused(err.status_code, str(err.detail), err.headers) from None
+        except AssertionError as err:  # LangGraph's examples `assert authorization`
+            raise Refused(401, str(err) or "Unauthorized") from None
+        except Exception as err:  # noqa: BLE001 - a broken handler is a 500, not a crash
+            # Its type only: the message may quote the credentials it was given.
+            logger.error("the authenticate handler raised %s", type(err).__name__)
+            raise Refused(
+                500, "Authentication failed: the server's auth handler raised an error"
+            ) from None
 
-
-# -- authorization ----------------------------------------------------------------------
+    async def authorize(
+        self, caller: Caller, resource: str, action: str, value: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        handler = _handler(self.auth, resource, action)
+        if handler is None:
+            return None
+        ctx = Auth.types.AuthContext(
+            user=caller.user,
+            permissions=list(caller.permissions),
+            resource=resource,  # type: ignore[arg-type]
+            action=action,  # type: ignore[arg-type]
+        )
+        try:
+            result = await handler(ctx=ctx, value=value)
+        except Auth.exceptions.HTTPException as err:
+            raise HTTPException(err.status_code, err.detail, dict(err.headers or {})) from None
+        except AssertionError as err:
+            raise HTTPException(403, str(err) or "Forbidden") from None
+        if result is None or result is True:
+            return None
+        if result is False:
+            raise HTTPException(403, "Forbidden")
+        if not isinstance(result, dict):
+            raise HTTPException(
+                500,
+                f"The auth handler for {resource}.{action} returned {type(result).__name__}; "
+                "expected None, a bool or a filter dict",
+            )
+        _check_filter(result, 0)
+        return result or None
 
 
 def _handler(auth: Auth, resource: str, action: str) -> Any:
@@ -232,43 +309,6 @@ def _handler(auth: Auth, resource: str, action: str) -> Any:
         if handlers.get(key):
             return handlers[key][-1]
     return auth._global_handlers[-1] if auth._global_handlers else None
-
-
-async def authorize(resource: str, action: str, value: dict[str, Any]) -> dict[str, Any] | None:
-    """Ask the auth configuration whether the caller may do ``action`` on ``resource``
-    with ``value`` (which the handler may change in place). Returns a filter on the
-    resource's metadata, or None for none; raises 403 (or the handler's own status)."""
-    found = _auth.get()
-    if found is None:
-        return None
-    auth, caller = found
-    handler = _handler(auth, resource, action)
-    if handler is None:
-        return None
-    ctx = Auth.types.AuthContext(
-        user=caller.user,
-        permissions=list(caller.permissions),
-        resource=resource,  # type: ignore[arg-type]
-        action=action,  # type: ignore[arg-type]
-    )
-    try:
-        result = await handler(ctx=ctx, value=value)
-    except Auth.exceptions.HTTPException as err:
-        raise HTTPException(err.status_code, err.detail, dict(err.headers or {})) from None
-    except AssertionError as err:
-        raise HTTPException(403, str(err) or "Forbidden") from None
-    if result is None or result is True:
-        return None
-    if result is False:
-        raise HTTPException(403, "Forbidden")
-    if not isinstance(result, dict):
-        raise HTTPException(
-            500,
-            f"The auth handler for {resource}.{action} returned {type(result).__name__}; "
-            "expected None, a bool or a filter dict",
-        )
-    _check_filter(result, 0)
-    return result or None
 
 
 def _check_filter(filters: Mapping[str, Any], depth: int) -> None:

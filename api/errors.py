@@ -42,6 +42,7 @@ _STATUS = {
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.INVALID_INPUT: 422,
     ErrorCode.CONFIG_INVALID: 400,
+    ErrorCode.UNAUTHORIZED: 401,
 }
 
 

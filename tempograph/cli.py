@@ -91,16 +91,7 @@ async def _serve_worker(
     from tempograph.workflows import values
 
     stop = stop or _stop_requested()
-    if settings.database_url is None:
-        # A worker joining the `tempograph up` of this data directory uses its database.
-        found = _endpoints(settings).get("database")
-        if not found:
-            raise TempographError(
-                "a worker needs the API's database: set DATABASE_URL (or run it beside a"
-                " `tempograph up` on the same TEMPOGRAPH_DATA_DIR)",
-                code=ErrorCode.CONFIG_INVALID,
-            )
-        settings = dataclasses.replace(settings, database_url=str(found))
+    settings = dataclasses.replace(settings, database_url=_database_url(settings, "a worker"))
     config = read_config(config_path)
     graphs, failed = load_project(config)
     for graph_id, reason in sorted(failed.items()):
@@ -156,13 +147,15 @@ async def _dev_server(settings: Settings, port: int, ui_port: int) -> None:
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
-def _require_auth(host: str, config: Any) -> None:
+def _require_auth(host: str, config: Any, policy: Any) -> None:
     """A server reachable from other machines needs an auth configuration."""
-    if host not in LOOPBACK and not config.auth:
+    if host not in LOOPBACK and policy is None:
         raise TempographError(
-            f"refusing to serve the API on {host} without authentication: add "
+            f"refusing to serve the API on {host} without authentication: set "
+            "TEMPOGRAPH_AUTH=keys (API keys from `tempograph keys create`), "
+            "TEMPOGRAPH_AUTH=jwt with TEMPOGRAPH_JWT_JWKS, or add "
             '"auth": {"path": "./auth.py:auth"} (a langgraph_sdk.Auth) to '
-            f"{config.path.name}, or listen on 127.0.0.1",
+            f"{config.path.name}; or listen on 127.0.0.1",
             code=ErrorCode.CONFIG_INVALID,
         )
 
@@ -181,16 +174,18 @@ async def _serve_api(
     import uvicorn
 
     from tempograph.api import create_app
-    from tempograph.api.auth import load_auth
+    from tempograph.api.builtin_auth import configured_policy
     from tempograph.api.server import ApiServer
     from tempograph.database import EmbeddedPostgres
     from tempograph.registry import load_project, read_config, store_settings
 
     config = read_config(config_path)
-    _require_auth(host, config)
+    if host not in LOOPBACK and not config.auth and not settings.auth:
+        _require_auth(host, config, None)  # before anything starts
     store_index, store_ttl = store_settings(config)
     graphs, failed = load_project(config)
-    auth = load_auth(config.auth, config.path.parent) if config.auth else None
+    auth = configured_policy(settings, config)
+    _require_auth(host, config, auth)
     for graph_id, reason in sorted(failed.items()):
         _err(f"graph {graph_id!r} not served by the API: {reason}")
     embedded = None
@@ -237,11 +232,13 @@ async def _up(
     server = DevServer(settings.data_dir / "temporal", port=port, ui_port=ui_port)
     from tempograph.registry import read_config
 
-    guarded = bool(read_config(config_path).auth)
-    _say(
-        "tempograph up: local development, loopback only, "
-        + ("auth from langgraph.json" if guarded else "no authentication")
-    )
+    if read_config(config_path).auth:
+        guard = "auth from langgraph.json"
+    elif settings.auth:
+        guard = f"built-in auth ({', '.join(settings.auth)})"
+    else:
+        guard = "no authentication"
+    _say(f"tempograph up: local development, loopback only, {guard}")
     await server.start()
     settings = dataclasses.replace(settings, temporal_address=server.address)
     embedded = None
@@ -343,6 +340,49 @@ async def _follow(settings: Settings, api: Any, thread: str, thread_id: str, run
     return EXIT_FAILED
 
 
+def _database_url(settings: Settings, who: str) -> str:
+    """``DATABASE_URL``, else the database of the ``tempograph up`` running on this data
+    directory."""
+    found = settings.database_url or _endpoints(settings).get("database")
+    if not found:
+        raise TempographError(
+            f"{who} needs the API's database: set DATABASE_URL (or run it beside a"
+            " `tempograph up` on the same TEMPOGRAPH_DATA_DIR)",
+            code=ErrorCode.CONFIG_INVALID,
+        )
+    return str(found)
+
+
+async def _keys(settings: Settings, args: argparse.Namespace) -> int:
+    """``tempograph keys create|list|revoke``, on the API's database."""
+    import asyncpg
+
+    from tempograph.database import migrate, open_pool
+    from tempograph.keys import KeyStore
+
+    pool = await open_pool(_database_url(settings, "`tempograph keys`"))
+    try:
+        await migrate(pool)
+        store = KeyStore(pool)
+        if args.keys_command == "create":
+            key, row = await store.create(args.tenant, args.role, args.name)
+            _err("the key is shown only now: store it as a secret (it is kept only as a hash)")
+            _out({**row, "key": key})
+        elif args.keys_command == "list":
+            _out(await store.list(args.tenant))
+        elif not await store.revoke(args.key_id):
+            raise TempographError(f"no API key {args.key_id!r}", code=ErrorCode.NOT_FOUND)
+        else:
+            _err(f"revoked {args.key_id}")
+    except asyncpg.PostgresError as err:
+        raise TempographError(
+            f"Postgres refused: {err}", code=ErrorCode.SERVER_UNAVAILABLE
+        ) from None
+    finally:
+        await pool.close()
+    return EXIT_OK
+
+
 def _endpoints(settings: Settings) -> dict[str, Any]:
     """What the ``tempograph up`` running on this data directory serves, if one does."""
     try:
@@ -413,7 +453,7 @@ async def _thread(api: Any, name: str, thread_id: str, missing: ErrorCode) -> An
     try:
         return await api.call("GET", f"/threads/{thread_id}")
     except TempographError as err:
-        if err.code == ErrorCode.SERVER_UNAVAILABLE:
+        if err.code in (ErrorCode.SERVER_UNAVAILABLE, ErrorCode.UNAUTHORIZED):
             raise
         raise TempographError(f"thread {name!r} does not exist", code=missing) from None
 
@@ -524,6 +564,18 @@ def build_parser() -> argparse.ArgumentParser:
     state = sub.add_parser("state", help="a thread's current state, as JSON")
     state.add_argument("thread")
     state.add_argument("--history", action="store_true", help="include checkpoint history")
+    keys = sub.add_parser("keys", help="built-in API keys (TEMPOGRAPH_AUTH=keys)")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_sub.add_parser("create", help="a new key; prints its secret once")
+    create.add_argument("--tenant", required=True)
+    create.add_argument(
+        "--role", required=True, choices=["viewer", "approver", "operator", "admin"]
+    )
+    create.add_argument("--name", default=None)
+    listing = keys_sub.add_parser("list", help="keys (never their secrets), as JSON")
+    listing.add_argument("--tenant", default=None)
+    revoke = keys_sub.add_parser("revoke", help="revoke a key by its id")
+    revoke.add_argument("key_id")
     return parser
 
 
@@ -553,6 +605,7 @@ def main(argv: list[str] | None = None) -> int:
         "run": lambda: _run(settings, args),
         "resume": lambda: _resume(settings, args),
         "state": lambda: _state(settings, args),
+        "keys": lambda: _keys(settings, args),
     }
     try:
         result = asyncio.run(commands[args.command]())

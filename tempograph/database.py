@@ -179,6 +179,28 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE run_events ADD COLUMN value bytea;
     ALTER TABLE run_events ALTER COLUMN data DROP NOT NULL;
     """,
+    # 6: tenants and built-in API keys. Every thread, assistant and run belongs to a
+    # tenant ('' when the API has no built-in auth); a run records who started it. A key
+    # is stored as its id and the SHA-256 of its secret, never the secret itself.
+    """
+    ALTER TABLE threads ADD COLUMN tenant_id text NOT NULL DEFAULT '';
+    ALTER TABLE assistants ADD COLUMN tenant_id text NOT NULL DEFAULT '';
+    ALTER TABLE runs ADD COLUMN tenant_id text NOT NULL DEFAULT '';
+    ALTER TABLE runs ADD COLUMN created_by text;
+    CREATE INDEX threads_tenant ON threads (tenant_id, updated_at DESC);
+    CREATE INDEX assistants_tenant ON assistants (tenant_id);
+    CREATE INDEX runs_tenant_in_flight ON runs (tenant_id)
+        WHERE status IN ('pending', 'running');
+    CREATE TABLE api_keys (
+        key_id text PRIMARY KEY,
+        secret_sha256 bytea NOT NULL,
+        tenant_id text NOT NULL,
+        role text NOT NULL,
+        name text,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        revoked_at timestamptz
+    );
+    """,
 )
 
 # An arbitrary constant: the advisory lock that serialises migrations across replicas.

@@ -17,6 +17,7 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "not_found"
     RUN_FAILED = "run_failed"
     SERVER_UNAVAILABLE = "server_unavailable"
+    UNAUTHORIZED = "unauthorized"
 
 
 class TempographError(Exception):

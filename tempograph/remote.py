@@ -76,7 +76,7 @@ class Api:
                     f"the API refused the request ({response.status_code}: {detail}); "
                     "credentials are read from LANGGRAPH_API_KEY (sent as x-api-key) or "
                     "TEMPOGRAPH_TOKEN (sent as a bearer token)",
-                    code=ErrorCode.INVALID_INPUT,
+                    code=ErrorCode.UNAUTHORIZED,
                 )
             code = ErrorCode.SERVER_UNAVAILABLE if response.status_code >= 500 else None
             if response.status_code == 409:

@@ -64,7 +64,7 @@ _RUN_COLUMNS = (
 )
 
 
-def run_json(record: asyncpg.Record) -> dict[str, Any]:
+def run_json(record: asyncpg.Record | dict[str, Any]) -> dict[str, Any]:
     """A runs row as the API's Run object."""
     out = dict(record)
     for key in ("run_id", "thread_id", "assistant_id"):
@@ -90,6 +90,9 @@ class NewRun:
     resume: bool = False
     # Merged into the thread's metadata (LangGraph Server records graph and assistant).
     thread_metadata: dict[str, Any] = field(default_factory=dict)
+    # The caller's tenant (None: tenants do not apply) and identity.
+    tenant_id: str | None = None
+    created_by: str | None = None
 
 
 @dataclass
@@ -174,15 +177,20 @@ async def admit(
     """
     if new.idempotency_key is not None:
         found = await conn.fetchrow(
-            f"SELECT {_RUN_COLUMNS} FROM runs WHERE idempotency_key = $1", new.idempotency_key
+            f"SELECT {_RUN_COLUMNS}, tenant_id FROM runs WHERE idempotency_key = $1",
+            new.idempotency_key,
         )
         if found is not None:
-            return Admission(run_json(found), created=False)
+            earlier = dict(found)
+            if new.tenant_id is not None and earlier.pop("tenant_id") != new.tenant_id:
+                raise LookupError(new.thread_id)  # another tenant's key: not theirs to see
+            earlier.pop("tenant_id", None)
+            return Admission(run_json(earlier), created=False)
     thread = await conn.fetchrow(
-        "SELECT run_workflow_id, waiting FROM threads WHERE thread_id = $1 FOR UPDATE",
+        "SELECT run_workflow_id, waiting, tenant_id FROM threads WHERE thread_id = $1 FOR UPDATE",
         new.thread_id,
     )
-    if thread is None:
+    if thread is None or (new.tenant_id is not None and thread["tenant_id"] != new.tenant_id):
         raise LookupError(new.thread_id)
     queued = await _in_flight(conn, new.thread_id)
     holder: str | None = thread["run_workflow_id"]
@@ -221,8 +229,8 @@ async def admit(
             await notify(conn, decision.dropped)
     record = await conn.fetchrow(
         f"INSERT INTO runs (run_id, thread_id, assistant_id, metadata, kwargs,"
-        f" multitask_strategy, idempotency_key, workflow_id, request)"
-        f" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {_RUN_COLUMNS}",
+        f" multitask_strategy, idempotency_key, workflow_id, request, tenant_id, created_by)"
+        f" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {_RUN_COLUMNS}",
         new.run_id,
         new.thread_id,
         new.assistant_id,
@@ -232,6 +240,8 @@ async def admit(
         new.idempotency_key,
         workflow_id,
         serializer().dumps_typed(new.request)[1],
+        new.tenant_id or "",
+        new.created_by,
     )
     # The new run is in flight: the thread is busy (one statement with the holder and the
     # metadata LangGraph Server records on the thread).

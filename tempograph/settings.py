@@ -32,6 +32,14 @@ class Settings:
     cache_bytes: int = 64 * 1024 * 1024
     # Let webhooks reach loopback and private addresses (local development only).
     webhook_allow_private: bool = False
+    # Built-in auth: "keys", "jwt" or "keys,jwt" (empty: none; langgraph.json's "auth"
+    # is the other way). JWTs are checked against a JWKS file or URL.
+    auth: tuple[str, ...] = ()
+    jwt_jwks: str | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_tenant_claim: str = "tenant"
+    jwt_roles_claim: str = "roles"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -50,4 +58,14 @@ class Settings:
             cache_bytes=int(env.get("TEMPOGRAPH_CACHE_MB", cls.cache_bytes // 2**20)) * 2**20,
             webhook_allow_private=env.get("TEMPOGRAPH_WEBHOOK_ALLOW_PRIVATE", "").lower()
             in ("1", "true", "yes"),
+            auth=tuple(
+                part.strip().lower()
+                for part in env.get("TEMPOGRAPH_AUTH", "").split(",")
+                if part.strip()
+            ),
+            jwt_jwks=env.get("TEMPOGRAPH_JWT_JWKS") or None,
+            jwt_issuer=env.get("TEMPOGRAPH_JWT_ISSUER") or None,
+            jwt_audience=env.get("TEMPOGRAPH_JWT_AUDIENCE") or None,
+            jwt_tenant_claim=env.get("TEMPOGRAPH_JWT_TENANT_CLAIM", cls.jwt_tenant_claim),
+            jwt_roles_claim=env.get("TEMPOGRAPH_JWT_ROLES_CLAIM", cls.jwt_roles_claim),
         )

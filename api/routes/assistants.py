@@ -7,7 +7,7 @@ from uuid import UUID, uuid4
 
 from fastapi import APIRouter, HTTPException, Query, Response
 
-from tempograph.api.auth import authorize, matches
+from tempograph.api.auth import authorize, matches, tenant
 from tempograph.api.deps import State
 from tempograph.api.graphs import system_assistant_id
 from tempograph.api.models import AssistantCount, AssistantCreate, AssistantPatch, AssistantSearch
@@ -52,9 +52,12 @@ async def _existing(
     """The assistant, when the caller may ``action`` it; 404 when unknown or not theirs."""
     key = _id(state, assistant_id)
     filters = await authorize("assistants", action, value or {"assistant_id": key})
-    found = await (await _store(state)).get(key)
+    found = await (await _store(state)).get(key, tenant())
     if found is None or not matches(found["metadata"], filters):
         raise HTTPException(404, f"Assistant {assistant_id!r} not found")
+    shared = found["metadata"].get("created_by") == "system"
+    if action != "read" and tenant() is not None and shared:
+        raise HTTPException(403, "System assistants are shared by every tenant: read-only")
     return found
 
 
@@ -83,10 +86,11 @@ async def create(body: AssistantCreate, state: State) -> dict[str, Any]:
         asked["metadata"],
         asked["name"],
         asked["description"],
+        tenant(),
     )
     if created is not None:
         return created
-    existing = await store.get(assistant_id)
+    existing = await store.get(assistant_id, tenant())
     if body.if_exists == "raise" or existing is None or not matches(existing["metadata"], filters):
         raise HTTPException(409, f"Assistant {assistant_id} already exists")
     return existing
@@ -104,6 +108,7 @@ async def search(body: AssistantSearch, state: State, response: Response) -> lis
     filters = await authorize("assistants", "search", _search_value(body))
     page, total = await (await _store(state)).search(
         allowed=filters,
+        tenant=tenant(),
         graph_id=body.graph_id,
         name=body.name,
         metadata=body.metadata,
@@ -124,7 +129,11 @@ async def search(body: AssistantSearch, state: State, response: Response) -> lis
 async def count(body: AssistantCount, state: State) -> int:
     filters = await authorize("assistants", "search", _search_value(body))
     return await (await _store(state)).count(
-        graph_id=body.graph_id, name=body.name, metadata=body.metadata, allowed=filters
+        graph_id=body.graph_id,
+        name=body.name,
+        metadata=body.metadata,
+        allowed=filters,
+        tenant=tenant(),
     )
 
 

@@ -17,7 +17,7 @@ from uuid import UUID, uuid4
 from fastapi import APIRouter, Body, HTTPException, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from tempograph.api.auth import authorize
+from tempograph.api.auth import authorize, tenant
 from tempograph.api.deps import State
 from tempograph.api.routes.threads import allowed_thread, thread_uuid
 from tempograph.api.services.runs import signal_cancel
@@ -329,7 +329,7 @@ async def copy(thread_id: str, state: State) -> dict[str, Any]:
         "if_exists": "raise",
     }
     await authorize("threads", "create", asked)
-    await store.create(new_id, asked["metadata"], "raise")
+    await store.create(new_id, asked["metadata"], "raise", tenant())
     await (await state.checkpoints()).acopy_thread(str(tid), str(new_id))
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute(

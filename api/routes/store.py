@@ -10,8 +10,9 @@ from fastapi import APIRouter, HTTPException, Query, Response
 from langgraph.store.base import BaseStore, Item
 from pydantic import BaseModel, ConfigDict, Field
 
-from tempograph.api.auth import authorize
+from tempograph.api.auth import authorize, tenant
 from tempograph.api.deps import State
+from tempograph.tenant_store import TenantStore
 
 router = APIRouter(prefix="/store", tags=["store"])
 T = TypeVar("T")
@@ -59,10 +60,12 @@ class StoreNamespaces(BaseModel):
 
 
 def _store(state: State) -> BaseStore:
+    """The store as the caller's tenant sees it (all of it when tenants do not apply)."""
     if state.store is None:
         raise HTTPException(503, "The memory store is not available")
     store: BaseStore = state.store
-    return store
+    owner = tenant()
+    return TenantStore(store, owner) if owner is not None else store
 
 
 async def _checked(call: Awaitable[T]) -> T:

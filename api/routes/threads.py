@@ -9,7 +9,7 @@ from uuid import UUID, uuid4
 from fastapi import APIRouter, Body, Header, HTTPException, Response
 from temporalio.service import RPCError, RPCStatusCode
 
-from tempograph.api.auth import authorize, matches
+from tempograph.api.auth import authorize, matches, tenant
 from tempograph.api.deps import State
 from tempograph.api.models import ThreadCount, ThreadCreate, ThreadField, ThreadPatch, ThreadSearch
 from tempograph.api.state import AppState
@@ -42,7 +42,7 @@ async def allowed_thread(
     """The thread, when the caller may ``action`` it (the auth handler's filter holds for
     its metadata); a 404 when it is unknown or not theirs, as LangGraph Server answers."""
     filters = await authorize("threads", action, value or {"thread_id": thread_id})
-    found = await ThreadStore(await state.database.pool()).get(thread_id)
+    found = await ThreadStore(await state.database.pool()).get(thread_id, tenant())
     if found is None or not matches(found["metadata"], filters):
         raise _not_found(thread_id)
     return found
@@ -101,7 +101,9 @@ async def create(
         "if_exists": body.if_exists,
     }
     filters = await authorize("threads", "create", asked)
-    created = await (await _store(state)).create(thread_id, asked["metadata"], body.if_exists)
+    created = await (await _store(state)).create(
+        thread_id, asked["metadata"], body.if_exists, tenant()
+    )
     if created is None or not matches(created["metadata"], filters):
         raise HTTPException(409, f"Thread with ID {thread_id} already exists")
     return created
@@ -128,6 +130,7 @@ async def search(
     filters = await authorize("threads", "search", _search_value(body))
     page, total = await (await _store(state)).search(
         allowed=filters,
+        tenant=tenant(),
         metadata=body.metadata,
         values=body.values,
         status=body.status,
@@ -159,7 +162,11 @@ async def count(
 ) -> int:
     filters = await authorize("threads", "search", _search_value(body))
     return await (await _store(state)).count(
-        metadata=body.metadata, values=body.values, status=body.status, allowed=filters
+        metadata=body.metadata,
+        values=body.values,
+        status=body.status,
+        allowed=filters,
+        tenant=tenant(),
     )
 
 

@@ -68,7 +68,7 @@ async def assistant(state: AppState, assistant_id: str) -> dict[str, Any]:
                 f"Invalid assistant: {assistant_id!r}. Must be either a UUID or one of the "
                 f"graph ids {state.catalog.ids()}",
             ) from None
-    found = await AssistantStore(await state.database.pool()).get(key)
+    found = await AssistantStore(await state.database.pool()).get(key, auth.tenant())
     if found is None:
         raise HTTPException(404, "Thread or assistant not found.")
     if found["metadata"].get("created_by") != "system":
@@ -192,7 +192,7 @@ async def create_run(
         # Created only now: a request refused above leaves no thread behind. (A thread
         # that does not exist otherwise is a 404 from admit.) It carries the run's
         # metadata, as in LangGraph Server: an owner an auth handler stamped on the run.
-        await threads.create(thread_id, {**metadata, "graph_id": graph_id})
+        await threads.create(thread_id, {**metadata, "graph_id": graph_id}, tenant=auth.tenant())
     if filters:
         existing = await threads.get(thread_id)
         if existing is not None and not matches(existing["metadata"], filters):
@@ -208,6 +208,8 @@ async def create_run(
     new = NewRun(
         run_id=run_id,
         thread_id=thread_id,
+        tenant_id=auth.tenant(),
+        created_by=caller.user.get("identity") if caller is not None else None,
         assistant_id=UUID(str(found["assistant_id"])),
         metadata=metadata,
         kwargs={

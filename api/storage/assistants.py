@@ -33,9 +33,13 @@ def _filters(
     name: str | None,
     metadata: dict[str, Any] | None,
     allowed: dict[str, Any] | None = None,
+    tenant: str | None = None,
 ) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     args: list[Any] = []
+    if tenant is not None:
+        args.append(tenant)
+        clauses.append(_visible_to(f"${len(args)}"))
     if allowed:
         clauses.append(filter_sql(allowed, "metadata", args))
     if graph_id is not None:
@@ -48,6 +52,14 @@ def _filters(
         args.append(json.dumps(metadata))
         clauses.append(f"metadata @> ${len(args)}::jsonb")
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
+
+
+def _visible_to(tenant: str) -> str:
+    """SQL: the tenant's own assistants and the system assistants every tenant shares."""
+    return (
+        f"(tenant_id = {tenant} OR (tenant_id = ''"
+        """ AND metadata @> '{"created_by": "system"}'))"""
+    )
 
 
 class AssistantStore:
@@ -65,12 +77,13 @@ class AssistantStore:
         metadata: dict[str, Any],
         name: str,
         description: str | None,
+        tenant: str | None = None,
     ) -> dict[str, Any] | None:
-        """The new assistant, or None when the id exists already."""
+        """The new assistant of ``tenant``, or None when the id exists already."""
         async with self._pool.acquire() as conn, conn.transaction():
             record = await conn.fetchrow(
                 f"INSERT INTO assistants (assistant_id, graph_id, config, context, metadata,"
-                f" name, description) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                f" name, description, tenant_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
                 f" ON CONFLICT (assistant_id) DO NOTHING RETURNING {_COLUMNS}",
                 assistant_id,
                 graph_id,
@@ -79,15 +92,20 @@ class AssistantStore:
                 json.dumps(metadata),
                 name,
                 description,
+                tenant or "",
             )
             if record is None:
                 return None
             await self._version(conn, record)
         return _row(record)
 
-    async def get(self, assistant_id: UUID) -> dict[str, Any] | None:
+    async def get(self, assistant_id: UUID, tenant: str | None = None) -> dict[str, Any] | None:
+        """The assistant; None when it is unknown or (``tenant`` given) not visible to it."""
         record = await self._pool.fetchrow(
-            f"SELECT {_COLUMNS} FROM assistants WHERE assistant_id = $1", assistant_id
+            f"SELECT {_COLUMNS} FROM assistants WHERE assistant_id = $1"
+            f" AND ($2::text IS NULL OR {_visible_to('$2')})",
+            assistant_id,
+            tenant,
         )
         return _row(record) if record is not None else None
 
@@ -137,10 +155,11 @@ class AssistantStore:
         sort_by: str,
         sort_order: str,
         allowed: dict[str, Any] | None = None,
+        tenant: str | None = None,
     ) -> tuple[list[dict[str, Any]], int]:
         """A page of assistants and how many match in all; ``allowed``: the auth filter
-        on their metadata."""
-        where, args = _filters(graph_id, name, metadata, allowed)
+        on their metadata; ``tenant``: only those visible to it."""
+        where, args = _filters(graph_id, name, metadata, allowed, tenant)
         order = f"{sort_by} {'ASC' if sort_order == 'asc' else 'DESC'}, assistant_id"
         async with self._pool.acquire() as conn:
             total = await conn.fetchval(f"SELECT count(*) FROM assistants{where}", *args)
@@ -158,8 +177,9 @@ class AssistantStore:
         name: str | None,
         metadata: dict[str, Any] | None,
         allowed: dict[str, Any] | None = None,
+        tenant: str | None = None,
     ) -> int:
-        where, args = _filters(graph_id, name, metadata, allowed)
+        where, args = _filters(graph_id, name, metadata, allowed, tenant)
         return int(await self._pool.fetchval(f"SELECT count(*) FROM assistants{where}", *args))
 
     @staticmethod

@@ -44,9 +44,13 @@ def _filters(
     status: str | None,
     ids: Sequence[UUID] | None = None,
     allowed: dict[str, Any] | None = None,
+    tenant: str | None = None,
 ) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     args: list[Any] = []
+    if tenant is not None:
+        args.append(tenant)
+        clauses.append(f"tenant_id = ${len(args)}")
     if allowed:
         clauses.append(filter_sql(allowed, "metadata", args))
     if metadata:
@@ -71,25 +75,35 @@ class ThreadStore:
         self._pool = pool
 
     async def create(
-        self, thread_id: UUID, metadata: dict[str, Any], if_exists: str = "raise"
+        self,
+        thread_id: UUID,
+        metadata: dict[str, Any],
+        if_exists: str = "raise",
+        tenant: str | None = None,
     ) -> dict[str, Any] | None:
-        """The new thread (idle, no values). When the id exists already: the existing
-        thread with ``if_exists="do_nothing"``, else None."""
+        """The new thread (idle, no values) of ``tenant``. When the id exists already:
+        the existing thread with ``if_exists="do_nothing"`` (if it is the tenant's), else
+        None."""
         record = await self._pool.fetchrow(
-            f"INSERT INTO threads (thread_id, metadata) VALUES ($1, $2::jsonb)"
+            f"INSERT INTO threads (thread_id, metadata, tenant_id) VALUES ($1, $2::jsonb, $3)"
             f" ON CONFLICT (thread_id) DO NOTHING RETURNING {_COLUMNS}",
             thread_id,
             json.dumps(metadata),
+            tenant or "",
         )
         if record is not None:
             return _row(record)
         if if_exists == "do_nothing":
-            return await self.get(thread_id)
+            return await self.get(thread_id, tenant)
         return None
 
-    async def get(self, thread_id: UUID) -> dict[str, Any] | None:
+    async def get(self, thread_id: UUID, tenant: str | None = None) -> dict[str, Any] | None:
+        """The thread; None when it is unknown or (``tenant`` given) another tenant's."""
         record = await self._pool.fetchrow(
-            f"SELECT {_COLUMNS} FROM threads WHERE thread_id = $1", thread_id
+            f"SELECT {_COLUMNS} FROM threads WHERE thread_id = $1"
+            " AND ($2::text IS NULL OR tenant_id = $2)",
+            thread_id,
+            tenant,
         )
         return _row(record) if record is not None else None
 
@@ -138,12 +152,13 @@ class ThreadStore:
         sort_by: str = "updated_at",
         sort_order: str = "desc",
         allowed: dict[str, Any] | None = None,
+        tenant: str | None = None,
     ) -> tuple[list[dict[str, Any]], int]:
         """A page of threads and how many match in all; ``allowed``: the auth filter on
-        their metadata."""
+        their metadata; ``tenant``: only that tenant's."""
         if sort_by not in SORTABLE:
             raise ValueError(f"cannot sort threads by {sort_by!r}")
-        where, args = _filters(metadata, values, status, ids, allowed)
+        where, args = _filters(metadata, values, status, ids, allowed, tenant)
         direction = "ASC" if sort_order == "asc" else "DESC"
         order = f"{sort_by} {direction}, thread_id {direction}"
         async with self._pool.acquire() as conn:
@@ -162,8 +177,9 @@ class ThreadStore:
         values: dict[str, Any] | None = None,
         status: str | None = None,
         allowed: dict[str, Any] | None = None,
+        tenant: str | None = None,
     ) -> int:
-        where, args = _filters(metadata, values, status, allowed=allowed)
+        where, args = _filters(metadata, values, status, allowed=allowed, tenant=tenant)
         return int(await self._pool.fetchval(f"SELECT count(*) FROM threads{where}", *args))
 
     async def set_state(

@@ -11,11 +11,11 @@ from typing import Any, cast
 import httpx
 import uvicorn
 from fastapi import FastAPI, Request
-from langgraph_sdk import Auth
 from temporalio.client import Client
 
 from tempograph.activities.events import Recorder
 from tempograph.api import create_app
+from tempograph.api.auth import Policy
 from tempograph.api.server import ApiServer
 from tempograph.settings import Settings
 from tempograph.store import PostgresStore
@@ -32,7 +32,7 @@ async def serving(
     graphs: dict[str, DurableGraph] | None = None,
     task_queue: str = "api-tests",
     store_index: dict[str, Any] | None = None,
-    auth: Auth | None = None,
+    auth: Policy | None = None,
 ) -> AsyncIterator[httpx.AsyncClient]:
     # Webhooks may reach loopback here: the tests' receivers listen on 127.0.0.1.
     settings = Settings(
@@ -69,7 +69,7 @@ async def api_stack(
     graphs: dict[str, DurableGraph],
     task_queue: str | None = None,
     store_index: dict[str, Any] | None = None,
-    auth: Auth | None = None,
+    auth: Policy | None = None,
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The app and a worker (keeping checkpoints and events in ``database_url``) for
     ``graphs``; ``client`` must carry the claim-check codec on that database."""

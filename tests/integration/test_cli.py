@@ -330,3 +330,56 @@ def test_up_applies_the_projects_auth_and_the_cli_sends_credentials(
         other = up.cli("state", "alice-1")  # Alice's thread is a 404 to Bob
         assert other.returncode == 2
         assert "does not exist" in other.stderr
+
+
+def test_built_in_keys_from_the_cli(tmp_path_factory: pytest.TempPathFactory) -> None:
+    port, ui_port, api_port = free_port(), free_port(), free_port()
+    env = {
+        **os.environ,
+        "TEMPOGRAPH_DATA_DIR": str(tmp_path_factory.mktemp("keys-data")),
+        "TEMPORAL_ADDRESS": f"127.0.0.1:{port}",
+        "TEMPOGRAPH_AUTH": "keys",
+        "SEED_DEMO_WORK_SECONDS": "0.01",
+        "SEED_DEMO_FAILURE_RATE": "0",
+    }
+    env.pop("LANGGRAPH_API_KEY", None)
+    args = [
+        "up",
+        "--config",
+        str(TEST_GRAPHS / "langgraph.json"),
+        "--port",
+        str(port),
+        "--ui-port",
+        str(ui_port),
+        "--api-port",
+        str(api_port),
+    ]
+    with started(args, env) as (process, lines):
+        assert any("built-in auth (keys)" in line for line in lines)
+        up = Up(process, env, port, api_port)
+        made = up.cli("keys", "create", "--tenant", "acme", "--role", "operator", "--name", "ci")
+        assert made.returncode == 0, made.stderr
+        operator = json.loads(made.stdout)
+        assert (operator["tenant_id"], operator["role"]) == ("acme", "operator")
+        assert "shown only now" in made.stderr
+        viewer = json.loads(up.cli("keys", "create", "--tenant", "acme", "--role", "viewer").stdout)
+        bad_role = up.cli("keys", "create", "--tenant", "acme", "--role", "root")
+        assert bad_role.returncode == 2
+        listed = json.loads(up.cli("keys", "list", "--tenant", "acme").stdout)
+        assert {k["key_id"] for k in listed} == {operator["key_id"], viewer["key_id"]}
+        assert operator["key"] not in json.dumps(listed)
+        assert up.cli(*DEMO_RUN).returncode == 2  # no key
+        up.env = {**env, "LANGGRAPH_API_KEY": viewer["key"]}
+        refused = up.cli(*DEMO_RUN)
+        assert refused.returncode == 2
+        assert "needs the operator role" in refused.stderr
+        up.env = {**env, "LANGGRAPH_API_KEY": operator["key"]}
+        ran = up.cli(*DEMO_RUN)
+        assert ran.returncode == 0, ran.stderr
+        up.env = env
+        assert up.cli("keys", "revoke", operator["key_id"]).returncode == 0
+        assert up.cli("keys", "revoke", "nope").returncode == 2
+        up.env = {**env, "LANGGRAPH_API_KEY": operator["key"]}
+        revoked = up.cli("state", "user-session-001")
+        assert revoked.returncode == 2
+        assert "401" in revoked.stderr

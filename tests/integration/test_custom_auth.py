@@ -15,7 +15,7 @@ from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 from temporalio.client import Client
 
-from tempograph.api.auth import load_auth
+from tempograph.api.auth import CustomAuth, load_auth
 from tempograph.registry import read_config
 from tempograph.temporal.devserver import DevServer
 from tests.conftest import TEST_GRAPHS, load_test_graph
@@ -27,7 +27,7 @@ APP = TEST_GRAPHS / "auth_app"
 @pytest.fixture(scope="module")
 async def api(dev_server: DevServer, client: Client, postgres_url: str) -> AsyncIterator[str]:
     config = read_config(APP / "langgraph.json")
-    auth = load_auth(config.auth, config.path.parent)
+    auth = CustomAuth(load_auth(config.auth, config.path.parent))
     graphs = {"whoami": load_test_graph("whoami", "auth_app/whoami.py:graph")}
     async with api_stack(dev_server, client, postgres_url, graphs, auth=auth) as http:
         yield str(http.base_url)

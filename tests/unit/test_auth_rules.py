@@ -11,7 +11,7 @@ from fastapi import HTTPException
 from langgraph_sdk import Auth
 
 from tempograph.api import auth as api_auth
-from tempograph.api.auth import Caller, matches, normalize
+from tempograph.api.auth import Caller, CustomAuth, matches, normalize
 from tempograph.identity import AuthUser
 
 
@@ -65,7 +65,7 @@ def test_filters_match_metadata(filters: Any, metadata: dict[str, Any], expected
 
 
 async def _decide(auth: Auth, resource: str, action: str, value: dict[str, Any]) -> Any:
-    token = api_auth._auth.set((auth, Caller(AuthUser(identity="ann"), ("p",))))
+    token = api_auth._auth.set((CustomAuth(auth), Caller(AuthUser(identity="ann"), ("p",))))
     try:
         return await api_auth.authorize(resource, action, value)
     finally:

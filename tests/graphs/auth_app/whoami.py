@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, TypedDict
 
 from langchain_core.runnables import RunnableConfig
+from langgraph.config import get_store
 from langgraph.graph import END, START, StateGraph
 
 
@@ -14,12 +15,17 @@ class State(TypedDict, total=False):
     display_name: str
     permissions: list[str]
     user_id: str
+    visitors: list[str]
 
 
 def whoami(state: State, config: RunnableConfig) -> dict[str, Any]:
     configurable = config["configurable"]
     user = configurable["langgraph_auth_user"]
+    # The memory store as the caller's tenant sees it (all of it without tenants).
+    store = get_store()
+    store.put(("visits",), user.identity, {"by": user.identity})
     return {
+        "visitors": sorted(item.key for item in store.search(("visits",), limit=100)),
         "identity": user.identity,  # attribute access, as on LangGraph Server
         "display_name": user["display_name"],  # and key access
         "permissions": list(configurable["langgraph_auth_permissions"]),
