@@ -13,9 +13,19 @@ from temporalio.client import Client
 
 from tempograph import __version__
 from tempograph.api import errors
+from tempograph.api.audit import Audit
 from tempograph.api.auth import Authenticate, Policy
 from tempograph.api.graphs import GraphCatalog, system_assistant_id
-from tempograph.api.routes import assistants, keys, runs, state, store, system, threads
+from tempograph.api.routes import (
+    assistants,
+    audit,
+    keys,
+    runs,
+    state,
+    store,
+    system,
+    threads,
+)
 from tempograph.api.state import AppState, Database
 from tempograph.api.storage.assistants import AssistantStore
 from tempograph.api.streaming import Notifier
@@ -112,6 +122,7 @@ def create_app(
     )
     errors.install(app)
     app.add_middleware(errors.BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(Audit)  # inside authentication: it records who called
     if auth is not None:
         app.add_middleware(Authenticate, policy=auth)  # outermost: before any body is read
     app.include_router(system.router)
@@ -121,4 +132,5 @@ def create_app(
     app.include_router(runs.router)
     app.include_router(store.router)
     app.include_router(keys.router)
+    app.include_router(audit.router)
     return app

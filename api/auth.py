@@ -42,6 +42,7 @@ from tempograph.registry import import_file
 
 logger = logging.getLogger(__name__)
 
+SCOPE_CALLER = "tempograph.caller"  # where the request's scope keeps its caller
 _OPEN_PATHS = {"/ok"}  # health checks answer without credentials
 _PARAMETERS = {
     "request",
@@ -225,6 +226,7 @@ class Authenticate:
             )
             await response(scope, receive, send)
             return
+        scope[SCOPE_CALLER] = caller  # for the audit log, which records after the call
         token = _auth.set((self.policy, caller))
         try:
             await self.app(scope, receive, send)

@@ -147,6 +147,19 @@ async def _dev_server(settings: Settings, port: int, ui_port: int) -> None:
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
+def _require_encryption(host: str) -> None:
+    """A server reachable from other machines encrypts what it stores."""
+    from tempograph.crypto import KeyRing
+
+    if host not in LOOPBACK and KeyRing.load() is None:
+        raise TempographError(
+            f"refusing to serve the API on {host} without encryption at rest: set "
+            "TEMPOGRAPH_ENCRYPTION_KEYS (id:base64 of 32 random bytes, comma-separated, the "
+            "first encrypts) or LANGGRAPH_AES_KEY",
+            code=ErrorCode.CONFIG_INVALID,
+        )
+
+
 def _require_auth(host: str, config: Any, policy: Any) -> None:
     """A server reachable from other machines needs an auth configuration."""
     if host not in LOOPBACK and policy is None:
@@ -182,6 +195,7 @@ async def _serve_api(
     config = read_config(config_path)
     if host not in LOOPBACK and not config.auth and not settings.auth:
         _require_auth(host, config, None)  # before anything starts
+    _require_encryption(host)
     store_index, store_ttl = store_settings(config)
     graphs, failed = load_project(config)
     auth = configured_policy(settings, config)
@@ -239,6 +253,13 @@ async def _up(
     else:
         guard = "no authentication"
     _say(f"tempograph up: local development, loopback only, {guard}")
+    from tempograph.crypto import KeyRing
+
+    ring = KeyRing.load()
+    _say(
+        "encryption at rest: AES-GCM, key "
+        + (f"{ring.current!r}" if ring else "none (stored unencrypted)")
+    )
     await server.start()
     settings = dataclasses.replace(settings, temporal_address=server.address)
     embedded = None
@@ -380,6 +401,33 @@ async def _keys(settings: Settings, args: argparse.Namespace) -> int:
         ) from None
     finally:
         await pool.close()
+    return EXIT_OK
+
+
+async def _audit(settings: Settings, args: argparse.Namespace) -> int:
+    """``tempograph audit verify``: walk the audit log's hash chain."""
+    from tempograph.audit import AuditLog
+    from tempograph.database import migrate, open_pool
+
+    pool = await open_pool(_database_url(settings, "`tempograph audit`"))
+    try:
+        await migrate(pool)
+        verdict = await AuditLog(pool).verify()
+    finally:
+        await pool.close()
+    _out(
+        {
+            "ok": verdict.ok,
+            "rows": verdict.rows,
+            "head": verdict.head,
+            "broken_at": verdict.broken_at,
+            "reason": verdict.reason or None,
+        }
+    )
+    if not verdict.ok:
+        _err(f"audit log broken at row {verdict.broken_at}: {verdict.reason}")
+        return EXIT_FAILED
+    _err(f"audit log intact: {verdict.rows} rows; record the head hash to detect a cut tail")
     return EXIT_OK
 
 
@@ -576,6 +624,9 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--tenant", default=None)
     revoke = keys_sub.add_parser("revoke", help="revoke a key by its id")
     revoke.add_argument("key_id")
+    audit = sub.add_parser("audit", help="the audit log")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    audit_sub.add_parser("verify", help="check the hash chain; exit 1 if it is broken")
     return parser
 
 
@@ -587,6 +638,24 @@ def _config_arg(args: argparse.Namespace) -> Path:
             code=ErrorCode.CONFIG_INVALID,
         )
     return path
+
+
+def _encryption(settings: Settings, *, create: bool) -> Any:
+    """The key ring this process encrypts with (see :mod:`tempograph.crypto`): from the
+    environment, else the data directory's key file (which ``up`` makes). It is put in
+    this process's environment, where every value store and data converter finds it."""
+    import base64
+
+    from tempograph.crypto import KeyRing, new_key_file
+
+    ring = KeyRing.load(settings.data_dir)
+    if ring is None and create:
+        ring = new_key_file(settings.data_dir)
+    if ring is not None and "TEMPOGRAPH_ENCRYPTION_KEYS" not in os.environ:
+        os.environ["TEMPOGRAPH_ENCRYPTION_KEYS"] = ",".join(
+            f"{key_id}:{base64.b64encode(key).decode()}" for key_id, key in ring.keys
+        )
+    return ring
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -606,8 +675,10 @@ def main(argv: list[str] | None = None) -> int:
         "resume": lambda: _resume(settings, args),
         "state": lambda: _state(settings, args),
         "keys": lambda: _keys(settings, args),
+        "audit": lambda: _audit(settings, args),
     }
     try:
+        _encryption(settings, create=args.command == "up")
         result = asyncio.run(commands[args.command]())
     except TempographError as err:
         _err(f"error: {err.message}")

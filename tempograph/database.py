@@ -201,6 +201,44 @@ MIGRATIONS: tuple[str, ...] = (
         revoked_at timestamptz
     );
     """,
+    # 7: the audit log: append-only (triggers refuse UPDATE, DELETE and TRUNCATE), each
+    # row chained to the one before by SHA-256 over a canonical form computed here, so
+    # writers and `tempograph audit verify` hash the same bytes.
+    """
+    CREATE TABLE audit_log (
+        seq bigint PRIMARY KEY,
+        at timestamptz NOT NULL,
+        tenant_id text NOT NULL DEFAULT '',
+        actor text NOT NULL,
+        key_id text,
+        action text NOT NULL,
+        resource text,
+        resource_id text,
+        outcome integer NOT NULL,
+        detail jsonb NOT NULL DEFAULT '{}',
+        prev_hash bytea NOT NULL,
+        hash bytea NOT NULL
+    );
+    CREATE INDEX audit_log_tenant_at ON audit_log (tenant_id, at);
+    CREATE FUNCTION audit_log_content(
+        seq bigint, at timestamptz, tenant_id text, actor text, key_id text, action text,
+        resource text, resource_id text, outcome integer, detail jsonb
+    ) RETURNS bytea LANGUAGE sql IMMUTABLE AS $$
+        SELECT convert_to(jsonb_build_array(
+            seq, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), tenant_id,
+            actor, key_id, action, resource, resource_id, outcome, detail
+        )::text, 'UTF8')
+    $$;
+    CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        RAISE EXCEPTION 'audit_log is append-only: % is not allowed', TG_OP;
+    END
+    $$;
+    CREATE TRIGGER audit_log_no_change BEFORE UPDATE OR DELETE ON audit_log
+        FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
+    CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
+        FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();
+    """,
 )
 
 # An arbitrary constant: the advisory lock that serialises migrations across replicas.

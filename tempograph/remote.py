@@ -96,9 +96,15 @@ async def progress(
     from temporalio.api.enums.v1 import EventType
     from temporalio.client import Client
 
+    from tempograph.crypto import KeyRing
+    from tempograph.temporal.codec import data_converter, failure_message
+
     since = time.time() - 0.5
+    converter = data_converter(None, KeyRing.load())  # to read encrypted failures
     try:
-        client = await Client.connect(temporal_address, namespace=namespace)
+        client = await Client.connect(
+            temporal_address, namespace=namespace, data_converter=converter
+        )
     except RuntimeError:
         return  # progress is optional
     handle = client.get_workflow_handle(workflow_id)
@@ -116,19 +122,17 @@ async def progress(
                     say(f"  {names[event.event_id]} ...")
                 elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
                     started = event.activity_task_started_event_attributes
-                    if started.attempt > 1 and started.last_failure.message:
+                    if started.attempt > 1 and started.HasField("last_failure"):
                         name = names.get(started.scheduled_event_id, "?")
-                        say(
-                            f"  {name} attempt {started.attempt - 1} failed:"
-                            f" {started.last_failure.message}; retried"
-                        )
+                        why = await failure_message(converter, started.last_failure)
+                        say(f"  {name} attempt {started.attempt - 1} failed: {why}; retried")
                 elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
                     done = event.activity_task_completed_event_attributes
                     say(f"  {names.get(done.scheduled_event_id, '?')} done")
                 elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED:
                     failed = event.activity_task_failed_event_attributes
                     name = names.get(failed.scheduled_event_id, "?")
-                    say(f"  {name} failed: {failed.failure.message}")
+                    say(f"  {name} failed: {await failure_message(converter, failed.failure)}")
             return
         except Exception:  # noqa: BLE001 - the run may not have started yet
             await asyncio.sleep(0.2)

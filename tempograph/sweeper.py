@@ -24,6 +24,7 @@ from typing import Any
 import asyncpg
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHistoryEventFilterType
+from temporalio.converter import DataConverter
 from temporalio.service import RPCError, RPCStatusCode
 
 from tempograph.runs import (
@@ -34,6 +35,7 @@ from tempograph.runs import (
     run_json,
     settle,
 )
+from tempograph.temporal.codec import failure_message
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +108,7 @@ class Sweeper:
         status = description.status
         if status in (None, WorkflowExecutionStatus.RUNNING):
             return 0
-        reason = await _close_reason(handle, status)
+        reason = await _close_reason(handle, status, self._client.data_converter)
         logger.warning("run workflow %s closed without recording its end: %s", workflow_id, reason)
         await self._finalize(workflow_id, status, reason)
         return 1
@@ -155,7 +157,9 @@ class Sweeper:
             await RunStarter(self._client, pool, self._task_queue).start(next_run)
 
 
-async def _close_reason(handle: Any, status: WorkflowExecutionStatus) -> str:
+async def _close_reason(
+    handle: Any, status: WorkflowExecutionStatus, converter: DataConverter
+) -> str:
     """What ended the workflow, in words, from its closing event."""
     words = {
         WorkflowExecutionStatus.TERMINATED: "terminated",
@@ -175,7 +179,7 @@ async def _close_reason(handle: Any, status: WorkflowExecutionStatus) -> str:
                 return f"{text}: {reason}" if reason else text
             if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED:
                 failure = event.workflow_execution_failed_event_attributes.failure
-                return f"{text}: {failure.message}"
+                return f"{text}: {await failure_message(converter, failure)}"
     except RPCError:
         pass
     return text

@@ -17,9 +17,11 @@ from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Literal
 
 import asyncpg
 
+from tempograph.crypto import DecryptionError, KeyRing, is_sealed
 from tempograph.errors import ErrorCode, TempographError
 from tempograph.workflows.values import digest
 
@@ -144,21 +146,31 @@ class ValueStore(ABC):
 
 
 class PostgresValueStore(ValueStore):
-    """Values in ``tempograph_values``; the pool comes from ``pool`` (opened on demand)."""
+    """Values in ``tempograph_values``; the pool comes from ``pool`` (opened on demand).
+
+    With a key ring (by default the one the environment configures, see
+    :mod:`tempograph.crypto`) each value is stored sealed with AES-GCM; values stored
+    before encryption was on are read as they are. The key stays the SHA-256 of the
+    plaintext: a replay names values by it."""
 
     def __init__(
-        self, pool: Callable[[], Awaitable[asyncpg.Pool]], cache_bytes: int = 16 * 1024 * 1024
+        self,
+        pool: Callable[[], Awaitable[asyncpg.Pool]],
+        cache_bytes: int = 16 * 1024 * 1024,
+        keys: KeyRing | Literal["env"] | None = "env",
     ) -> None:
         super().__init__(cache_bytes)
         self._pool = pool
+        self.keys = KeyRing.load() if keys == "env" else keys
 
     async def _write(self, values: Mapping[bytes, bytes]) -> None:
         pool = await self._pool()
+        keys = self.keys
         await pool.execute(
             "INSERT INTO tempograph_values (hash, data)"
             " SELECT * FROM unnest($1::bytea[], $2::bytea[]) ON CONFLICT DO NOTHING",
             list(values),
-            list(values.values()),
+            [keys.seal(v, k) for k, v in values.items()] if keys else list(values.values()),
         )
 
     async def _read(self, hashes: Sequence[bytes]) -> dict[bytes, bytes]:
@@ -166,7 +178,15 @@ class PostgresValueStore(ValueStore):
         records = await pool.fetch(
             "SELECT hash, data FROM tempograph_values WHERE hash = ANY($1::bytea[])", list(hashes)
         )
-        return {bytes(r["hash"]): bytes(r["data"]) for r in records}
+        out: dict[bytes, bytes] = {}
+        for record in records:
+            key, data = bytes(record["hash"]), bytes(record["data"])
+            if is_sealed(data):
+                if self.keys is None:
+                    raise DecryptionError("an encrypted value, and no encryption key configured")
+                data = self.keys.open(data, key)
+            out[key] = data
+        return out
 
 
 class MemoryValueStore(ValueStore):

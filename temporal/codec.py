@@ -27,8 +27,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from temporalio.api.common.v1 import Payload
-from temporalio.converter import DataConverter, PayloadCodec
+from temporalio.api.failure.v1 import Failure
+from temporalio.converter import (
+    DataConverter,
+    DefaultFailureConverter,
+    DefaultFailureConverterWithEncodedAttributes,
+    PayloadCodec,
+)
 
+from tempograph.crypto import KeyRing
 from tempograph.temporal.converter import (
     LOCAL_KEY,
     SEGMENTED_ENCODING,
@@ -40,6 +47,8 @@ from tempograph.valuestore import ValueStore
 from tempograph.workflows.values import digest
 
 REF_ENCODING = b"binary/tempograph-ref"
+ENCRYPTED_ENCODING = b"binary/encrypted"
+KEY_ID_KEY = "encryption-key-id"
 # A payload over this many bytes is stored whole; the history keeps the hash. Keeps each
 # node's share of a run's history to a few KB whatever the state's size.
 INLINE_LIMIT = 4096
@@ -114,9 +123,82 @@ class ClaimCheckCodec(PayloadCodec):
         return out
 
 
-def data_converter(store: ValueStore | None) -> DataConverter:
-    """Tempograph's data converter; with ``store``, large values go there (claim checks)."""
+class EncryptionCodec(PayloadCodec):
+    """Every payload sealed with AES-GCM under the key ring's current key (the key id in
+    the payload's metadata); a payload that is not sealed (recorded before encryption was
+    on) decodes as it is."""
+
+    def __init__(self, keys: KeyRing) -> None:
+        self.keys = keys
+
+    async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        return [
+            Payload(
+                metadata={
+                    "encoding": ENCRYPTED_ENCODING,
+                    KEY_ID_KEY: self.keys.current.encode(),
+                },
+                data=self.keys.seal(p.SerializeToString(deterministic=True)),
+            )
+            for p in payloads
+        ]
+
+    async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        return [
+            Payload.FromString(self.keys.open(p.data))
+            if p.metadata.get("encoding") == ENCRYPTED_ENCODING
+            else p
+            for p in payloads
+        ]
+
+
+class _Chain(PayloadCodec):
+    """Codecs applied in order on the way out, in reverse on the way in."""
+
+    def __init__(self, codecs: Sequence[PayloadCodec]) -> None:
+        self.codecs = list(codecs)
+
+    async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        out = list(payloads)
+        for codec in self.codecs:
+            out = await codec.encode(out)
+        return out
+
+    async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        out = list(payloads)
+        for codec in reversed(self.codecs):
+            out = await codec.decode(out)
+        return out
+
+
+def data_converter(store: ValueStore | None, keys: KeyRing | None = None) -> DataConverter:
+    """Tempograph's data converter; with ``store``, large values go there (claim checks);
+    with ``keys`` (by default the store's), every payload is encrypted, failures' messages
+    and stack traces too (they travel as encoded attributes)."""
+    if keys is None:
+        keys = getattr(store, "keys", None)  # a Postgres value store's: one ring for both
+    codecs: list[PayloadCodec] = []
+    if store is not None:
+        codecs.append(ClaimCheckCodec(store))
+    if keys is not None:
+        codecs.append(EncryptionCodec(keys))
     return DataConverter(
         payload_converter_class=TempographPayloadConverter,
-        payload_codec=ClaimCheckCodec(store) if store is not None else None,
+        payload_codec=_Chain(codecs) if codecs else None,
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes
+        if keys is not None
+        else DefaultFailureConverter,
     )
+
+
+async def failure_message(converter: DataConverter, failure: Failure) -> str:
+    """A failure's message as read from a history, its encoded attributes decoded."""
+    if failure.HasField("encoded_attributes") and converter.payload_codec is not None:
+        try:
+            [decoded] = await converter.payload_codec.decode([failure.encoded_attributes])
+            attributes = converter.payload_converter.from_payload(decoded)
+            if isinstance(attributes, dict) and attributes.get("message"):
+                return str(attributes["message"])
+        except Exception:  # noqa: BLE001 - a message we cannot read: say so, not crash
+            return "(encrypted failure: this process has no key for it)"
+    return failure.message

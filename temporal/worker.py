@@ -27,6 +27,7 @@ from temporalio.workflow import NondeterminismError
 from tempograph.activities.events import Recorder
 from tempograph.activities.nodes import NodeActivities
 from tempograph.activities.webhooks import WebhookSender
+from tempograph.crypto import KeyRing
 from tempograph.temporal import determinism
 from tempograph.temporal.codec import data_converter
 from tempograph.valuestore import ValueStore
@@ -70,17 +71,21 @@ _REPLAY_BUILD_ID = "tempograph-replay"
 
 
 def build_replayer(
-    graphs: dict[str, DurableGraph], values: ValueStore, *, sandboxed: bool = False
+    graphs: dict[str, DurableGraph],
+    values: ValueStore,
+    *,
+    sandboxed: bool = False,
+    keys: KeyRing | None = None,
 ) -> Replayer:
     """A replayer for recorded histories of runs of ``graphs``; ``values`` holds the
-    values their payloads name."""
+    values their payloads name; ``keys`` opens encrypted ones (a deployment's)."""
     determinism.install()
     # The replayer runs workflows on its own queue, "replay-<build id>".
     graph_registry.register(f"replay-{_REPLAY_BUILD_ID}", graphs)
     runner: WorkflowRunner = strict_runner() if sandboxed else UnsandboxedWorkflowRunner()
     return Replayer(
         workflows=_WORKFLOWS,
-        data_converter=data_converter(values),
+        data_converter=data_converter(values, keys),
         workflow_runner=runner,
         build_id=_REPLAY_BUILD_ID,
     )

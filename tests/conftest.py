@@ -3,7 +3,9 @@ a worker (on a task queue of their own) per test that runs graphs."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import os
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping
@@ -24,6 +26,12 @@ from tempograph.workflows.policy import NodePolicy, RetrySpec
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_ACCEPTANCE = ROOT.parent / "shared" / "acceptance"
 TEST_GRAPHS = Path(__file__).resolve().parent / "graphs"
+
+# Encryption at rest is on in every test, as in `tempograph up`: one key for the session
+# (the canary test starts its own stack without it, to see `up` make one). Set before any
+# value store or data converter is made; subprocesses inherit it.
+TEST_ENCRYPTION_KEYS = "test:" + base64.b64encode(b"tempograph-test-key-32-bytes-!!!").decode()
+os.environ.setdefault("TEMPOGRAPH_ENCRYPTION_KEYS", TEST_ENCRYPTION_KEYS)
 
 # Short backoff so retry tests take seconds, not minutes; attempts, timeouts and the
 # heartbeat timeout as in production.

@@ -7,6 +7,7 @@ from uuid import UUID, uuid4
 
 from fastapi import APIRouter, HTTPException, Query, Response
 
+from tempograph.api.audit import note
 from tempograph.api.auth import authorize, matches, tenant
 from tempograph.api.deps import State
 from tempograph.api.graphs import system_assistant_id
@@ -88,6 +89,7 @@ async def create(body: AssistantCreate, state: State) -> dict[str, Any]:
         asked["description"],
         tenant(),
     )
+    note(resource_id=str(assistant_id))
     if created is not None:
         return created
     existing = await store.get(assistant_id, tenant())

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from tempograph.api.audit import note
 from tempograph.api.auth import authorize, tenant
 from tempograph.api.deps import State
 from tempograph.identity import Role
@@ -41,6 +42,7 @@ async def create_key(body: KeyCreate, state: State) -> dict[str, Any]:
     """A new key of the caller's tenant; its secret is in this answer only."""
     owner, keys = await _tenant_keys(state, "create")
     key, row = await keys.create(owner, body.role.value, body.name)
+    note(resource_id=row["key_id"], role=row["role"])
     return {**row, "key": key}
 
 

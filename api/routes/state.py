@@ -17,6 +17,7 @@ from uuid import UUID, uuid4
 from fastapi import APIRouter, Body, HTTPException, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from tempograph.api.audit import note
 from tempograph.api.auth import authorize, tenant
 from tempograph.api.deps import State
 from tempograph.api.routes.threads import allowed_thread, thread_uuid
@@ -330,6 +331,7 @@ async def copy(thread_id: str, state: State) -> dict[str, Any]:
     }
     await authorize("threads", "create", asked)
     await store.create(new_id, asked["metadata"], "raise", tenant())
+    note(resource_id=str(new_id), source=str(tid))
     await (await state.checkpoints()).acopy_thread(str(tid), str(new_id))
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute(

@@ -9,6 +9,7 @@ from uuid import UUID, uuid4
 from fastapi import APIRouter, Body, Header, HTTPException, Response
 from temporalio.service import RPCError, RPCStatusCode
 
+from tempograph.api.audit import note
 from tempograph.api.auth import authorize, matches, tenant
 from tempograph.api.deps import State
 from tempograph.api.models import ThreadCount, ThreadCreate, ThreadField, ThreadPatch, ThreadSearch
@@ -106,6 +107,7 @@ async def create(
     )
     if created is None or not matches(created["metadata"], filters):
         raise HTTPException(409, f"Thread with ID {thread_id} already exists")
+    note(resource_id=str(thread_id))
     return created
 
 

@@ -20,7 +20,7 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from tempograph.api import auth
+from tempograph.api import audit, auth
 from tempograph.api.auth import authorize, matches, strip_user_keys
 from tempograph.api.graphs import system_assistant_id
 from tempograph.api.models import RunCreate
@@ -257,6 +257,15 @@ async def create_run(
             **(config.get("metadata") or {}),
         },
     )
+    audit.note(resource_id=str(run_id), thread_id=str(thread_id))
+    if new.resume and body.command is not None:
+        # An approval decision: the interrupt it answers and the answer given.
+        waiting = await threads.get(thread_id, auth.tenant())
+        audit.note(
+            action="interrupts.answer",
+            interrupts=(waiting or {}).get("interrupts"),
+            answer=body.command.resume,
+        )
     for attempt in range(2):
         admission = await _admit(state, new)
         if not admission.created:

@@ -233,3 +233,63 @@ async def test_jwt_bearer_tokens(api: str, idp: Idp) -> None:
             assert answer.status_code == status, answer.text
             assert says.lower() in answer.json()["detail"].lower()
             assert token not in answer.text
+
+
+async def test_the_audit_log_records_who_did_what(
+    api: str, keys: KeyStore, postgres_url: str
+) -> None:
+    team, other = tenant(), tenant()
+    operator = sdk(api, await key_for(keys, team, "operator"))
+    approver = sdk(api, await key_for(keys, team, "approver"))
+    viewer = sdk(api, await key_for(keys, team, "viewer"))
+    admin = sdk(api, await key_for(keys, team, "admin"))
+    outsider = sdk(api, await key_for(keys, other, "admin"))
+    thread = await operator.threads.create()
+    run = await operator.runs.create(thread["thread_id"], "approval", input={"request": "pay"})
+    await operator.runs.join(thread["thread_id"], run["run_id"])
+    await approver.runs.wait(
+        thread["thread_id"], "approval", command={"resume": {"approved": False}}
+    )
+    with refused(403):
+        await viewer.threads.create()
+    await operator.threads.search()  # a read: not audited
+    rows = await admin.http.get("/audit")
+    actions = [(r["action"], r["outcome"]) for r in rows]
+    assert actions == [
+        ("threads.create", 200),
+        ("runs.create", 200),
+        ("interrupts.answer", 200),
+        ("threads.create", 403),
+    ]
+    created, started, answered, refused_row = rows
+    assert created["resource_id"] == thread["thread_id"]
+    assert created["tenant_id"] == team and created["key_id"]
+    assert created["actor"] == f"key:{created['key_id']}"
+    assert started["resource_id"] == run["run_id"]
+    assert answered["detail"]["answer"] == {"approved": False}
+    [pending] = answered["detail"]["interrupts"].values()
+    assert pending[0]["value"] == {"question": "approve?", "request": "pay"}
+    assert refused_row["actor"] != created["actor"]
+    assert [
+        r["action"] for r in await admin.http.get("/audit", params={"action": "runs.create"})
+    ] == ["runs.create"]
+    # Tenants and roles: another tenant's admin sees none of it; an operator, nothing.
+    assert await outsider.http.get("/audit") == []
+    with refused(403):
+        await outsider.http.get("/audit", params={"tenant_id": team})
+    with refused(403):
+        await operator.http.get("/audit")
+    # Postgres refuses to change or delete a row.
+    import asyncpg
+
+    conn = await asyncpg.connect(postgres_url)
+    try:
+        for statement in (
+            "UPDATE audit_log SET actor = 'someone else'",
+            "DELETE FROM audit_log",
+            "TRUNCATE audit_log",
+        ):
+            with pytest.raises(asyncpg.RaiseError, match="append-only"):
+                await conn.execute(statement)
+    finally:
+        await conn.close()

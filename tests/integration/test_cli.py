@@ -383,3 +383,8 @@ def test_built_in_keys_from_the_cli(tmp_path_factory: pytest.TempPathFactory) ->
         revoked = up.cli("state", "user-session-001")
         assert revoked.returncode == 2
         assert "401" in revoked.stderr
+        up.env = env
+        verified = up.cli("audit", "verify")
+        assert verified.returncode == 0, verified.stderr
+        report = json.loads(verified.stdout)
+        assert report["ok"] is True and report["rows"] >= 3  # the runs, and refusals

@@ -64,6 +64,9 @@ async def save(client: Client, scenario: str, thread_id: str) -> None:
 
 
 async def main() -> None:
+    # The corpus is recorded unencrypted, so it replays with no key (tests.conftest turns
+    # encryption on for the test session; a deployment's histories need its keys).
+    os.environ.pop("TEMPOGRAPH_ENCRYPTION_KEYS", None)
     HISTORIES.mkdir(exist_ok=True)
     for old in HISTORIES.glob("*.json"):
         old.unlink()
