@@ -12,6 +12,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from tempograph.activities.events import Recorder
+from tempograph.crypto import unseal_json
 from tempograph.webhooks import WebhookRefused, check_url
 from tempograph.workflows.jsonable import to_jsonable
 from tempograph.workflows.types import WEBHOOK_ACTIVITY, ErrorType, WebhookDelivery
@@ -62,6 +63,7 @@ class WebhookSender:
             for key in ("metadata", "kwargs"):
                 if isinstance(run[key], str):
                     run[key] = json.loads(run[key])
+            run["kwargs"] = unseal_json(run["kwargs"])
         run["status"] = delivery.status
         run["values"] = (
             to_jsonable(decode(delivery.values, table_source(delivery.parts)))

@@ -19,6 +19,7 @@ from tempograph.api.graphs import GraphCatalog, system_assistant_id
 from tempograph.api.routes import (
     assistants,
     audit,
+    codec,
     keys,
     runs,
     state,
@@ -26,6 +27,7 @@ from tempograph.api.routes import (
     system,
     threads,
 )
+from tempograph.api.routes.codec import CodecCors
 from tempograph.api.state import AppState, Database
 from tempograph.api.storage.assistants import AssistantStore
 from tempograph.api.streaming import Notifier
@@ -124,7 +126,9 @@ def create_app(
     app.add_middleware(errors.BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(Audit)  # inside authentication: it records who called
     if auth is not None:
-        app.add_middleware(Authenticate, policy=auth)  # outermost: before any body is read
+        app.add_middleware(Authenticate, policy=auth)  # before any body is read
+    if settings.codec_origins:
+        app.add_middleware(CodecCors, origins=list(settings.codec_origins))  # outermost
     app.include_router(system.router)
     app.include_router(assistants.router)
     app.include_router(threads.router)
@@ -133,4 +137,5 @@ def create_app(
     app.include_router(store.router)
     app.include_router(keys.router)
     app.include_router(audit.router)
+    app.include_router(codec.router)
     return app

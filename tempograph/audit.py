@@ -2,9 +2,10 @@
 
 Rows are appended one at a time under an advisory lock, each carrying the SHA-256 of
 the row before it and of its own canonical content (``audit_log_content`` in Postgres),
-so a changed, removed or reordered row breaks the chain. Postgres refuses UPDATE, DELETE
-and TRUNCATE on the table. :meth:`AuditLog.verify` walks the chain and reports the head
-hash: record it elsewhere to also detect a cut tail.
+so a changed, removed or reordered row breaks the chain. ``detail`` (which holds
+approval answers) is sealed at rest like other run content; the chain covers it sealed.
+Postgres refuses UPDATE, DELETE and TRUNCATE on the table. :meth:`AuditLog.verify`
+walks the chain and reports the head hash: record it elsewhere to also detect a cut tail.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
+
+from tempograph.crypto import seal_json, unseal_json
 
 _LOCK = 0x7E3A_0A0D  # the advisory lock that orders appends
 GENESIS = bytes(32)
@@ -70,7 +73,7 @@ class AuditLog:
                 entry.resource,
                 entry.resource_id,
                 entry.outcome,
-                json.dumps(entry.detail, default=str),
+                json.dumps(seal_json(json.loads(json.dumps(entry.detail, default=str)))),
                 prev,
             )
         return seq
@@ -102,7 +105,7 @@ class AuditLog:
         for row in rows:
             item = dict(row)
             item["at"] = item["at"].isoformat()
-            item["detail"] = json.loads(item["detail"])
+            item["detail"] = unseal_json(json.loads(item["detail"]))
             out.append(item)
         return out
 

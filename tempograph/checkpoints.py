@@ -37,6 +37,7 @@ from langgraph.checkpoint.base import (
     get_checkpoint_metadata,
 )
 
+from tempograph.crypto import seal, unsealed
 from tempograph.valuestore import ValueStore
 from tempograph.workflows.jsonable import to_jsonable
 from tempograph.workflows.saver import next_version
@@ -96,14 +97,15 @@ def rows_to_params(batch: CheckpointBatch) -> tuple[list[Any], list[Any], list[A
                 row.parent_id,
                 str(run_id) if run_id is not None else batch.run_id,
                 row.checkpoint[0],
-                row.checkpoint[1],
+                seal(row.checkpoint[1]),
                 row.metadata[0],
-                row.metadata[1],
+                seal(row.metadata[1]),
                 json.dumps(to_jsonable(metadata)),
             )
         )
     blobs = [
-        (batch.thread_id, b.namespace, b.channel, b.version, pack(b.value)) for b in batch.blobs
+        (batch.thread_id, b.namespace, b.channel, b.version, seal(pack(b.value)))
+        for b in batch.blobs
     ]
     writes = [
         (
@@ -113,7 +115,7 @@ def rows_to_params(batch: CheckpointBatch) -> tuple[list[Any], list[Any], list[A
             w.task_id,
             w.index,
             w.channel,
-            pack(w.value),
+            seal(pack(w.value)),
             w.task_path,
         )
         for w in batch.writes
@@ -167,8 +169,8 @@ def _row(record: asyncpg.Record) -> CheckpointRow:
         namespace=record["checkpoint_ns"],
         checkpoint_id=record["checkpoint_id"],
         parent_id=record["parent_checkpoint_id"],
-        checkpoint=(record["checkpoint_type"], bytes(record["checkpoint"])),
-        metadata=(record["metadata_type"], bytes(record["metadata"])),
+        checkpoint=(record["checkpoint_type"], unsealed(bytes(record["checkpoint"]))),
+        metadata=(record["metadata_type"], unsealed(bytes(record["metadata"]))),
     )
 
 
@@ -198,7 +200,7 @@ async def load_rows(
                     record["checkpoint_ns"],
                     record["channel"],
                     record["version"],
-                    unpack(record["value"]),
+                    unpack(unsealed(bytes(record["value"]))),
                 )
             )
     if rows:
@@ -219,7 +221,7 @@ async def load_rows(
                     record["task_id"],
                     record["idx"],
                     record["channel"],
-                    unpack(record["value"]),
+                    unpack(unsealed(bytes(record["value"]))),
                     record["task_path"],
                 )
             )
@@ -561,7 +563,7 @@ class PostgresCheckpointStore(CheckpointStore):
             versions: list[tuple[str, str, str, str]] = []
             for record in kept:
                 checkpoint = self.serde.loads_typed(
-                    (record["checkpoint_type"], bytes(record["checkpoint"]))
+                    (record["checkpoint_type"], unsealed(bytes(record["checkpoint"])))
                 )
                 versions += [
                     (record["thread_id"], record["checkpoint_ns"], channel, str(v))

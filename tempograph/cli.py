@@ -243,7 +243,21 @@ async def _up(
     from tempograph.temporal.devserver import DevServer
 
     stop = _stop_requested()
-    server = DevServer(settings.data_dir / "temporal", port=port, ui_port=ui_port)
+    # The UI decodes payloads (encrypted, by reference) through the API's codec endpoint.
+    server = DevServer(
+        settings.data_dir / "temporal",
+        port=port,
+        ui_port=ui_port,
+        extra_args=("--ui-codec-endpoint", f"http://127.0.0.1:{api_port}/codec"),
+    )
+    settings = dataclasses.replace(
+        settings,
+        codec_origins=(
+            *settings.codec_origins,
+            f"http://127.0.0.1:{ui_port}",
+            f"http://localhost:{ui_port}",
+        ),
+    )
     from tempograph.registry import read_config
 
     if read_config(config_path).auth:

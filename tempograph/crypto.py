@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -121,3 +123,90 @@ def new_key_file(data_dir: Path) -> KeyRing:
         with os.fdopen(fd, "w") as out:
             out.write(f"{key_id}:{encoded}\n")
     return KeyRing.parse(path.read_text(encoding="utf-8"))
+
+
+# -- columns at rest ----------------------------------------------------------------------
+# Postgres columns that hold run content are sealed with the process's key ring (the one
+# the environment configures; `tempograph` commands put it there before anything runs).
+# bytea and text columns hold the sealed bytes (text: base64 after SEALED_TEXT); jsonb
+# columns hold {"$sealed": base64}. Unsealed data (written before encryption was on, or
+# with none configured) reads as it is.
+
+SEALED_KEY = "$sealed"
+SEALED_TEXT = "$sealed:"
+_UNSET = object()
+_ring: Any = _UNSET
+
+
+def at_rest() -> KeyRing | None:
+    """This process's key ring for columns at rest (read once from the environment)."""
+    global _ring
+    if _ring is _UNSET:
+        _ring = KeyRing.load()
+    ring: KeyRing | None = _ring
+    return ring
+
+
+def _opened(data: bytes) -> bytes:
+    ring = at_rest()
+    if ring is None:
+        raise DecryptionError("encrypted data, and no encryption key configured")
+    return ring.open(data)
+
+
+def seal(data: bytes | None) -> bytes | None:
+    ring = at_rest()
+    return ring.seal(data) if ring is not None and data is not None else data
+
+
+def unseal(data: bytes | None) -> bytes | None:
+    return _opened(data) if data is not None and is_sealed(data) else data
+
+
+def unsealed(data: bytes) -> bytes:
+    """Stored bytes, opened if sealed."""
+    return _opened(data) if is_sealed(data) else data
+
+
+def seal_text(text: str | None) -> str | None:
+    ring = at_rest()
+    if ring is None or text is None:
+        return text
+    return SEALED_TEXT + base64.b64encode(ring.seal(text.encode())).decode()
+
+
+def unseal_text(text: str | None) -> str | None:
+    if text is None or not text.startswith(SEALED_TEXT):
+        return text
+    return _opened(base64.b64decode(text[len(SEALED_TEXT) :])).decode()
+
+
+def seal_json(value: Any) -> Any:
+    """``value`` as a jsonb column holds it: sealed when a key ring is configured."""
+    ring = at_rest()
+    if ring is None or value is None:
+        return value
+    sealed = ring.seal(json.dumps(value, separators=(",", ":")).encode())
+    return {SEALED_KEY: base64.b64encode(sealed).decode()}
+
+
+def unseal_json(value: Any) -> Any:
+    """A jsonb column's value (parsed), opened if it is sealed."""
+    if isinstance(value, dict) and len(value) == 1 and SEALED_KEY in value:
+        return json.loads(_opened(base64.b64decode(value[SEALED_KEY])))
+    return value
+
+
+def seal_json_text(text: str | None) -> str | None:
+    """JSON text for a jsonb column, sealed when a key ring is configured."""
+    ring = at_rest()
+    if ring is None or text is None:
+        return text
+    return json.dumps({SEALED_KEY: base64.b64encode(ring.seal(text.encode())).decode()})
+
+
+def unseal_json_text(text: str | None) -> str | None:
+    """A jsonb column's JSON text, opened if it is sealed."""
+    if text is None or not text.startswith('{"$sealed"'):
+        return text
+    return _opened(base64.b64decode(json.loads(text)[SEALED_KEY])).decode()

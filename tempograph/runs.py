@@ -30,6 +30,7 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from tempograph.checkpoints import load_start_rows, rows_to_params, write_rows
+from tempograph.crypto import seal, seal_json_text, seal_text, unseal_json, unsealed
 from tempograph.render import needed_parts, render
 from tempograph.valuestore import ValueStore
 from tempograph.workflows.jsonable import RUN_EVENTS_CHANNEL, dumps
@@ -72,6 +73,7 @@ def run_json(record: asyncpg.Record | dict[str, Any]) -> dict[str, Any]:
     for key in ("metadata", "kwargs"):
         if isinstance(out[key], str):
             out[key] = json.loads(out[key])
+    out["kwargs"] = unseal_json(out["kwargs"])
     for key in ("created_at", "updated_at"):
         out[key] = out[key].isoformat()
     return out
@@ -235,11 +237,11 @@ async def admit(
         new.thread_id,
         new.assistant_id,
         json.dumps(new.metadata),
-        json.dumps(new.kwargs),
+        seal_json_text(json.dumps(new.kwargs)),
         new.multitask_strategy,
         new.idempotency_key,
         workflow_id,
-        serializer().dumps_typed(new.request)[1],
+        seal(serializer().dumps_typed(new.request)[1]),
         new.tenant_id or "",
         new.created_by,
     )
@@ -299,8 +301,8 @@ async def write_events(
                 first + i,
                 e.key,
                 e.event,
-                dumps(e.data) if e.value is None else None,
-                pack(e.value) if e.value is not None else None,
+                seal_text(dumps(e.data)) if e.value is None else None,
+                seal(pack(e.value)) if e.value is not None else None,
             )
             for i, e in enumerate(events)
         ],
@@ -381,8 +383,8 @@ async def record_node(
         execution,
         [e.key for e in events],
         [e.event for e in events],
-        [dumps(e.data) if e.value is None else None for e in events],
-        [pack(e.value) if e.value is not None else None for e in events],
+        [seal_text(dumps(e.data)) if e.value is None else None for e in events],
+        [seal(pack(e.value)) if e.value is not None else None for e in events],
         RUN_EVENTS_CHANNEL,
         "" if ending else EVENTS_ONLY,
     )
@@ -487,8 +489,8 @@ async def _record_end(
         " WHERE run_id = $1 AND (execution_id IS NULL OR execution_id = $5)",
         run_id,
         status.value,
-        output,
-        pack(end.output) if end.output is not None and output is None else None,
+        seal_json_text(output),
+        seal(pack(end.output)) if end.output is not None and output is None else None,
         end.execution,
     )
     error = None
@@ -501,9 +503,9 @@ async def _record_end(
         " error = $4::jsonb, waiting = $5, updated_at = now(), state_updated_at = now()"
         " WHERE thread_id = $1",
         thread_id,
-        thread_values,
-        dumps(end.interrupts),
-        dumps(error) if error is not None else None,
+        seal_json_text(thread_values),
+        seal_json_text(dumps(end.interrupts)),
+        seal_json_text(dumps(error)) if error is not None else None,
         end.waiting,
     )
 
@@ -560,7 +562,7 @@ async def _queued_for_waiting(
 
 
 def _request(stored: bytes) -> RunRequest:
-    request: RunRequest = serializer().loads_typed(("msgpack", bytes(stored)))
+    request: RunRequest = serializer().loads_typed(("msgpack", unsealed(bytes(stored))))
     return request
 
 
@@ -579,7 +581,9 @@ async def finalize_closed(
         " WHERE workflow_id = $1 AND status = ANY($4::text[]) RETURNING run_id, thread_id",
         workflow_id,
         RunStatus.INTERRUPTED.value if cancelled else RunStatus.ERROR.value,
-        None if cancelled else dumps({"__error__": {"error": "RunEnded", "message": reason}}),
+        None
+        if cancelled
+        else seal_json_text(dumps({"__error__": {"error": "RunEnded", "message": reason}})),
         IN_FLIGHT,
     )
     thread_id = thread_id or (ended[0]["thread_id"] if ended else None)

@@ -40,6 +40,8 @@ class Settings:
     jwt_audience: str | None = None
     jwt_tenant_claim: str = "tenant"
     jwt_roles_claim: str = "roles"
+    # Origins (the Temporal UI's) allowed to call /codec/* from a browser.
+    codec_origins: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -68,4 +70,7 @@ class Settings:
             jwt_audience=env.get("TEMPOGRAPH_JWT_AUDIENCE") or None,
             jwt_tenant_claim=env.get("TEMPOGRAPH_JWT_TENANT_CLAIM", cls.jwt_tenant_claim),
             jwt_roles_claim=env.get("TEMPOGRAPH_JWT_ROLES_CLAIM", cls.jwt_roles_claim),
+            codec_origins=tuple(
+                o.strip() for o in env.get("TEMPOGRAPH_CODEC_ORIGINS", "").split(",") if o.strip()
+            ),
         )

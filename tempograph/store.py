@@ -37,6 +37,8 @@ from langgraph.store.base import (
     validate_op_namespace,
 )
 
+from tempograph.crypto import at_rest, seal_json_text, unseal_json
+
 logger = logging.getLogger(__name__)
 
 SEPARATOR = "."
@@ -266,10 +268,26 @@ class PostgresStore(BaseStore):
     ) -> list[SearchItem]:
         params: list[Any] = []
         where = [_NOT_EXPIRED, *_prefix_condition(op.namespace_prefix, params)]
-        for key, value in (op.filter or {}).items():
-            where.append(_filter_condition([key], value, params))
+        sealed_filter = op.filter if op.filter and at_rest() is not None else None
+        if sealed_filter is None:
+            for key, value in (op.filter or {}).items():
+                where.append(_filter_condition([key], value, params))
         condition = " AND ".join(where)
         limit, offset = max(op.limit, 0), max(op.offset, 0)
+        if sealed_filter is not None:
+            # Values are sealed at rest: rank or order every candidate, then filter the
+            # opened values here (the SQL filter's semantics) and take the page.
+            for key, value in sealed_filter.items():
+                _check_filter(key, value)
+            everything = op._replace(filter=None, limit=2**31 - 1, offset=0, refresh_ttl=False)
+            kept = [
+                item
+                for item in await self._search(conn, everything, queries)
+                if _passes(item.value, sealed_filter)
+            ][offset : offset + limit]
+            if op.refresh_ttl and kept:
+                await _refresh(conn, [_join(i.namespace) for i in kept], [i.key for i in kept])
+            return kept
         query_vector = queries.get(op.query) if op.query else None
         if query_vector is None:
             rows = await conn.fetch(
@@ -292,19 +310,12 @@ class PostgresStore(BaseStore):
                     )
                 )
         if op.refresh_ttl and rows:
-            await conn.execute(
-                "UPDATE store_items"
-                " SET expires_at = now() + make_interval(secs => ttl_minutes * 60)"
-                " WHERE ttl_minutes IS NOT NULL AND (prefix, key) IN"
-                " (SELECT * FROM unnest($1::text[], $2::text[]))",
-                [row["prefix"] for row in rows],
-                [row["key"] for row in rows],
-            )
+            await _refresh(conn, [row["prefix"] for row in rows], [row["key"] for row in rows])
         return [
             SearchItem(
                 namespace=_split(row["prefix"]),
                 key=row["key"],
-                value=json.loads(row["value"]),
+                value=unseal_json(json.loads(row["value"])),
                 created_at=row["created_at"],
                 updated_at=row["updated_at"],
                 score=row["score"],
@@ -395,7 +406,7 @@ class PostgresStore(BaseStore):
             """,
             [_join(ns) for ns, _ in upserts],
             [key for _, key in upserts],
-            [values[k] for k in upserts],
+            [seal_json_text(values[k]) for k in upserts],
             [puts[k].ttl for k in upserts],
         )
         if self.index_config is None:
@@ -475,6 +486,64 @@ def _filter_condition(path: list[str], expected: Any, params: list[Any]) -> str:
         return " AND ".join([f"jsonb_typeof({at}) = 'object'", *nested])
     params.append(_dump(expected))
     return f"coalesce({at}, 'null') = ${len(params)}::jsonb"
+
+
+async def _refresh(conn: asyncpg.Connection, prefixes: list[str], keys: list[str]) -> None:
+    """Restart the TTL of the items read."""
+    await conn.execute(
+        "UPDATE store_items"
+        " SET expires_at = now() + make_interval(secs => ttl_minutes * 60)"
+        " WHERE ttl_minutes IS NOT NULL AND (prefix, key) IN"
+        " (SELECT * FROM unnest($1::text[], $2::text[]))",
+        prefixes,
+        keys,
+    )
+
+
+def _check_filter(key: str, expected: Any) -> None:
+    """The errors :func:`_filter_condition` raises, for a filter applied in Python."""
+    _filter_condition([key], expected, [])
+
+
+def _passes(value: Any, filters: dict[str, Any]) -> bool:
+    """:func:`_filter_condition` in Python, for values sealed at rest."""
+    return all(
+        _holds(value.get(key) if isinstance(value, dict) else None, expected)
+        for key, expected in filters.items()
+    )
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b  # JSON true is not 1
+    return bool(a == b)
+
+
+def _holds(actual: Any, expected: Any) -> bool:
+    if isinstance(expected, dict) and any(k.startswith("$") for k in expected):
+        for op, operand in expected.items():
+            if op == "$eq" and not _same(actual, operand):
+                return False
+            if op == "$ne" and _same(actual, operand):
+                return False
+            if op in _COMPARISONS:
+                number = isinstance(actual, int | float) and not isinstance(actual, bool)
+                if not number or not _COMPARE[op](actual, float(operand)):
+                    return False
+        return True
+    if isinstance(expected, dict):
+        return isinstance(actual, dict) and all(
+            _holds(actual.get(k), v) for k, v in expected.items()
+        )
+    return _same(actual, expected)
+
+
+_COMPARE: dict[str, Any] = {
+    "$gt": lambda a, b: a > b,
+    "$gte": lambda a, b: a >= b,
+    "$lt": lambda a, b: a < b,
+    "$lte": lambda a, b: a <= b,
+}
 
 
 def _operator(at: str, op: str, value: Any, params: list[Any]) -> str:
@@ -568,7 +637,7 @@ def _item(row: asyncpg.Record) -> Item:
     created: datetime = row["created_at"]
     updated: datetime = row["updated_at"]
     return Item(
-        value=json.loads(row["value"]),
+        value=unseal_json(json.loads(row["value"])),
         key=row["key"],
         namespace=_split(row["prefix"]),
         created_at=created,

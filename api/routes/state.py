@@ -25,6 +25,7 @@ from tempograph.api.services.runs import signal_cancel
 from tempograph.api.snapshots import json_response, jsonable, snapshot_json
 from tempograph.api.state import AppState
 from tempograph.api.storage.threads import ThreadStore
+from tempograph.crypto import seal_json_text
 from tempograph.runs import IN_FLIGHT, RunStarter, hand_off, settle
 from tempograph.temporal.determinism import checkpoint_floor
 from tempograph.workflows.jsonable import dumps
@@ -204,8 +205,8 @@ async def _give_back(state: AppState, tid: UUID, token: str, snapshot: Any) -> N
                 'UPDATE threads SET "values" = $2::jsonb, interrupts = $3::jsonb, waiting = $4,'
                 " error = NULL, state_updated_at = now() WHERE thread_id = $1",
                 tid,
-                dumps(jsonable(snapshot.values)),
-                dumps(interrupts),
+                seal_json_text(dumps(jsonable(snapshot.values))),
+                seal_json_text(dumps(interrupts)),
                 bool(snapshot.next),
             )
         if holder == token:

@@ -14,6 +14,7 @@ from uuid import UUID
 
 import asyncpg
 
+from tempograph.crypto import unseal_json_text, unseal_text, unsealed
 from tempograph.render import needed_parts, render
 from tempograph.runs import FINAL, IN_FLIGHT, run_json
 from tempograph.valuestore import ValueStore
@@ -95,7 +96,7 @@ class RunStore:
             return None
         if record["output_value"] is not None:
             return str(record["status"]), await self._render(bytes(record["output_value"]))
-        return str(record["status"]), record["output"]
+        return str(record["status"]), unseal_json_text(record["output"])
 
     async def events_after(self, run_id: UUID, after: int, limit: int = 500) -> list[Event]:
         records = await self._pool.fetch(
@@ -107,12 +108,12 @@ class RunStore:
         )
         out = []
         for r in records:
-            data = r["data"] if r["value"] is None else await self._render(bytes(r["value"]))
+            data = unseal_text(r["data"]) if r["value"] is None else await self._render(r["value"])
             out.append(Event(int(r["seq"]), str(r["event"]), str(data)))
         return out
 
     async def _render(self, stored: bytes) -> str:
-        value = unpack(stored)
+        value = unpack(unsealed(bytes(stored)))
         missing = needed_parts([value])
         parts = await self._values.get_many(missing) if missing else {}
         return render(value, parts)

@@ -10,6 +10,7 @@ from uuid import UUID
 import asyncpg
 
 from tempograph.api.auth import filter_sql
+from tempograph.crypto import at_rest, seal_json_text, unseal_json
 
 # "values" is quoted everywhere: VALUES is an SQL keyword.
 _COLUMNS = (
@@ -17,6 +18,7 @@ _COLUMNS = (
     " interrupts, error"
 )
 _JSON = ("metadata", "config", "values", "interrupts", "error")
+_SEALED = ("values", "interrupts", "error")  # run content: sealed at rest
 _TIMES = ("created_at", "updated_at", "state_updated_at")
 SORTABLE = {"thread_id", "status", "created_at", "updated_at", "state_updated_at"}
 STATUSES = {"idle", "busy", "interrupted", "error"}
@@ -28,6 +30,8 @@ def _row(record: asyncpg.Record) -> dict[str, Any]:
     for key in _JSON:
         if isinstance(out[key], str):
             out[key] = json.loads(out[key])
+    for key in _SEALED:
+        out[key] = unseal_json(out[key])
     for key in _TIMES:
         out[key] = out[key].isoformat()
     return out
@@ -56,7 +60,7 @@ def _filters(
     if metadata:
         args.append(json.dumps(metadata))
         clauses.append(f"metadata @> ${len(args)}::jsonb")
-    if values:
+    if values and at_rest() is None:  # sealed values are matched in Python (_contains)
         args.append(json.dumps(values))
         clauses.append(f'"values" @> ${len(args)}::jsonb')
     if status is not None:
@@ -66,6 +70,24 @@ def _filters(
         args.append(list(ids))
         clauses.append(f"thread_id = ANY(${len(args)}::uuid[])")
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
+
+
+def _contains(document: Any, pattern: Any) -> bool:
+    """Postgres's jsonb ``@>`` in Python: objects contain objects key by key, arrays
+    contain each element of an array pattern, scalars are equal."""
+    if isinstance(pattern, dict):
+        return isinstance(document, dict) and all(
+            key in document and _contains(document[key], value) for key, value in pattern.items()
+        )
+    if isinstance(pattern, list):
+        return isinstance(document, list) and all(
+            any(_contains(item, wanted) for item in document) for wanted in pattern
+        )
+    if isinstance(document, list):  # a scalar pattern matches an array holding it
+        return pattern in document
+    if isinstance(document, bool) or isinstance(pattern, bool):
+        return document is pattern  # JSON true is not 1
+    return bool(document == pattern)
 
 
 class ThreadStore:
@@ -161,6 +183,13 @@ class ThreadStore:
         where, args = _filters(metadata, values, status, ids, allowed, tenant)
         direction = "ASC" if sort_order == "asc" else "DESC"
         order = f"{sort_by} {direction}, thread_id {direction}"
+        if values and at_rest() is not None:
+            # Sealed at rest: the values filter is applied to the opened rows, in order.
+            records = await self._pool.fetch(
+                f"SELECT {_COLUMNS} FROM threads{where} ORDER BY {order}", *args
+            )
+            matching = [row for row in map(_row, records) if _contains(row["values"], values)]
+            return matching[offset : offset + limit], len(matching)
         async with self._pool.acquire() as conn:
             total = await conn.fetchval(f"SELECT count(*) FROM threads{where}", *args)
             records = await conn.fetch(
@@ -179,6 +208,16 @@ class ThreadStore:
         allowed: dict[str, Any] | None = None,
         tenant: str | None = None,
     ) -> int:
+        if values and at_rest() is not None:
+            _, total = await self.search(
+                metadata=metadata,
+                values=values,
+                status=status,
+                allowed=allowed,
+                tenant=tenant,
+                limit=0,
+            )
+            return total
         where, args = _filters(metadata, values, status, allowed=allowed, tenant=tenant)
         return int(await self._pool.fetchval(f"SELECT count(*) FROM threads{where}", *args))
 
@@ -201,8 +240,8 @@ class ThreadStore:
             f" WHERE thread_id = $1 RETURNING {_COLUMNS}",
             thread_id,
             status,
-            _json(values),
-            json.dumps(interrupts),
-            _json(error),
+            seal_json_text(_json(values)),
+            seal_json_text(json.dumps(interrupts)),
+            seal_json_text(_json(error)),
         )
         return _row(record) if record is not None else None

@@ -5,17 +5,25 @@ Temporal's database or the stored values in plaintext, while the API returns the
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
+import subprocess
 import uuid
 from pathlib import Path
 
 import asyncpg
+import httpx
+import pgserver
 import pytest
 from langgraph_sdk import get_sync_client
+from temporalio.client import Client
 
 from tests.conftest import TEST_GRAPHS, free_port
+from tests.integration.browser import chromium, page_text_when
 from tests.integration.test_cli import started
+
+PG_BIN = Path(pgserver.__file__).parent / "pginstall" / "bin"
 
 
 def _occurrences(root: Path, needle: bytes) -> dict[str, int]:
@@ -26,6 +34,66 @@ def _occurrences(root: Path, needle: bytes) -> dict[str, int]:
             if count:
                 found[str(path)] = count
     return found
+
+
+async def _decodes_in_the_ui(
+    workflow_id: str, port: int, ui_port: int, api: str, canary: str
+) -> None:
+    """The codec endpoint the dev server's UI is pointed at turns a node's sealed input
+    into readable JSON, and lets the UI's origin call it."""
+    client = await Client.connect(f"127.0.0.1:{port}")  # no keys: raw payloads
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    scheduled = [
+        e.activity_task_scheduled_event_attributes
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
+    node = next(a for a in scheduled if a.activity_type.name == "approval.draft")
+    raw = [
+        {
+            "metadata": {k: base64.b64encode(v).decode() for k, v in p.metadata.items()},
+            "data": base64.b64encode(p.data).decode(),
+        }
+        for p in node.input.payloads
+    ]
+    assert all(p.metadata["encoding"] == b"binary/encrypted" for p in node.input.payloads)
+    ui = f"http://127.0.0.1:{ui_port}"
+    async with httpx.AsyncClient(base_url=api) as http:
+        preflight = await http.options(
+            "/codec/decode",
+            headers={"Origin": ui, "Access-Control-Request-Method": "POST"},
+        )
+        assert preflight.status_code == 204
+        assert preflight.headers["access-control-allow-origin"] == ui
+        stranger = await http.options("/codec/decode", headers={"Origin": "http://evil.test"})
+        assert stranger.status_code == 403
+        decoded = await http.post(
+            "/codec/decode",
+            json={"payloads": raw},
+            headers={"Origin": ui, "X-Namespace": "default"},
+        )
+        assert decoded.status_code == 200
+        assert decoded.headers["access-control-allow-origin"] == ui
+        [payload] = decoded.json()["payloads"]
+        assert base64.b64decode(payload["metadata"]["encoding"]) == b"json/plain"
+        shown = json.loads(base64.b64decode(payload["data"]))
+        assert canary in json.dumps(shown)  # the node input state, as JSON
+    # And as a person sees it: the UI's page of that event shows the node's input as JSON.
+    description = await client.get_workflow_handle(workflow_id).describe()
+    event = next(
+        e.event_id
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+        and e.activity_task_scheduled_event_attributes.activity_type.name == "approval.draft"
+    )
+    page = (
+        f"{ui}/namespaces/default/workflows/{workflow_id}/{description.run_id}"
+        f"/history/events/{event}"
+    )
+    with chromium() as devtools:
+        text = await page_text_when(devtools, page, '"kind": "node"')
+    assert f'"request": "{canary}"' in text
+    assert '"activity_type": "approval.draft"' in text
 
 
 def test_canaries_stay_encrypted_in_temporal_and_the_value_store(
@@ -67,6 +135,9 @@ def test_canaries_stay_encrypted_in_temporal_and_the_value_store(
         assert final["approved"] is False
         state = sdk.threads.get_state(thread["thread_id"])
         assert state["values"]["request"] == canary_in
+        run = sdk.runs.list(thread["thread_id"])[-1]
+        api = f"http://127.0.0.1:{api_port}"
+        asyncio.run(_decodes_in_the_ui(run["workflow_id"], port, ui_port, api, canary_in))
         database = json.loads((data / "endpoints.json").read_text())["database"]
 
         async def stored_values_with_canaries() -> int:
@@ -88,10 +159,19 @@ def test_canaries_stay_encrypted_in_temporal_and_the_value_store(
                 await conn.close()
 
         assert asyncio.run(stored_values_with_canaries()) == 0
+        dump = subprocess.run(
+            [str(PG_BIN / "pg_dump"), "--data-only", "-d", database],
+            capture_output=True,
+            check=True,
+        ).stdout
+        assert b"COPY public.runs" in dump and b"COPY public.checkpoint_blobs" in dump
+        for canary in (canary_in, canary_answer):
+            assert dump.count(canary.encode()) == 0, canary
         temporal_dir = data / "temporal"
         assert any(p.name.startswith("temporal.db") for p in temporal_dir.iterdir())
         for canary in (canary_in, canary_answer):
             assert _occurrences(temporal_dir, canary.encode()) == {}
             assert canary not in said
     for canary in (canary_in, canary_answer):
-        assert _occurrences(temporal_dir, canary.encode()) == {}  # after its last flush
+        # After the last flush: Temporal's files, Postgres's files and logs, the key file.
+        assert _occurrences(data, canary.encode()) == {}

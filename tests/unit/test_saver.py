@@ -9,6 +9,7 @@ from langgraph.graph import START, StateGraph
 from typing_extensions import TypedDict
 
 from tempograph.checkpoints import rows_to_params
+from tempograph.crypto import unsealed
 from tempograph.workflows.saver import WorkflowSaver, next_version
 from tempograph.workflows.types import BlobRow, CheckpointBatch, WriteRow
 from tempograph.workflows.values import PartTable, encode, pack
@@ -111,5 +112,9 @@ def test_rows_keep_one_per_key_as_inserts_one_after_another_would() -> None:
     ]
     blobs = [BlobRow("", "channel", "0000000001.00000000", v) for v in (first, second)]
     _, blob_params, write_params = rows_to_params(CheckpointBatch("t", blobs=blobs, writes=rows))
-    assert [(w[4], w[6]) for w in write_params] == [(0, pack(first)), (-3, pack(second))]
-    assert [b[4] for b in blob_params] == [pack(first)]
+    # (values are sealed at rest: the test session has a key)
+    assert [(w[4], unsealed(w[6])) for w in write_params] == [
+        (0, pack(first)),
+        (-3, pack(second)),
+    ]
+    assert [unsealed(b[4]) for b in blob_params] == [pack(first)]

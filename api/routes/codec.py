@@ -1,0 +1,161 @@
+"""Temporal's codec-server protocol, so the Temporal UI and CLI show payloads readably.
+
+``POST /codec/decode`` and ``POST /codec/encode`` take and give ``{"payloads": [...]}``
+(each ``{"metadata": {name: base64}, "data": base64}``), as Temporal's codec servers do.
+``decode`` opens the encryption, puts claim-checked values back, and then turns
+Tempograph's and LangGraph's binary payloads into plain JSON (``json/plain``): a node's
+input and output read as the state they carry. It is behind the API's auth; the UI's
+origin may call it (CORS, :class:`CodecCors`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import json
+from typing import Any
+
+from fastapi import APIRouter, HTTPException
+from pydantic import BaseModel, Field
+from temporalio.api.common.v1 import Payload
+
+from tempograph.api.auth import authorize
+from tempograph.api.deps import State
+from tempograph.render import needed_parts, render
+from tempograph.workflows.jsonable import to_jsonable
+from tempograph.workflows.values import EncodedValue, PartTable
+
+router = APIRouter(prefix="/codec", tags=["codec"])
+
+_JSON = b"json/plain"
+
+
+class PayloadsBody(BaseModel):
+    payloads: list[dict[str, Any]] = Field(default_factory=list)
+
+
+def _from_json(raw: dict[str, Any]) -> Payload:
+    try:
+        return Payload(
+            metadata={k: base64.b64decode(v) for k, v in (raw.get("metadata") or {}).items()},
+            data=base64.b64decode(raw.get("data") or ""),
+        )
+    except (binascii.Error, TypeError, AttributeError) as err:
+        raise HTTPException(422, f"payloads: not base64 as Temporal sends it: {err}") from None
+
+
+def _to_json(payload: Payload) -> dict[str, Any]:
+    return {
+        "metadata": {k: base64.b64encode(v).decode() for k, v in payload.metadata.items()},
+        "data": base64.b64encode(payload.data).decode(),
+    }
+
+
+async def _readable(value: Any, parts: dict[bytes, bytes], state: Any) -> Any:
+    """``value`` (a decoded record) as JSON, its encoded values rendered in full."""
+    if isinstance(value, EncodedValue):
+        missing = [h for h in needed_parts([value]) if h not in parts]
+        if missing:
+            parts.update(await state.values.get_many(missing))
+        return json.loads(render(value, parts))
+    if isinstance(value, PartTable):
+        return None
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out = {}
+        for f in dataclasses.fields(value):
+            if f.name != "parts":
+                out[f.name] = await _readable(getattr(value, f.name), parts, state)
+        return out
+    if isinstance(value, dict):
+        return {str(k): await _readable(v, parts, state) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [await _readable(v, parts, state) for v in value]
+    return to_jsonable(value)
+
+
+async def _as_json(payload: Payload, state: Any) -> Payload:
+    """A decoded payload as ``json/plain``; left as it is when it is not ours to read."""
+    if payload.metadata.get("encoding") == _JSON:
+        return payload
+    converter = state.temporal.data_converter.payload_converter
+    try:
+        [value] = converter.from_payloads([payload])
+        table = getattr(value, "parts", None)
+        parts = {
+            h: p.data
+            for h, p in (table.parts.items() if isinstance(table, PartTable) else ())
+            if p.data is not None
+        }
+        shown = await _readable(value, parts, state)
+        data = json.dumps(shown, default=str).encode()
+    except Exception:  # noqa: BLE001 - a payload we cannot render stays as it is
+        return payload
+    return Payload(metadata={"encoding": _JSON}, data=data)
+
+
+@router.post("/decode")
+async def decode(body: PayloadsBody, state: State) -> dict[str, Any]:
+    await authorize("codec", "decode", {"payloads": len(body.payloads)})
+    codec = state.temporal.data_converter.payload_codec
+    payloads = [_from_json(p) for p in body.payloads]
+    if codec is not None:
+        payloads = await codec.decode(payloads)
+    return {"payloads": [_to_json(await _as_json(p, state)) for p in payloads]}
+
+
+@router.post("/encode")
+async def encode(body: PayloadsBody, state: State) -> dict[str, Any]:
+    await authorize("codec", "encode", {"payloads": len(body.payloads)})
+    codec = state.temporal.data_converter.payload_codec
+    payloads = [_from_json(p) for p in body.payloads]
+    if codec is not None:
+        payloads = await codec.encode(payloads)
+    return {"payloads": [_to_json(p) for p in payloads]}
+
+
+class CodecCors:
+    """ASGI middleware: lets the Temporal UI (``origins``) call ``/codec/*`` from the
+    browser; answers its preflight before authentication (browsers send no credentials
+    on a preflight), and marks the real answers as readable by that origin."""
+
+    def __init__(self, app: Any, origins: list[str]) -> None:
+        self.app = app
+        self.origins = {o.rstrip("/") for o in origins}
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/codec/"):
+            await self.app(scope, receive, send)
+            return
+        origin = dict(scope.get("headers", ())).get(b"origin", b"").decode("latin-1")
+        allowed = origin in self.origins or "*" in self.origins
+        cors = [
+            (b"access-control-allow-origin", origin.encode("latin-1")),
+            (b"access-control-allow-credentials", b"true"),
+            (b"vary", b"Origin"),
+        ]
+        if scope["method"] == "OPTIONS":
+            headers = [
+                (b"access-control-allow-methods", b"POST, OPTIONS"),
+                (
+                    b"access-control-allow-headers",
+                    b"authorization, content-type, x-namespace, x-api-key",
+                ),
+                (b"access-control-max-age", b"600"),
+            ]
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 204 if allowed else 403,
+                    "headers": (cors + headers) if allowed else [],
+                }
+            )
+            await send({"type": "http.response.body", "body": b""})
+            return
+
+        async def with_cors(message: Any) -> None:
+            if message["type"] == "http.response.start" and allowed:
+                message = {**message, "headers": [*message.get("headers", []), *cors]}
+            await send(message)
+
+        await self.app(scope, receive, with_cors)

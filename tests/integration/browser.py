@@ -1,0 +1,96 @@
+"""Headless Chromium (Debian's ``chromium``) driven over the DevTools protocol, for the
+tests that look at the Temporal UI as a person would."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import websockets
+
+from tests.conftest import free_port
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@contextlib.contextmanager
+def chromium() -> Iterator[int]:
+    """A headless Chromium on a loopback DevTools port, stopped (by PID) afterwards."""
+    port = free_port()
+    with tempfile.TemporaryDirectory() as profile:
+        process = subprocess.Popen(
+            [
+                CHROMIUM,
+                "--headless=new",
+                "--no-sandbox",  # root in a container: no user namespace sandbox
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                f"--user-data-dir={profile}",
+                "--remote-debugging-address=127.0.0.1",
+                f"--remote-debugging-port={port}",
+                "about:blank",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/json/version", timeout=1)
+                    break
+                except OSError:
+                    if time.monotonic() > deadline or process.poll() is not None:
+                        raise RuntimeError("chromium did not start") from None
+                    time.sleep(0.2)
+            yield port
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _pages(port: int) -> list[dict[str, Any]]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=5) as answer:
+        return [t for t in json.load(answer) if t.get("type") == "page"]
+
+
+async def page_text_when(port: int, url: str, wanted: str, within: float = 60) -> str:
+    """The page's visible text once it contains ``wanted`` (the UI loads and decodes
+    asynchronously); raises TimeoutError with the last text otherwise."""
+    pages = await asyncio.to_thread(_pages, port)
+    ids = itertools.count(1)
+    async with websockets.connect(pages[0]["webSocketDebuggerUrl"], max_size=None) as ws:
+
+        async def call(method: str, **params: Any) -> Any:
+            call_id = next(ids)
+            await ws.send(json.dumps({"id": call_id, "method": method, "params": params}))
+            while True:
+                message = json.loads(await ws.recv())
+                if message.get("id") == call_id:
+                    return message.get("result", {})
+
+        await call("Page.navigate", url=url)
+        text = ""
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            result = await call(
+                "Runtime.evaluate", expression="document.body.innerText", returnByValue=True
+            )
+            text = str(result.get("result", {}).get("value") or "")
+            if wanted in text:
+                return text
+            await asyncio.sleep(0.5)
+        raise TimeoutError(f"{wanted!r} not shown at {url}; the page said: {text[-2000:]}")
