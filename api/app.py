@@ -16,6 +16,7 @@ from tempograph.api import errors
 from tempograph.api.audit import Audit
 from tempograph.api.auth import Authenticate, Policy
 from tempograph.api.graphs import GraphCatalog, system_assistant_id
+from tempograph.api.reaper import ThreadReaper
 from tempograph.api.routes import (
     assistants,
     audit,
@@ -47,12 +48,14 @@ def create_app(
     store_ttl: dict[str, Any] | None = None,
     temporal_client: Awaitable[Client] | None = None,
     auth: Policy | None = None,
+    thread_ttl: dict[str, Any] | None = None,
 ) -> FastAPI:
     """An app for ``settings`` serving ``graphs`` (loaded graphs by id) and a memory store
     (``store_index``/``store_ttl`` as in langgraph.json); nothing connects until it starts.
     The app also sweeps for runs whose workflows Temporal ended (:mod:`tempograph.sweeper`).
     ``temporal_client``: a client to use (a worker's, in the same process) instead of its
-    own connection. ``auth``: who may call, and do what (:mod:`tempograph.api.auth`)."""
+    own connection. ``auth``: who may call, and do what (:mod:`tempograph.api.auth`).
+    ``thread_ttl``: langgraph.json's ``checkpointer.ttl`` (:mod:`tempograph.api.reaper`)."""
     catalog = GraphCatalog({k: g.original for k, g in graphs.items()}, dict(graphs))
     database: Database
 
@@ -101,16 +104,21 @@ def create_app(
             notifier=Notifier(database_url),
             values=values,
             webhook_allow_private=settings.webhook_allow_private,
+            tenant_max_runs=settings.tenant_max_runs,
         )
         sweeper = asyncio.create_task(
             Sweeper(database.pool, temporal, settings.task_queue).run_forever()
         )
+        reaper = asyncio.create_task(
+            ThreadReaper(app.state.tempograph, thread_ttl or {}).run_forever()
+        )
         try:
             yield
         finally:
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
+            for task in (sweeper, reaper):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await app.state.tempograph.notifier.close()
             if database.store is not None:
                 await database.store.stop_sweeper()

@@ -64,7 +64,7 @@ ThreadField = Literal[
 
 
 class ThreadTTL(Body):
-    """Accepted for compatibility; threads do not expire yet."""
+    """A thread's own time-to-live: minutes without activity, then ``strategy``."""
 
     ttl: float | None = None
     strategy: Literal["delete", "keep_latest"] = "delete"

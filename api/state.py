@@ -69,6 +69,7 @@ class AppState:
     notifier: Notifier
     values: ValueStore
     webhook_allow_private: bool = False
+    tenant_max_runs: int = 0  # per tenant, in flight at once (0: no limit)
 
     async def checkpoints(self) -> PostgresCheckpointStore:
         """The thread checkpoints, on the current pool."""

@@ -208,7 +208,16 @@ async def _serve_api(
         embedded = EmbeddedPostgres(settings.data_dir / "postgres")
         database_url = await asyncio.to_thread(embedded.start)
     try:
-        app = create_app(settings, database_url, graphs, store_index, store_ttl, temporal, auth)
+        app = create_app(
+            settings,
+            database_url,
+            graphs,
+            store_index,
+            store_ttl,
+            temporal,
+            auth,
+            thread_ttl=config.thread_ttl,
+        )
         server = ApiServer(
             uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
         )

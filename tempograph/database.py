@@ -239,6 +239,12 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
         FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();
     """,
+    # 8: a thread's own time-to-live (minutes of inactivity) and what happens then; NULL
+    # means langgraph.json's checkpointer.ttl default.
+    """
+    ALTER TABLE threads ADD COLUMN ttl_minutes double precision;
+    ALTER TABLE threads ADD COLUMN ttl_strategy text;
+    """,
 )
 
 # An arbitrary constant: the advisory lock that serialises migrations across replicas.

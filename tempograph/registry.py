@@ -49,6 +49,9 @@ class ProjectConfig:
     store: dict[str, Any] = field(default_factory=dict)
     # LangGraph Server's "auth" section: {"path": "./auth.py:auth"}; empty for none.
     auth: dict[str, Any] = field(default_factory=dict)
+    # LangGraph Server's "checkpointer": {"ttl": {"strategy", "default_ttl",
+    # "sweep_interval_minutes", "sweep_limit"}}: when idle threads expire.
+    thread_ttl: dict[str, Any] = field(default_factory=dict)
 
 
 def read_config(path: str | Path) -> ProjectConfig:
@@ -95,7 +98,21 @@ def read_config(path: str | Path) -> ProjectConfig:
     auth = raw.get("auth") or {}
     if not isinstance(auth, dict) or (auth and not isinstance(auth.get("path"), str)):
         raise ConfigError(f'{path}: "auth" must be {{"path": "./auth.py:auth"}}')
-    return ProjectConfig(path, graphs, dependencies, _read_env(base, raw.get("env")), store, auth)
+    checkpointer = raw.get("checkpointer") or {}
+    thread_ttl = checkpointer.get("ttl") if isinstance(checkpointer, dict) else None
+    if thread_ttl is not None and not isinstance(thread_ttl, dict):
+        raise ConfigError(f'{path}: "checkpointer.ttl" must be an object')
+    if thread_ttl and thread_ttl.get("strategy", "delete") not in ("delete", "keep_latest"):
+        raise ConfigError(f'{path}: checkpointer.ttl.strategy must be "delete" or "keep_latest"')
+    return ProjectConfig(
+        path,
+        graphs,
+        dependencies,
+        _read_env(base, raw.get("env")),
+        store,
+        auth,
+        thread_ttl or {},
+    )
 
 
 def _read_env(base: Path, env: Any) -> dict[str, str]:

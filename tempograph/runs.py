@@ -95,6 +95,8 @@ class NewRun:
     # The caller's tenant (None: tenants do not apply) and identity.
     tenant_id: str | None = None
     created_by: str | None = None
+    # How many runs the tenant may have in flight, this one included (0: no limit).
+    tenant_max_runs: int = 0
 
 
 @dataclass
@@ -115,6 +117,25 @@ class Admission:
 
 class ThreadBusy(Exception):
     """The thread has a run in flight (multitask_strategy ``reject``)."""
+
+
+class QuotaExceeded(Exception):
+    """The tenant has as many runs in flight as it may have."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the tenant has {limit} runs in flight, its limit")
+        self.limit = limit
+
+
+async def tenant_in_flight(conn: asyncpg.Connection, tenant_id: str) -> int:
+    """The tenant's runs pending or running."""
+    return int(
+        await conn.fetchval(
+            "SELECT count(*) FROM runs WHERE tenant_id = $1 AND status = ANY($2::text[])",
+            tenant_id,
+            IN_FLIGHT,
+        )
+    )
 
 
 class NotWaiting(Exception):
@@ -194,6 +215,13 @@ async def admit(
     )
     if thread is None or (new.tenant_id is not None and thread["tenant_id"] != new.tenant_id):
         raise LookupError(new.thread_id)
+    if new.tenant_id is not None and new.tenant_max_runs:
+        # One admission at a time per tenant, so concurrent requests cannot all slip in.
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('tempograph-tenant:' || $1))", new.tenant_id
+        )
+        if await tenant_in_flight(conn, new.tenant_id) >= new.tenant_max_runs:
+            raise QuotaExceeded(new.tenant_max_runs)
     queued = await _in_flight(conn, new.thread_id)
     holder: str | None = thread["run_workflow_id"]
     if new.multitask_strategy == "reject" and queued:

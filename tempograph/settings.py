@@ -40,6 +40,9 @@ class Settings:
     jwt_audience: str | None = None
     jwt_tenant_claim: str = "tenant"
     jwt_roles_claim: str = "roles"
+    # With built-in auth: how many runs a tenant may have in flight (pending or running)
+    # at once; more get 429. 0 for no limit.
+    tenant_max_runs: int = 100
     # Origins (the Temporal UI's) allowed to call /codec/* from a browser.
     codec_origins: tuple[str, ...] = ()
 
@@ -70,6 +73,7 @@ class Settings:
             jwt_audience=env.get("TEMPOGRAPH_JWT_AUDIENCE") or None,
             jwt_tenant_claim=env.get("TEMPOGRAPH_JWT_TENANT_CLAIM", cls.jwt_tenant_claim),
             jwt_roles_claim=env.get("TEMPOGRAPH_JWT_ROLES_CLAIM", cls.jwt_roles_claim),
+            tenant_max_runs=int(env.get("TEMPOGRAPH_TENANT_MAX_RUNS", cls.tenant_max_runs)),
             codec_origins=tuple(
                 o.strip() for o in env.get("TEMPOGRAPH_CODEC_ORIGINS", "").split(",") if o.strip()
             ),

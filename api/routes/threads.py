@@ -7,15 +7,25 @@ from typing import Annotated, Any, get_args
 from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Body, Header, HTTPException, Response
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.service import RPCError, RPCStatusCode
 
 from tempograph.api.audit import note
 from tempograph.api.auth import authorize, matches, tenant
 from tempograph.api.deps import State
-from tempograph.api.models import ThreadCount, ThreadCreate, ThreadField, ThreadPatch, ThreadSearch
+from tempograph.api.models import (
+    ThreadCount,
+    ThreadCreate,
+    ThreadField,
+    ThreadPatch,
+    ThreadSearch,
+    ThreadTTL,
+)
 from tempograph.api.state import AppState
 from tempograph.api.storage.threads import ThreadStore
 from tempograph.errors import ErrorCode, TempographError
+from tempograph.workflows.types import THREAD_ID
 
 router = APIRouter(prefix="/threads", tags=["threads"])
 
@@ -103,12 +113,21 @@ async def create(
     }
     filters = await authorize("threads", "create", asked)
     created = await (await _store(state)).create(
-        thread_id, asked["metadata"], body.if_exists, tenant()
+        thread_id, asked["metadata"], body.if_exists, tenant(), _ttl(body.ttl)
     )
     if created is None or not matches(created["metadata"], filters):
         raise HTTPException(409, f"Thread with ID {thread_id} already exists")
     note(resource_id=str(thread_id))
     return created
+
+
+def _ttl(ttl: ThreadTTL | None) -> tuple[float, str] | None:
+    """A thread's own TTL (minutes of inactivity, then what happens), if it asks one."""
+    if ttl is None or ttl.ttl is None:
+        return None
+    if ttl.ttl <= 0:
+        raise HTTPException(422, "ttl.ttl must be a positive number of minutes")
+    return float(ttl.ttl), ttl.strategy
 
 
 def _search_value(body: ThreadSearch | ThreadCount) -> dict[str, Any]:
@@ -192,7 +211,7 @@ async def patch(
     uuid = thread_uuid(thread_id)
     asked: dict[str, Any] = {"thread_id": uuid, "metadata": dict(body.metadata)}
     await allowed_thread(state, uuid, "update", asked)
-    updated = await (await _store(state)).update(uuid, asked["metadata"])
+    updated = await (await _store(state)).update(uuid, asked["metadata"], _ttl(body.ttl))
     if updated is None:
         raise _not_found(uuid)
     if prefer and "return=minimal" in (p.strip() for p in prefer.split(",")):
@@ -201,28 +220,65 @@ async def patch(
 
 
 async def drop_thread(state: AppState, thread_id: UUID) -> bool:
-    """Delete a thread: its running or waiting workflow is terminated, its runs, events
-    and checkpoints deleted. False when it is unknown."""
-    store = ThreadStore(await state.database.pool())
+    """Erase a thread: every Temporal execution of its runs (the running or waiting one
+    is stopped first; resets' executions too) is deleted from Temporal, then its runs,
+    events and checkpoints from Postgres. False when it is unknown."""
+    pool = await state.database.pool()
+    store = ThreadStore(pool)
     checkpoints = await state.checkpoints()
+    workflow_ids = [
+        r["workflow_id"]
+        for r in await pool.fetch(
+            "SELECT DISTINCT workflow_id FROM runs WHERE thread_id = $1"
+            " AND workflow_id IS NOT NULL",
+            thread_id,
+        )
+    ]
 
-    async def stop(holder: str | None) -> None:
-        if holder is None:
-            return
-        try:
-            await state.temporal.get_workflow_handle(holder).terminate("thread deleted")
-        except RPCError as err:
-            if err.status == RPCStatusCode.NOT_FOUND:
-                return
-            raise TempographError(
-                f"Temporal refused to stop the thread's run: {err.message}",
-                code=ErrorCode.SERVER_UNAVAILABLE,
-            ) from None
+    async def erase(holder: str | None) -> None:
+        # The thread's row is locked meanwhile: no run of it can start.
+        if holder is not None:
+            await _temporal(state.temporal.get_workflow_handle(holder).terminate("thread deleted"))
+        await _erase_executions(state, thread_id, {*workflow_ids, *([holder] if holder else [])})
 
-    if not await store.delete(thread_id, before_delete=stop):
+    if not await store.delete(thread_id, before_delete=erase):
         return False
     await checkpoints.adelete_thread(str(thread_id))
     return True
+
+
+async def _temporal(call: Any) -> None:
+    """A Temporal call whose NOT_FOUND means done; another refusal is a 503."""
+    try:
+        await call
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return
+        raise TempographError(
+            f"Temporal refused to erase the thread's runs: {err.message}",
+            code=ErrorCode.SERVER_UNAVAILABLE,
+        ) from None
+
+
+async def _erase_executions(state: AppState, thread_id: UUID, workflow_ids: set[str]) -> None:
+    """Delete from Temporal every execution of the thread: its runs' workflows by id, and
+    any other execution visibility knows under its ``ThreadId`` (a reset's, say)."""
+    client = state.temporal
+    executions: set[tuple[str, str]] = {(w, "") for w in workflow_ids}
+    try:
+        async for found in client.list_workflows(f'{THREAD_ID.name} = "{thread_id}"'):
+            executions.add((found.id, found.run_id))
+    except RPCError:
+        pass  # visibility unavailable: the ids above still go
+    for workflow_id, run_id in sorted(executions):
+        await _temporal(
+            client.workflow_service.delete_workflow_execution(
+                DeleteWorkflowExecutionRequest(
+                    namespace=client.namespace,
+                    workflow_execution=WorkflowExecution(workflow_id=workflow_id, run_id=run_id),
+                )
+            )
+        )
 
 
 @router.delete("/{thread_id}", status_code=204)

@@ -32,12 +32,14 @@ from tempograph.runs import (
     Admission,
     NewRun,
     NotWaiting,
+    QuotaExceeded,
     ThreadBusy,
     admit,
     command_from,
     finalize_closed,
     notify,
     settle,
+    tenant_in_flight,
     withdraw,
 )
 from tempograph.webhooks import WebhookRefused, check_url
@@ -52,6 +54,7 @@ from tempograph.workflows.types import (
     StreamSpec,
 )
 
+_RETRY_AFTER_SECONDS = 2
 _RESERVED_METADATA = ("thread_id", "assistant_id", "run_id", "cron_id")
 
 
@@ -188,11 +191,20 @@ async def create_run(
     check_carriable(body, config, context)
     metadata = {k: v for k, v in asked["metadata"].items() if k not in _RESERVED_METADATA}
     threads = ThreadStore(pool)
+    owner = auth.tenant()
+    if owner is not None and state.tenant_max_runs:
+        async with pool.acquire() as conn:
+            if await tenant_in_flight(conn, owner) >= state.tenant_max_runs:
+                raise _over_quota(state.tenant_max_runs)  # before anything is stored
+    created_thread = False
     if body.if_not_exists == "create":
         # Created only now: a request refused above leaves no thread behind. (A thread
         # that does not exist otherwise is a 404 from admit.) It carries the run's
         # metadata, as in LangGraph Server: an owner an auth handler stamped on the run.
-        await threads.create(thread_id, {**metadata, "graph_id": graph_id}, tenant=auth.tenant())
+        created_thread = (
+            await threads.create(thread_id, {**metadata, "graph_id": graph_id}, tenant=owner)
+            is not None
+        )
     if filters:
         existing = await threads.get(thread_id)
         if existing is not None and not matches(existing["metadata"], filters):
@@ -208,7 +220,8 @@ async def create_run(
     new = NewRun(
         run_id=run_id,
         thread_id=thread_id,
-        tenant_id=auth.tenant(),
+        tenant_id=owner,
+        tenant_max_runs=state.tenant_max_runs,
         created_by=caller.user.get("identity") if caller is not None else None,
         assistant_id=UUID(str(found["assistant_id"])),
         metadata=metadata,
@@ -267,7 +280,12 @@ async def create_run(
             answer=body.command.resume,
         )
     for attempt in range(2):
-        admission = await _admit(state, new)
+        try:
+            admission = await _admit(state, new)
+        except HTTPException as err:
+            if err.status_code == 429 and created_thread:
+                await threads.delete(thread_id)  # lost a race for the quota: store nothing
+            raise
         if not admission.created:
             # The same idempotency key: the earlier run, not a second execution.
             if not temporary and admission.run["thread_id"] != str(thread_id):
@@ -318,6 +336,17 @@ async def _admit(state: AppState, new: NewRun) -> Admission:
         ) from None
     except LookupError:
         raise HTTPException(404, "Thread or assistant not found.") from None
+    except QuotaExceeded as err:
+        raise _over_quota(err.limit) from None
+
+
+def _over_quota(limit: int) -> HTTPException:
+    return HTTPException(
+        429,
+        f"Too many runs in flight: this tenant may have {limit} pending or running at once. "
+        "Retry when some have finished.",
+        headers={"Retry-After": str(_RETRY_AFTER_SECONDS)},
+    )
 
 
 async def _act(state: AppState, admission: Admission, new: NewRun) -> None:

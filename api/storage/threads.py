@@ -102,16 +102,20 @@ class ThreadStore:
         metadata: dict[str, Any],
         if_exists: str = "raise",
         tenant: str | None = None,
+        ttl: tuple[float, str] | None = None,
     ) -> dict[str, Any] | None:
         """The new thread (idle, no values) of ``tenant``. When the id exists already:
         the existing thread with ``if_exists="do_nothing"`` (if it is the tenant's), else
         None."""
         record = await self._pool.fetchrow(
-            f"INSERT INTO threads (thread_id, metadata, tenant_id) VALUES ($1, $2::jsonb, $3)"
+            f"INSERT INTO threads (thread_id, metadata, tenant_id, ttl_minutes, ttl_strategy)"
+            f" VALUES ($1, $2::jsonb, $3, $4, $5)"
             f" ON CONFLICT (thread_id) DO NOTHING RETURNING {_COLUMNS}",
             thread_id,
             json.dumps(metadata),
             tenant or "",
+            ttl[0] if ttl else None,
+            ttl[1] if ttl else None,
         )
         if record is not None:
             return _row(record)
@@ -129,13 +133,19 @@ class ThreadStore:
         )
         return _row(record) if record is not None else None
 
-    async def update(self, thread_id: UUID, metadata: dict[str, Any]) -> dict[str, Any] | None:
-        """Shallow-merge ``metadata`` into the thread's; None when the thread is unknown."""
+    async def update(
+        self, thread_id: UUID, metadata: dict[str, Any], ttl: tuple[float, str] | None = None
+    ) -> dict[str, Any] | None:
+        """Shallow-merge ``metadata`` into the thread's (and set its TTL, if given); None
+        when the thread is unknown."""
         record = await self._pool.fetchrow(
-            f"UPDATE threads SET metadata = metadata || $2::jsonb, updated_at = now()"
+            f"UPDATE threads SET metadata = metadata || $2::jsonb, updated_at = now(),"
+            f" ttl_minutes = coalesce($3, ttl_minutes), ttl_strategy = coalesce($4, ttl_strategy)"
             f" WHERE thread_id = $1 RETURNING {_COLUMNS}",
             thread_id,
             json.dumps(metadata),
+            ttl[0] if ttl else None,
+            ttl[1] if ttl else None,
         )
         return _row(record) if record is not None else None
 

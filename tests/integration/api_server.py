@@ -33,6 +33,7 @@ async def serving(
     task_queue: str = "api-tests",
     store_index: dict[str, Any] | None = None,
     auth: Policy | None = None,
+    thread_ttl: dict[str, Any] | None = None,
 ) -> AsyncIterator[httpx.AsyncClient]:
     # Webhooks may reach loopback here: the tests' receivers listen on 127.0.0.1.
     settings = Settings(
@@ -41,7 +42,14 @@ async def serving(
     port = free_port()
     server = ApiServer(
         uvicorn.Config(
-            create_app(settings, database_url, graphs or {}, store_index, auth=auth),
+            create_app(
+                settings,
+                database_url,
+                graphs or {},
+                store_index,
+                auth=auth,
+                thread_ttl=thread_ttl,
+            ),
             host="127.0.0.1",
             port=port,
             log_level="warning",
@@ -70,6 +78,7 @@ async def api_stack(
     task_queue: str | None = None,
     store_index: dict[str, Any] | None = None,
     auth: Policy | None = None,
+    thread_ttl: dict[str, Any] | None = None,
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The app and a worker (keeping checkpoints and events in ``database_url``) for
     ``graphs``; ``client`` must carry the claim-check codec on that database."""
@@ -84,6 +93,7 @@ async def api_stack(
                 task_queue=queue,
                 store_index=store_index,
                 auth=auth,
+                thread_ttl=thread_ttl,
             )
         )
         store = PostgresStore(await recorder.pool(), index=cast(Any, store_index))

@@ -14,6 +14,7 @@ import pytest
 from langgraph_sdk import get_client, get_sync_client
 from langgraph_sdk.errors import ConflictError, NotFoundError, UnprocessableEntityError
 from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
 
 from tempograph.api.storage.threads import ThreadStore
 from tempograph.database import open_pool
@@ -235,7 +236,16 @@ async def test_delete_stops_the_workflow_and_drops_runs(
     )
 
     await sdk.threads.delete(thread_id)
-    assert (await handle.describe()).status == WorkflowExecutionStatus.TERMINATED
+    # Stopped, then erased from Temporal (which deletes in the background).
+    for _ in range(300):
+        try:
+            assert (await handle.describe()).status == WorkflowExecutionStatus.TERMINATED
+        except RPCError as err:
+            assert err.status == RPCStatusCode.NOT_FOUND
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("the thread's workflow was not deleted from Temporal")
     assert await pool.fetchval("SELECT count(*) FROM runs WHERE run_id = $1", run_id) == 0
     assert await pool.fetchval("SELECT count(*) FROM run_events WHERE run_id = $1", run_id) == 0
     with pytest.raises(NotFoundError):

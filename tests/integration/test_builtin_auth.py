@@ -55,6 +55,7 @@ async def api(
     graphs = {
         "whoami": load_test_graph("whoami", "auth_app/whoami.py:graph"),
         "approval": load_test_graph("approval", "approval.py:graph"),
+        "gate": load_test_graph("gate", "api_compat_graphs.py:gate_graph"),
     }
     policy = BuiltinAuth(keys=True, tokens=tokens)
     async with api_stack(dev_server, client, postgres_url, graphs, auth=policy) as http:
@@ -293,3 +294,37 @@ async def test_the_audit_log_records_who_did_what(
                 await conn.execute(statement)
     finally:
         await conn.close()
+
+
+async def test_a_tenant_over_its_run_quota_gets_429_and_nothing_is_stored(
+    api: str, keys: KeyStore, tmp_path: Path
+) -> None:
+    from tempograph.settings import Settings
+
+    limit = Settings().tenant_max_runs  # the default a deployment gets
+    key = await key_for(keys, tenant(), "operator")
+    operator = sdk(api, key)
+    other = sdk(api, await key_for(keys, tenant(), "operator"))
+    thread = await operator.threads.create()
+    gate = tmp_path / "gate"
+    # One run held in its node, the rest queued behind it: all in flight.
+    await operator.runs.create(thread["thread_id"], "gate", input={"gate": str(gate)})
+    for _ in range(limit - 1):
+        await operator.runs.create(
+            thread["thread_id"], "gate", input={"gate": str(gate)}, multitask_strategy="enqueue"
+        )
+    fresh = str(uuid.uuid4())
+    async with httpx.AsyncClient(base_url=api, headers={"x-api-key": key}) as http:
+        over = await http.post(
+            f"/threads/{fresh}/runs",
+            json={"assistant_id": "gate", "input": {"gate": str(gate)}, "if_not_exists": "create"},
+        )
+        assert over.status_code == 429
+        assert over.headers["retry-after"] == "2"
+        assert "Too many runs in flight" in over.json()["detail"]
+        assert (await http.get(f"/threads/{fresh}")).status_code == 404  # no thread stored
+    assert len(await operator.runs.list(thread["thread_id"], limit=1000)) == limit
+    # Another tenant is not affected.
+    out = await other.runs.wait(None, "whoami", input={})
+    assert out["identity"].startswith("key:")
+    await operator.threads.delete(thread["thread_id"])  # stops the held run, drops the queue
