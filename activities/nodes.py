@@ -42,6 +42,7 @@ from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
 from tempograph.activities.events import NodeStream, Recorder
+from tempograph.activities.sandbox import SandboxCall, run_sandboxed
 from tempograph.identity import as_user
 from tempograph.tenant_store import TenantStore
 from tempograph.valuestore import MAX_VALUE_BYTES
@@ -76,7 +77,9 @@ class NodeActivities:
         graphs: dict[str, DurableGraph],
         recorder: Recorder | None = None,
         store: BaseStore | None = None,
+        sandbox: bool = False,
     ) -> None:
+        self._sandbox_all = sandbox  # `tempograph worker --sandbox`: every node
         self._recorder = recorder
         self._store = store
         self._targets: dict[str, tuple[DurableGraph, ActivityTarget]] = {}
@@ -130,6 +133,8 @@ class NodeActivities:
         try:
             if call.kind == "task":
                 output = await _run_task(runnable, node_input)
+            elif policy.sandbox or self._sandbox_all:
+                output = await self._sandboxed(call, node_input, config, policy, writes)
             else:
                 output = await runnable.ainvoke(node_input, config)
         except GraphInterrupt as interrupt:
@@ -155,6 +160,59 @@ class NodeActivities:
         _check_sizes(table)
         result.parts = table
         return result
+
+    async def _sandboxed(
+        self,
+        call: NodeCall,
+        node_input: Any,
+        config: RunnableConfig,
+        policy: NodePolicy,
+        writes: list[tuple[str, Any]],
+    ) -> Any:
+        """The node's attempt in a child process (:mod:`tempograph.activities.sandbox`);
+        its output, its writes added to ``writes``, its interrupt or error raised here."""
+        info = activity.info()
+        durable, _ = self._targets[info.activity_type]
+        source = durable.source
+        if source is None:
+            raise ApplicationError(
+                f"{info.activity_type}: a sandboxed node's graph must be loaded from a file",
+                type=ErrorType.UNKNOWN_NODE,
+                non_retryable=True,
+            )
+        scratchpad = config[CONF][CONFIG_KEY_SCRATCHPAD]
+        outcome = await run_sandboxed(
+            SandboxCall(
+                graph_id=durable.graph_id,
+                path=str(source.path),
+                attr=source.attr,
+                defaults=dict(source.defaults),
+                nodes={k: dict(v) for k, v in source.nodes.items()},
+                dependencies=[p for p in sys.path if p],
+                activity_type=info.activity_type,
+                input=node_input,
+                configurable=dict(call.config.get("configurable", {})),
+                metadata=dict(config.get("metadata") or {}),
+                tags=list(config.get("tags") or []),
+                resume=list(call.resume),
+                null_resume=call.null_resume,
+                checkpoint_ns=call.checkpoint_ns,
+                task_id=call.task_id,
+                step=scratchpad.step,
+                stop=scratchpad.stop,
+                context=call.context,
+                cpu_seconds=policy.sandbox_cpu_seconds,
+                memory_mb=policy.sandbox_memory_mb,
+            )
+        )
+        writes.extend(outcome.writes)
+        if outcome.interrupts:
+            raise GraphInterrupt(outcome.interrupts)
+        if outcome.error_type is not None:
+            raise ApplicationError(
+                outcome.message, type=outcome.error_type, non_retryable=not outcome.retryable
+            )
+        return outcome.output
 
     def _resolve(self, activity_type: str, call: NodeCall) -> tuple[Any, Sequence[Any], NodePolicy]:
         if call.kind == "task":

@@ -81,8 +81,10 @@ async def _serve_worker(
     stop: asyncio.Event | None = None,
     node_queues: str = "all",
     share: asyncio.Future[Client] | None = None,
+    sandbox: bool = False,
 ) -> None:
     from tempograph.activities.events import Recorder
+    from tempograph.crypto import KeyRing
     from tempograph.database import migrate
     from tempograph.registry import load_project, read_config, store_settings
     from tempograph.store import PostgresStore
@@ -91,6 +93,13 @@ async def _serve_worker(
     from tempograph.workflows import values
 
     stop = stop or _stop_requested()
+    host = settings.temporal_address.rsplit(":", 1)[0].strip("[]")
+    if host not in LOOPBACK and KeyRing.load() is None:
+        raise TempographError(
+            f"refusing to run a worker for {settings.temporal_address} without encryption at "
+            "rest: set TEMPOGRAPH_ENCRYPTION_KEYS (the API's key ring) or LANGGRAPH_AES_KEY",
+            code=ErrorCode.CONFIG_INVALID,
+        )
     settings = dataclasses.replace(settings, database_url=_database_url(settings, "a worker"))
     config = read_config(config_path)
     graphs, failed = load_project(config)
@@ -122,6 +131,7 @@ async def _serve_worker(
         graceful_shutdown=timedelta(seconds=settings.graceful_shutdown_seconds),
         webhook_allow_private=settings.webhook_allow_private,
         store=store,
+        sandbox=sandbox,
     )
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(recorder.close)  # after the workers stop
@@ -621,6 +631,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="node task queues to serve: 'all' (default, beside the main queue), 'none' "
         "(main queue only), or a comma list (a node pool: only those, no workflows)",
     )
+    worker.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="run every node's attempts in a sandboxed child process (scrubbed environment,"
+        " CPU and memory limits, own temp dir, no network)",
+    )
 
     run = sub.add_parser("run", help="run a graph on the running stack")
     run.add_argument("graph")
@@ -693,6 +709,7 @@ def main(argv: list[str] | None = None) -> int:
             _config_arg(args),
             lambda graphs: _say(f"worker ready: queue {settings.task_queue!r}, graphs {graphs}"),
             node_queues=args.node_queues,
+            sandbox=args.sandbox,
         ),
         "run": lambda: _run(settings, args),
         "resume": lambda: _resume(settings, args),

@@ -189,6 +189,7 @@ def load_graph(spec: GraphSpec, default_policy: NodePolicy | None = None) -> Dur
     except ConfigError as err:
         raise GraphLoadError(spec.graph_id, err.message) from err
     serde.allow(serde.graph_types(graph, module))
+    durable.source = spec
     return durable
 
 

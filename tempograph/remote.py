@@ -18,6 +18,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -89,7 +90,11 @@ _DRAIN_SECONDS = 2.0
 
 
 async def progress(
-    temporal_address: str, namespace: str, workflow_id: str, say: Callable[[str], None]
+    temporal_address: str,
+    namespace: str,
+    workflow_id: str,
+    say: Callable[[str], None],
+    since: float | None = None,
 ) -> None:
     """Print node starts, ends and failed attempts of a run from its Temporal history (as
     they happen from now on), until cancelled."""
@@ -99,7 +104,7 @@ async def progress(
     from tempograph.crypto import KeyRing
     from tempograph.temporal.codec import data_converter, failure_message
 
-    since = time.time() - 0.5
+    since = time.time() - 0.5 if since is None else since
     converter = data_converter(None, KeyRing.load())  # to read encrypted failures
     try:
         client = await Client.connect(
@@ -149,8 +154,11 @@ async def follow_run(
     """Wait for ``run`` to end, printing progress; returns (outcome, what to print):
     ``success`` and the values, ``interrupted`` and the pending interrupts, or ``error``
     and the error."""
+    # Events from this run's creation on (a resume's workflow has older segments): not
+    # from when the watcher starts, which a fast run may already have passed.
+    started = datetime.fromisoformat(run["created_at"]).timestamp() - 0.5
     watcher = asyncio.create_task(
-        progress(temporal_address, namespace, run.get("workflow_id") or run["run_id"], say)
+        progress(temporal_address, namespace, run.get("workflow_id") or run["run_id"], say, started)
     )
     try:
         output = await api.call("GET", f"/threads/{thread_id}/runs/{run['run_id']}/join")

@@ -103,6 +103,7 @@ def build_workers(
     identity: str | None = None,
     webhook_allow_private: bool = False,
     store: BaseStore | None = None,
+    sandbox: bool = False,
 ) -> list[Worker]:
     """The workers a process runs for ``graphs``.
 
@@ -113,11 +114,12 @@ def build_workers(
     dedicated node pool that polls just those queues and runs no workflows.
     ``recorder`` is the API's Postgres, where runs keep their checkpoints, events and
     ends; ``webhook_allow_private`` lets webhooks reach private addresses (local
-    development); ``store`` is the long-term memory store node bodies get.
+    development); ``store`` is the long-term memory store node bodies get; ``sandbox``
+    runs every node's attempts in a sandboxed child process.
     """
     determinism.install()
     graph_registry.register(task_queue, graphs)
-    nodes = NodeActivities(graphs, recorder, store)
+    nodes = NodeActivities(graphs, recorder, store, sandbox=sandbox)
     webhooks = WebhookSender(recorder, allow_private=webhook_allow_private)
     # Sync node bodies run on the loop's default executor (LangChain's run_in_executor);
     # size it to the activity slots so a leased slot never waits for a thread.

@@ -82,6 +82,9 @@ class DurableGraph:
     task_queues: set[str] = field(default_factory=set)
     functional: bool = False
     input_schema: dict[str, Any] = field(default_factory=dict)
+    # Where it was loaded from (a registry GraphSpec): a sandboxed node's process loads
+    # it again from there.
+    source: Any = None
 
     def task_policy(self, name: str, retry_policy: Any, timeout: Any) -> NodePolicy:
         policy = self.task_policies.get(name, self.default_policy)

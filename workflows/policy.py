@@ -20,6 +20,9 @@ from tempograph.errors import ConfigError
 # Unknown keys are an error, not silently ignored: a typo must not disable a timeout.
 _POLICY_KEYS = {
     "local",
+    "sandbox",
+    "sandbox_cpu_seconds",
+    "sandbox_memory_mb",
     "start_to_close_timeout",
     "schedule_to_close_timeout",
     "heartbeat_timeout",
@@ -70,6 +73,11 @@ class NodePolicy:
     # A local activity runs in the worker that holds the workflow task: no server round
     # trip per node, for short nodes. No task queue or heartbeat of its own.
     local: bool = False
+    # Each attempt in a child process: scrubbed environment, CPU and memory limits, a
+    # temporary working directory, no network (tempograph.activities.sandbox).
+    sandbox: bool = False
+    sandbox_cpu_seconds: float = 60.0
+    sandbox_memory_mb: int = 2048
 
     def activity_options(self, default_task_queue: str) -> dict[str, Any]:
         """Keyword arguments for ``workflow.execute_activity`` (or the local variant)."""
@@ -111,10 +119,20 @@ def apply_overrides(base: NodePolicy, spec: Mapping[str, Any], where: str) -> No
     for key in ("start_to_close_timeout", "schedule_to_close_timeout", "heartbeat_timeout"):
         if key in spec:
             changes[key] = None if spec[key] is None else _positive(where, key, spec[key])
-    if "local" in spec:
-        if not isinstance(spec["local"], bool):
-            raise ConfigError(f"{where}: local must be true or false")
-        changes["local"] = spec["local"]
+    for key in ("local", "sandbox"):
+        if key in spec:
+            if not isinstance(spec[key], bool):
+                raise ConfigError(f"{where}: {key} must be true or false")
+            changes[key] = spec[key]
+    if "sandbox_cpu_seconds" in spec:
+        changes["sandbox_cpu_seconds"] = _positive(
+            where, "sandbox_cpu_seconds", spec["sandbox_cpu_seconds"]
+        )
+    if "sandbox_memory_mb" in spec:
+        memory = spec["sandbox_memory_mb"]
+        if isinstance(memory, bool) or not isinstance(memory, int) or memory < 64:
+            raise ConfigError(f"{where}: sandbox_memory_mb must be an integer >= 64")
+        changes["sandbox_memory_mb"] = memory
     if "task_queue" in spec:
         queue = spec["task_queue"]
         if not isinstance(queue, str) or not queue:
@@ -123,6 +141,8 @@ def apply_overrides(base: NodePolicy, spec: Mapping[str, Any], where: str) -> No
     if "retry" in spec:
         changes["retry"] = _retry_overrides(base.retry, spec["retry"], where)
     policy = replace(base, **changes)
+    if policy.local and policy.sandbox:
+        raise ConfigError(f"{where}: a local node runs in the workflow's worker: no sandbox")
     if policy.local and (policy.task_queue or spec.get("heartbeat_timeout")):
         raise ConfigError(
             f"{where}: a local node runs in the workflow's worker; it takes "

@@ -79,6 +79,7 @@ async def api_stack(
     store_index: dict[str, Any] | None = None,
     auth: Policy | None = None,
     thread_ttl: dict[str, Any] | None = None,
+    sandbox: bool = False,
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The app and a worker (keeping checkpoints and events in ``database_url``) for
     ``graphs``; ``client`` must carry the claim-check codec on that database."""
@@ -98,7 +99,13 @@ async def api_stack(
         )
         store = PostgresStore(await recorder.pool(), index=cast(Any, store_index))
         for worker in build_workers(
-            client, queue, graphs, recorder, webhook_allow_private=True, store=store
+            client,
+            queue,
+            graphs,
+            recorder,
+            webhook_allow_private=True,
+            store=store,
+            sandbox=sandbox,
         ):
             await stack.enter_async_context(worker)
         stack.push_async_callback(recorder.close)

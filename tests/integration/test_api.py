@@ -13,7 +13,7 @@ import pytest
 
 from tempograph.database import MIGRATIONS, EmbeddedPostgres, migrate, open_pool
 from tempograph.temporal.devserver import DevServer
-from tests.conftest import free_port
+from tests.conftest import TEST_GRAPHS, free_port
 from tests.integration.api_server import serving
 
 TEMPOGRAPH = str(Path(sys.executable).with_name("tempograph"))
@@ -98,6 +98,27 @@ def test_api_refuses_a_public_address_without_authentication(tmp_path: Path) -> 
     assert result.returncode == 2
     assert "without authentication" in result.stderr
     assert '"auth"' in result.stderr  # says what to set
+
+
+def test_a_worker_for_a_remote_cluster_needs_an_encryption_key(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "TEMPOGRAPH_DATA_DIR": str(tmp_path),
+        "TEMPORAL_ADDRESS": "temporal.example.test:7233",
+    }
+    env.pop("TEMPOGRAPH_ENCRYPTION_KEYS", None)
+    env.pop("LANGGRAPH_AES_KEY", None)
+    result = subprocess.run(
+        [TEMPOGRAPH, "worker", "--config", str(TEST_GRAPHS / "langgraph.json")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "without encryption at rest" in result.stderr
+    assert "TEMPOGRAPH_ENCRYPTION_KEYS" in result.stderr
 
 
 async def test_asyncpg_is_the_driver(postgres: EmbeddedPostgres) -> None:

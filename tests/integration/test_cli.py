@@ -32,6 +32,7 @@ class Up:
     env: dict[str, str]
     port: int
     api_port: int = 0
+    ui_port: int = 0
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -100,30 +101,39 @@ def started(
                 process.wait()
 
 
-@pytest.fixture(scope="module")
-def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
+@contextlib.contextmanager
+def up_stack(
+    data_dir: Path, config: Path, **env_changes: str | None
+) -> Iterator[tuple[Up, list[str]]]:
+    """``tempograph up`` for ``config`` on free loopback ports, with ``env_changes`` to the
+    environment (None removes a variable); the stack and the lines it printed."""
     port, ui_port, api_port = free_port(), free_port(), free_port()
     env = {
         **os.environ,
-        "TEMPOGRAPH_DATA_DIR": str(tmp_path_factory.mktemp("data")),
+        "TEMPOGRAPH_DATA_DIR": str(data_dir),
         "TEMPORAL_ADDRESS": f"127.0.0.1:{port}",
-        "SEED_DEMO_WORK_SECONDS": "0.02",
-        "SEED_DEMO_FAILURE_RATE": "0.3",
     }
-    args = [
-        "up",
-        "--config",
-        str(TEST_GRAPHS / "langgraph.json"),
-        "--port",
-        str(port),
-        "--ui-port",
-        str(ui_port),
-        "--api-port",
-        str(api_port),
-    ]
+    for name, value in env_changes.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+    args = ["up", "--config", str(config), "--port", str(port)]
+    args += ["--ui-port", str(ui_port), "--api-port", str(api_port)]
     with started(args, env) as (process, lines):
+        yield Up(process, env, port, api_port, ui_port), lines
+
+
+@pytest.fixture(scope="module")
+def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
+    with up_stack(
+        tmp_path_factory.mktemp("data"),
+        TEST_GRAPHS / "langgraph.json",
+        SEED_DEMO_WORK_SECONDS="0.02",
+        SEED_DEMO_FAILURE_RATE="0.3",
+    ) as (stack, lines):
         assert any("no authentication" in line for line in lines)
-        yield Up(process, env, port, api_port)
+        yield stack
 
 
 DEMO_RUN = [
@@ -296,28 +306,14 @@ def test_up_serves_the_memory_store_from_langgraph_json(up: Up) -> None:
 def test_up_applies_the_projects_auth_and_the_cli_sends_credentials(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    port, ui_port, api_port = free_port(), free_port(), free_port()
-    env = {
-        **os.environ,
-        "TEMPOGRAPH_DATA_DIR": str(tmp_path_factory.mktemp("auth-data")),
-        "TEMPORAL_ADDRESS": f"127.0.0.1:{port}",
-    }
-    env.pop("LANGGRAPH_API_KEY", None)
-    env.pop("TEMPOGRAPH_TOKEN", None)
-    args = [
-        "up",
-        "--config",
-        str(TEST_GRAPHS / "auth_app" / "langgraph.json"),
-        "--port",
-        str(port),
-        "--ui-port",
-        str(ui_port),
-        "--api-port",
-        str(api_port),
-    ]
-    with started(args, env) as (process, lines):
+    with up_stack(
+        tmp_path_factory.mktemp("auth-data"),
+        TEST_GRAPHS / "auth_app" / "langgraph.json",
+        LANGGRAPH_API_KEY=None,
+        TEMPOGRAPH_TOKEN=None,
+    ) as (up, lines):
+        env = up.env
         assert any("auth from langgraph.json" in line for line in lines)
-        up = Up(process, env, port, api_port)
         anonymous = up.cli("run", "whoami", "--input", "{}")
         assert anonymous.returncode == 2
         assert "401: No credentials" in anonymous.stderr
@@ -333,30 +329,16 @@ def test_up_applies_the_projects_auth_and_the_cli_sends_credentials(
 
 
 def test_built_in_keys_from_the_cli(tmp_path_factory: pytest.TempPathFactory) -> None:
-    port, ui_port, api_port = free_port(), free_port(), free_port()
-    env = {
-        **os.environ,
-        "TEMPOGRAPH_DATA_DIR": str(tmp_path_factory.mktemp("keys-data")),
-        "TEMPORAL_ADDRESS": f"127.0.0.1:{port}",
-        "TEMPOGRAPH_AUTH": "keys",
-        "SEED_DEMO_WORK_SECONDS": "0.01",
-        "SEED_DEMO_FAILURE_RATE": "0",
-    }
-    env.pop("LANGGRAPH_API_KEY", None)
-    args = [
-        "up",
-        "--config",
-        str(TEST_GRAPHS / "langgraph.json"),
-        "--port",
-        str(port),
-        "--ui-port",
-        str(ui_port),
-        "--api-port",
-        str(api_port),
-    ]
-    with started(args, env) as (process, lines):
+    with up_stack(
+        tmp_path_factory.mktemp("keys-data"),
+        TEST_GRAPHS / "langgraph.json",
+        TEMPOGRAPH_AUTH="keys",
+        SEED_DEMO_WORK_SECONDS="0.01",
+        SEED_DEMO_FAILURE_RATE="0",
+        LANGGRAPH_API_KEY=None,
+    ) as (up, lines):
+        env = up.env
         assert any("built-in auth (keys)" in line for line in lines)
-        up = Up(process, env, port, api_port)
         made = up.cli("keys", "create", "--tenant", "acme", "--role", "operator", "--name", "ci")
         assert made.returncode == 0, made.stderr
         operator = json.loads(made.stdout)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
 import subprocess
 import uuid
 from pathlib import Path
@@ -19,9 +18,9 @@ import pytest
 from langgraph_sdk import get_sync_client
 from temporalio.client import Client
 
-from tests.conftest import TEST_GRAPHS, free_port
+from tests.conftest import TEST_GRAPHS
 from tests.integration.browser import chromium, page_text_when
-from tests.integration.test_cli import started
+from tests.integration.test_cli import up_stack
 
 PG_BIN = Path(pgserver.__file__).parent / "pginstall" / "bin"
 
@@ -100,24 +99,15 @@ def test_canaries_stay_encrypted_in_temporal_and_the_value_store(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     data = tmp_path_factory.mktemp("encrypted")
-    port, ui_port, api_port = free_port(), free_port(), free_port()
-    env = {**os.environ, "TEMPOGRAPH_DATA_DIR": str(data), "TEMPORAL_ADDRESS": f"127.0.0.1:{port}"}
-    env.pop("TEMPOGRAPH_ENCRYPTION_KEYS", None)  # a new user sets nothing
-    env.pop("LANGGRAPH_AES_KEY", None)
     canary_in = f"canary-input-{uuid.uuid4().hex}"
     canary_answer = f"canary-answer-{uuid.uuid4().hex}"
-    args = [
-        "up",
-        "--config",
-        str(TEST_GRAPHS / "langgraph.json"),
-        "--port",
-        str(port),
-        "--ui-port",
-        str(ui_port),
-        "--api-port",
-        str(api_port),
-    ]
-    with started(args, env) as (_process, lines):
+    with up_stack(  # as a new user starts it: no key set
+        data,
+        TEST_GRAPHS / "langgraph.json",
+        TEMPOGRAPH_ENCRYPTION_KEYS=None,
+        LANGGRAPH_AES_KEY=None,
+    ) as (up, lines):
+        port, ui_port, api_port = up.port, up.ui_port, up.api_port
         said = "".join(lines)
         assert "encryption at rest: AES-GCM, key" in said
         key_file = data / "encryption.keys"

@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import time
 from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
-from langgraph_sdk import get_client
+from langgraph_sdk import get_client, get_sync_client
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from tempograph.temporal.devserver import DevServer, temporal_binary
-from tests.conftest import load_test_graph
+from tests.conftest import TEST_GRAPHS, load_test_graph
 from tests.integration.api_server import api_stack
+from tests.integration.test_cli import up_stack
 
 
 @pytest.fixture(scope="module")
@@ -93,32 +95,9 @@ def test_idle_threads_expire_as_langgraph_json_says(
 ) -> None:
     """checkpointer.ttl (3 s of inactivity here, swept every 1.2 s): an idle thread is
     erased, its Temporal executions too; a thread with its own longer TTL stays."""
-    import os
-    import time
-
-    from langgraph_sdk import get_sync_client
-
-    from tests.conftest import TEST_GRAPHS, free_port
-    from tests.integration.test_cli import started
-
-    port, ui_port, api_port = free_port(), free_port(), free_port()
-    env = {
-        **os.environ,
-        "TEMPOGRAPH_DATA_DIR": str(tmp_path_factory.mktemp("ttl")),
-        "TEMPORAL_ADDRESS": f"127.0.0.1:{port}",
-    }
-    args = [
-        "up",
-        "--config",
-        str(TEST_GRAPHS / "ttl_app" / "langgraph.json"),
-        "--port",
-        str(port),
-        "--ui-port",
-        str(ui_port),
-        "--api-port",
-        str(api_port),
-    ]
-    with started(args, env):
+    config = TEST_GRAPHS / "ttl_app" / "langgraph.json"
+    with up_stack(tmp_path_factory.mktemp("ttl"), config) as (up, _):
+        port, api_port = up.port, up.api_port
         sdk = get_sync_client(url=f"http://127.0.0.1:{api_port}")
         short = sdk.threads.create()
         kept = sdk.threads.create(ttl={"strategy": "delete", "ttl": 60})

@@ -32,6 +32,9 @@ def test_overrides_layer_on_defaults() -> None:
     assert options["retry_policy"].maximum_attempts == 4
     assert options["retry_policy"].non_retryable_error_types == ["KeyError"]
     assert NodePolicy().activity_options("default")["task_queue"] == "default"
+    sandboxed = apply_overrides(NodePolicy(), {"sandbox": True, "sandbox_memory_mb": 256}, "n")
+    assert (sandboxed.sandbox, sandboxed.sandbox_memory_mb) == (True, 256)
+    assert sandboxed.sandbox_cpu_seconds == NodePolicy().sandbox_cpu_seconds
 
 
 @pytest.mark.parametrize(
@@ -43,6 +46,10 @@ def test_overrides_layer_on_defaults() -> None:
         ({"retry": {"max_attempts": 2}}, "unknown retry keys ['max_attempts']"),
         ({"task_queue": ""}, "non-empty string"),
         ([1], "must be an object"),
+        ({"sandbox": "yes"}, "sandbox must be true or false"),
+        ({"sandbox_memory_mb": 10}, "integer >= 64"),
+        ({"sandbox_cpu_seconds": 0}, "must be a positive number"),
+        ({"sandbox": True, "local": True}, "no sandbox"),
     ],
 )
 def test_bad_policies_say_what_is_wrong(spec: object, message: str) -> None:
