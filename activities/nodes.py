@@ -134,7 +134,7 @@ class NodeActivities:
             if call.kind == "task":
                 output = await _run_task(runnable, node_input)
             elif policy.sandbox or self._sandbox_all:
-                output = await self._sandboxed(call, node_input, config, policy, writes)
+                output = await self._sandboxed(call, node_input, config, policy, writes, result)
             else:
                 output = await runnable.ainvoke(node_input, config)
         except GraphInterrupt as interrupt:
@@ -168,6 +168,7 @@ class NodeActivities:
         config: RunnableConfig,
         policy: NodePolicy,
         writes: list[tuple[str, Any]],
+        result: NodeResult,
     ) -> Any:
         """The node's attempt in a child process (:mod:`tempograph.activities.sandbox`);
         its output, its writes added to ``writes``, its interrupt or error raised here."""
@@ -206,6 +207,8 @@ class NodeActivities:
             )
         )
         writes.extend(outcome.writes)
+        if outcome.consumed_null_resume:
+            result.consumed_null_resume = True
         if outcome.interrupts:
             raise GraphInterrupt(outcome.interrupts)
         if outcome.error_type is not None:
@@ -241,34 +244,10 @@ class NodeActivities:
     def _config(
         self, call: NodeCall, result: NodeResult, attempt: int, stream: NodeStream | None
     ) -> RunnableConfig:
-        null_resume = [call.null_resume]
+        def consumed() -> None:
+            result.consumed_null_resume = True
 
-        def get_null_resume(consume: bool = False) -> Any:
-            value = null_resume[0]
-            if consume and value is not None:
-                null_resume[0] = None
-                result.consumed_null_resume = True
-            return value
-
-        counters = {"interrupt": 0, "call": 0, "subgraph": 0}
-
-        def counter(name: str) -> Callable[[], int]:
-            def next_value() -> int:
-                value = counters[name]
-                counters[name] += 1
-                return value
-
-            return next_value
-
-        scratchpad = PregelScratchpad(
-            step=call.step,
-            stop=call.stop,
-            call_counter=counter("call"),
-            interrupt_counter=counter("interrupt"),
-            get_null_resume=get_null_resume,
-            resume=list(call.resume),
-            subgraph_counter=counter("subgraph"),
-        )
+        scratchpad = new_scratchpad(call.step, call.stop, call.resume, call.null_resume, consumed)
         conf = dict(call.config.get("configurable", {}))
         if "langgraph_auth_user" in conf:  # the run's caller, as LangGraph Server gives it
             conf["langgraph_auth_user"] = as_user(conf["langgraph_auth_user"])
@@ -317,6 +296,45 @@ class NodeActivities:
         if stream is not None and stream.wants("messages"):
             config["callbacks"] = [StreamMessagesHandler(stream.put, stream.spec.subgraphs)]
         return config
+
+
+def new_scratchpad(
+    step: int,
+    stop: int,
+    resume: Sequence[Any],
+    null_resume: Any,
+    on_consume: Callable[[], None],
+) -> PregelScratchpad:
+    """What LangGraph's ``interrupt()`` reads in a node: the answers to its interrupts so
+    far (``resume``, in order) and a null-resume answer, whose use ``on_consume`` hears."""
+    left = [null_resume]
+
+    def get_null_resume(consume: bool = False) -> Any:
+        value = left[0]
+        if consume and value is not None:
+            left[0] = None
+            on_consume()
+        return value
+
+    counters = {"interrupt": 0, "call": 0, "subgraph": 0}
+
+    def counter(name: str) -> Callable[[], int]:
+        def next_value() -> int:
+            value = counters[name]
+            counters[name] += 1
+            return value
+
+        return next_value
+
+    return PregelScratchpad(
+        step=step,
+        stop=stop,
+        call_counter=counter("call"),
+        interrupt_counter=counter("interrupt"),
+        get_null_resume=get_null_resume,
+        resume=list(resume),
+        subgraph_counter=counter("subgraph"),
+    )
 
 
 async def _run_task(func: Any, input: Any) -> Any:

@@ -73,6 +73,7 @@ class SandboxOutcome:
     error_type: str | None = None
     message: str = ""
     retryable: bool = True
+    consumed_null_resume: bool = False
     network: str = ""
 
 
@@ -207,11 +208,10 @@ async def _run(call: SandboxCall) -> SandboxOutcome:
         CONFIG_KEY_SEND,
         CONFIG_KEY_TASK_ID,
     )
-    from langgraph._internal._scratchpad import PregelScratchpad
     from langgraph.errors import GraphInterrupt
     from langgraph.runtime import Runtime
 
-    from tempograph.activities.nodes import _message, _retryable
+    from tempograph.activities.nodes import _message, _retryable, new_scratchpad
     from tempograph.identity import as_user
     from tempograph.registry import GraphSpec, load_graph
 
@@ -221,38 +221,15 @@ async def _run(call: SandboxCall) -> SandboxOutcome:
     spec = GraphSpec(call.graph_id, Path(call.path), call.attr, call.defaults, call.nodes)
     durable = load_graph(spec)
     target = durable.targets[call.activity_type]
-    counters = {"call": 0, "interrupt": 0, "subgraph": 0}
-
-    def counter(name: str) -> Any:
-        def next_value() -> int:
-            value = counters[name]
-            counters[name] += 1
-            return value
-
-        return next_value
-
-    null_resume = [call.null_resume]
-
-    def get_null_resume(consume: bool = False) -> Any:
-        value = null_resume[0]
-        if consume:
-            null_resume[0] = None
-        return value
-
+    consumed: list[bool] = []
     writes: list[tuple[str, Any]] = []
     configurable = dict(call.configurable)
     if "langgraph_auth_user" in configurable:  # the run's caller, as in any node
         configurable["langgraph_auth_user"] = as_user(configurable["langgraph_auth_user"])
     configurable.update(
         {
-            CONFIG_KEY_SCRATCHPAD: PregelScratchpad(
-                step=call.step,
-                stop=call.stop,
-                call_counter=counter("call"),
-                interrupt_counter=counter("interrupt"),
-                get_null_resume=get_null_resume,
-                resume=list(call.resume),
-                subgraph_counter=counter("subgraph"),
+            CONFIG_KEY_SCRATCHPAD: new_scratchpad(
+                call.step, call.stop, call.resume, call.null_resume, lambda: consumed.append(True)
             ),
             CONFIG_KEY_CHECKPOINT_NS: call.checkpoint_ns,
             CONFIG_KEY_TASK_ID: call.task_id,
@@ -267,13 +244,15 @@ async def _run(call: SandboxCall) -> SandboxOutcome:
     try:
         output = await runnable.ainvoke(call.input, config)
     except GraphInterrupt as interrupt:
-        return SandboxOutcome(interrupts=list(interrupt.args[0]), writes=writes)
+        return SandboxOutcome(
+            interrupts=list(interrupt.args[0]), writes=writes, consumed_null_resume=bool(consumed)
+        )
     except Exception as exc:  # noqa: BLE001 - every error goes back to the worker
         retryable = _retryable(exc, target.retry_on, target.policy.retry.non_retryable_error_types)
         return SandboxOutcome(
             error_type=type(exc).__name__, message=_message(exc), retryable=retryable
         )
-    return SandboxOutcome(output=output, writes=writes)
+    return SandboxOutcome(output=output, writes=writes, consumed_null_resume=bool(consumed))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from langgraph.graph import END, START, StateGraph
+from langgraph.types import interrupt
 
 
 class State(TypedDict, total=False):
@@ -61,7 +62,13 @@ def _one(name: str, func: Any, policy: dict[str, Any]) -> Any:
     return builder.compile()
 
 
+def ask(state: State) -> dict[str, Any]:
+    answer = interrupt({"question": "run the tool?"})
+    return {"seen": {"answer": answer, "pid": os.getpid()}}
+
+
 peek_graph = _one("peek", peek, {})
+ask_graph = _one("ask", ask, {})
 hog_graph = _one(
     "hog", hog, {"sandbox_memory_mb": 512, "retry": {"non_retryable_error_types": ["MemoryError"]}}
 )

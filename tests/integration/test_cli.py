@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import queue
 import signal
 import socket
 import subprocess
@@ -46,33 +45,29 @@ class Up:
 
 
 def wait_for_line(process: subprocess.Popen[str], needle: str, timeout: float) -> list[str]:
-    """Lines printed until one contains ``needle``; fails if the process ends or time runs out.
-
-    A thread reads stdout (select() on a buffered pipe misses lines written together)."""
+    """The lines printed, once one contains ``needle``; fails if the process ends or time
+    runs out. The list keeps growing with what the process prints afterwards (a thread
+    reads stdout to its end, so a chatty process never blocks on a full pipe)."""
     assert process.stdout is not None
     stdout = process.stdout
-    lines: queue.Queue[str | None] = queue.Queue()
+    seen: list[str] = []
+    found = threading.Event()
+    ended = threading.Event()
 
     def read() -> None:
         for line in iter(stdout.readline, ""):
-            lines.put(line)
+            seen.append(line)
             if needle in line:
-                return
-        lines.put(None)
+                found.set()
+        ended.set()
 
     threading.Thread(target=read, daemon=True).start()
-    seen: list[str] = []
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            line = lines.get(timeout=0.5)
-        except queue.Empty:
-            continue
-        if line is None:
-            break
-        seen.append(line)
-        if needle in line:
+    while time.monotonic() < deadline and not ended.is_set():
+        if found.wait(0.5):
             return seen
+    if found.is_set():
+        return seen
     pytest.fail(f"no {needle!r} line; output so far: {seen}")
 
 

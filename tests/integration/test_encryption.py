@@ -162,6 +162,8 @@ def test_canaries_stay_encrypted_in_temporal_and_the_value_store(
         for canary in (canary_in, canary_answer):
             assert _occurrences(temporal_dir, canary.encode()) == {}
             assert canary not in said
+    output = "".join(lines)  # everything `up` printed, its API's and worker's logs too
     for canary in (canary_in, canary_answer):
+        assert canary not in output
         # After the last flush: Temporal's files, Postgres's files and logs, the key file.
         assert _occurrences(data, canary.encode()) == {}

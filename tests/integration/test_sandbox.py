@@ -23,7 +23,7 @@ from tests.integration.api_server import api_stack
 async def api(dev_server: DevServer, client: Client, postgres_url: str) -> AsyncIterator[str]:
     graphs = {
         name: load_test_graph(name, f"sandbox_graphs.py:{name}_graph")
-        for name in ("peek", "hog", "spin", "flaky")
+        for name in ("peek", "hog", "spin", "flaky", "ask")
     }
     async with api_stack(dev_server, client, postgres_url, graphs) as http:
         yield str(http.base_url)
@@ -60,6 +60,17 @@ async def test_limits_stop_a_node_and_its_run_fails_with_the_reason(api: str) ->
     assert "CPU time limit (1 s)" in spin["__error__"]["message"]
     small = await sdk.runs.wait(None, "hog", input={"megabytes": 16})
     assert small["attempts"] == 16 * 1024 * 1024  # under the limit it runs as usual
+
+
+async def test_a_sandboxed_node_can_interrupt_and_be_resumed(api: str) -> None:
+    sdk = get_client(url=api)
+    thread = await sdk.threads.create()
+    await sdk.runs.wait(thread["thread_id"], "ask", input={})
+    state = await sdk.threads.get_state(thread["thread_id"])
+    assert state["tasks"][0]["interrupts"][0]["value"] == {"question": "run the tool?"}
+    out = await sdk.runs.wait(thread["thread_id"], "ask", command={"resume": "yes"})
+    assert out["seen"]["answer"] == "yes"
+    assert out["seen"]["pid"] != os.getpid()
 
 
 async def test_retries_work_as_for_any_node(api: str, tmp_path: Path) -> None:
