@@ -19,7 +19,6 @@ import asyncpg
 
 from tempograph.crypto import seal_json, unseal_json
 
-_LOCK = 0x7E3A_0A0D  # the advisory lock that orders appends
 GENESIS = bytes(32)
 _CONTENT = (
     "audit_log_content(seq, at, tenant_id, actor, key_id, action, resource, resource_id,"
@@ -55,27 +54,19 @@ class AuditLog:
 
     async def append(self, entry: Entry) -> int:
         """Append ``entry``; returns its sequence number."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK)
-            last = await conn.fetchrow("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-            seq = (last["seq"] if last else 0) + 1
-            prev = bytes(last["hash"]) if last else GENESIS
-            await conn.execute(
-                f"INSERT INTO audit_log ({_COLUMNS}, prev_hash, hash)"
-                f" SELECT $1, t.at, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10,"
-                f" sha256($10 || audit_log_content($1, t.at, $2, $3, $4, $5, $6, $7, $8,"
-                f" $9::jsonb)) FROM (SELECT date_trunc('microseconds', now()) AS at) t",
-                seq,
-                entry.tenant_id,
-                entry.actor,
-                entry.key_id,
-                entry.action,
-                entry.resource,
-                entry.resource_id,
-                entry.outcome,
-                json.dumps(seal_json(json.loads(json.dumps(entry.detail, default=str)))),
-                prev,
-            )
+        # One round trip: audit_log_append takes the lock, reads the chain's last hash and
+        # inserts (migration 9), all in the statement's own transaction.
+        seq: int = await self._pool.fetchval(
+            "SELECT audit_log_append($1, $2, $3, $4, $5, $6, $7, $8::jsonb)",
+            entry.tenant_id,
+            entry.actor,
+            entry.key_id,
+            entry.action,
+            entry.resource,
+            entry.resource_id,
+            entry.outcome,
+            json.dumps(seal_json(json.loads(json.dumps(entry.detail, default=str)))),
+        )
         return seq
 
     async def search(

@@ -245,6 +245,32 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE threads ADD COLUMN ttl_minutes double precision;
     ALTER TABLE threads ADD COLUMN ttl_strategy text;
     """,
+    # 9: appending to the audit log in one round trip: the lock, the chain's last hash
+    # and the insert happen in the server.
+    """
+    CREATE FUNCTION audit_log_append(
+        p_tenant text, p_actor text, p_key text, p_action text, p_resource text,
+        p_resource_id text, p_outcome integer, p_detail jsonb
+    ) RETURNS bigint LANGUAGE plpgsql AS $$
+    DECLARE
+        last_seq bigint;
+        last_hash bytea;
+        stamp timestamptz := date_trunc('microseconds', now());
+    BEGIN
+        PERFORM pg_advisory_xact_lock(2117732877);
+        SELECT seq, hash INTO last_seq, last_hash FROM audit_log ORDER BY seq DESC LIMIT 1;
+        last_seq := coalesce(last_seq, 0) + 1;
+        last_hash := coalesce(last_hash, decode(repeat('00', 32), 'hex'));
+        INSERT INTO audit_log (seq, at, tenant_id, actor, key_id, action, resource,
+            resource_id, outcome, detail, prev_hash, hash)
+        VALUES (last_seq, stamp, p_tenant, p_actor, p_key, p_action, p_resource,
+            p_resource_id, p_outcome, p_detail, last_hash,
+            sha256(last_hash || audit_log_content(last_seq, stamp, p_tenant, p_actor, p_key,
+                p_action, p_resource, p_resource_id, p_outcome, p_detail)));
+        RETURN last_seq;
+    END
+    $$;
+    """,
 )
 
 # An arbitrary constant: the advisory lock that serialises migrations across replicas.
