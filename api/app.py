@@ -105,6 +105,7 @@ def create_app(
             values=values,
             webhook_allow_private=settings.webhook_allow_private,
             tenant_max_runs=settings.tenant_max_runs,
+            operator_tenant=settings.operator_tenant,
         )
         sweeper = asyncio.create_task(
             Sweeper(database.pool, temporal, settings.task_queue).run_forever()

@@ -266,6 +266,11 @@ class CustomAuth:
             raise Refused(err.status_code, str(err.detail), err.headers) from None
         except AssertionError as err:  # LangGraph's examples `assert authorization`
             raise Refused(401, str(err) or "Unauthorized") from None
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError) as err:
+            # A handler parsing a malformed or missing header (`scheme, token =
+            # authorization.split()`): the client's credentials are bad, not the server.
+            logger.info("the authenticate handler refused with %s", type(err).__name__)
+            raise Refused(401, "Invalid credentials") from None
         except Exception as err:  # noqa: BLE001 - a broken handler is a 500, not a crash
             # Its type only: the message may quote the credentials it was given.
             logger.error("the authenticate handler raised %s", type(err).__name__)

@@ -185,8 +185,8 @@ def required_role(resource: str, action: str, value: dict[str, Any]) -> Role:
     """The least role that may do ``action`` on ``resource``."""
     if resource in _ADMIN_RESOURCES:
         return Role.ADMIN
-    if resource == "codec":  # the Temporal UI's decoder reads any run: an operator's tool
-        return Role.OPERATOR
+    if resource == "codec":  # reads any run's payloads: see tempograph.api.routes.codec
+        return Role.ADMIN
     if action in _READS:
         return Role.VIEWER
     if resource == "threads" and action == "create_run" and _only_a_resume(value):
@@ -194,13 +194,20 @@ def required_role(resource: str, action: str, value: dict[str, Any]) -> Role:
     return Role.OPERATOR
 
 
+# What a request answering an interrupt may set beside ``command.resume``: how it is
+# delivered, nothing that changes what runs (config, checkpoint, strategy, webhook...).
+_ANSWER_FIELDS = {"assistant_id", "command", "stream_mode", "stream_subgraphs", "on_disconnect"}
+
+
 def _only_a_resume(value: dict[str, Any]) -> bool:
+    """The request answers an interrupt and does nothing else (the approver's right)."""
     kwargs = value.get("kwargs") or {}
-    command = kwargs.get("command")
-    if command is None or kwargs.get("input") is not None:
-        return False
-    fields = command.model_dump() if hasattr(command, "model_dump") else dict(command)
-    return fields.get("resume") is not None and not fields.get("update") and not fields.get("goto")
+    command = kwargs.get("command") or {}
+    if not isinstance(command, dict):
+        command = command.model_dump() if hasattr(command, "model_dump") else dict(command)
+    others = {k for k, v in command.items() if k != "resume" and v not in (None, [], {})}
+    answers = command.get("resume") is not None and not others
+    return answers and set(kwargs) <= _ANSWER_FIELDS
 
 
 def configured_policy(settings: Settings, config: ProjectConfig) -> Policy | None:

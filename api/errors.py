@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from tempograph.crypto import DecryptionError
 from tempograph.errors import ErrorCode, TempographError
 
 
@@ -73,6 +74,18 @@ def install(app: FastAPI) -> None:
         return JSONResponse(
             {"detail": f"Invalid value: {exc}", "code": ErrorCode.INVALID_INPUT.value},
             status_code=422,
+        )
+
+    @app.exception_handler(DecryptionError)
+    async def no_key(request: Request, exc: DecryptionError) -> JSONResponse:
+        # Stored data sealed with a key this server was not given: its configuration.
+        return JSONResponse(
+            {
+                "detail": f"Stored data cannot be opened: {exc}. Give this server every key"
+                " still in use in TEMPOGRAPH_ENCRYPTION_KEYS.",
+                "code": "encryption_key_missing",
+            },
+            status_code=500,
         )
 
     @app.exception_handler(RequestValidationError)

@@ -70,6 +70,7 @@ class AppState:
     values: ValueStore
     webhook_allow_private: bool = False
     tenant_max_runs: int = 0  # per tenant, in flight at once (0: no limit)
+    operator_tenant: str | None = None  # whose admins may use /codec (built-in auth)
 
     async def checkpoints(self) -> PostgresCheckpointStore:
         """The thread checkpoints, on the current pool."""

@@ -279,7 +279,13 @@ async def _up(
     )
     from tempograph.registry import read_config
 
-    if read_config(config_path).auth:
+    project = read_config(config_path)
+    if project.auth and settings.auth:  # refused before anything starts
+        raise TempographError(
+            f'{config_path.name} has an "auth" section and TEMPOGRAPH_AUTH is set: choose one',
+            code=ErrorCode.CONFIG_INVALID,
+        )
+    if project.auth:
         guard = "auth from langgraph.json"
     elif settings.auth:
         guard = f"built-in auth ({', '.join(settings.auth)})"
@@ -500,13 +506,14 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
             "--recursion-limit must be a positive integer", code=ErrorCode.INVALID_INPUT
         )
     thread = args.thread or str(uuid.uuid4())
-    thread_id = thread_uuid(thread)
     config: dict[str, Any] = {}
     if args.recursion_limit is not None:
         config["recursion_limit"] = args.recursion_limit
 
     async def work(api: Any) -> int:
-        served = (await api.call("GET", "/info"))["graphs"]
+        info = await api.call("GET", "/info")
+        thread_id = thread_uuid(thread, info.get("tenant"))
+        served = info["graphs"]
         if args.graph not in served:
             raise TempographError(
                 f"unknown graph {args.graph!r}; this stack serves {served}",
@@ -543,9 +550,9 @@ async def _resume(settings: Settings, args: argparse.Namespace) -> int:
     from tempograph.remote import thread_uuid
 
     value = _parse_json("--value", args.value)
-    thread_id = thread_uuid(args.thread)
 
     async def work(api: Any) -> int:
+        thread_id = thread_uuid(args.thread, (await api.call("GET", "/info")).get("tenant"))
         found = await _thread(api, args.thread, thread_id, ErrorCode.NOT_WAITING)
         graph_id = found["metadata"].get("graph_id")
         if found["status"] != "interrupted" or not graph_id:
@@ -566,9 +573,8 @@ async def _resume(settings: Settings, args: argparse.Namespace) -> int:
 async def _state(settings: Settings, args: argparse.Namespace) -> int:
     from tempograph.remote import thread_uuid
 
-    thread_id = thread_uuid(args.thread)
-
     async def work(api: Any) -> int:
+        thread_id = thread_uuid(args.thread, (await api.call("GET", "/info")).get("tenant"))
         found = await _thread(api, args.thread, thread_id, ErrorCode.INVALID_INPUT)
         state = await api.call("GET", f"/threads/{thread_id}/state")
         runs = await api.call("GET", f"/threads/{thread_id}/runs?limit=1")

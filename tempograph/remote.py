@@ -28,12 +28,13 @@ from tempograph.errors import ErrorCode, TempographError
 _NAMES = uuid.UUID("2f0b6c2e-5d3f-4e0a-9a51-3c6e2f4b8d10")
 
 
-def thread_uuid(name: str) -> str:
-    """The API thread id of a CLI thread name (a UUID stays itself)."""
+def thread_uuid(name: str, tenant: str | None = None) -> str:
+    """The API thread id of a CLI thread name (a UUID stays itself). With tenants, a name
+    is the tenant's: two tenants' ``user-session-001`` are two threads."""
     try:
         return str(uuid.UUID(name))
     except ValueError:
-        return str(uuid.uuid5(_NAMES, name))
+        return str(uuid.uuid5(_NAMES, name if tenant is None else f"{tenant}/{name}"))
 
 
 def credentials() -> dict[str, str]:

@@ -43,6 +43,9 @@ class Settings:
     # With built-in auth: how many runs a tenant may have in flight (pending or running)
     # at once; more get 429. 0 for no limit.
     tenant_max_runs: int = 100
+    # With built-in auth: the tenant whose admins may use /codec (it reads every tenant's
+    # payloads: the platform operators' tenant). Unset: nobody, with built-in auth.
+    operator_tenant: str | None = None
     # Origins (the Temporal UI's) allowed to call /codec/* from a browser.
     codec_origins: tuple[str, ...] = ()
 
@@ -74,6 +77,7 @@ class Settings:
             jwt_tenant_claim=env.get("TEMPOGRAPH_JWT_TENANT_CLAIM", cls.jwt_tenant_claim),
             jwt_roles_claim=env.get("TEMPOGRAPH_JWT_ROLES_CLAIM", cls.jwt_roles_claim),
             tenant_max_runs=int(env.get("TEMPOGRAPH_TENANT_MAX_RUNS", cls.tenant_max_runs)),
+            operator_tenant=env.get("TEMPOGRAPH_OPERATOR_TENANT") or None,
             codec_origins=tuple(
                 o.strip() for o in env.get("TEMPOGRAPH_CODEC_ORIGINS", "").split(",") if o.strip()
             ),

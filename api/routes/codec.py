@@ -20,9 +20,12 @@ from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
 from temporalio.api.common.v1 import Payload
 
-from tempograph.api.auth import authorize
+from tempograph.api.auth import authorize, current
 from tempograph.api.deps import State
+from tempograph.crypto import DecryptionError
+from tempograph.identity import Role
 from tempograph.render import needed_parts, render
+from tempograph.valuestore import MissingValue
 from tempograph.workflows.jsonable import to_jsonable
 from tempograph.workflows.values import EncodedValue, PartTable
 
@@ -38,11 +41,44 @@ class PayloadsBody(BaseModel):
 def _from_json(raw: dict[str, Any]) -> Payload:
     try:
         return Payload(
-            metadata={k: base64.b64decode(v) for k, v in (raw.get("metadata") or {}).items()},
-            data=base64.b64decode(raw.get("data") or ""),
+            metadata={
+                k: base64.b64decode(v, validate=True)
+                for k, v in (raw.get("metadata") or {}).items()
+            },
+            data=base64.b64decode(raw.get("data") or "", validate=True),
         )
-    except (binascii.Error, TypeError, AttributeError) as err:
+    except (binascii.Error, TypeError, AttributeError, ValueError) as err:
         raise HTTPException(422, f"payloads: not base64 as Temporal sends it: {err}") from None
+
+
+async def _may_use_codec(state: Any, action: str, count: int) -> None:
+    """The codec opens any run's payloads, whoever's: it is the platform operators' tool.
+    Without auth (``tempograph up``) it is open; with built-in auth it needs an admin of
+    ``TEMPOGRAPH_OPERATOR_TENANT``; with custom auth the ``admin`` permission."""
+    caller = current()
+    if caller is not None:
+        if caller.tenant is not None:
+            operators = state.operator_tenant
+            if caller.role is not Role.ADMIN or not operators or caller.tenant != operators:
+                raise HTTPException(
+                    403,
+                    "Forbidden: the codec endpoint reads every tenant's payloads; it is for "
+                    "admins of the operators' tenant (TEMPOGRAPH_OPERATOR_TENANT)",
+                )
+        elif "admin" not in caller.permissions:
+            raise HTTPException(403, "Forbidden: the codec endpoint needs the admin permission")
+    await authorize("codec", action, {"payloads": count})
+
+
+async def _run_codec(codec: Any, payloads: list[Payload], encode: bool) -> list[Payload]:
+    try:
+        return list(await (codec.encode(payloads) if encode else codec.decode(payloads)))
+    except DecryptionError as err:
+        raise HTTPException(422, f"payloads: cannot be opened here: {err}") from None
+    except MissingValue as err:
+        raise HTTPException(
+            422, f"payloads: name a value this server does not have: {err}"
+        ) from None
 
 
 def _to_json(payload: Payload) -> dict[str, Any]:
@@ -96,21 +132,21 @@ async def _as_json(payload: Payload, state: Any) -> Payload:
 
 @router.post("/decode")
 async def decode(body: PayloadsBody, state: State) -> dict[str, Any]:
-    await authorize("codec", "decode", {"payloads": len(body.payloads)})
+    await _may_use_codec(state, "decode", len(body.payloads))
     codec = state.temporal.data_converter.payload_codec
     payloads = [_from_json(p) for p in body.payloads]
     if codec is not None:
-        payloads = await codec.decode(payloads)
+        payloads = await _run_codec(codec, payloads, encode=False)
     return {"payloads": [_to_json(await _as_json(p, state)) for p in payloads]}
 
 
 @router.post("/encode")
 async def encode(body: PayloadsBody, state: State) -> dict[str, Any]:
-    await authorize("codec", "encode", {"payloads": len(body.payloads)})
+    await _may_use_codec(state, "encode", len(body.payloads))
     codec = state.temporal.data_converter.payload_codec
     payloads = [_from_json(p) for p in body.payloads]
     if codec is not None:
-        payloads = await codec.encode(payloads)
+        payloads = await _run_codec(codec, payloads, encode=True)
     return {"payloads": [_to_json(p) for p in payloads]}
 
 

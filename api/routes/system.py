@@ -8,6 +8,7 @@ import langgraph.version
 from fastapi import APIRouter
 
 from tempograph import __version__
+from tempograph.api.auth import tenant
 from tempograph.api.deps import State
 
 router = APIRouter(tags=["system"])
@@ -23,10 +24,14 @@ async def ok(state: State, check_db: int = 0) -> dict[str, Any]:
 
 @router.get("/info")
 async def info(state: State) -> dict[str, Any]:
-    return {
+    found = {
         "version": __version__,
         "langgraph_py_version": langgraph.version.__version__,
         "flags": {"assistants": True, "crons": False, "langsmith": False},
         "host": {"kind": "tempograph", "task_queue": state.task_queue},
         "graphs": state.catalog.ids(),
     }
+    owner = tenant()
+    if owner is not None:
+        found["tenant"] = owner  # the caller's (built-in auth): the CLI names threads in it
+    return found

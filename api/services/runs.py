@@ -163,7 +163,9 @@ async def create_run(
         "multitask_strategy": body.multitask_strategy,
         "if_not_exists": body.if_not_exists,
         "after_seconds": body.after_seconds,
-        "kwargs": {"input": body.input, "command": body.command, "config": body.config},
+        # What the request set (LangGraph passes the run's kwargs): an approver's may hold
+        # nothing but the answer (tempograph.api.builtin_auth.required_role).
+        "kwargs": body.model_dump(exclude_unset=True, exclude_none=True),
     }
     filters = await authorize("threads", "create_run", asked)
     if body.webhook is not None:

@@ -7,7 +7,9 @@ import asyncio
 import contextlib
 import itertools
 import json
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -26,7 +28,8 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 def chromium() -> Iterator[int]:
     """A headless Chromium on a loopback DevTools port, stopped (by PID) afterwards."""
     port = free_port()
-    with tempfile.TemporaryDirectory() as profile:
+    # Chromium's helper processes may write to the profile a moment after it stops.
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
         process = subprocess.Popen(
             [
                 CHROMIUM,
@@ -41,6 +44,7 @@ def chromium() -> Iterator[int]:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,  # its helpers in a process group of its own
         )
         try:
             deadline = time.monotonic() + 30
@@ -54,11 +58,14 @@ def chromium() -> Iterator[int]:
                     time.sleep(0.2)
             yield port
         finally:
-            process.terminate()
+            # Chromium and the helpers it started: the group its PID leads.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
             try:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                process.kill()
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
 
 

@@ -130,6 +130,16 @@ async def test_roles_nest_viewer_approver_operator_admin(api: str, keys: KeyStor
         await approver.runs.wait(thread["thread_id"], "approval", input={"request": "x"})
     with refused(403):
         await approver.runs.wait(thread["thread_id"], "approval", command={"goto": "draft"})
+    for extra in (
+        {"config": {"configurable": {"injected": 1}}},
+        {"metadata": {"x": 1}},
+        {"multitask_strategy": "rollback"},
+        {"interrupt_after": "*"},
+    ):
+        with refused(403):  # an answer, and nothing else
+            await approver.runs.wait(
+                thread["thread_id"], "approval", command={"resume": {"approved": True}}, **extra
+            )
     out = await approver.runs.wait(
         thread["thread_id"], "approval", command={"resume": {"approved": False}}
     )
@@ -138,6 +148,9 @@ async def test_roles_nest_viewer_approver_operator_admin(api: str, keys: KeyStor
         await approver.threads.update_state(thread["thread_id"], {"note": "x"})
     with refused(403):
         await operator.http.get("/keys")
+    for who in (operator, admin):  # the codec reads every tenant's payloads
+        with refused(403):
+            await who.http.post("/codec/decode", json={"payloads": []})
     made = await admin.http.post("/keys", json={"role": "viewer", "name": "ci"})
     assert made["tenant_id"] == team and made["key"].startswith("tg_")
     assert made["key_id"] in [k["key_id"] for k in await admin.http.get("/keys")]

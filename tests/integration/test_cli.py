@@ -353,6 +353,16 @@ def test_built_in_keys_from_the_cli(tmp_path_factory: pytest.TempPathFactory) ->
         up.env = {**env, "LANGGRAPH_API_KEY": operator["key"]}
         ran = up.cli(*DEMO_RUN)
         assert ran.returncode == 0, ran.stderr
+        # Another tenant's `user-session-001` is a thread of its own.
+        up.env = env
+        other = json.loads(
+            up.cli("keys", "create", "--tenant", "globex", "--role", "operator").stdout
+        )
+        up.env = {**env, "LANGGRAPH_API_KEY": other["key"]}
+        assert up.cli("state", "user-session-001").returncode == 2  # not acme's
+        theirs = up.cli(*DEMO_RUN)
+        assert theirs.returncode == 0, theirs.stderr
+        up.env = {**env, "LANGGRAPH_API_KEY": operator["key"]}
         up.env = env
         assert up.cli("keys", "revoke", operator["key_id"]).returncode == 0
         assert up.cli("keys", "revoke", "nope").returncode == 2

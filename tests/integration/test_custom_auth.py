@@ -53,6 +53,9 @@ async def test_requests_without_good_credentials_get_401_with_json(api: str) -> 
         wrong = await http.post("/threads/search", json={}, headers={"Authorization": "Bearer x"})
         assert wrong.status_code == 401
         assert wrong.json() == {"detail": "Invalid token"}
+        for malformed in ("garbage", "Bearer a b"):  # the handler's split() fails: still 401
+            odd = await http.get("/info", headers={"Authorization": malformed})
+            assert (odd.status_code, odd.json()) == (401, {"detail": "Invalid credentials"})
         bad_key = await http.get("/info", headers={"x-api-key": "nope"})
         assert bad_key.status_code == 401
         assert "nope" not in bad_key.text
@@ -91,6 +94,11 @@ async def test_threads_are_private_to_their_owner(api: str) -> None:
     with refused(403):
         await alice.threads.delete(mine["thread_id"])
     assert (await alice.threads.get(mine["thread_id"]))["thread_id"] == mine["thread_id"]
+    # The codec endpoint opens everyone's payloads: the admin permission only.
+    with refused(403):
+        await alice.http.post("/codec/decode", json={"payloads": []})
+    root = as_user(api, "root")
+    assert await root.http.post("/codec/decode", json={"payloads": []}) == {"payloads": []}
 
 
 async def test_nodes_see_the_caller_and_a_request_cannot_impersonate(api: str) -> None:

@@ -27,7 +27,7 @@ async def get_current_user(authorization: str | None, headers: dict[bytes, bytes
             raise Auth.exceptions.HTTPException(status_code=401, detail="Invalid API key")
         return {**TOKENS[token], "display_name": f"{TOKENS[token]['identity']} (key)"}
     assert authorization, "No credentials"
-    scheme, _, token = authorization.partition(" ")
+    scheme, token = authorization.split()  # as LangGraph's docs write it
     if scheme.lower() != "bearer" or token not in TOKENS:
         raise Auth.exceptions.HTTPException(status_code=401, detail="Invalid token")
     return {**TOKENS[token], "team": "blue"}
