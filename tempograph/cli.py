@@ -88,11 +88,12 @@ async def _serve_worker(
     from tempograph.database import migrate
     from tempograph.registry import load_project, read_config, store_settings
     from tempograph.store import PostgresStore
-    from tempograph.temporal.client import connect
+    from tempograph.temporal.client import connect, require_temporal_auth
     from tempograph.temporal.worker import build_workers
     from tempograph.workflows import values
 
     stop = stop or _stop_requested()
+    require_temporal_auth(settings, "a worker")
     host = settings.temporal_address.rsplit(":", 1)[0].strip("[]")
     if host not in LOOPBACK and KeyRing.load() is None:
         raise TempographError(
@@ -206,6 +207,10 @@ async def _serve_api(
     if host not in LOOPBACK and not config.auth and not settings.auth:
         _require_auth(host, config, None)  # before anything starts
     _require_encryption(host)
+    if temporal is None:  # its own client (not `up`'s): to the configured Temporal
+        from tempograph.temporal.client import require_temporal_auth
+
+        require_temporal_auth(settings, "the API")
     store_index, store_ttl = store_settings(config)
     graphs, failed = load_project(config)
     auth = configured_policy(settings, config)

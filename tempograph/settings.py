@@ -46,6 +46,14 @@ class Settings:
     # With built-in auth: the tenant whose admins may use /codec (it reads every tenant's
     # payloads: the platform operators' tenant). Unset: nobody, with built-in auth.
     operator_tenant: str | None = None
+    # How to authenticate to Temporal: an API key (Temporal Cloud; implies TLS), or mTLS
+    # with a client certificate and key (PEM files), optionally a CA for the server.
+    temporal_api_key: str | None = None
+    temporal_tls_cert: str | None = None
+    temporal_tls_key: str | None = None
+    temporal_tls_ca: str | None = None
+    # A cluster off loopback with none of those: refused unless this says it is meant.
+    temporal_insecure: bool = False
     # Origins (the Temporal UI's) allowed to call /codec/* from a browser.
     codec_origins: tuple[str, ...] = ()
 
@@ -78,6 +86,12 @@ class Settings:
             jwt_roles_claim=env.get("TEMPOGRAPH_JWT_ROLES_CLAIM", cls.jwt_roles_claim),
             tenant_max_runs=int(env.get("TEMPOGRAPH_TENANT_MAX_RUNS", cls.tenant_max_runs)),
             operator_tenant=env.get("TEMPOGRAPH_OPERATOR_TENANT") or None,
+            temporal_api_key=env.get("TEMPORAL_API_KEY") or None,
+            temporal_tls_cert=env.get("TEMPORAL_TLS_CERT") or None,
+            temporal_tls_key=env.get("TEMPORAL_TLS_KEY") or None,
+            temporal_tls_ca=env.get("TEMPORAL_TLS_CA") or None,
+            temporal_insecure=env.get("TEMPOGRAPH_TEMPORAL_INSECURE", "").lower()
+            in ("1", "true", "yes"),
             codec_origins=tuple(
                 o.strip() for o in env.get("TEMPOGRAPH_CODEC_ORIGINS", "").split(",") if o.strip()
             ),

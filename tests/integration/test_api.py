@@ -100,25 +100,35 @@ def test_api_refuses_a_public_address_without_authentication(tmp_path: Path) -> 
     assert '"auth"' in result.stderr  # says what to set
 
 
-def test_a_worker_for_a_remote_cluster_needs_an_encryption_key(tmp_path: Path) -> None:
+def test_a_worker_for_a_remote_cluster_needs_temporal_auth_and_an_encryption_key(
+    tmp_path: Path,
+) -> None:
     env = {
         **os.environ,
         "TEMPOGRAPH_DATA_DIR": str(tmp_path),
         "TEMPORAL_ADDRESS": "temporal.example.test:7233",
     }
-    env.pop("TEMPOGRAPH_ENCRYPTION_KEYS", None)
-    env.pop("LANGGRAPH_AES_KEY", None)
-    result = subprocess.run(
-        [TEMPOGRAPH, "worker", "--config", str(TEST_GRAPHS / "langgraph.json")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 2
-    assert "without encryption at rest" in result.stderr
-    assert "TEMPOGRAPH_ENCRYPTION_KEYS" in result.stderr
+    for name in ("TEMPOGRAPH_ENCRYPTION_KEYS", "LANGGRAPH_AES_KEY", "TEMPORAL_API_KEY"):
+        env.pop(name, None)
+
+    def worker(**changes: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [TEMPOGRAPH, "worker", "--config", str(TEST_GRAPHS / "langgraph.json")],
+            env={**env, **changes},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    unauthenticated = worker()
+    assert unauthenticated.returncode == 2
+    assert "without authenticating to it" in unauthenticated.stderr
+    assert "TEMPORAL_API_KEY" in unauthenticated.stderr
+    unencrypted = worker(TEMPORAL_API_KEY="secret-api-key")
+    assert unencrypted.returncode == 2
+    assert "without encryption at rest" in unencrypted.stderr
+    assert "secret-api-key" not in unencrypted.stderr + unencrypted.stdout
 
 
 async def test_asyncpg_is_the_driver(postgres: EmbeddedPostgres) -> None:
