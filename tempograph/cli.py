@@ -381,10 +381,13 @@ async def _up(
 
 async def _follow(settings: Settings, api: Any, thread: str, thread_id: str, run: Any) -> int:
     from tempograph.remote import follow_run
+    from tempograph.temporal.client import tls_config
 
     _err(f"run {run['run_id']} on thread {thread!r}")
+    # Node progress comes from Temporal: with the same credentials as a worker's.
+    credentials = {"tls": tls_config(settings), "api_key": settings.temporal_api_key}
     outcome, shown = await follow_run(
-        api, thread_id, run, settings.temporal_address, settings.namespace, _err
+        api, thread_id, run, settings.temporal_address, settings.namespace, _err, credentials
     )
     if outcome == "success":
         _out(shown)

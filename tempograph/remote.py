@@ -96,6 +96,7 @@ async def progress(
     workflow_id: str,
     say: Callable[[str], None],
     since: float | None = None,
+    connect: dict[str, Any] | None = None,
 ) -> None:
     """Print node starts, ends and failed attempts of a run from its Temporal history (as
     they happen from now on), until cancelled."""
@@ -109,7 +110,7 @@ async def progress(
     converter = data_converter(None, KeyRing.load())  # to read encrypted failures
     try:
         client = await Client.connect(
-            temporal_address, namespace=namespace, data_converter=converter
+            temporal_address, namespace=namespace, data_converter=converter, **(connect or {})
         )
     except RuntimeError:
         return  # progress is optional
@@ -151,6 +152,7 @@ async def follow_run(
     temporal_address: str,
     namespace: str,
     say: Callable[[str], None],
+    connect: dict[str, Any] | None = None,
 ) -> tuple[str, Any]:
     """Wait for ``run`` to end, printing progress; returns (outcome, what to print):
     ``success`` and the values, ``interrupted`` and the pending interrupts, or ``error``
@@ -159,7 +161,14 @@ async def follow_run(
     # from when the watcher starts, which a fast run may already have passed.
     started = datetime.fromisoformat(run["created_at"]).timestamp() - 0.5
     watcher = asyncio.create_task(
-        progress(temporal_address, namespace, run.get("workflow_id") or run["run_id"], say, started)
+        progress(
+            temporal_address,
+            namespace,
+            run.get("workflow_id") or run["run_id"],
+            say,
+            started,
+            connect,
+        )
     )
     try:
         output = await api.call("GET", f"/threads/{thread_id}/runs/{run['run_id']}/join")
