@@ -341,3 +341,42 @@ async def test_a_tenant_over_its_run_quota_gets_429_and_nothing_is_stored(
     out = await other.runs.wait(None, "whoami", input={})
     assert out["identity"].startswith("key:")
     await operator.threads.delete(thread["thread_id"])  # stops the held run, drops the queue
+
+
+async def test_a_jwks_served_at_a_url(idp: Idp, tmp_path: Path) -> None:
+    """An identity provider's JWKS URL (fetched by PyJWT's client, cached per key id)."""
+    import http.server
+    import threading
+
+    from tests.conftest import free_port
+
+    body = idp.jwks.read_bytes()
+
+    class Jwks(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    port = free_port()
+    server = http.server.HTTPServer(("127.0.0.1", port), Jwks)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        verifier = JwtVerifier(
+            JwtSettings(
+                jwks=f"http://127.0.0.1:{port}/.well-known/jwks.json",
+                issuer=ISSUER,
+                audience=AUDIENCE,
+            )
+        )
+        claims = await verifier.claims(idp.token("ann", tenant="t1", roles=["viewer"]))
+        assert (claims["sub"], claims["tenant"]) == ("ann", "t1")
+        with pytest.raises(jwt.InvalidTokenError):
+            await verifier.claims(idp.token("ann", tenant="t1", roles=["viewer"], aud="x"))
+    finally:
+        server.shutdown()
+        server.server_close()
