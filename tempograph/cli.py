@@ -713,6 +713,11 @@ def _encryption(settings: Settings, *, create: bool) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # What nodes print reaches the output line by line, also when it is not a terminal.
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(line_buffering=True)
     settings = Settings.from_env()
     commands: dict[str, Callable[[], Coroutine[Any, Any, Any]]] = {
         "up": lambda: _up(settings, _config_arg(args), args.port, args.ui_port, args.api_port),

@@ -19,6 +19,7 @@ class State(TypedDict, total=False):
 
 
 def draft(state: State) -> dict:
+    print("approval: drafting")  # a node's own output (the CLI tests look for it)
     return {"log": [f"draft {state['request']}"]}
 
 

@@ -8,6 +8,7 @@ import asyncio
 import base64
 import json
 import subprocess
+import time
 import uuid
 from pathlib import Path
 
@@ -106,6 +107,7 @@ def test_canaries_stay_encrypted_in_temporal_and_the_value_store(
         TEST_GRAPHS / "langgraph.json",
         TEMPOGRAPH_ENCRYPTION_KEYS=None,
         LANGGRAPH_AES_KEY=None,
+        PYTHONUNBUFFERED=None,  # as under a process manager: output is a pipe
     ) as (up, lines):
         port, ui_port, api_port = up.port, up.ui_port, up.api_port
         said = "".join(lines)
@@ -125,6 +127,12 @@ def test_canaries_stay_encrypted_in_temporal_and_the_value_store(
         assert final["approved"] is False
         state = sdk.threads.get_state(thread["thread_id"])
         assert state["values"]["request"] == canary_in
+        # A node's print reaches the output while the stack runs (not piped, buffered).
+        for _ in range(50):
+            if "approval: drafting" in "".join(lines):
+                break
+            time.sleep(0.1)
+        assert "approval: drafting" in "".join(lines)
         run = sdk.runs.list(thread["thread_id"])[-1]
         api = f"http://127.0.0.1:{api_port}"
         asyncio.run(_decodes_in_the_ui(run["workflow_id"], port, ui_port, api, canary_in))

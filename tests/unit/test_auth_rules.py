@@ -120,3 +120,46 @@ async def test_a_malformed_filter_is_a_server_error_not_a_silent_allow() -> None
     with pytest.raises(HTTPException) as failed:
         await _decide(auth, "threads", "read", {})
     assert failed.value.status_code == 500
+
+
+def test_the_auth_configuration_is_read_from_the_environment_and_langgraph_json(
+    tmp_path: Any,
+) -> None:
+    import json
+
+    import jwt as pyjwt
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from tempograph.api.builtin_auth import BuiltinAuth, configured_policy
+    from tempograph.errors import ConfigError
+    from tempograph.registry import read_config
+    from tempograph.settings import Settings
+
+    (tmp_path / "graph.py").write_text("graph = None\n")
+    plain = tmp_path / "langgraph.json"
+    plain.write_text(json.dumps({"graphs": {"g": "./graph.py:graph"}}))
+    config = read_config(plain)
+    assert configured_policy(Settings(), config) is None
+    keys = configured_policy(Settings(auth=("keys",)), config)
+    assert isinstance(keys, BuiltinAuth) and keys.keys and keys.tokens is None
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = json.loads(pyjwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+    (tmp_path / "jwks.json").write_text(json.dumps({"keys": [jwk]}))
+    both = configured_policy(
+        Settings(auth=("keys", "jwt"), jwt_jwks=str(tmp_path / "jwks.json")), config
+    )
+    assert isinstance(both, BuiltinAuth) and both.keys and both.tokens is not None
+    for settings, says in [
+        (Settings(auth=("jwt",)), "needs TEMPOGRAPH_JWT_JWKS"),
+        (Settings(auth=("oauth",)), "unknown"),
+        (Settings(auth=("jwt",), jwt_jwks=str(tmp_path / "missing.json")), "cannot read"),
+    ]:
+        with pytest.raises(ConfigError, match=says):
+            configured_policy(settings, config)
+    (tmp_path / "auth.py").write_text("from langgraph_sdk import Auth\nauth = Auth()\n")
+    custom = tmp_path / "custom.json"
+    custom.write_text(
+        json.dumps({"graphs": {"g": "./graph.py:graph"}, "auth": {"path": "./auth.py:auth"}})
+    )
+    with pytest.raises(ConfigError, match="choose one"):
+        configured_policy(Settings(auth=("keys",)), read_config(custom))
