@@ -28,7 +28,7 @@ from tempograph.activities.events import Recorder
 from tempograph.activities.nodes import NodeActivities
 from tempograph.activities.webhooks import WebhookSender
 from tempograph.crypto import KeyRing
-from tempograph.temporal import determinism
+from tempograph.temporal import determinism, logs
 from tempograph.temporal.codec import data_converter
 from tempograph.valuestore import ValueStore
 from tempograph.workflows import graphs as graph_registry
@@ -118,6 +118,7 @@ def build_workers(
     runs every node's attempts in a sandboxed child process.
     """
     determinism.install()
+    logs.install()
     graph_registry.register(task_queue, graphs)
     nodes = NodeActivities(graphs, recorder, store, sandbox=sandbox)
     webhooks = WebhookSender(recorder, allow_private=webhook_allow_private)

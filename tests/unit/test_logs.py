@@ -1,0 +1,75 @@
+"""A retried node attempt's log record becomes one line; the last attempt keeps its
+traceback."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import timedelta
+from types import SimpleNamespace
+from typing import Any
+
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+from tempograph.temporal.logs import RetriedAttemptsOnOneLine
+
+
+def _record(error: ApplicationError, attempt: int, policy: RetryPolicy | None) -> logging.LogRecord:
+    try:
+        raise error
+    except ApplicationError:
+        exc_info: Any = sys.exc_info()
+    record = logging.LogRecord(
+        "temporalio.activity",
+        logging.WARNING,
+        __file__,
+        1,
+        "Completing activity as failed",
+        (),
+        exc_info,
+    )
+    record.__dict__["__temporal_error_identifier"] = "ActivityFailure"
+    record.__dict__["activity_info"] = SimpleNamespace(
+        activity_type="seed_demo.worker", attempt=attempt, retry_policy=policy
+    )
+    return record
+
+
+POLICY = RetryPolicy(
+    initial_interval=timedelta(seconds=0.5),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=10),
+    maximum_attempts=3,
+)
+
+
+def test_a_retried_attempt_is_one_line() -> None:
+    error = ApplicationError("Transient failure", type="RuntimeError")
+    record = _record(error, 1, POLICY)
+    assert RetriedAttemptsOnOneLine().filter(record)
+    assert record.getMessage() == (
+        "seed_demo.worker attempt 1 failed: RuntimeError: Transient failure; retrying in 0.5 s"
+    )
+    assert record.exc_info is None
+    second = _record(error, 2, POLICY)
+    RetriedAttemptsOnOneLine().filter(second)
+    assert second.getMessage().endswith("retrying in 1 s")
+    eager = _record(error, 1, None)  # a first attempt dispatched eagerly has no policy
+    RetriedAttemptsOnOneLine().filter(eager)
+    assert eager.getMessage().endswith("Transient failure; retrying")
+
+
+def test_the_last_attempt_keeps_its_traceback() -> None:
+    for record in (
+        _record(ApplicationError("boom", type="RuntimeError"), 3, POLICY),  # out of attempts
+        _record(ApplicationError("bad", type="ValueError", non_retryable=True), 1, POLICY),
+        _record(
+            ApplicationError("no", type="KeyError"),
+            1,
+            RetryPolicy(non_retryable_error_types=["KeyError"]),
+        ),
+    ):
+        assert RetriedAttemptsOnOneLine().filter(record)
+        assert record.exc_info is not None
+        assert record.getMessage() == "Completing activity as failed"
