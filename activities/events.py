@@ -6,7 +6,7 @@ seen event *n* never misses a smaller one later). Each event has a key; writing 
 again is a no-op, which is what makes retried activities and parallel nodes carrying
 the same batch safe. Writers ``NOTIFY tempograph_runs`` with the run id so API replicas
 wake their streams without polling. The bookkeeping itself (who holds a thread, who runs
-next) is :mod:`tempograph.runs`; this module is where the workers call it.
+next) is :mod:`tempograph.run_ends`; this module is where the workers call it.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from tempograph.database import open_pool
-from tempograph.runs import RunStarter, finish_segment, record_node, write_events
+from tempograph.run_ends import finish_segment, record_node, write_events
+from tempograph.starter import RunStarter
 from tempograph.valuestore import PostgresValueStore, ValueStore
 from tempograph.workflows.jsonable import to_jsonable
 from tempograph.workflows.types import (

@@ -31,7 +31,6 @@ from langgraph._internal._constants import (
     CONFIG_KEY_SEND,
     CONFIG_KEY_TASK_ID,
 )
-from langgraph._internal._scratchpad import PregelScratchpad
 from langgraph.errors import GraphBubbleUp, GraphInterrupt, ParentCommand
 from langgraph.func import _TaskFunction
 from langgraph.pregel._messages import StreamMessagesHandler
@@ -41,6 +40,7 @@ from temporalio import activity
 from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
+from tempograph.activities.attempt import error_message, is_retryable, new_scratchpad
 from tempograph.activities.events import NodeStream, Recorder
 from tempograph.activities.sandbox import SandboxCall, run_sandboxed
 from tempograph.identity import as_user
@@ -146,9 +146,9 @@ class NodeActivities:
         except ApplicationError:
             raise
         except Exception as exc:
-            retryable = _retryable(exc, retry_on, policy.retry.non_retryable_error_types)
+            retryable = is_retryable(exc, retry_on, policy.retry.non_retryable_error_types)
             raise ApplicationError(
-                _message(exc),
+                error_message(exc),
                 type=type(exc).__name__,
                 non_retryable=not retryable,
             ) from exc
@@ -298,45 +298,6 @@ class NodeActivities:
         return config
 
 
-def new_scratchpad(
-    step: int,
-    stop: int,
-    resume: Sequence[Any],
-    null_resume: Any,
-    on_consume: Callable[[], None],
-) -> PregelScratchpad:
-    """What LangGraph's ``interrupt()`` reads in a node: the answers to its interrupts so
-    far (``resume``, in order) and a null-resume answer, whose use ``on_consume`` hears."""
-    left = [null_resume]
-
-    def get_null_resume(consume: bool = False) -> Any:
-        value = left[0]
-        if consume and value is not None:
-            left[0] = None
-            on_consume()
-        return value
-
-    counters = {"interrupt": 0, "call": 0, "subgraph": 0}
-
-    def counter(name: str) -> Callable[[], int]:
-        def next_value() -> int:
-            value = counters[name]
-            counters[name] += 1
-            return value
-
-        return next_value
-
-    return PregelScratchpad(
-        step=step,
-        stop=stop,
-        call_counter=counter("call"),
-        interrupt_counter=counter("interrupt"),
-        get_null_resume=get_null_resume,
-        resume=list(resume),
-        subgraph_counter=counter("subgraph"),
-    )
-
-
 async def _run_task(func: Any, input: Any) -> Any:
     args, kwargs = input
     if inspect.iscoroutinefunction(func):
@@ -402,35 +363,6 @@ def _find_task(task_ref: str) -> Any:
     return target
 
 
-# Errors a retry cannot fix: a bug or bad data in the node. LangGraph's own default
-# ``retry_on`` declines these too; RuntimeError and OSError stay retryable (flaky
-# dependencies raise them).
-DEFAULT_NON_RETRYABLE: tuple[type[BaseException], ...] = (
-    TypeError,
-    AttributeError,
-    NameError,
-    SyntaxError,
-    ImportError,
-    LookupError,
-    ArithmeticError,
-    AssertionError,
-    NotImplementedError,
-    ValueError,
-)
-
-
-# A node's error message in the history is cut here; the full text stays in the worker's
-# log. Keeps a failing node's events small whatever its exception says.
-_MESSAGE_LIMIT = 2000
-
-
-def _message(exc: Exception) -> str:
-    text = str(exc) or type(exc).__name__
-    if len(text) > _MESSAGE_LIMIT:
-        text = f"{text[:_MESSAGE_LIMIT]}... ({len(text)} characters)"
-    return text
-
-
 def _policies(value: Any) -> Sequence[Any]:
     if value is None:
         return ()
@@ -447,28 +379,6 @@ def _check_sizes(table: PartTable) -> None:
                 type=ErrorType.VALUE_TOO_LARGE,
                 non_retryable=True,
             )
-
-
-def _retryable(exc: Exception, retry_on: Sequence[Any], non_retryable: Sequence[str]) -> bool:
-    """Whether Temporal should retry ``exc``: the node's LangGraph ``retry_on`` decides if
-    it has one; else the default non-retryable classes and configured names (by class
-    or any base class name) decline."""
-    names = {cls.__name__ for cls in type(exc).__mro__}
-    if names & set(non_retryable):
-        return False
-    if retry_on:
-        return any(_matches(rule, exc) for rule in retry_on)
-    return not isinstance(exc, DEFAULT_NON_RETRYABLE)
-
-
-def _matches(rule: Any, exc: Exception) -> bool:
-    if isinstance(rule, type) and issubclass(rule, BaseException):
-        return isinstance(exc, rule)
-    if isinstance(rule, tuple):
-        return isinstance(exc, rule)
-    if callable(rule):
-        return bool(rule(exc))
-    return True
 
 
 __all__ = ["NodeActivities"]

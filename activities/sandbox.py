@@ -211,7 +211,7 @@ async def _run(call: SandboxCall) -> SandboxOutcome:
     from langgraph.errors import GraphInterrupt
     from langgraph.runtime import Runtime
 
-    from tempograph.activities.nodes import _message, _retryable, new_scratchpad
+    from tempograph.activities.attempt import error_message, is_retryable, new_scratchpad
     from tempograph.identity import as_user
     from tempograph.registry import GraphSpec, load_graph
 
@@ -248,9 +248,11 @@ async def _run(call: SandboxCall) -> SandboxOutcome:
             interrupts=list(interrupt.args[0]), writes=writes, consumed_null_resume=bool(consumed)
         )
     except Exception as exc:  # noqa: BLE001 - every error goes back to the worker
-        retryable = _retryable(exc, target.retry_on, target.policy.retry.non_retryable_error_types)
+        retryable = is_retryable(
+            exc, target.retry_on, target.policy.retry.non_retryable_error_types
+        )
         return SandboxOutcome(
-            error_type=type(exc).__name__, message=_message(exc), retryable=retryable
+            error_type=type(exc).__name__, message=error_message(exc), retryable=retryable
         )
     return SandboxOutcome(output=output, writes=writes, consumed_null_resume=bool(consumed))
 

@@ -14,7 +14,7 @@ from tempograph.api.graphs import GraphCatalog
 from tempograph.api.streaming import Notifier
 from tempograph.checkpoints import PostgresCheckpointStore
 from tempograph.database import DatabaseUnavailable, migrate, open_pool
-from tempograph.runs import RunStarter
+from tempograph.starter import RunStarter
 from tempograph.valuestore import ValueStore
 
 

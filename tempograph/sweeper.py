@@ -27,14 +27,9 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHistoryEv
 from temporalio.converter import DataConverter
 from temporalio.service import RPCError, RPCStatusCode
 
-from tempograph.runs import (
-    IN_FLIGHT,
-    RunStarter,
-    finalize_closed,
-    hand_off,
-    run_json,
-    settle,
-)
+from tempograph.run_ends import finalize_closed, hand_off
+from tempograph.runs import IN_FLIGHT, run_json, settle
+from tempograph.starter import RunStarter
 from tempograph.temporal.codec import failure_message
 
 logger = logging.getLogger(__name__)

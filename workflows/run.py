@@ -11,7 +11,7 @@ end, written by the finish activity. Here the workflow waits at the interrupt in
 and the resume reaches it as the ``resume`` update.
 
 The thread's next run starts when this workflow ends: its finish activity hands the
-thread to the oldest queued run (see :mod:`tempograph.runs`). Whatever else ends it
+thread to the oldest queued run (see :mod:`tempograph.run_ends`). Whatever else ends it
 (terminate, timeout, a limit) is noticed by the API's sweeper, which does the same.
 """
 
@@ -36,7 +36,7 @@ with workflow.unsafe.imports_passed_through():
     from langsmith.run_helpers import tracing_context
 
     from tempograph.workflows import ids
-    from tempograph.workflows.durable import inline_executor
+    from tempograph.workflows.activity_calls import inline_executor
     from tempograph.workflows.graphs import durable_graph
     from tempograph.workflows.jsonable import to_jsonable
     from tempograph.workflows.saver import WorkflowSaver
@@ -82,7 +82,7 @@ class RunWorkflow:
         # Cancelled by Temporal itself (the UI's Cancel): the workflow ends Canceled.
         self._cancelled_by_temporal = False
         self._interrupts: list[Any] = []
-        # Read by the node activities' caller (tempograph.workflows.durable.run_activity).
+        # Read by the node activities' caller (tempograph.workflows.activity_calls.run_activity).
         self.outbox = Outbox()
         self.saver = WorkflowSaver(inp.thread_id, inp.start, inp.parts, run_id=self._segment)
 

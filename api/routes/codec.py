@@ -70,15 +70,20 @@ async def _may_use_codec(state: Any, action: str, count: int) -> None:
     await authorize("codec", action, {"payloads": count})
 
 
-async def _run_codec(codec: Any, payloads: list[Payload], encode: bool) -> list[Payload]:
+async def _through_codec(body: PayloadsBody, state: Any, encode: bool) -> list[Payload]:
+    """The request's payloads after the codec (checked for access, 422 when they cannot
+    be opened)."""
+    await _may_use_codec(state, "encode" if encode else "decode", len(body.payloads))
+    codec = state.temporal.data_converter.payload_codec
+    payloads = [_from_json(p) for p in body.payloads]
+    if codec is None:
+        return payloads
     try:
         return list(await (codec.encode(payloads) if encode else codec.decode(payloads)))
     except DecryptionError as err:
         raise HTTPException(422, f"payloads: cannot be opened here: {err}") from None
     except MissingValue as err:
-        raise HTTPException(
-            422, f"payloads: name a value this server does not have: {err}"
-        ) from None
+        raise HTTPException(422, f"payloads: name a value not stored here: {err}") from None
 
 
 def _to_json(payload: Payload) -> dict[str, Any]:
@@ -132,22 +137,13 @@ async def _as_json(payload: Payload, state: Any) -> Payload:
 
 @router.post("/decode")
 async def decode(body: PayloadsBody, state: State) -> dict[str, Any]:
-    await _may_use_codec(state, "decode", len(body.payloads))
-    codec = state.temporal.data_converter.payload_codec
-    payloads = [_from_json(p) for p in body.payloads]
-    if codec is not None:
-        payloads = await _run_codec(codec, payloads, encode=False)
+    payloads = await _through_codec(body, state, encode=False)
     return {"payloads": [_to_json(await _as_json(p, state)) for p in payloads]}
 
 
 @router.post("/encode")
 async def encode(body: PayloadsBody, state: State) -> dict[str, Any]:
-    await _may_use_codec(state, "encode", len(body.payloads))
-    codec = state.temporal.data_converter.payload_codec
-    payloads = [_from_json(p) for p in body.payloads]
-    if codec is not None:
-        payloads = await _run_codec(codec, payloads, encode=True)
-    return {"payloads": [_to_json(p) for p in payloads]}
+    return {"payloads": [_to_json(p) for p in await _through_codec(body, state, encode=True)]}
 
 
 class CodecCors:

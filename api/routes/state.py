@@ -26,7 +26,9 @@ from tempograph.api.snapshots import json_response, jsonable, snapshot_json
 from tempograph.api.state import AppState
 from tempograph.api.storage.threads import ThreadStore
 from tempograph.crypto import seal_json_text
-from tempograph.runs import IN_FLIGHT, RunStarter, hand_off, settle
+from tempograph.run_ends import hand_off
+from tempograph.runs import IN_FLIGHT, settle
+from tempograph.starter import RunStarter
 from tempograph.temporal.determinism import checkpoint_floor
 from tempograph.workflows.jsonable import dumps
 from tempograph.workflows.types import CancelReason

@@ -13,8 +13,6 @@ import asyncio
 from typing import Any
 from uuid import UUID, uuid4
 
-import jsonschema
-import ormsgpack
 from fastapi import HTTPException
 from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
@@ -22,12 +20,12 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from tempograph.api import audit, auth
 from tempograph.api.auth import authorize, matches, strip_user_keys
-from tempograph.api.graphs import system_assistant_id
 from tempograph.api.models import RunCreate
+from tempograph.api.services.checks import assistant, check_body, check_carriable, check_input
 from tempograph.api.state import AppState
-from tempograph.api.storage.assistants import AssistantStore
 from tempograph.api.storage.threads import ThreadStore
 from tempograph.errors import ErrorCode, InvalidRequestError, TempographError
+from tempograph.run_ends import finalize_closed
 from tempograph.runs import (
     Admission,
     NewRun,
@@ -35,13 +33,12 @@ from tempograph.runs import (
     QuotaExceeded,
     ThreadBusy,
     admit,
-    command_from,
-    finalize_closed,
     notify,
     settle,
     tenant_in_flight,
     withdraw,
 )
+from tempograph.starter import command_from
 from tempograph.webhooks import WebhookRefused, check_url
 from tempograph.workflows.types import (
     CANCEL_RUN,
@@ -56,90 +53,6 @@ from tempograph.workflows.types import (
 
 _RETRY_AFTER_SECONDS = 2
 _RESERVED_METADATA = ("thread_id", "assistant_id", "run_id", "cron_id")
-
-
-async def assistant(state: AppState, assistant_id: str) -> dict[str, Any]:
-    """The assistant a run names (a graph id means its system assistant); 404/422."""
-    if assistant_id in state.catalog.graphs:
-        key = system_assistant_id(assistant_id)
-    else:
-        try:
-            key = UUID(assistant_id)
-        except ValueError:
-            raise HTTPException(
-                422,
-                f"Invalid assistant: {assistant_id!r}. Must be either a UUID or one of the "
-                f"graph ids {state.catalog.ids()}",
-            ) from None
-    found = await AssistantStore(await state.database.pool()).get(key, auth.tenant())
-    if found is None:
-        raise HTTPException(404, "Thread or assistant not found.")
-    if found["metadata"].get("created_by") != "system":
-        # A user's assistant is the caller's to run only if they may read it.
-        filters = await authorize("assistants", "read", {"assistant_id": found["assistant_id"]})
-        if not matches(found["metadata"], filters):
-            raise HTTPException(404, "Thread or assistant not found.")
-    return found
-
-
-def check_body(body: RunCreate) -> None:
-    """Refuse what LangGraph Server refuses before anything is stored."""
-    for key in ("configurable", "metadata"):
-        if not isinstance(body.config.get(key) or {}, dict):
-            raise HTTPException(422, f"config.{key} must be an object")
-    if body.config.get("configurable") and body.context:
-        raise HTTPException(400, "Cannot specify both configurable and context; use context")
-    if body.command is not None and body.command.resume is not None:
-        if body.command.update is not None or body.command.goto:
-            raise HTTPException(422, "command.resume cannot be combined with update or goto")
-
-
-def check_carriable(body: RunCreate, config: dict[str, Any], context: Any) -> None:
-    """What the engine could not carry: JSON allows integers msgpack cannot hold (beyond
-    64 bits). Found now, not when the run's workflow starts (maybe behind others)."""
-    command = body.command.model_dump() if body.command is not None else None
-    try:
-        ormsgpack.packb([body.input, command, config, context])
-    except (TypeError, ValueError, OverflowError) as err:
-        raise HTTPException(
-            422, f"The run's input, command, config or context cannot be carried: {err}"
-        ) from None
-
-
-def check_input(state: AppState, graph_id: str, body: RunCreate, config: dict[str, Any]) -> None:
-    """The run's input against its graph's input schema, and its limits; 422 if not."""
-    limit = config.get("recursion_limit")
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-        raise HTTPException(422, f"recursion_limit must be a positive integer, got {limit!r}")
-    durable = state.catalog.durable.get(graph_id)
-    if durable is None or body.command is not None or body.input is None or durable.functional:
-        return
-    if not isinstance(body.input, dict):
-        raise HTTPException(
-            422,
-            f"input must be a JSON object for graph {graph_id!r}, got {type(body.input).__name__}",
-        )
-    properties: dict[str, Any] = durable.input_schema.get("properties", {})
-    unknown = sorted(set(body.input) - set(properties))
-    if properties and unknown:
-        raise HTTPException(
-            422,
-            f"input has keys {unknown} that graph {graph_id!r} does not accept; its input "
-            f"keys are {sorted(properties)}",
-        )
-    for key in sorted(body.input):
-        prop = properties.get(key)
-        # Message lists and other model-typed channels are coerced by LangGraph itself
-        # (a dict becomes a HumanMessage); only plain JSON-typed keys are checked here.
-        if not prop or "$ref" in repr(prop):
-            continue
-        error = jsonschema.exceptions.best_match(
-            jsonschema.Draft202012Validator(prop).iter_errors(body.input[key])
-        )
-        if error is not None:
-            raise HTTPException(
-                422, f"input does not match graph {graph_id!r}: {key}: {error.message}"
-            )
 
 
 async def create_run(

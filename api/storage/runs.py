@@ -1,4 +1,4 @@
-"""Reading runs and their event logs (workers and :mod:`tempograph.runs` write them).
+"""Reading runs and their event logs (workers and :mod:`tempograph.run_ends` write them).
 
 A large event or output is stored as an encoded value naming the state's own parts, and
 rendered to JSON here when it is read (:mod:`tempograph.render`). A run shows, beside
