@@ -173,6 +173,9 @@ def _isolate_network() -> str:
 def _limit(cpu_seconds: float, memory_mb: int) -> None:
     cpu = max(1, int(cpu_seconds))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    # SIGXCPU's default action dumps core: where core dumps are on, writing one spends the
+    # extra second and the kernel's SIGKILL comes first. A sandboxed node leaves no core.
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     memory = int(memory_mb) * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
 
