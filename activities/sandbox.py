@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import logging
+import math
 import os
 import resource
 import sys
@@ -171,7 +172,10 @@ def _isolate_network() -> str:
 
 
 def _limit(cpu_seconds: float, memory_mb: int) -> None:
-    cpu = max(1, int(cpu_seconds))
+    # RLIMIT_CPU counts from the process's start: the node's seconds come on top of what
+    # starting this child (its imports) took, which on a loaded machine can be seconds.
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = math.ceil(usage.ru_utime + usage.ru_stime) + max(1, int(cpu_seconds))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
     # SIGXCPU's default action dumps core: where core dumps are on, writing one spends the
     # extra second and the kernel's SIGKILL comes first. A sandboxed node leaves no core.
