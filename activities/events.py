@@ -15,12 +15,14 @@ import asyncio
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from tempograph.database import open_pool
+from tempograph.metrics import RUN_SECONDS, RUNS_FINISHED
 from tempograph.run_ends import finish_segment, record_node, write_events
 from tempograph.starter import RunStarter
 from tempograph.valuestore import PostgresValueStore, ValueStore
@@ -77,6 +79,26 @@ class Recorder:
         async with pool.acquire() as conn:
             await record_node(conn, call.persist, run_id, events, workflow_id, execution)
 
+    async def add_usage(self, run_id: str, by_model: dict[str, Any]) -> None:
+        """Add one attempt's model usage to its run's (tempograph.usage)."""
+        pool = await self.pool()
+        try:
+            await pool.executemany(
+                "INSERT INTO run_usage AS u (run_id, model, calls, input_tokens, output_tokens,"
+                " cost_usd) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (run_id, model) DO UPDATE"
+                " SET calls = u.calls + EXCLUDED.calls,"
+                " input_tokens = u.input_tokens + EXCLUDED.input_tokens,"
+                " output_tokens = u.output_tokens + EXCLUDED.output_tokens,"
+                " cost_usd = CASE WHEN EXCLUDED.cost_usd IS NULL THEN u.cost_usd"
+                " ELSE coalesce(u.cost_usd, 0) + EXCLUDED.cost_usd END",
+                [
+                    (UUID(run_id), model, u.calls, u.input_tokens, u.output_tokens, u.cost_usd)
+                    for model, u in by_model.items()
+                ],
+            )
+        except asyncpg.ForeignKeyViolationError:
+            pass  # the run was deleted meanwhile (or rolled back): nothing to add to
+
     async def publish(self, run_id: str, events: list[StreamEvent]) -> None:
         pool = await self.pool()
         async with pool.acquire() as conn, conn.transaction():
@@ -91,6 +113,17 @@ class Recorder:
         pool = await self.pool()
         async with pool.acquire() as conn, conn.transaction():
             outcome, next_run = await finish_segment(conn, end, self.values)
+            ended = None
+            if end.run_id is not None:
+                ended = await conn.fetchrow(
+                    "SELECT graph_id, status, extract(epoch FROM now() - created_at) AS took"
+                    " FROM runs WHERE run_id = $1",
+                    UUID(end.run_id),
+                )
+        if ended is not None:
+            graph = ended["graph_id"] or ""
+            RUNS_FINISHED.labels(graph, ended["status"]).inc()
+            RUN_SECONDS.labels(graph, ended["status"]).observe(float(ended["took"]))
         if next_run is not None:
             starter = RunStarter(activity.client(), pool, activity.info().task_queue)
             await starter.start(next_run)

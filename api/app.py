@@ -22,6 +22,7 @@ from tempograph.api.routes import (
     audit,
     codec,
     keys,
+    metrics,
     runs,
     state,
     store,
@@ -35,6 +36,7 @@ from tempograph.api.streaming import Notifier
 from tempograph.database import DatabaseUnavailable
 from tempograph.settings import Settings
 from tempograph.sweeper import Sweeper
+from tempograph.telemetry import instrument_app
 from tempograph.temporal.client import connect
 from tempograph.valuestore import PostgresValueStore
 from tempograph.workflows.durable import DurableGraph
@@ -147,4 +149,6 @@ def create_app(
     app.include_router(keys.router)
     app.include_router(audit.router)
     app.include_router(codec.router)
+    app.include_router(metrics.router)
+    instrument_app(app)  # with tracing on: one trace per request (outermost)
     return app

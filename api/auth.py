@@ -390,3 +390,22 @@ def filter_sql(filters: Mapping[str, Any] | None, column: str, args: list[Any]) 
 def strip_user_keys(configurable: dict[str, Any]) -> dict[str, Any]:
     """``configurable`` without the keys only the server sets (the caller's identity)."""
     return {k: v for k, v in configurable.items() if k not in USER_KEYS}
+
+
+def require_operator(state: Any, why: str) -> None:
+    """For what crosses tenants (the codec, metrics): open without auth (``tempograph
+    up``); with built-in auth, admins of ``TEMPOGRAPH_OPERATOR_TENANT``; with custom auth,
+    callers with the ``admin`` permission. Else 403 saying ``why``."""
+    caller = current()
+    if caller is None:
+        return
+    if caller.tenant is not None:
+        operators = state.operator_tenant
+        if caller.role is not Role.ADMIN or not operators or caller.tenant != operators:
+            raise HTTPException(
+                403,
+                f"Forbidden: {why}; it is for admins of the operators' tenant"
+                " (TEMPOGRAPH_OPERATOR_TENANT)",
+            )
+    elif "admin" not in caller.permissions:
+        raise HTTPException(403, f"Forbidden: {why}; it needs the admin permission")

@@ -73,6 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="run every node's attempts in a sandboxed child process (scrubbed environment,"
         " CPU and memory limits, own temp dir, no network)",
     )
+    worker.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="serve Prometheus metrics on this port (default: TEMPOGRAPH_METRICS_PORT or"
+        " 9464; 0 for none)",
+    )
 
     run = sub.add_parser("run", help="run a graph on the running stack")
     run.add_argument("graph")
@@ -151,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
             lambda graphs: _say(f"worker ready: queue {settings.task_queue!r}, graphs {graphs}"),
             node_queues=args.node_queues,
             sandbox=args.sandbox,
+            metrics_port=settings.metrics_port if args.metrics_port is None else args.metrics_port,
         ),
         "run": lambda: _run(settings, args),
         "resume": lambda: _resume(settings, args),
@@ -158,6 +166,12 @@ def main(argv: list[str] | None = None) -> int:
         "keys": lambda: _keys(settings, args),
         "audit": lambda: _audit(settings, args),
     }
+    if args.command in ("up", "api", "worker"):
+        from tempograph import logformat
+        from tempograph.telemetry import setup_tracing
+
+        logformat.configure()
+        setup_tracing(f"tempograph-{args.command}")
     try:
         _encryption(settings, create=args.command == "up")
         result = asyncio.run(commands[args.command]())
@@ -180,6 +194,9 @@ def entrypoint() -> None:
     finalizes Python under them and can abort (exit 134) after the answer was printed.
     """
     code = main()
+    from tempograph.telemetry import shutdown
+
+    shutdown()  # os._exit skips atexit: send the spans still batched
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

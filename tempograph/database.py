@@ -271,6 +271,21 @@ MIGRATIONS: tuple[str, ...] = (
     END
     $$;
     """,
+    # 10: what runs cost. A run names its graph (metrics, the console); run_usage adds up
+    # the tokens and cost of every model call of every attempt (a failed attempt's tokens
+    # were paid for too), one row per run and model.
+    """
+    ALTER TABLE runs ADD COLUMN graph_id text;
+    CREATE TABLE run_usage (
+        run_id uuid NOT NULL REFERENCES runs ON DELETE CASCADE,
+        model text NOT NULL,
+        calls bigint NOT NULL DEFAULT 0,
+        input_tokens bigint NOT NULL DEFAULT 0,
+        output_tokens bigint NOT NULL DEFAULT 0,
+        cost_usd double precision,
+        PRIMARY KEY (run_id, model)
+    );
+    """,
 )
 
 # An arbitrary constant: the advisory lock that serialises migrations across replicas.

@@ -25,6 +25,7 @@ from typing import Any
 from langgraph.graph import StateGraph
 
 from tempograph.errors import ConfigError, GraphLoadError
+from tempograph.usage import Prices
 from tempograph.workflows import serde
 from tempograph.workflows.durable import DurableGraph, make_durable
 from tempograph.workflows.policy import NodePolicy, apply_overrides
@@ -52,6 +53,8 @@ class ProjectConfig:
     # LangGraph Server's "checkpointer": {"ttl": {"strategy", "default_ttl",
     # "sweep_interval_minutes", "sweep_limit"}}: when idle threads expire.
     thread_ttl: dict[str, Any] = field(default_factory=dict)
+    # tempograph.prices: USD per million input/output tokens by model (tempograph.usage).
+    prices: Prices = field(default_factory=Prices)
 
 
 def read_config(path: str | Path) -> ProjectConfig:
@@ -112,6 +115,7 @@ def read_config(path: str | Path) -> ProjectConfig:
         store,
         auth,
         thread_ttl or {},
+        Prices.parse(raw.get("tempograph", {}).get("prices"), str(path)),
     )
 
 

@@ -99,12 +99,11 @@ async def progress(
     connect: dict[str, Any] | None = None,
 ) -> None:
     """Print node starts, ends and failed attempts of a run from its Temporal history (as
-    they happen from now on), until cancelled."""
-    from temporalio.api.enums.v1 import EventType
+    they happen from now on), and attempts waiting to be retried, until cancelled."""
     from temporalio.client import Client
 
     from tempograph.crypto import KeyRing
-    from tempograph.temporal.codec import data_converter, failure_message
+    from tempograph.temporal.codec import data_converter
 
     since = time.time() - 0.5 if since is None else since
     converter = data_converter(None, KeyRing.load())  # to read encrypted failures
@@ -116,6 +115,65 @@ async def progress(
         return  # progress is optional
     handle = client.get_workflow_handle(workflow_id)
     names: dict[int, str] = {}
+    ids: dict[int, str] = {}
+    told: set[tuple[str, int]] = set()  # (activity id, failed attempt) already shown
+    retries = asyncio.create_task(_retries(handle, converter, say, told))
+    try:
+        await _history(handle, converter, say, since, names, ids, told)
+    finally:
+        retries.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await retries
+
+
+async def _retries(
+    handle: Any, converter: Any, say: Callable[[str], None], told: set[tuple[str, int]]
+) -> None:
+    """Failed attempts Temporal will retry, as they happen: the history records a
+    retried attempt only when a later one ends, so ask for the pending activities."""
+    from temporalio.api.enums.v1 import PendingActivityState
+
+    from tempograph.temporal.codec import failure_message
+
+    while True:
+        try:
+            described = await handle.describe()
+        except Exception:  # noqa: BLE001 - not started yet, or gone: keep asking
+            await asyncio.sleep(0.5)
+            continue
+        for pending in described.raw_description.pending_activities:
+            failed = pending.attempt - 1
+            if (
+                failed < 1
+                or pending.state != PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED
+                or not pending.HasField("last_failure")
+                or (pending.activity_id, failed) in told
+            ):
+                continue
+            told.add((pending.activity_id, failed))
+            why = await failure_message(converter, pending.last_failure)
+            when = ""
+            if pending.HasField("next_attempt_schedule_time"):
+                delay = pending.next_attempt_schedule_time.ToDatetime().timestamp() - time.time()
+                when = f" in {max(delay, 0):.1f} s"
+            name = pending.activity_type.name
+            say(f"  {name} attempt {failed} failed: {why}; retrying{when}")
+        await asyncio.sleep(0.5)
+
+
+async def _history(
+    handle: Any,
+    converter: Any,
+    say: Callable[[str], None],
+    since: float,
+    names: dict[int, str],
+    ids: dict[int, str],
+    told: set[tuple[str, int]],
+) -> None:
+    from temporalio.api.enums.v1 import EventType
+
+    from tempograph.temporal.codec import failure_message
+
     for _ in range(600):
         try:
             async for event in handle.fetch_history_events(wait_new_event=True):
@@ -123,13 +181,16 @@ async def progress(
                 if kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
                     attrs = event.activity_task_scheduled_event_attributes
                     names[event.event_id] = attrs.activity_type.name
+                    ids[event.event_id] = attrs.activity_id
                 if event.event_time.ToDatetime().timestamp() < since:
                     continue
                 if kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
                     say(f"  {names[event.event_id]} ...")
                 elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
                     started = event.activity_task_started_event_attributes
-                    if started.attempt > 1 and started.HasField("last_failure"):
+                    key = (ids.get(started.scheduled_event_id, ""), started.attempt - 1)
+                    if started.attempt > 1 and started.HasField("last_failure") and key not in told:
+                        told.add(key)  # a retry too quick for the poller
                         name = names.get(started.scheduled_event_id, "?")
                         why = await failure_message(converter, started.last_failure)
                         say(f"  {name} attempt {started.attempt - 1} failed: {why}; retried")
@@ -171,6 +232,9 @@ async def follow_run(
         )
     )
     try:
+        running = await api.call("GET", f"/threads/{thread_id}/runs?status=running&limit=1")
+        if running and running[0]["run_id"] != run["run_id"]:
+            say(f"  waiting: run {running[0]['run_id']} holds the thread; this one is queued")
         output = await api.call("GET", f"/threads/{thread_id}/runs/{run['run_id']}/join")
         ended = await api.call("GET", f"/threads/{thread_id}/runs/{run['run_id']}")
         thread = await api.call("GET", f"/threads/{thread_id}")

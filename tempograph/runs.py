@@ -235,8 +235,9 @@ async def admit(
             await notify(conn, decision.dropped)
     record = await conn.fetchrow(
         f"INSERT INTO runs (run_id, thread_id, assistant_id, metadata, kwargs,"
-        f" multitask_strategy, idempotency_key, workflow_id, request, tenant_id, created_by)"
-        f" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {_RUN_COLUMNS}",
+        f" multitask_strategy, idempotency_key, workflow_id, request, tenant_id, created_by,"
+        f" graph_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        f" RETURNING {_RUN_COLUMNS}",
         new.run_id,
         new.thread_id,
         new.assistant_id,
@@ -248,6 +249,7 @@ async def admit(
         seal(serializer().dumps_typed(new.request)[1]),
         new.tenant_id or "",
         new.created_by,
+        new.request.graph_id,
     )
     # The new run is in flight: the thread is busy (one statement with the holder and the
     # metadata LangGraph Server records on the thread).

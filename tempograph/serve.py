@@ -28,6 +28,7 @@ async def _serve_worker(
     node_queues: str = "all",
     share: asyncio.Future[Client] | None = None,
     sandbox: bool = False,
+    metrics_port: int = 0,
 ) -> None:
     from tempograph.activities.events import Recorder
     from tempograph.crypto import KeyRing
@@ -79,13 +80,32 @@ async def _serve_worker(
         webhook_allow_private=settings.webhook_allow_private,
         store=store,
         sandbox=sandbox,
+        prices=config.prices,
     )
+    if metrics_port:
+        _serve_metrics(settings.metrics_host, metrics_port)
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(recorder.close)  # after the workers stop
         for worker in workers:
             await stack.enter_async_context(worker)
         on_ready(sorted(graphs))
         await stop.wait()
+
+
+def _serve_metrics(host: str, port: int) -> None:
+    """Prometheus metrics of this worker process on ``host:port`` (a thread that ends with
+    the process)."""
+    from prometheus_client import start_http_server
+
+    try:
+        start_http_server(port, addr=host)
+    except OSError as err:
+        _err(
+            f"metrics: cannot listen on {host}:{port} ({err.strerror}); this worker serves"
+            " none (choose another with --metrics-port or TEMPOGRAPH_METRICS_PORT)"
+        )
+        return
+    _say(f"worker metrics on http://{host}:{port}/metrics")
 
 
 async def _dev_server(settings: Settings, port: int, ui_port: int) -> None:
@@ -180,7 +200,9 @@ async def _serve_api(
             thread_ttl=config.thread_ttl,
         )
         server = ApiServer(
-            uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+            uvicorn.Config(
+                app, host=host, port=port, log_level="warning", log_config=None, lifespan="on"
+            )
         )
         serving = asyncio.create_task(server.serve())
         while not server.started:

@@ -56,6 +56,10 @@ class Settings:
     temporal_insecure: bool = False
     # Origins (the Temporal UI's) allowed to call /codec/* from a browser.
     codec_origins: tuple[str, ...] = ()
+    # Where `tempograph worker` serves Prometheus metrics (0: nowhere). The API serves
+    # them at /metrics.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 9464
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -95,4 +99,6 @@ class Settings:
             codec_origins=tuple(
                 o.strip() for o in env.get("TEMPOGRAPH_CODEC_ORIGINS", "").split(",") if o.strip()
             ),
+            metrics_host=env.get("TEMPOGRAPH_METRICS_HOST", cls.metrics_host),
+            metrics_port=int(env.get("TEMPOGRAPH_METRICS_PORT", cls.metrics_port)),
         )

@@ -8,7 +8,9 @@ from temporalio.client import Client
 from temporalio.service import TLSConfig
 
 from tempograph.errors import ErrorCode, TempographError
+from tempograph.metrics import temporal_runtime
 from tempograph.settings import Settings
+from tempograph.telemetry import client_interceptors
 from tempograph.temporal.codec import data_converter
 from tempograph.valuestore import ValueStore
 
@@ -64,6 +66,8 @@ async def connect(settings: Settings, values: ValueStore | None) -> Client:
             data_converter=data_converter(values),
             tls=tls_config(settings),
             api_key=settings.temporal_api_key,
+            runtime=temporal_runtime(),
+            interceptors=client_interceptors(),
         )
     except RuntimeError as err:
         raise TempographError(

@@ -30,6 +30,7 @@ from tempograph.activities.webhooks import WebhookSender
 from tempograph.crypto import KeyRing
 from tempograph.temporal import determinism, logs
 from tempograph.temporal.codec import data_converter
+from tempograph.usage import Prices
 from tempograph.valuestore import ValueStore
 from tempograph.workflows import graphs as graph_registry
 from tempograph.workflows.durable import DurableGraph
@@ -104,6 +105,7 @@ def build_workers(
     webhook_allow_private: bool = False,
     store: BaseStore | None = None,
     sandbox: bool = False,
+    prices: Prices | None = None,
 ) -> list[Worker]:
     """The workers a process runs for ``graphs``.
 
@@ -115,12 +117,13 @@ def build_workers(
     ``recorder`` is the API's Postgres, where runs keep their checkpoints, events and
     ends; ``webhook_allow_private`` lets webhooks reach private addresses (local
     development); ``store`` is the long-term memory store node bodies get; ``sandbox``
-    runs every node's attempts in a sandboxed child process.
+    runs every node's attempts in a sandboxed child process; ``prices`` prices model
+    tokens (langgraph.json's ``tempograph.prices``).
     """
     determinism.install()
     logs.install()
     graph_registry.register(task_queue, graphs)
-    nodes = NodeActivities(graphs, recorder, store, sandbox=sandbox)
+    nodes = NodeActivities(graphs, recorder, store, sandbox=sandbox, prices=prices)
     webhooks = WebhookSender(recorder, allow_private=webhook_allow_private)
     # Sync node bodies run on the loop's default executor (LangChain's run_in_executor);
     # size it to the activity slots so a leased slot never waits for a thread.

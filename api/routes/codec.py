@@ -20,10 +20,9 @@ from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
 from temporalio.api.common.v1 import Payload
 
-from tempograph.api.auth import authorize, current
+from tempograph.api.auth import authorize, require_operator
 from tempograph.api.deps import State
 from tempograph.crypto import DecryptionError
-from tempograph.identity import Role
 from tempograph.render import needed_parts, render
 from tempograph.valuestore import MissingValue
 from tempograph.workflows.jsonable import to_jsonable
@@ -52,21 +51,8 @@ def _from_json(raw: dict[str, Any]) -> Payload:
 
 
 async def _may_use_codec(state: Any, action: str, count: int) -> None:
-    """The codec opens any run's payloads, whoever's: it is the platform operators' tool.
-    Without auth (``tempograph up``) it is open; with built-in auth it needs an admin of
-    ``TEMPOGRAPH_OPERATOR_TENANT``; with custom auth the ``admin`` permission."""
-    caller = current()
-    if caller is not None:
-        if caller.tenant is not None:
-            operators = state.operator_tenant
-            if caller.role is not Role.ADMIN or not operators or caller.tenant != operators:
-                raise HTTPException(
-                    403,
-                    "Forbidden: the codec endpoint reads every tenant's payloads; it is for "
-                    "admins of the operators' tenant (TEMPOGRAPH_OPERATOR_TENANT)",
-                )
-        elif "admin" not in caller.permissions:
-            raise HTTPException(403, "Forbidden: the codec endpoint needs the admin permission")
+    """The codec opens any run's payloads, whoever's: it is the platform operators' tool."""
+    require_operator(state, "the codec endpoint reads every tenant's payloads")
     await authorize("codec", action, {"payloads": count})
 
 

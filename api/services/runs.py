@@ -25,6 +25,7 @@ from tempograph.api.services.checks import assistant, check_body, check_carriabl
 from tempograph.api.state import AppState
 from tempograph.api.storage.threads import ThreadStore
 from tempograph.errors import ErrorCode, InvalidRequestError, TempographError
+from tempograph.metrics import RUNS_STARTED
 from tempograph.run_ends import finalize_closed
 from tempograph.runs import (
     Admission,
@@ -224,6 +225,7 @@ async def create_run(
             async with pool.acquire() as conn, conn.transaction():
                 await withdraw(conn, new.run_id, thread_id)
             raise
+    RUNS_STARTED.labels(new.request.graph_id).inc()
     return admission.run
 
 

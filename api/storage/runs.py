@@ -46,7 +46,31 @@ class RunStore:
         record = await self._pool.fetchrow(
             f"SELECT {_COLUMNS} FROM runs WHERE run_id = $1 AND thread_id = $2", run_id, thread_id
         )
-        return run_json(record) if record is not None else None
+        if record is None:
+            return None
+        run = run_json(record)
+        run["usage"] = await self.usage(run_id)
+        return run
+
+    async def usage(self, run_id: UUID) -> dict[str, Any]:
+        """What the run's model calls used and cost (every attempt's), in total and by
+        model; ``cost_usd`` is None while no model of the run has a price."""
+        rows = await self._pool.fetch(
+            "SELECT model, calls, input_tokens, output_tokens, cost_usd FROM run_usage"
+            " WHERE run_id = $1 ORDER BY model",
+            run_id,
+        )
+        models = {r["model"]: {k: r[k] for k in list(r.keys())[1:]} for r in rows}
+        costs = [r["cost_usd"] for r in rows if r["cost_usd"] is not None]
+        inputs = sum(r["input_tokens"] for r in rows)
+        outputs = sum(r["output_tokens"] for r in rows)
+        return {
+            "input_tokens": inputs,
+            "output_tokens": outputs,
+            "total_tokens": inputs + outputs,
+            "cost_usd": sum(costs) if costs else None,
+            "models": models,
+        }
 
     async def find(self, run_id: UUID) -> dict[str, Any] | None:
         record = await self._pool.fetchrow(f"SELECT {_COLUMNS} FROM runs WHERE run_id = $1", run_id)

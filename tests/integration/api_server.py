@@ -21,6 +21,7 @@ from tempograph.settings import Settings
 from tempograph.store import PostgresStore
 from tempograph.temporal.devserver import DevServer
 from tempograph.temporal.worker import build_workers
+from tempograph.usage import Prices
 from tempograph.workflows.durable import DurableGraph
 from tests.conftest import free_port
 
@@ -80,6 +81,7 @@ async def api_stack(
     auth: Policy | None = None,
     thread_ttl: dict[str, Any] | None = None,
     sandbox: bool = False,
+    prices: Prices | None = None,
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The app and a worker (keeping checkpoints and events in ``database_url``) for
     ``graphs``; ``client`` must carry the claim-check codec on that database."""
@@ -106,6 +108,7 @@ async def api_stack(
             webhook_allow_private=True,
             store=store,
             sandbox=sandbox,
+            prices=prices,
         ):
             await stack.enter_async_context(worker)
         stack.push_async_callback(recorder.close)

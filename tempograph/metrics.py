@@ -1,0 +1,198 @@
+"""Prometheus metrics: Tempograph's own (``tempograph_*``) and the Temporal SDK's
+(``temporal_*``), on the API's ``GET /metrics`` and a worker's metrics port.
+
+Our metrics are ``prometheus_client`` objects in the process's default registry: a
+process that runs both the API and a worker (``tempograph up``) shows both on one page.
+The Temporal SDK reports into a :class:`~temporalio.runtime.MetricBuffer` on the
+process's Temporal runtime; :class:`TemporalMetrics` drains it into counters, gauges and
+histograms of the same names, so its worker, poller, task-slot and latency metrics come
+out of the same page without a second port.
+
+Gauges that describe the whole system rather than this process (interrupts waiting,
+task-queue backlog) are computed by the API when scraped (:mod:`tempograph.api.routes.metrics`).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.registry import Collector
+
+SECONDS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 3600)
+
+RUNS_STARTED = Counter("tempograph_runs_started", "Runs created, by graph", ["graph"])
+RUNS_FINISHED = Counter(
+    "tempograph_runs_finished",
+    "Runs ended, by graph and outcome (success, error, interrupted, timeout)",
+    ["graph", "outcome"],
+)
+RUN_SECONDS = Histogram(
+    "tempograph_run_duration_seconds",
+    "From a run's creation to its end (a resumed run: to the end of its last segment)",
+    ["graph", "outcome"],
+    buckets=SECONDS,
+)
+NODE_SECONDS = Histogram(
+    "tempograph_node_duration_seconds",
+    "One node attempt, by graph, node and outcome (ok, interrupted, retrying, failed)",
+    ["graph", "node", "outcome"],
+    buckets=SECONDS,
+)
+NODE_ATTEMPTS = Counter(
+    "tempograph_node_attempts",
+    "Node attempts, by graph, node and outcome",
+    ["graph", "node", "outcome"],
+)
+NODE_RETRIES = Counter(
+    "tempograph_node_retries",
+    "Node attempts that failed and will be retried, by the error's type",
+    ["graph", "node", "error_type"],
+)
+TOKENS = Counter(
+    "tempograph_llm_tokens", "Model tokens, by model and kind (input, output)", ["model", "kind"]
+)
+COST = Counter(
+    "tempograph_llm_cost_usd", "Model cost in US dollars, by model (priced models)", ["model"]
+)
+INTERRUPTS_WAITING = Gauge(
+    "tempograph_interrupts_waiting",
+    "Runs waiting at interrupt() for an answer, by graph",
+    ["graph"],
+)
+INTERRUPT_OLDEST = Gauge(
+    "tempograph_interrupt_oldest_wait_seconds",
+    "How long the oldest run waiting at interrupt() has waited, by graph",
+    ["graph"],
+)
+BACKLOG = Gauge(
+    "tempograph_task_queue_backlog",
+    "Tasks waiting in a Temporal task queue for a worker (approximate, from Temporal)",
+    ["task_queue", "kind"],
+)
+
+
+def record_usage(by_model: dict[str, Any]) -> None:
+    for model, usage in by_model.items():
+        if usage.input_tokens:
+            TOKENS.labels(model, "input").inc(usage.input_tokens)
+        if usage.output_tokens:
+            TOKENS.labels(model, "output").inc(usage.output_tokens)
+        if usage.cost_usd:
+            COST.labels(model).inc(usage.cost_usd)
+
+
+class TemporalMetrics(Collector):
+    """The Temporal SDK's metrics of this process, drained from its metric buffer."""
+
+    def __init__(self, buffer: Any) -> None:
+        self._buffer = buffer
+        self._lock = threading.Lock()
+        # name -> (kind, description, {labels: value | [bucket counts, sum, count]})
+        self._series: dict[str, tuple[int, str, dict[tuple[tuple[str, str], ...], Any]]] = {}
+
+    def drain(self) -> None:
+        from temporalio.runtime import (
+            BUFFERED_METRIC_KIND_COUNTER,
+            BUFFERED_METRIC_KIND_GAUGE,
+        )
+
+        try:
+            updates = self._buffer.retrieve_updates()
+        except RuntimeError:  # no client has created the runtime's core yet
+            return
+        with self._lock:
+            for update in updates:
+                metric = update.metric
+                kind = int(metric.kind)
+                entry = self._series.setdefault(metric.name, (kind, metric.description or "", {}))
+                labels = tuple(sorted((str(k), str(v)) for k, v in update.attributes.items()))
+                series = entry[2]
+                if kind == BUFFERED_METRIC_KIND_COUNTER:
+                    series[labels] = series.get(labels, 0) + update.value
+                elif kind == BUFFERED_METRIC_KIND_GAUGE:
+                    series[labels] = update.value
+                else:
+                    buckets, total, count = series.get(labels) or ([0] * len(SECONDS), 0.0, 0)
+                    for i, bound in enumerate(SECONDS):
+                        if update.value <= bound:
+                            buckets[i] += 1
+                    series[labels] = (buckets, total + update.value, count + 1)
+
+    def collect(self) -> Iterator[Any]:
+        from temporalio.runtime import (
+            BUFFERED_METRIC_KIND_COUNTER,
+            BUFFERED_METRIC_KIND_GAUGE,
+        )
+
+        self.drain()
+        with self._lock:
+            snapshot = {
+                name: (kind, doc, dict(series))
+                for name, (kind, doc, series) in self._series.items()
+            }
+        for name, (kind, doc, series) in sorted(snapshot.items()):
+            names = _label_names(series)
+            family: Any
+            if kind == BUFFERED_METRIC_KIND_COUNTER:
+                family = CounterMetricFamily(name, doc or name, labels=names)
+                for labels, value in series.items():
+                    family.add_metric(_values(labels, names), value)
+            elif kind == BUFFERED_METRIC_KIND_GAUGE:
+                family = GaugeMetricFamily(name, doc or name, labels=names)
+                for labels, value in series.items():
+                    family.add_metric(_values(labels, names), value)
+            else:
+                family = HistogramMetricFamily(name, doc or name, labels=names)
+                for labels, (buckets, total, count) in series.items():
+                    bounds = [(str(b), float(n)) for b, n in zip(SECONDS, buckets, strict=True)]
+                    bounds.append(("+Inf", float(count)))
+                    family.add_metric(_values(labels, names), bounds, total)
+            yield family
+
+
+def _label_names(series: dict[tuple[tuple[str, str], ...], Any]) -> list[str]:
+    return sorted({key for labels in series for key, _ in labels})
+
+
+def _values(labels: tuple[tuple[str, str], ...], names: Sequence[str]) -> list[str]:
+    given = dict(labels)
+    return [given.get(name, "") for name in names]
+
+
+_runtime: Any = None
+_temporal: TemporalMetrics | None = None
+_lock = threading.Lock()
+
+
+def temporal_runtime() -> Any:
+    """This process's Temporal runtime, its SDK metrics buffered for :class:`TemporalMetrics`
+    (registered once in the default registry)."""
+    global _runtime, _temporal
+    with _lock:
+        if _runtime is None:
+            from temporalio.runtime import (
+                MetricBuffer,
+                MetricBufferDurationFormat,
+                Runtime,
+                TelemetryConfig,
+            )
+
+            buffer = MetricBuffer(100_000, MetricBufferDurationFormat.SECONDS)
+            _runtime = Runtime(telemetry=TelemetryConfig(metrics=buffer))
+            _temporal = TemporalMetrics(buffer)
+            REGISTRY.register(_temporal)
+            threading.Thread(target=_drain_forever, name="temporal-metrics", daemon=True).start()
+        return _runtime
+
+
+def _drain_forever(every: float = 2.0) -> None:
+    """Keep the SDK's buffer from filling between scrapes (it drops what overflows)."""
+    while True:
+        time.sleep(every)
+        if _temporal is not None:
+            _temporal.drain()

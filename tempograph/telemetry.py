@@ -1,0 +1,105 @@
+"""Traces: OpenTelemetry, exported over OTLP/HTTP when the standard variables ask for it.
+
+Tracing is on when ``OTEL_EXPORTER_OTLP_ENDPOINT`` or ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``
+is set (and neither ``OTEL_SDK_DISABLED=true`` nor ``OTEL_TRACES_EXPORTER=none``); every
+other ``OTEL_*`` variable (headers, timeout, resource attributes, service name, sampler)
+is read by the SDK itself. Off, nothing is installed and nothing is spent.
+
+On, one request makes one trace: FastAPI's instrumentation opens it (continuing a client's
+``traceparent``), Temporal's interceptor carries it in the headers of every workflow start,
+signal, update and activity, and each node attempt has its span (``node graph.node``, with
+graph, node, thread, run, attempt and outcome), under which LangChain's model and tool
+calls have theirs (:class:`tempograph.usage.UsageCallbackHandler`).
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+from typing import Any
+
+_installed: bool | None = None
+
+
+def tracing_wanted() -> bool:
+    if os.environ.get("OTEL_SDK_DISABLED", "").lower() == "true":
+        return False
+    if os.environ.get("OTEL_TRACES_EXPORTER", "otlp").lower() == "none":
+        return False
+    return bool(
+        os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    )
+
+
+def setup_tracing(service: str) -> bool:
+    """Install the OTLP exporter for this process, once; whether tracing is on.
+    ``service`` names the process unless ``OTEL_SERVICE_NAME`` does."""
+    global _installed
+    if _installed is not None:
+        return _installed
+    _installed = tracing_wanted()
+    if not _installed:
+        return False
+    from opentelemetry import trace
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    attributes = {} if os.environ.get("OTEL_SERVICE_NAME") else {SERVICE_NAME: service}
+    provider = TracerProvider(resource=Resource.create(attributes))
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    trace.set_tracer_provider(provider)
+    atexit.register(provider.shutdown)  # what is still batched goes out
+    return True
+
+
+def tracing_on() -> bool:
+    return bool(_installed)
+
+
+def shutdown() -> None:
+    """Send what is still batched and stop exporting (a process that ends)."""
+    if not _installed:
+        return
+    from opentelemetry import trace
+
+    provider: Any = trace.get_tracer_provider()
+    if hasattr(provider, "shutdown"):
+        provider.shutdown()
+
+
+def client_interceptors() -> list[Any]:
+    """Temporal's tracing interceptor when tracing is on (clients pass it to workers)."""
+    if not _installed:
+        return []
+    from temporalio.contrib.opentelemetry import TracingInterceptor
+
+    return [TracingInterceptor()]
+
+
+def instrument_app(app: Any) -> None:
+    if not _installed:
+        return
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    # Streams would make a span per SSE chunk; the request's span is enough.
+    FastAPIInstrumentor.instrument_app(app, exclude_spans=["send", "receive"])
+
+
+def tracer() -> Any:
+    """Tempograph's tracer (a no-op one while tracing is off)."""
+    from opentelemetry import trace
+
+    return trace.get_tracer("tempograph")
+
+
+def trace_id() -> str | None:
+    """The current trace's id (32 hex digits), for log lines; None outside a trace."""
+    if not _installed:
+        return None
+    from opentelemetry import trace
+
+    context = trace.get_current_span().get_span_context()
+    return format(context.trace_id, "032x") if context.is_valid else None

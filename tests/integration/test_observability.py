@@ -1,0 +1,116 @@
+"""The operator's numbers, on a real worker and API: what a run cost (stored with the run
+and returned by the API), and Prometheus metrics of runs, node attempts, retries, tokens,
+cost, waiting interrupts, the task queue's backlog and the Temporal SDK."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from langgraph_sdk import get_client
+from prometheus_client.parser import text_string_to_metric_families
+from temporalio.client import Client
+
+from tempograph.registry import load_project, read_config
+from tempograph.temporal.devserver import DevServer
+from tests.conftest import FAST_RETRY, TEST_GRAPHS, load_test_graph
+from tests.integration.api_server import api_stack
+
+OBSERVED = TEST_GRAPHS / "observed_app" / "langgraph.json"
+
+
+@pytest.fixture(scope="module")
+async def api(
+    dev_server: DevServer, client: Client, postgres_url: str
+) -> AsyncIterator[httpx.AsyncClient]:
+    config = read_config(OBSERVED)
+    graphs, failed = load_project(config, FAST_RETRY)
+    assert not failed
+    graphs["approval"] = load_test_graph("approval", "approval.py:graph")
+    async with api_stack(dev_server, client, postgres_url, graphs, prices=config.prices) as http:
+        yield http
+
+
+def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    found = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            found[(sample.name, frozenset(sample.labels.items()))] = sample.value
+    return found
+
+
+def value(
+    seen: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str
+) -> float:
+    return sum(v for (n, ls), v in seen.items() if n == name and set(labels.items()) <= ls)
+
+
+async def test_a_run_shows_what_its_model_calls_cost(
+    api: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    sdk = get_client(url=str(api.base_url))
+    thread = await sdk.threads.create()
+    flaky = str(tmp_path / "flaky")
+    out = await sdk.runs.wait(
+        thread["thread_id"],
+        "observed",
+        input={"messages": [{"role": "user", "content": "weather?"}], "flaky_file": flaky},
+    )
+    assert out["weather"] == "sunny in Lisbon"
+    runs = await sdk.runs.list(thread["thread_id"])
+    run = await sdk.runs.get(thread["thread_id"], runs[0]["run_id"])
+    usage = run["usage"]
+    assert usage["input_tokens"] == 1200 and usage["output_tokens"] == 300
+    assert usage["total_tokens"] == 1500
+    # 1200 input tokens at $2.50 and 300 output tokens at $10 per million.
+    assert usage["cost_usd"] == pytest.approx(0.006)
+    assert usage["models"]["fake-gpt"]["calls"] == 1
+
+
+async def test_metrics_count_runs_attempts_retries_tokens_and_waiting_work(
+    api: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    before = samples((await api.get("/metrics")).text)
+    sdk = get_client(url=str(api.base_url))
+    await sdk.runs.wait(
+        None,
+        "observed",
+        input={"messages": [{"role": "user", "content": "hi"}], "flaky_file": str(tmp_path / "f")},
+    )
+    waiting = await sdk.threads.create()
+    await sdk.runs.wait(waiting["thread_id"], "approval", input={"request": "deploy"})
+    reply = await api.get("/metrics")
+    assert reply.status_code == 200
+    assert reply.headers["content-type"].startswith("text/plain")
+    after = samples(reply.text)
+
+    def grew(name: str, by: float = 1, **labels: str) -> None:
+        assert value(after, name, **labels) - value(before, name, **labels) >= by, (name, labels)
+
+    grew("tempograph_runs_started_total", graph="observed")
+    grew("tempograph_runs_finished_total", graph="observed", outcome="success")
+    grew("tempograph_run_duration_seconds_count", graph="observed", outcome="success")
+    grew("tempograph_node_attempts_total", graph="observed", node="flaky", outcome="retrying")
+    grew("tempograph_node_attempts_total", graph="observed", node="flaky", outcome="ok")
+    grew("tempograph_node_retries_total", graph="observed", node="flaky", error_type="RuntimeError")
+    grew("tempograph_node_duration_seconds_count", graph="observed", node="ask", outcome="ok")
+    grew("tempograph_llm_tokens_total", 1200, model="fake-gpt", kind="input")
+    grew("tempograph_llm_tokens_total", 300, model="fake-gpt", kind="output")
+    assert value(after, "tempograph_llm_cost_usd_total", model="fake-gpt") > 0
+    assert value(after, "tempograph_interrupts_waiting", graph="approval") >= 1
+    assert value(after, "tempograph_interrupt_oldest_wait_seconds", graph="approval") >= 0
+    assert any(n == "tempograph_task_queue_backlog" for n, _ in after)
+    # The Temporal SDK's own, from the same page: the API's client calls here (the
+    # worker in this test uses the suite's client; test_cli checks a worker's).
+    grew("temporal_request_total", operation="StartWorkflowExecution")
+
+
+async def test_metrics_refuse_bad_scrapes_clearly(api: httpx.AsyncClient) -> None:
+    reply = await api.post("/metrics")
+    assert reply.status_code == 405
+    assert "detail" in reply.json()
+    missing = await api.get(f"/threads/{uuid.uuid4()}/runs/{uuid.uuid4()}")
+    assert missing.status_code == 404

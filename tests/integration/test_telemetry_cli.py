@@ -1,0 +1,104 @@
+"""Traces and a worker's metrics as a user gets them from the CLI: `tempograph up` with
+the standard OTEL_* variables pointing at a real OTLP receiver (Jaeger, built from its Go
+module), and `tempograph worker`'s metrics port."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tempograph.temporal.devserver import DevServer
+from tests.conftest import TEST_GRAPHS, free_port
+from tests.integration.jaeger import jaeger
+from tests.integration.test_cli import started, up_stack
+
+OBSERVED = TEST_GRAPHS / "observed_app" / "langgraph.json"
+
+
+def tags(span: dict[str, Any]) -> dict[str, Any]:
+    return {t["key"]: t["value"] for t in span.get("tags", [])}
+
+
+def named(spans: list[dict[str, Any]], prefix: str) -> list[dict[str, Any]]:
+    return [s for s in spans if s["operationName"].startswith(prefix)]
+
+
+def test_one_request_is_one_trace_from_http_to_the_model_call(tmp_path: Path) -> None:
+    with (
+        jaeger(tmp_path) as receiver,
+        up_stack(
+            tmp_path / "data", OBSERVED, OTEL_EXPORTER_OTLP_ENDPOINT=receiver.otlp_endpoint
+        ) as (stack, _),
+    ):
+        # The caller's own trace: Tempograph's spans continue it (W3C traceparent).
+        trace_id, caller_span = secrets.token_hex(16), secrets.token_hex(8)
+        reply = httpx.post(
+            f"http://127.0.0.1:{stack.api_port}/runs/wait",
+            json={
+                "assistant_id": "observed",
+                "input": {
+                    "messages": [{"role": "user", "content": "weather?"}],
+                    "flaky_file": str(tmp_path / "flaky"),
+                },
+            },
+            headers={"traceparent": f"00-{trace_id}-{caller_span}-01"},
+            timeout=120,
+        )
+        assert reply.status_code == 200, reply.text
+
+        def complete(spans: list[dict[str, Any]]) -> bool:
+            return bool(named(spans, "chat ")) and len(named(spans, "node observed.flaky")) == 2
+
+        spans = receiver.trace(trace_id, complete)
+    names = sorted({s["operationName"] for s in spans})
+    assert complete(spans), names
+    # One connected trace: every span's parent is in it, but the root's, the caller's.
+    ids = {s["spanID"] for s in spans}
+    for span in spans:
+        parents = [r["spanID"] for r in span.get("references", []) if r["refType"] == "CHILD_OF"]
+        assert parents, span["operationName"]
+        assert parents[0] in ids or parents[0] == caller_span, span["operationName"]
+    assert [s for s in spans if s["references"][0]["spanID"] == caller_span], names
+    assert any(n.startswith("POST /runs/wait") for n in names), names  # FastAPI's
+    assert "StartWorkflow:RunWorkflow" in names and "RunActivity:observed.ask" in names
+    # A span per node attempt, with its coordinates and outcome.
+    attempts = sorted(tags(s)["attempt"] for s in named(spans, "node observed.flaky"))
+    assert attempts == [1, 2]
+    outcomes = {tags(s)["attempt"]: tags(s)["outcome"] for s in named(spans, "node observed.flaky")}
+    assert outcomes == {1: "retrying", 2: "ok"}
+    ask = tags(named(spans, "node observed.ask")[0])
+    assert ask["graph"] == "observed" and ask["node"] == "ask" and ask["outcome"] == "ok"
+    assert ask["thread_id"] and ask["run_id"]
+    # The model call inside the node: a child of the node's span, with model and tokens.
+    chat = named(spans, "chat ")[0]
+    node_span = named(spans, "node observed.ask")[0]
+    assert chat["references"][0]["spanID"] == node_span["spanID"]
+    assert tags(chat)["gen_ai.response.model"] == "fake-gpt"
+    assert tags(chat)["gen_ai.usage.input_tokens"] == 1200
+    assert tags(chat)["gen_ai.usage.output_tokens"] == 300
+    tool = named(spans, "execute_tool forecast")[0]
+    assert tool["references"][0]["spanID"] == node_span["spanID"]
+
+
+def test_a_worker_serves_its_metrics_and_the_sdks(
+    dev_server: DevServer, postgres_url: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        "TEMPORAL_ADDRESS": dev_server.address,
+        "DATABASE_URL": postgres_url,
+        "TEMPOGRAPH_TASK_QUEUE": f"metrics-{secrets.token_hex(4)}",
+        "TEMPOGRAPH_METRICS_PORT": str(port),
+    }
+    with started(["worker", "--config", str(OBSERVED)], env) as (_, lines):
+        assert any(f"metrics on http://127.0.0.1:{port}/metrics" in line for line in lines)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
+            page = reply.read().decode()
+    assert "# TYPE tempograph_node_attempts_total counter" in page
+    assert "temporal_num_pollers" in page or "temporal_worker_start" in page
