@@ -12,8 +12,12 @@ next) is :mod:`tempograph.run_ends`; this module is where the workers call it.
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import threading
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -21,6 +25,7 @@ import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from tempograph.crypto import seal_json_text
 from tempograph.database import open_pool
 from tempograph.metrics import RUN_SECONDS, RUNS_FINISHED
 from tempograph.run_ends import finish_segment, record_node, write_events
@@ -36,6 +41,8 @@ from tempograph.workflows.types import (
     StreamEvent,
     StreamSpec,
 )
+
+logger = logging.getLogger(__name__)
 
 
 class Recorder:
@@ -79,25 +86,53 @@ class Recorder:
         async with pool.acquire() as conn:
             await record_node(conn, call.persist, run_id, events, workflow_id, execution)
 
-    async def add_usage(self, run_id: str, by_model: dict[str, Any]) -> None:
-        """Add one attempt's model usage to its run's (tempograph.usage)."""
+    async def record_attempt(
+        self, run_id: str, attempt: NodeAttempt, by_model: dict[str, Any]
+    ) -> None:
+        """One node attempt of a run: its times, outcome and error (the console's
+        timeline), and its model usage added to the run's (:mod:`tempograph.usage`)."""
         pool = await self.pool()
         try:
-            await pool.executemany(
-                "INSERT INTO run_usage AS u (run_id, model, calls, input_tokens, output_tokens,"
-                " cost_usd) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (run_id, model) DO UPDATE"
-                " SET calls = u.calls + EXCLUDED.calls,"
-                " input_tokens = u.input_tokens + EXCLUDED.input_tokens,"
-                " output_tokens = u.output_tokens + EXCLUDED.output_tokens,"
-                " cost_usd = CASE WHEN EXCLUDED.cost_usd IS NULL THEN u.cost_usd"
-                " ELSE coalesce(u.cost_usd, 0) + EXCLUDED.cost_usd END",
-                [
-                    (UUID(run_id), model, u.calls, u.input_tokens, u.output_tokens, u.cost_usd)
-                    for model, u in by_model.items()
-                ],
-            )
+            async with pool.acquire() as conn:
+                await conn.execute(
+                    "INSERT INTO node_attempts (run_id, task_id, attempt, node, started_at,"
+                    " ended_at, outcome, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+                    " ON CONFLICT DO NOTHING",
+                    UUID(run_id),
+                    attempt.task_id,
+                    attempt.attempt,
+                    attempt.node,
+                    attempt.started_at,
+                    attempt.ended_at,
+                    attempt.outcome,
+                    seal_json_text(json.dumps(attempt.error)) if attempt.error else None,
+                )
+                if by_model:
+                    await self._add_usage(conn, run_id, by_model)
         except asyncpg.ForeignKeyViolationError:
             pass  # the run was deleted meanwhile (or rolled back): nothing to add to
+        except (asyncpg.PostgresError, OSError) as err:
+            # What the attempt did is already decided; its record is for people, and a
+            # database hiccup must not turn the node's outcome into another.
+            logger.warning(
+                "node attempt %s/%d not recorded: %s", attempt.node, attempt.attempt, err
+            )
+
+    @staticmethod
+    async def _add_usage(conn: asyncpg.Connection, run_id: str, by_model: dict[str, Any]) -> None:
+        await conn.executemany(
+            "INSERT INTO run_usage AS u (run_id, model, calls, input_tokens, output_tokens,"
+            " cost_usd) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (run_id, model) DO UPDATE"
+            " SET calls = u.calls + EXCLUDED.calls,"
+            " input_tokens = u.input_tokens + EXCLUDED.input_tokens,"
+            " output_tokens = u.output_tokens + EXCLUDED.output_tokens,"
+            " cost_usd = CASE WHEN EXCLUDED.cost_usd IS NULL THEN u.cost_usd"
+            " ELSE coalesce(u.cost_usd, 0) + EXCLUDED.cost_usd END",
+            [
+                (UUID(run_id), model, u.calls, u.input_tokens, u.output_tokens, u.cost_usd)
+                for model, u in by_model.items()
+            ],
+        )
 
     async def publish(self, run_id: str, events: list[StreamEvent]) -> None:
         pool = await self.pool()
@@ -128,6 +163,17 @@ class Recorder:
             starter = RunStarter(activity.client(), pool, activity.info().task_queue)
             await starter.start(next_run)
         return outcome
+
+
+@dataclass
+class NodeAttempt:
+    task_id: str
+    attempt: int
+    node: str
+    started_at: datetime
+    ended_at: datetime
+    outcome: str  # ok, interrupted, retrying, failed, cancelled
+    error: dict[str, str] | None = None
 
 
 class NodeStream:

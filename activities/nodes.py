@@ -19,6 +19,7 @@ import inspect
 import sys
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -42,7 +43,7 @@ from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
 from tempograph.activities.attempt import error_message, is_retryable, new_scratchpad
-from tempograph.activities.events import NodeStream, Recorder
+from tempograph.activities.events import NodeAttempt, NodeStream, Recorder
 from tempograph.activities.sandbox import SandboxCall, run_sandboxed
 from tempograph.identity import as_user
 from tempograph.logformat import bind
@@ -128,8 +129,8 @@ class NodeActivities:
             node=node,
             attempt=info.attempt,
         )
-        outcome = "failed"
-        started = time.perf_counter()
+        outcome, failure = "failed", None
+        started, started_at = time.perf_counter(), datetime.now(UTC)
         beating = asyncio.ensure_future(_keep_heartbeating())
         with spans.start_as_current_span(
             f"node {info.activity_type}",
@@ -148,11 +149,13 @@ class NodeActivities:
                 outcome = "interrupted" if done.interrupts else "ok"
                 return done
             except BaseException as error:
+                kind = (error.type if isinstance(error, ApplicationError) else None) or type(
+                    error
+                ).__name__
+                message = error.message if isinstance(error, ApplicationError) else str(error)
+                failure = {"error": kind, "message": message}
                 if isinstance(error, Exception) and retry_delay(info, error) is not None:
                     outcome = "retrying"
-                    kind = (error.type if isinstance(error, ApplicationError) else None) or type(
-                        error
-                    ).__name__
                     NODE_RETRIES.labels(graph, node, kind).inc()
                 elif isinstance(error, asyncio.CancelledError):
                     outcome = "cancelled"
@@ -163,10 +166,20 @@ class NodeActivities:
                 span.set_attribute("outcome", outcome)
                 NODE_ATTEMPTS.labels(graph, node, outcome).inc()
                 NODE_SECONDS.labels(graph, node, outcome).observe(time.perf_counter() - started)
-                if usage.by_model:
-                    record_usage(usage.by_model)
-                    if self._recorder is not None and conf.get("run_id"):
-                        await self._recorder.add_usage(str(conf["run_id"]), usage.by_model)
+                record_usage(usage.by_model)
+                if self._recorder is not None and conf.get("run_id"):
+                    attempt = NodeAttempt(
+                        call.task_id,
+                        info.attempt,
+                        node,
+                        started_at,
+                        datetime.now(UTC),
+                        outcome,
+                        failure,
+                    )
+                    await self._recorder.record_attempt(
+                        str(conf["run_id"]), attempt, usage.by_model
+                    )
                 if stream is not None:
                     await stream.close()
 

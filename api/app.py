@@ -21,6 +21,7 @@ from tempograph.api.routes import (
     assistants,
     audit,
     codec,
+    console,
     keys,
     metrics,
     runs,
@@ -108,6 +109,8 @@ def create_app(
             webhook_allow_private=settings.webhook_allow_private,
             tenant_max_runs=settings.tenant_max_runs,
             operator_tenant=settings.operator_tenant,
+            temporal_ui=settings.temporal_ui_url,
+            auth_kind="none" if auth is None else getattr(auth, "kind", "custom"),
         )
         sweeper = asyncio.create_task(
             Sweeper(database.pool, temporal, settings.task_queue).run_forever()
@@ -150,5 +153,6 @@ def create_app(
     app.include_router(audit.router)
     app.include_router(codec.router)
     app.include_router(metrics.router)
+    app.include_router(console.router)
     instrument_app(app)  # with tracing on: one trace per request (outermost)
     return app

@@ -44,6 +44,12 @@ logger = logging.getLogger(__name__)
 
 SCOPE_CALLER = "tempograph.caller"  # where the request's scope keeps its caller
 _OPEN_PATHS = {"/ok"}  # health checks answer without credentials
+
+
+def _open(path: str) -> bool:
+    # The console's page and script hold no data: what they show comes from the API,
+    # with the credentials the person enters.
+    return path in _OPEN_PATHS or path == "/console" or path.startswith("/console/")
 _PARAMETERS = {
     "request",
     "authorization",
@@ -215,7 +221,7 @@ class Authenticate:
         self.policy = policy
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["path"] in _OPEN_PATHS:
+        if scope["type"] != "http" or _open(scope["path"]):
             await self.app(scope, receive, send)
             return
         try:
@@ -247,6 +253,8 @@ async def authorize(resource: str, action: str, value: dict[str, Any]) -> dict[s
 
 class CustomAuth:
     """LangGraph custom auth: the project's ``langgraph_sdk.Auth``."""
+
+    kind = "custom"
 
     def __init__(self, auth: Auth) -> None:
         self.auth = auth

@@ -97,6 +97,8 @@ def _claim(claims: dict[str, Any], path: str) -> Any:
 class BuiltinAuth:
     """API keys and/or JWTs, with tenants and roles."""
 
+    kind = "builtin"
+
     def __init__(self, keys: bool, tokens: JwtVerifier | None) -> None:
         self.keys = keys
         self.tokens = tokens

@@ -71,6 +71,8 @@ class AppState:
     webhook_allow_private: bool = False
     tenant_max_runs: int = 0  # per tenant, in flight at once (0: no limit)
     operator_tenant: str | None = None  # whose admins may use /codec (built-in auth)
+    temporal_ui: str | None = None  # the Temporal UI's URL, for links to runs
+    auth_kind: str = "none"  # none, builtin or custom: who may answer approvals
 
     async def checkpoints(self) -> PostgresCheckpointStore:
         """The thread checkpoints, on the current pool."""

@@ -271,9 +271,10 @@ MIGRATIONS: tuple[str, ...] = (
     END
     $$;
     """,
-    # 10: what runs cost. A run names its graph (metrics, the console); run_usage adds up
-    # the tokens and cost of every model call of every attempt (a failed attempt's tokens
-    # were paid for too), one row per run and model.
+    # 10: what runs did and cost. A run names its graph (metrics, the console); run_usage
+    # adds up the tokens and cost of every model call of every attempt (a failed attempt's
+    # tokens were paid for too), one row per run and model; node_attempts keeps each node
+    # attempt's times, outcome and error (sealed), the console's timeline.
     """
     ALTER TABLE runs ADD COLUMN graph_id text;
     CREATE TABLE run_usage (
@@ -284,6 +285,17 @@ MIGRATIONS: tuple[str, ...] = (
         output_tokens bigint NOT NULL DEFAULT 0,
         cost_usd double precision,
         PRIMARY KEY (run_id, model)
+    );
+    CREATE TABLE node_attempts (
+        run_id uuid NOT NULL REFERENCES runs ON DELETE CASCADE,
+        task_id text NOT NULL,
+        attempt integer NOT NULL,
+        node text NOT NULL,
+        started_at timestamptz NOT NULL,
+        ended_at timestamptz NOT NULL,
+        outcome text NOT NULL,
+        error text,
+        PRIMARY KEY (run_id, task_id, attempt)
     );
     """,
 )

@@ -249,6 +249,7 @@ async def _up(
             f"http://127.0.0.1:{ui_port}",
             f"http://localhost:{ui_port}",
         ),
+        temporal_ui_url=settings.temporal_ui_url or f"http://127.0.0.1:{ui_port}",
     )
     from tempograph.registry import read_config
 

@@ -8,7 +8,12 @@ from pathlib import Path
 
 DEFAULT_TASK_QUEUE = "tempograph"
 DEFAULT_NAMESPACE = "default"
-SEARCH_ATTRIBUTES = {"ThreadId": "Keyword", "GraphId": "Keyword", "AssistantId": "Keyword"}
+SEARCH_ATTRIBUTES = {
+    "ThreadId": "Keyword",
+    "GraphId": "Keyword",
+    "AssistantId": "Keyword",
+    "RunStatus": "Keyword",
+}
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,8 @@ class Settings:
     # them at /metrics.
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 9464
+    # The Temporal UI, for the console's links to runs (`tempograph up` sets its own).
+    temporal_ui_url: str | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -101,4 +108,5 @@ class Settings:
             ),
             metrics_host=env.get("TEMPOGRAPH_METRICS_HOST", cls.metrics_host),
             metrics_port=int(env.get("TEMPOGRAPH_METRICS_PORT", cls.metrics_port)),
+            temporal_ui_url=env.get("TEMPOGRAPH_TEMPORAL_UI_URL") or None,
         )

@@ -24,6 +24,7 @@ from tempograph.workflows.types import (
     ASSISTANT_ID,
     GRAPH_ID,
     RUN_WORKFLOW,
+    STATUS_ATTRIBUTE,
     THREAD_ID,
     RunInput,
     RunRequest,
@@ -85,6 +86,7 @@ class RunStarter:
         attributes = [
             SearchAttributePair(THREAD_ID, run["thread_id"]),
             SearchAttributePair(GRAPH_ID, request.graph_id),
+            SearchAttributePair(STATUS_ATTRIBUTE, "running"),
         ]
         if request.assistant_id:
             attributes.append(SearchAttributePair(ASSISTANT_ID, request.assistant_id))

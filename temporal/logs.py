@@ -9,11 +9,12 @@ and leaves the traceback to the attempt that fails for good (and to DEBUG).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 import temporalio.activity
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, CancelledError
 
 logger = logging.getLogger("tempograph.nodes")
 
@@ -25,6 +26,11 @@ class RetriedAttemptsOnOneLine(logging.Filter):
         info = getattr(record, "activity_info", None)
         error = record.exc_info[1] if record.exc_info else None
         if info is None or error is None:
+            return True
+        if isinstance(error, (asyncio.CancelledError, CancelledError)):
+            # Cancelled (its run was, or the worker stops): no failure, nothing retried.
+            record.msg = f"{info.activity_type} attempt {info.attempt} cancelled"
+            record.args, record.exc_info, record.exc_text = (), None, None
             return True
         delay = retry_delay(info, error)
         if delay is None:

@@ -26,6 +26,8 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ApplicationError
 from temporalio.workflow import ParentClosePolicy
 
+RUN_STATUS_PATCH = "run-status-search-attribute"
+
 with workflow.unsafe.imports_passed_through():
     from langchain_core.runnables import RunnableConfig
     from langgraph._internal._constants import CONFIG_KEY_RUNTIME, CONFIG_KEY_STREAM
@@ -47,6 +49,7 @@ with workflow.unsafe.imports_passed_through():
         RESUME,
         RUN_STATUS,
         RUN_WORKFLOW,
+        STATUS_ATTRIBUTE,
         THREAD_ID,
         WEBHOOK_WORKFLOW,
         CancelReason,
@@ -199,6 +202,7 @@ class RunWorkflow:
             breakpoints = {}
             config = _latest(config, run_id=self._segment)
             self._interrupts = []
+            self._show_status("running")
         self._phase = DONE
         await self._finish(SegmentEnd.SUCCESS, state, final=True)
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -308,10 +312,16 @@ class RunWorkflow:
             summary=f"run {end.run_id} {status}",
         )
         self.saver.confirm(end.persist)
+        self._show_status("waiting" if end.waiting else status.value)
         if spec is not None and spec.webhook:
             await self._webhook(spec.webhook, end)
         self.outbox.begin(None)
         return outcome
+
+    def _show_status(self, status: str) -> None:
+        """The RunStatus search attribute (histories recorded before it keep replaying)."""
+        if workflow.patched(RUN_STATUS_PATCH):
+            workflow.upsert_search_attributes([STATUS_ATTRIBUTE.value_set(status)])
 
     async def _webhook(self, url: str, end: RunEnd) -> None:
         table = PartTable()

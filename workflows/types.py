@@ -34,6 +34,9 @@ WEBHOOK_ACTIVITY = "tempograph.webhook"
 THREAD_ID = SearchAttributeKey.for_keyword("ThreadId")
 GRAPH_ID = SearchAttributeKey.for_keyword("GraphId")
 ASSISTANT_ID = SearchAttributeKey.for_keyword("AssistantId")
+# The current segment's status, as the API shows its run ("waiting" while it waits at
+# interrupt() for an answer): "RunStatus = 'error' AND GraphId = 'x'" in the Temporal UI.
+STATUS_ATTRIBUTE = SearchAttributeKey.for_keyword("RunStatus")
 
 
 class RunStatus(StrEnum):

@@ -228,6 +228,15 @@ async def get_run(thread_id: str, run_id: str, state: State) -> dict[str, Any]:
     return await _existing(state, thread_uuid(thread_id), _run_uuid(run_id))
 
 
+@router.get("/threads/{thread_id}/runs/{run_id}/attempts")
+async def run_attempts(thread_id: str, run_id: str, state: State) -> list[dict[str, Any]]:
+    """Tempograph's: the run's node attempts (node, attempt, times, outcome, error), in the
+    order they started; the console draws its timeline from them."""
+    await _existing(state, thread_uuid(thread_id), _run_uuid(run_id))
+    runs, _ = await _stores(state)
+    return await runs.attempts(_run_uuid(run_id))
+
+
 @router.delete("/threads/{thread_id}/runs/{run_id}", status_code=204)
 async def delete_run(thread_id: str, run_id: str, state: State) -> Response:
     run = await _existing(state, thread_uuid(thread_id), _run_uuid(run_id), "delete")

@@ -30,6 +30,10 @@ async def info(state: State) -> dict[str, Any]:
         "flags": {"assistants": True, "crons": False, "langsmith": False},
         "host": {"kind": "tempograph", "task_queue": state.task_queue},
         "graphs": state.catalog.ids(),
+        # Tempograph's: for the console's links into the Temporal UI and its approvals.
+        "namespace": state.temporal.namespace,
+        "temporal_ui": state.temporal_ui,
+        "auth": state.auth_kind,
     }
     owner = tenant()
     if owner is not None:

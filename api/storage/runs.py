@@ -8,6 +8,7 @@ first run of a RunWorkflow; its resumes share it).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -55,22 +56,57 @@ class RunStore:
     async def usage(self, run_id: UUID) -> dict[str, Any]:
         """What the run's model calls used and cost (every attempt's), in total and by
         model; ``cost_usd`` is None while no model of the run has a price."""
+        return (await self.usages([run_id]))[str(run_id)]
+
+    async def usages(self, run_ids: list[UUID]) -> dict[str, dict[str, Any]]:
         rows = await self._pool.fetch(
-            "SELECT model, calls, input_tokens, output_tokens, cost_usd FROM run_usage"
-            " WHERE run_id = $1 ORDER BY model",
+            "SELECT run_id, model, calls, input_tokens, output_tokens, cost_usd FROM run_usage"
+            " WHERE run_id = ANY($1::uuid[]) ORDER BY model",
+            run_ids,
+        )
+        by_run: dict[UUID, list[Any]] = {}
+        for row in rows:
+            by_run.setdefault(row["run_id"], []).append(row)
+        found: dict[str, dict[str, Any]] = {}
+        for run_id in run_ids:
+            mine = by_run.get(run_id, [])
+            costs = [r["cost_usd"] for r in mine if r["cost_usd"] is not None]
+            inputs = sum(r["input_tokens"] for r in mine)
+            outputs = sum(r["output_tokens"] for r in mine)
+            found[str(run_id)] = {
+                "input_tokens": inputs,
+                "output_tokens": outputs,
+                "total_tokens": inputs + outputs,
+                "cost_usd": sum(costs) if costs else None,
+                "models": {
+                    r["model"]: {
+                        k: r[k] for k in ("calls", "input_tokens", "output_tokens", "cost_usd")
+                    }
+                    for r in mine
+                },
+            }
+        return found
+
+    async def attempts(self, run_id: UUID) -> list[dict[str, Any]]:
+        """The run's node attempts in the order they started (the console's timeline)."""
+        rows = await self._pool.fetch(
+            "SELECT node, task_id, attempt, started_at, ended_at, outcome, error"
+            " FROM node_attempts WHERE run_id = $1 ORDER BY started_at, attempt",
             run_id,
         )
-        models = {r["model"]: {k: r[k] for k in list(r.keys())[1:]} for r in rows}
-        costs = [r["cost_usd"] for r in rows if r["cost_usd"] is not None]
-        inputs = sum(r["input_tokens"] for r in rows)
-        outputs = sum(r["output_tokens"] for r in rows)
-        return {
-            "input_tokens": inputs,
-            "output_tokens": outputs,
-            "total_tokens": inputs + outputs,
-            "cost_usd": sum(costs) if costs else None,
-            "models": models,
-        }
+        return [
+            {
+                "node": r["node"],
+                "task_id": r["task_id"],
+                "attempt": r["attempt"],
+                "started_at": r["started_at"].isoformat(),
+                "ended_at": r["ended_at"].isoformat(),
+                "duration_ms": round((r["ended_at"] - r["started_at"]).total_seconds() * 1000, 1),
+                "outcome": r["outcome"],
+                "error": json.loads(unseal_json_text(r["error"]) or "null"),
+            }
+            for r in rows
+        ]
 
     async def find(self, run_id: UUID) -> dict[str, Any] | None:
         record = await self._pool.fetchrow(f"SELECT {_COLUMNS} FROM runs WHERE run_id = $1", run_id)
@@ -89,7 +125,11 @@ class RunStore:
             f" LIMIT {int(limit)} OFFSET {int(offset)}",
             *args,
         )
-        return [run_json(r) for r in records]
+        runs = [run_json(r) for r in records]
+        usage = await self.usages([UUID(run["run_id"]) for run in runs])
+        for run in runs:  # a thread's page shows what each run cost
+            run["usage"] = usage[run["run_id"]]
+        return runs
 
     async def in_flight(self, thread_id: UUID) -> list[str]:
         records = await self._pool.fetch(

@@ -54,6 +54,7 @@ async def serving(
             host="127.0.0.1",
             port=port,
             log_level="warning",
+            lifespan="on",  # a failing start-up fails the test, not the requests after it
         )
     )
     task = asyncio.create_task(server.serve())

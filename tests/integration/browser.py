@@ -4,6 +4,7 @@ tests that look at the Temporal UI as a person would."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import itertools
 import json
@@ -14,7 +15,8 @@ import subprocess
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import websockets
@@ -101,3 +103,76 @@ async def page_text_when(port: int, url: str, wanted: str, within: float = 60) -
                 return text
             await asyncio.sleep(0.5)
         raise TimeoutError(f"{wanted!r} not shown at {url}; the page said: {text[-2000:]}")
+
+
+class Page:
+    """One Chromium tab over the DevTools protocol: navigate, read, click, type, capture."""
+
+    def __init__(self, ws: Any) -> None:
+        self._ws = ws
+        self._ids = itertools.count(1)
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def opened(cls, port: int) -> AsyncIterator[Page]:
+        pages = await asyncio.to_thread(_pages, port)
+        async with websockets.connect(pages[0]["webSocketDebuggerUrl"], max_size=None) as ws:
+            page = cls(ws)
+            await page.call(
+                "Emulation.setDeviceMetricsOverride",
+                width=1280,
+                height=900,
+                deviceScaleFactor=1,
+                mobile=False,
+            )
+            yield page
+
+    async def call(self, method: str, **params: Any) -> Any:
+        call_id = next(self._ids)
+        await self._ws.send(json.dumps({"id": call_id, "method": method, "params": params}))
+        while True:
+            message = json.loads(await self._ws.recv())
+            if message.get("id") == call_id:
+                if "error" in message:
+                    raise RuntimeError(f"{method}: {message['error']}")
+                return message.get("result", {})
+
+    async def evaluate(self, expression: str) -> Any:
+        result = await self.call(
+            "Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True
+        )
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
+        return result.get("result", {}).get("value")
+
+    async def goto(self, url: str) -> None:
+        await self.call("Page.navigate", url=url)
+
+    async def text_when(self, wanted: str, within: float = 30) -> str:
+        """The page's visible text once it contains ``wanted``."""
+        text = ""
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            text = str(await self.evaluate("document.body ? document.body.innerText : ''") or "")
+            if wanted in text:
+                return text
+            await asyncio.sleep(0.25)
+        raise TimeoutError(f"{wanted!r} never shown; the page said: {text[-2000:]}")
+
+    async def click(self, selector: str) -> None:
+        found = await self.evaluate(
+            f"(() => {{ const e = document.querySelector({json.dumps(selector)});"
+            " if (!e) return false; e.click(); return true; })()"
+        )
+        assert found, f"nothing matches {selector!r}"
+
+    async def fill(self, selector: str, value: str) -> None:
+        found = await self.evaluate(
+            f"(() => {{ const e = document.querySelector({json.dumps(selector)});"
+            f" if (!e) return false; e.value = {json.dumps(value)}; return true; }})()"
+        )
+        assert found, f"nothing matches {selector!r}"
+
+    async def screenshot(self, path: Path) -> None:
+        shot = await self.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
+        await asyncio.to_thread(path.write_bytes, base64.b64decode(shot["data"]))

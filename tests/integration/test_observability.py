@@ -4,6 +4,7 @@ cost, waiting interrupts, the task queue's backlog and the Temporal SDK."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -68,6 +69,13 @@ async def test_a_run_shows_what_its_model_calls_cost(
     # 1200 input tokens at $2.50 and 300 output tokens at $10 per million.
     assert usage["cost_usd"] == pytest.approx(0.006)
     assert usage["models"]["fake-gpt"]["calls"] == 1
+    # Its timeline: every node attempt, the failed one with its error.
+    reply = await api.get(f"/threads/{thread['thread_id']}/runs/{run['run_id']}/attempts")
+    attempts = [(a["node"], a["attempt"], a["outcome"]) for a in reply.json()]
+    assert attempts == [("ask", 1, "ok"), ("flaky", 1, "retrying"), ("flaky", 2, "ok")]
+    failed = reply.json()[1]
+    assert failed["error"] == {"error": "RuntimeError", "message": "Transient failure"}
+    assert failed["duration_ms"] >= 0 and failed["ended_at"] >= failed["started_at"]
 
 
 async def test_metrics_count_runs_attempts_retries_tokens_and_waiting_work(
@@ -114,3 +122,30 @@ async def test_metrics_refuse_bad_scrapes_clearly(api: httpx.AsyncClient) -> Non
     assert "detail" in reply.json()
     missing = await api.get(f"/threads/{uuid.uuid4()}/runs/{uuid.uuid4()}")
     assert missing.status_code == 404
+
+
+async def test_the_temporal_ui_finds_runs_by_thread_graph_and_status(
+    api: httpx.AsyncClient, client: Client
+) -> None:
+    sdk = get_client(url=str(api.base_url))
+    thread = await sdk.threads.create()
+    tid = thread["thread_id"]
+    await sdk.runs.wait(tid, "approval", input={"request": "deploy"})
+
+    async def found(query: str) -> list[str]:
+        for _ in range(50):  # visibility trails the history by a moment
+            ids = [w.id async for w in client.list_workflows(query)]
+            if ids:
+                return ids
+            await asyncio.sleep(0.2)
+        return []
+
+    waiting = await found(f"ThreadId = '{tid}' AND GraphId = 'approval' AND RunStatus = 'waiting'")
+    assert len(waiting) == 1
+    done = await sdk.threads.create()
+    await sdk.runs.wait(
+        done["thread_id"], "observed", input={"messages": [{"role": "user", "content": "hi"}]}
+    )
+    query = f"ThreadId = '{done['thread_id']}' AND GraphId = 'observed' AND RunStatus = "
+    assert len(await found(query + "'success'")) == 1
+    assert [w.id async for w in client.list_workflows(query + "'waiting'")] == []

@@ -70,3 +70,13 @@ async def test_a_changed_graph_is_detected_not_replayed() -> None:
     run_history = next(p for p in HISTORIES if p.stem.startswith("approval__"))
     with pytest.raises(NondeterminismError):
         await replayer.replay_workflow(load_history(run_history))
+
+
+def test_the_corpus_keeps_histories_from_before_the_run_status_attribute() -> None:
+    """Two histories were recorded before RunWorkflow upserted RunStatus (behind the
+    ``run-status-search-attribute`` patch); they replay above, so workflows started by
+    an older version still replay on this one."""
+    upserts = "EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES"
+    runs = [p for p in HISTORIES if "__webhook-" not in p.name]
+    before = [p for p in runs if upserts not in p.read_text()]
+    assert len(before) >= 2 and len(before) < len(runs)

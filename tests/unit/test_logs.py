@@ -10,15 +10,15 @@ from types import SimpleNamespace
 from typing import Any
 
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, CancelledError
 
 from tempograph.temporal.logs import RetriedAttemptsOnOneLine
 
 
-def _record(error: ApplicationError, attempt: int, policy: RetryPolicy | None) -> logging.LogRecord:
+def _record(error: BaseException, attempt: int, policy: RetryPolicy | None) -> logging.LogRecord:
     try:
         raise error
-    except ApplicationError:
+    except BaseException:  # noqa: BLE001 - any error the SDK reports
         exc_info: Any = sys.exc_info()
     record = logging.LogRecord(
         "temporalio.activity",
@@ -73,3 +73,10 @@ def test_the_last_attempt_keeps_its_traceback() -> None:
         assert RetriedAttemptsOnOneLine().filter(record)
         assert record.exc_info is not None
         assert record.getMessage() == "Completing activity as failed"
+
+
+def test_a_cancelled_attempt_says_so_and_not_that_it_retries() -> None:
+    record = _record(CancelledError("Activity cancelled"), 1, POLICY)
+    assert RetriedAttemptsOnOneLine().filter(record)
+    assert record.getMessage() == "seed_demo.worker attempt 1 cancelled"
+    assert record.exc_info is None

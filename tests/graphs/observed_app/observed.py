@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 from langchain_core.tools import tool
 from langgraph.graph import END, START, MessagesState, StateGraph
+from langgraph.types import interrupt
 
 
 class State(MessagesState, total=False):
@@ -55,3 +56,20 @@ builder.add_edge(START, "ask")
 builder.add_edge("ask", "flaky")
 builder.add_edge("flaky", END)
 graph = builder.compile()
+
+
+class Refund(TypedDict, total=False):
+    amount: int
+    decision: Any
+
+
+def review(state: Refund) -> dict[str, Any]:
+    answer = interrupt({"question": f"Send the refund of ${state['amount']}?"})
+    return {"decision": answer}
+
+
+refund = StateGraph(Refund)
+refund.add_node("review", review)
+refund.add_edge(START, "review")
+refund.add_edge("review", END)
+refund_graph = refund.compile()
