@@ -50,6 +50,8 @@ def _open(path: str) -> bool:
     # The console's page and script hold no data: what they show comes from the API,
     # with the credentials the person enters.
     return path in _OPEN_PATHS or path == "/console" or path.startswith("/console/")
+
+
 _PARAMETERS = {
     "request",
     "authorization",

@@ -117,7 +117,7 @@ async def progress(
     names: dict[int, str] = {}
     ids: dict[int, str] = {}
     told: set[tuple[str, int]] = set()  # (activity id, failed attempt) already shown
-    retries = asyncio.create_task(_retries(handle, converter, say, told))
+    retries = asyncio.create_task(_retries(client, workflow_id, converter, say, told))
     try:
         await _history(handle, converter, say, since, names, ids, told)
     finally:
@@ -127,21 +127,30 @@ async def progress(
 
 
 async def _retries(
-    handle: Any, converter: Any, say: Callable[[str], None], told: set[tuple[str, int]]
+    client: Any,
+    workflow_id: str,
+    converter: Any,
+    say: Callable[[str], None],
+    told: set[tuple[str, int]],
 ) -> None:
     """Failed attempts Temporal will retry, as they happen: the history records a
     retried attempt only when a later one ends, so ask for the pending activities."""
+    from temporalio.api.common.v1 import WorkflowExecution
     from temporalio.api.enums.v1 import PendingActivityState
+    from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 
-    from tempograph.temporal.codec import failure_message
+    # The raw call: the SDK's describe() would decode the memo and search attributes.
+    request = DescribeWorkflowExecutionRequest(
+        namespace=client.namespace, execution=WorkflowExecution(workflow_id=workflow_id)
+    )
 
     while True:
         try:
-            described = await handle.describe()
+            described = await client.workflow_service.describe_workflow_execution(request)
         except Exception:  # noqa: BLE001 - not started yet, or gone: keep asking
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(0.2)
             continue
-        for pending in described.raw_description.pending_activities:
+        for pending in described.pending_activities:
             failed = pending.attempt - 1
             if (
                 failed < 1
@@ -151,14 +160,27 @@ async def _retries(
             ):
                 continue
             told.add((pending.activity_id, failed))
-            why = await failure_message(converter, pending.last_failure)
+            why = await _why(converter, pending.last_failure)
             when = ""
             if pending.HasField("next_attempt_schedule_time"):
                 delay = pending.next_attempt_schedule_time.ToDatetime().timestamp() - time.time()
                 when = f" in {max(delay, 0):.1f} s"
             name = pending.activity_type.name
             say(f"  {name} attempt {failed} failed: {why}; retrying{when}")
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(0.2)  # a retry's back-off may be shorter than a second
+
+
+async def _why(converter: Any, failure: Any) -> str:
+    """``RuntimeError: Transient failure``: a node failure's type and message."""
+    from tempograph.temporal.codec import failure_message
+
+    message = await failure_message(converter, failure)
+    kind = (
+        failure.application_failure_info.type
+        if failure.HasField("application_failure_info")
+        else ""
+    )
+    return f"{kind}: {message}" if kind and not message.startswith(kind) else message
 
 
 async def _history(
@@ -171,8 +193,6 @@ async def _history(
     told: set[tuple[str, int]],
 ) -> None:
     from temporalio.api.enums.v1 import EventType
-
-    from tempograph.temporal.codec import failure_message
 
     for _ in range(600):
         try:
@@ -192,7 +212,7 @@ async def _history(
                     if started.attempt > 1 and started.HasField("last_failure") and key not in told:
                         told.add(key)  # a retry too quick for the poller
                         name = names.get(started.scheduled_event_id, "?")
-                        why = await failure_message(converter, started.last_failure)
+                        why = await _why(converter, started.last_failure)
                         say(f"  {name} attempt {started.attempt - 1} failed: {why}; retried")
                 elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
                     done = event.activity_task_completed_event_attributes
@@ -200,7 +220,7 @@ async def _history(
                 elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED:
                     failed = event.activity_task_failed_event_attributes
                     name = names.get(failed.scheduled_event_id, "?")
-                    say(f"  {name} failed: {await failure_message(converter, failed.failure)}")
+                    say(f"  {name} failed: {await _why(converter, failed.failure)}")
             return
         except Exception:  # noqa: BLE001 - the run may not have started yet
             await asyncio.sleep(0.2)

@@ -4,6 +4,7 @@ module), and `tempograph worker`'s metrics port."""
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import urllib.request
@@ -55,6 +56,19 @@ def test_one_request_is_one_trace_from_http_to_the_model_call(tmp_path: Path) ->
             return bool(named(spans, "chat ")) and len(named(spans, "node observed.flaky")) == 2
 
         spans = receiver.trace(trace_id, complete)
+        # The CLI shows a retried attempt (while it waits for its retry when the CLI is
+        # there in time, else once the history records it), and the node's end.
+        done = stack.cli(
+            "run",
+            "observed",
+            "--input",
+            json.dumps({"messages": [], "flaky_file": str(tmp_path / "flaky-cli")}),
+        )
+        assert done.returncode == 0, done.stderr
+        assert (
+            "observed.flaky attempt 1 failed: RuntimeError: Transient failure; retr" in done.stderr
+        ), done.stderr
+        assert "observed.flaky done" in done.stderr
     names = sorted({s["operationName"] for s in spans})
     assert complete(spans), names
     # One connected trace: every span's parent is in it, but the root's, the caller's.
