@@ -12,6 +12,7 @@ next) is :mod:`tempograph.run_ends`; this module is where the workers call it.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import threading
@@ -19,20 +20,23 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from tempograph.audit import AuditLog, Entry
 from tempograph.crypto import seal_json_text
 from tempograph.database import open_pool
-from tempograph.metrics import RUN_SECONDS, RUNS_FINISHED
+from tempograph.metrics import RUN_SECONDS, RUNS_FINISHED, RUNS_STARTED
 from tempograph.run_ends import finish_segment, record_node, write_events
+from tempograph.runs import IN_FLIGHT, NewRun, admit, stored_request
 from tempograph.starter import RunStarter
 from tempograph.valuestore import PostgresValueStore, ValueStore
 from tempograph.workflows.jsonable import to_jsonable
 from tempograph.workflows.types import (
+    DEFAULT_ANSWER_ACTIVITY,
     FINISH_RUN_ACTIVITY,
     ErrorType,
     FinishOutcome,
@@ -138,6 +142,84 @@ class Recorder:
         pool = await self.pool()
         async with pool.acquire() as conn, conn.transaction():
             await write_events(conn, run_id, events)
+
+    @activity.defn(name=DEFAULT_ANSWER_ACTIVITY)
+    async def answer_by_default(
+        self, thread_id: str, workflow_id: str, asked_in: str, value: Any, waited: float
+    ) -> str | None:
+        """The API run that carries a node policy's default answer to an interrupt nobody
+        answered in time (``asked_in``: the run that stopped at it), admitted as a resume
+        is (its events, status and audit trail like any run's); None if the thread has
+        another run in flight meanwhile (a human's answer won). Idempotent: a retry finds
+        the run it made."""
+        pool = await self.pool()
+        async with pool.acquire() as conn, conn.transaction():
+            thread = await conn.fetchrow(
+                "SELECT run_workflow_id FROM threads WHERE thread_id = $1 FOR UPDATE",
+                UUID(thread_id),
+            )
+            key = f"deadline:{workflow_id}:{asked_in}"
+            made = await conn.fetchval("SELECT run_id FROM runs WHERE idempotency_key = $1", key)
+            if made is not None:
+                return str(made)
+            if thread is None or thread["run_workflow_id"] != workflow_id:
+                return None
+            busy = await conn.fetchval(
+                "SELECT count(*) FROM runs WHERE thread_id = $1 AND status = ANY($2::text[])",
+                UUID(thread_id),
+                list(IN_FLIGHT),
+            )
+            earlier = await conn.fetchrow(
+                "SELECT assistant_id, request, tenant_id FROM runs WHERE run_id = $1",
+                UUID(asked_in),
+            )
+            if busy or earlier is None or earlier["request"] is None:
+                return None
+            run_id = uuid4()
+            before = stored_request(earlier["request"])
+            command = {"resume": value}
+            request = dataclasses.replace(
+                before,
+                input=None,
+                command=command,
+                stream=StreamSpec(run_id=str(run_id)),
+                after_seconds=0,
+            )
+            admission = await admit(
+                conn,
+                NewRun(
+                    run_id=run_id,
+                    thread_id=UUID(thread_id),
+                    assistant_id=earlier["assistant_id"],
+                    metadata={"answered_by": "deadline", "waited_seconds": waited},
+                    kwargs={"command": command},
+                    multitask_strategy="enqueue",
+                    idempotency_key=key,
+                    request=request,
+                    resume=True,
+                    tenant_id=earlier["tenant_id"] or None,
+                    created_by="deadline",
+                ),
+            )
+            if admission.resume_holder != workflow_id:
+                raise ApplicationError(
+                    f"thread {thread_id} is not waiting on {workflow_id}",
+                    non_retryable=True,
+                )
+        # Audited as an answer is: by whom (the deadline), to what, with what value.
+        await AuditLog(pool).append(
+            Entry(
+                actor="deadline",
+                action="runs.default_answer",
+                outcome=200,
+                tenant_id=earlier["tenant_id"] or "",
+                resource="threads",
+                resource_id=thread_id,
+                detail={"run_id": str(run_id), "resume": value, "waited": waited},
+            )
+        )
+        RUNS_STARTED.labels(before.graph_id).inc()
+        return str(run_id)
 
     @activity.defn(name=FINISH_RUN_ACTIVITY)
     async def finish_run(self, end: RunEnd) -> FinishOutcome:

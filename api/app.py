@@ -15,6 +15,7 @@ from tempograph import __version__
 from tempograph.api import errors
 from tempograph.api.audit import Audit
 from tempograph.api.auth import Authenticate, Policy
+from tempograph.api.cors import install as install_cors
 from tempograph.api.graphs import GraphCatalog, system_assistant_id
 from tempograph.api.reaper import ThreadReaper
 from tempograph.api.routes import (
@@ -52,13 +53,15 @@ def create_app(
     temporal_client: Awaitable[Client] | None = None,
     auth: Policy | None = None,
     thread_ttl: dict[str, Any] | None = None,
+    cors: dict[str, Any] | None = None,
 ) -> FastAPI:
     """An app for ``settings`` serving ``graphs`` (loaded graphs by id) and a memory store
     (``store_index``/``store_ttl`` as in langgraph.json); nothing connects until it starts.
     The app also sweeps for runs whose workflows Temporal ended (:mod:`tempograph.sweeper`).
     ``temporal_client``: a client to use (a worker's, in the same process) instead of its
     own connection. ``auth``: who may call, and do what (:mod:`tempograph.api.auth`).
-    ``thread_ttl``: langgraph.json's ``checkpointer.ttl`` (:mod:`tempograph.api.reaper`)."""
+    ``thread_ttl``: langgraph.json's ``checkpointer.ttl`` (:mod:`tempograph.api.reaper`).
+    ``cors``: cross-origin access (:func:`tempograph.api.cors.cors_settings`)."""
     catalog = GraphCatalog({k: g.original for k, g in graphs.items()}, dict(graphs))
     database: Database
 
@@ -142,7 +145,8 @@ def create_app(
     if auth is not None:
         app.add_middleware(Authenticate, policy=auth)  # before any body is read
     if settings.codec_origins:
-        app.add_middleware(CodecCors, origins=list(settings.codec_origins))  # outermost
+        app.add_middleware(CodecCors, origins=list(settings.codec_origins))
+    install_cors(app, cors)  # outermost
     app.include_router(system.router)
     app.include_router(assistants.router)
     app.include_router(threads.router)

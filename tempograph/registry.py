@@ -55,6 +55,8 @@ class ProjectConfig:
     thread_ttl: dict[str, Any] = field(default_factory=dict)
     # tempograph.prices: USD per million input/output tokens by model (tempograph.usage).
     prices: Prices = field(default_factory=Prices)
+    # LangGraph Server's "http.cors" (Starlette's CORSMiddleware arguments), or None.
+    cors: dict[str, Any] | None = None
 
 
 def read_config(path: str | Path) -> ProjectConfig:
@@ -116,7 +118,40 @@ def read_config(path: str | Path) -> ProjectConfig:
         auth,
         thread_ttl or {},
         Prices.parse(raw.get("tempograph", {}).get("prices"), str(path)),
+        _read_cors(raw.get("http"), path),
     )
+
+
+_CORS_KEYS = {
+    "allow_origins": list,
+    "allow_methods": list,
+    "allow_headers": list,
+    "allow_credentials": bool,
+    "allow_origin_regex": str,
+    "expose_headers": list,
+    "max_age": int,
+    "allow_private_network": bool,
+}
+
+
+def _read_cors(http: Any, path: Path) -> dict[str, Any] | None:
+    """langgraph.json's ``http.cors``, checked as LangGraph Server's CorsConfig."""
+    if http is None:
+        return None
+    if not isinstance(http, dict):
+        raise ConfigError(f'{path}: "http" must be an object')
+    cors = http.get("cors")
+    if cors is None:
+        return None
+    if not isinstance(cors, dict):
+        raise ConfigError(f'{path}: "http.cors" must be an object')
+    for key, value in cors.items():
+        kind = _CORS_KEYS.get(key)
+        if kind is None:
+            raise ConfigError(f"{path}: http.cors.{key} is not one of {sorted(_CORS_KEYS)}")
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise ConfigError(f"{path}: http.cors.{key} must be a {kind.__name__}")
+    return dict(cors)
 
 
 def _read_env(base: Path, env: Any) -> dict[str, str]:

@@ -17,6 +17,7 @@ from tempograph.settings import Settings
 if TYPE_CHECKING:
     from temporalio.client import Client
 
+from tempograph.api.cors import cors_settings
 from tempograph.console import ENDPOINTS_FILE, _database_url, _err, _say, _stop_requested
 
 
@@ -198,6 +199,8 @@ async def _serve_api(
             temporal,
             auth,
             thread_ttl=config.thread_ttl,
+            # `tempograph up` (it shares its worker's client) lets LangGraph Studio in.
+            cors=cors_settings(config.cors, local=temporal is not None),
         )
         server = ApiServer(
             uvicorn.Config(

@@ -148,7 +148,12 @@ def build_workers(
             workflow_failure_exception_types=_FAIL_ON,
             **{  # type: ignore[arg-type]
                 **common,
-                "activities": [nodes.execute_node, recorder.finish_run, webhooks.deliver],
+                "activities": [
+                    nodes.execute_node,
+                    recorder.finish_run,
+                    recorder.answer_by_default,
+                    webhooks.deliver,
+                ],
             },
         )
     ]

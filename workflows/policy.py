@@ -28,6 +28,8 @@ _POLICY_KEYS = {
     "heartbeat_timeout",
     "task_queue",
     "retry",
+    "approval_timeout",
+    "approval_default",
 }
 _RETRY_KEYS = {
     "initial_interval",
@@ -78,6 +80,10 @@ class NodePolicy:
     sandbox: bool = False
     sandbox_cpu_seconds: float = 60.0
     sandbox_memory_mb: int = 2048
+    # An interrupt() in this node waits at most this long for a human; then the workflow
+    # (a durable timer) answers it with approval_default, as command.resume would.
+    approval_timeout: float | None = None
+    approval_default: Any = None
 
     def activity_options(self, default_task_queue: str) -> dict[str, Any]:
         """Keyword arguments for ``workflow.execute_activity`` (or the local variant)."""
@@ -140,6 +146,16 @@ def apply_overrides(base: NodePolicy, spec: Mapping[str, Any], where: str) -> No
         changes["task_queue"] = queue
     if "retry" in spec:
         changes["retry"] = _retry_overrides(base.retry, spec["retry"], where)
+    if "approval_timeout" in spec:
+        if "approval_default" not in spec:
+            raise ConfigError(
+                f"{where}: approval_timeout needs approval_default, the answer given when "
+                "nobody answers in time"
+            )
+        changes["approval_timeout"] = _positive(where, "approval_timeout", spec["approval_timeout"])
+        changes["approval_default"] = spec["approval_default"]
+    elif "approval_default" in spec:
+        raise ConfigError(f"{where}: approval_default needs approval_timeout (seconds)")
     policy = replace(base, **changes)
     if policy.local and policy.sandbox:
         raise ConfigError(f"{where}: a local node runs in the workflow's worker: no sandbox")

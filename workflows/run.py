@@ -45,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
     from tempograph.workflows.stream import Outbox
     from tempograph.workflows.types import (
         CANCEL_RUN,
+        DEFAULT_ANSWER_ACTIVITY,
         FINISH_RUN_ACTIVITY,
         RESUME,
         RUN_STATUS,
@@ -61,6 +62,7 @@ with workflow.unsafe.imports_passed_through():
         RunInput,
         RunState,
         SegmentEnd,
+        StreamSpec,
         WebhookDelivery,
     )
     from tempograph.workflows.validation import is_interrupt_id
@@ -68,6 +70,7 @@ with workflow.unsafe.imports_passed_through():
 
 # Phases of a run (the ``status`` query).
 PENDING, RUNNING, WAITING, DONE = "pending", "running", "waiting", "done"
+ANSWERING = "answering"  # the approval deadline passed: the default answer is on its way
 
 
 @workflow.defn(name=RUN_WORKFLOW)
@@ -183,7 +186,7 @@ class RunWorkflow:
             elif outcome.release:
                 self._cancel = CancelReason.SUPERSEDE
             try:
-                await workflow.wait_condition(lambda: bool(self._answers) or bool(self._cancel))
+                await self._wait_for_answer(request.graph_id, state)
             except asyncio.CancelledError:
                 await self._release()
                 raise
@@ -318,6 +321,37 @@ class RunWorkflow:
         self.outbox.begin(None)
         return outcome
 
+    async def _wait_for_answer(self, graph_id: str, state: Any) -> None:
+        """Until a human answers (or a cancel). A node whose policy sets an approval
+        deadline gets its default answer when the deadline passes (a durable timer): the
+        run resumes with it as with command.resume, in an API run of its own."""
+        deadline = _deadline(durable_graph(graph_id), state)
+        waiting = lambda: bool(self._answers) or bool(self._cancel)  # noqa: E731
+        if deadline is None:
+            await workflow.wait_condition(waiting)
+            return
+        seconds, default = deadline
+        try:
+            await workflow.wait_condition(waiting, timeout=seconds)
+            return
+        except TimeoutError:
+            pass
+        self._phase = ANSWERING  # a human's answer from now on is refused: this one counts
+        pending = [i["id"] for i in self._interrupts if isinstance(i, dict) and i.get("id")]
+        value = {i: default for i in pending} if len(pending) > 1 else default
+        run_id = await workflow.execute_local_activity(
+            DEFAULT_ANSWER_ACTIVITY,
+            args=[self._inp.thread_id, workflow.info().workflow_id, self._segment, value, seconds],
+            result_type=str,
+            start_to_close_timeout=timedelta(seconds=60),
+            summary=f"no answer in {seconds:g} s: the default",
+        )
+        if run_id is not None:
+            self._answers.append(ResumeRequest(value, StreamSpec(run_id=run_id)))
+            return
+        self._phase = WAITING  # a run came first after all: wait for the humans
+        await workflow.wait_condition(waiting)
+
     def _show_status(self, status: str) -> None:
         """The RunStatus search attribute (histories recorded before it keep replaying)."""
         if workflow.patched(RUN_STATUS_PATCH):
@@ -415,6 +449,22 @@ def _error_json(error: dict[str, str]) -> dict[str, str]:
     if error.get("node"):
         shown["node"] = error["node"]
     return shown
+
+
+def _deadline(durable: Any, state: Any) -> tuple[float, Any] | None:
+    """The earliest approval deadline (seconds, default answer) among the nodes that wait
+    at interrupt() in ``state``, from their policies; None when none has one."""
+    found: tuple[float, Any] | None = None
+    for task in state.tasks:
+        if not task.interrupts:
+            continue
+        target = durable.targets.get(f"{durable.graph_id}.{task.name}")
+        policy = target.policy if target is not None else None
+        if policy is None or policy.approval_timeout is None:
+            continue
+        if found is None or policy.approval_timeout < found[0]:
+            found = (policy.approval_timeout, policy.approval_default)
+    return found
 
 
 def _latest(config: Any, run_id: str | None = None) -> Any:

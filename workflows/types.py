@@ -28,6 +28,7 @@ RESUME = "resume"
 CANCEL_RUN = "cancel_run"
 RUN_STATUS = "status"
 FINISH_RUN_ACTIVITY = "tempograph.finish_run"
+DEFAULT_ANSWER_ACTIVITY = "tempograph.answer_by_default"
 WEBHOOK_ACTIVITY = "tempograph.webhook"
 
 # Search attributes (registered by the dev server): find a thread's runs in the UI.

@@ -35,6 +35,7 @@ async def serving(
     store_index: dict[str, Any] | None = None,
     auth: Policy | None = None,
     thread_ttl: dict[str, Any] | None = None,
+    cors: dict[str, Any] | None = None,
 ) -> AsyncIterator[httpx.AsyncClient]:
     # Webhooks may reach loopback here: the tests' receivers listen on 127.0.0.1.
     settings = Settings(
@@ -50,6 +51,7 @@ async def serving(
                 store_index,
                 auth=auth,
                 thread_ttl=thread_ttl,
+                cors=cors,
             ),
             host="127.0.0.1",
             port=port,

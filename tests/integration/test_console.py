@@ -17,6 +17,7 @@ from langgraph_sdk import get_client
 from temporalio.client import Client
 
 from tempograph.api.builtin_auth import BuiltinAuth
+from tempograph.api.cors import STUDIO_ORIGIN, cors_settings
 from tempograph.database import migrate
 from tempograph.keys import KeyStore
 from tempograph.registry import load_project, read_config
@@ -130,3 +131,31 @@ async def test_the_console_asks_for_credentials_where_the_api_needs_them(
                 await page.click("#login-form button")
                 text = await page.text_when("tenant acme")
                 assert "Threads" in text
+
+
+async def test_langgraph_studio_may_call_a_local_stack_across_origins(
+    dev_server: DevServer, postgres_url: str
+) -> None:
+    """`tempograph up` lets LangGraph Studio's origin in (CORS, and Chrome's Private
+    Network Access for an HTTPS page calling this machine); other origins get no grant."""
+    settings = cors_settings(None, local=True)
+    async with serving(dev_server, postgres_url, cors=settings) as http:
+        preflight = await http.options(
+            "/threads/search",
+            headers={
+                "Origin": STUDIO_ORIGIN,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "content-type,x-api-key",
+                "Access-Control-Request-Private-Network": "true",
+            },
+        )
+        assert preflight.status_code == 200, preflight.text
+        assert preflight.headers["access-control-allow-origin"] == STUDIO_ORIGIN
+        assert preflight.headers["access-control-allow-private-network"] == "true"
+        info = await http.get("/info", headers={"Origin": STUDIO_ORIGIN})
+        assert info.headers["access-control-allow-origin"] == STUDIO_ORIGIN
+        other = await http.get("/info", headers={"Origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in other.headers
+    assert cors_settings(None, local=False) is None  # a production API: only if configured
+    configured = cors_settings({"allow_origins": ["https://app.example"]}, local=False)
+    assert configured is not None and configured["allow_origins"] == ["https://app.example"]

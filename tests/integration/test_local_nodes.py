@@ -38,7 +38,12 @@ async def test_local_nodes_match_in_process_and_retry(
     history = await client.get_workflow_handle(ticket.run_id).fetch_history()
     kinds = [e.event_type for e in history.events]
     assert EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED not in kinds
-    markers = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED]
+    markers = [
+        e
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+        and e.marker_recorded_event_attributes.marker_name == "core_local_activity"
+    ]
     # One per node execution, retries inside, and the run's own end (a local activity).
     assert len(markers) == 4
 

@@ -149,3 +149,34 @@ async def test_the_temporal_ui_finds_runs_by_thread_graph_and_status(
     query = f"ThreadId = '{done['thread_id']}' AND GraphId = 'observed' AND RunStatus = "
     assert len(await found(query + "'success'")) == 1
     assert [w.id async for w in client.list_workflows(query + "'waiting'")] == []
+
+
+async def test_an_unanswered_approval_gets_its_default_answer_at_the_deadline(
+    api: httpx.AsyncClient,
+) -> None:
+    """Node policy approval_timeout/approval_default: a durable timer in the workflow
+    answers for the human, in an API run of its own (audited), as command.resume does."""
+    sdk = get_client(url=str(api.base_url))
+    slow = await sdk.threads.create()
+    await sdk.runs.wait(slow["thread_id"], "refund_deadline", input={"amount": 900})
+    assert (await sdk.threads.get(slow["thread_id"]))["status"] == "interrupted"
+    quick = await sdk.threads.create()
+    await sdk.runs.wait(quick["thread_id"], "refund_deadline", input={"amount": 5})
+    answered = await sdk.runs.wait(
+        quick["thread_id"], "refund_deadline", command={"resume": {"approved": True}}
+    )
+    assert answered["decision"] == {"approved": True}  # before the deadline: the human's
+
+    for _ in range(100):
+        state = await sdk.threads.get_state(slow["thread_id"])
+        if not state["next"]:
+            break
+        await asyncio.sleep(0.1)
+    assert state["values"]["decision"] == {"approved": False, "comment": "no answer in time"}
+    runs = await sdk.runs.list(slow["thread_id"])
+    assert [r["status"] for r in runs] == ["success", "success"]
+    assert runs[0]["metadata"]["answered_by"] == "deadline"
+    audit = (await api.get("/audit", params={"action": "runs.default_answer"})).json()
+    assert any(row["resource_id"] == slow["thread_id"] for row in audit)
+    await asyncio.sleep(2.5)  # the answered thread's deadline passes: nothing happens
+    assert len(await sdk.runs.list(quick["thread_id"])) == 2

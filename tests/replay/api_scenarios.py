@@ -106,6 +106,18 @@ async def webhook(sdk: LangGraphClient) -> str:
         return str(tid)
 
 
+async def approval_deadline(sdk: LangGraphClient) -> str:
+    """Nobody answers: the node policy's deadline (a timer) answers with its default."""
+    thread = await sdk.threads.create()
+    tid = thread["thread_id"]
+    await sdk.runs.wait(tid, "refund_deadline", input={"amount": 900})
+    for _ in range(200):
+        if not (await sdk.threads.get_state(tid))["next"]:
+            return str(tid)
+        await asyncio.sleep(0.05)
+    raise AssertionError("the deadline never answered")
+
+
 API_SCENARIOS: dict[str, Callable[[LangGraphClient], Awaitable[str]]] = {
     "api_stream_modes": stream_modes,
     "api_approval_segments": approval_segments,
@@ -114,6 +126,7 @@ API_SCENARIOS: dict[str, Callable[[LangGraphClient], Awaitable[str]]] = {
     "api_superseded_interrupt": superseded_interrupt,
     "api_rollback": rollback,
     "api_webhook": webhook,
+    "api_approval_deadline": approval_deadline,
 }
 
 API_GRAPHS: dict[str, str] = {

@@ -43,6 +43,12 @@ def graphs() -> dict[str, DurableGraph]:
         **API_GRAPHS,
     }.items():
         loaded[graph_id] = load_test_graph(graph_id, ref, FAST_RETRY)
+    loaded["refund_deadline"] = load_test_graph(
+        "refund_deadline",
+        "observed_app/observed.py:refund_graph",
+        FAST_RETRY,
+        nodes={"review": {"approval_timeout": 1, "approval_default": {"approved": False}}},
+    )
     return loaded
 
 
