@@ -11,6 +11,9 @@ Subjects (columns):
   * ``floor``: plain Temporal on the same dev server (``--floor``): a workflow of three
     no-op activities (bench/baseline.py), its worker in this process, unsandboxed and
     started eagerly like Tempograph's runs. What Temporal costs before any of our work;
+  * ``observed`` (``--observed``): a second ``tempograph up`` with metrics on and every
+    trace exported over OTLP to a Jaeger started here; ``tempograph`` then runs with
+    metrics off (``TEMPOGRAPH_METRICS=off``) and no tracing: the overhead's baseline;
   * ``peer``: ``langgraph dev`` from its own venv (bench/peer/setup, pinned in
     bench/peer/requirements.txt), in-memory runtime (``--start-peer``).
 
@@ -73,6 +76,17 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
 
 from bench.baseline import Chain, noop  # noqa: E402
+
+
+@contextlib.contextmanager
+def jaeger_receiver() -> Any:
+    """An OTLP/HTTP endpoint of a Jaeger started here (stopped at the end)."""
+    from tests.integration.jaeger import jaeger
+
+    with tempfile.TemporaryDirectory(prefix="tempograph-bench-jaeger-") as tmp:
+        with jaeger(Path(tmp)) as receiver:
+            yield receiver.otlp_endpoint
+
 
 PEER_CONFIG = BENCH / "peer" / "langgraph.json"
 PEER_SETUP = BENCH / "peer" / "setup"
@@ -766,9 +780,24 @@ async def main(args: argparse.Namespace) -> None:
         subjects: list[Subject] = []
         started = None
         if args.start_tempograph:
-            started = await stack.enter_async_context(running("tempograph", tempograph_command, {}))
+            # With --observed, this one runs with metrics off (tracing is off unless the
+            # OTEL_* variables say otherwise): the baseline of the observed one below.
+            quiet = {"TEMPOGRAPH_METRICS": "off"} if args.observed else {}
+            started = await stack.enter_async_context(
+                running("tempograph", tempograph_command, quiet)
+            )
             args.temporal = args.temporal or started.temporal
             subjects.append(Server("tempograph", started.url))
+        if args.observed:
+            receiver = stack.enter_context(jaeger_receiver())
+            observed = await stack.enter_async_context(
+                running(
+                    "observed",
+                    tempograph_command,
+                    {"TEMPOGRAPH_METRICS": "on", "OTEL_EXPORTER_OTLP_ENDPOINT": receiver},
+                )
+            )
+            subjects.append(Server("observed", observed.url))
         subjects += [Server(*spec.split("=", 1)) for spec in args.target]
         if args.floor:
             if not args.temporal:
@@ -804,6 +833,12 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--temporal", help="Temporal address of the target's dev server")
     parser.add_argument("--floor", action="store_true", help="plain Temporal on that dev server")
+    parser.add_argument(
+        "--observed",
+        action="store_true",
+        help="also a Tempograph with metrics on and traces exported to Jaeger (the test"
+        " receiver, built by scripts/setup); --start-tempograph's then runs with both off",
+    )
     parser.add_argument("--start-peer", action="store_true", help="start `langgraph dev` here")
     parser.add_argument("--baseline", default="peer", help="label ratios are taken against")
     parser.add_argument("--samples", type=int, default=30, help="latency rounds")

@@ -166,13 +166,13 @@ def main(argv: list[str] | None = None) -> int:
         "keys": lambda: _keys(settings, args),
         "audit": lambda: _audit(settings, args),
     }
-    if args.command in ("up", "api", "worker"):
-        from tempograph import logformat
-        from tempograph.telemetry import setup_tracing
-
-        logformat.configure()
-        setup_tracing(f"tempograph-{args.command}")
     try:
+        if args.command in ("up", "api", "worker"):
+            from tempograph import logformat
+            from tempograph.telemetry import setup_tracing
+
+            logformat.configure()
+            setup_tracing(f"tempograph-{args.command}")
         _encryption(settings, create=args.command == "up")
         result = asyncio.run(commands[args.command]())
     except TempographError as err:

@@ -14,6 +14,7 @@ task-queue backlog) are computed by the API when scraped (:mod:`tempograph.api.r
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -23,53 +24,88 @@ from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
+# TEMPOGRAPH_METRICS=off: no metric is kept (the objects below record nothing), and the
+# Temporal SDK's are not buffered. /metrics and the worker's port then serve an empty page.
+ENABLED = os.environ.get("TEMPOGRAPH_METRICS", "on").lower() not in ("off", "0", "false")
+
+
+class _Off:
+    """A metric that records nothing (metrics off)."""
+
+    def labels(self, *_: Any, **__: Any) -> _Off:
+        return self
+
+    def inc(self, *_: Any) -> None: ...
+    def observe(self, *_: Any) -> None: ...
+    def set(self, *_: Any) -> None: ...
+    def clear(self) -> None: ...
+
+
+def _metric(kind: Any, *args: Any, **kwargs: Any) -> Any:
+    return kind(*args, **kwargs) if ENABLED else _Off()
+
+
 SECONDS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 3600)
 
-RUNS_STARTED = Counter("tempograph_runs_started", "Runs created, by graph", ["graph"])
-RUNS_FINISHED = Counter(
+RUNS_STARTED = _metric(Counter, "tempograph_runs_started", "Runs created, by graph", ["graph"])
+RUNS_FINISHED = _metric(
+    Counter,
     "tempograph_runs_finished",
     "Runs ended, by graph and outcome (success, error, interrupted, timeout)",
     ["graph", "outcome"],
 )
-RUN_SECONDS = Histogram(
+RUN_SECONDS = _metric(
+    Histogram,
     "tempograph_run_duration_seconds",
     "From a run's creation to its end (a resumed run: to the end of its last segment)",
     ["graph", "outcome"],
     buckets=SECONDS,
 )
-NODE_SECONDS = Histogram(
+NODE_SECONDS = _metric(
+    Histogram,
     "tempograph_node_duration_seconds",
     "One node attempt, by graph, node and outcome (ok, interrupted, retrying, failed)",
     ["graph", "node", "outcome"],
     buckets=SECONDS,
 )
-NODE_ATTEMPTS = Counter(
+NODE_ATTEMPTS = _metric(
+    Counter,
     "tempograph_node_attempts",
     "Node attempts, by graph, node and outcome",
     ["graph", "node", "outcome"],
 )
-NODE_RETRIES = Counter(
+NODE_RETRIES = _metric(
+    Counter,
     "tempograph_node_retries",
     "Node attempts that failed and will be retried, by the error's type",
     ["graph", "node", "error_type"],
 )
-TOKENS = Counter(
-    "tempograph_llm_tokens", "Model tokens, by model and kind (input, output)", ["model", "kind"]
+TOKENS = _metric(
+    Counter,
+    "tempograph_llm_tokens",
+    "Model tokens, by model and kind (input, output)",
+    ["model", "kind"],
 )
-COST = Counter(
-    "tempograph_llm_cost_usd", "Model cost in US dollars, by model (priced models)", ["model"]
+COST = _metric(
+    Counter,
+    "tempograph_llm_cost_usd",
+    "Model cost in US dollars, by model (priced models)",
+    ["model"],
 )
-INTERRUPTS_WAITING = Gauge(
+INTERRUPTS_WAITING = _metric(
+    Gauge,
     "tempograph_interrupts_waiting",
     "Runs waiting at interrupt() for an answer, by graph",
     ["graph"],
 )
-INTERRUPT_OLDEST = Gauge(
+INTERRUPT_OLDEST = _metric(
+    Gauge,
     "tempograph_interrupt_oldest_wait_seconds",
     "How long the oldest run waiting at interrupt() has waited, by graph",
     ["graph"],
 )
-BACKLOG = Gauge(
+BACKLOG = _metric(
+    Gauge,
     "tempograph_task_queue_backlog",
     "Tasks waiting in a Temporal task queue for a worker (approximate, from Temporal)",
     ["task_queue", "kind"],
@@ -182,6 +218,9 @@ def temporal_runtime() -> Any:
                 TelemetryConfig,
             )
 
+            if not ENABLED:
+                _runtime = Runtime(telemetry=TelemetryConfig())
+                return _runtime
             buffer = MetricBuffer(100_000, MetricBufferDurationFormat.SECONDS)
             _runtime = Runtime(telemetry=TelemetryConfig(metrics=buffer))
             _temporal = TemporalMetrics(buffer)

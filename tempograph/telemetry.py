@@ -1,7 +1,8 @@
-"""Traces: OpenTelemetry, exported over OTLP/HTTP when the standard variables ask for it.
+"""Traces: OpenTelemetry, exported over OTLP when the standard variables ask for it.
 
 Tracing is on when ``OTEL_EXPORTER_OTLP_ENDPOINT`` or ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``
-is set (and neither ``OTEL_SDK_DISABLED=true`` nor ``OTEL_TRACES_EXPORTER=none``); every
+is set (and neither ``OTEL_SDK_DISABLED=true`` nor ``OTEL_TRACES_EXPORTER=none``), over
+``http/protobuf`` unless ``OTEL_EXPORTER_OTLP_PROTOCOL`` says ``grpc``; every
 other ``OTEL_*`` variable (headers, timeout, resource attributes, service name, sampler)
 is read by the SDK itself. Off, nothing is installed and nothing is spent.
 
@@ -9,7 +10,7 @@ On, one request makes one trace: FastAPI's instrumentation opens it (continuing 
 ``traceparent``), Temporal's interceptor carries it in the headers of every workflow start,
 signal, update and activity, and each node attempt has its span (``node graph.node``, with
 graph, node, thread, run, attempt and outcome), under which LangChain's model and tool
-calls have theirs (:class:`tempograph.usage.UsageCallbackHandler`).
+calls have theirs (:class:`tempograph.usage.UsageHandler`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from __future__ import annotations
 import atexit
 import os
 from typing import Any
+
+from tempograph.errors import ConfigError
 
 _installed: bool | None = None
 
@@ -42,14 +45,13 @@ def setup_tracing(service: str) -> bool:
     if not _installed:
         return False
     from opentelemetry import trace
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.resources import SERVICE_NAME, Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
     attributes = {} if os.environ.get("OTEL_SERVICE_NAME") else {SERVICE_NAME: service}
     provider = TracerProvider(resource=Resource.create(attributes))
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    provider.add_span_processor(BatchSpanProcessor(exporter_class(protocol())()))
     trace.set_tracer_provider(provider)
     atexit.register(provider.shutdown)  # what is still batched goes out
     return True
@@ -57,6 +59,33 @@ def setup_tracing(service: str) -> bool:
 
 def tracing_on() -> bool:
     return bool(_installed)
+
+
+def protocol() -> str:
+    """OTLP's transport, as the standard variables choose it (default http/protobuf)."""
+    return (
+        os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+        or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+        or "http/protobuf"
+    ).lower()
+
+
+def exporter_class(transport: str) -> Any:
+    """The OTLP span exporter for ``transport``; ConfigError for one we do not speak."""
+    if transport == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+        return OTLPSpanExporter
+    if transport not in ("http/protobuf", "http"):
+        raise ConfigError(
+            f"OTEL_EXPORTER_OTLP_PROTOCOL={transport!r}: Tempograph exports traces over"
+            " 'http/protobuf' or 'grpc'"
+        )
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+        OTLPSpanExporter as HttpExporter,
+    )
+
+    return HttpExporter
 
 
 def shutdown() -> None:

@@ -245,10 +245,11 @@ function approvalCard(item, i) {
 
 function resumeValue(kind, comment, edited, asked) {
   // LangGraph's HumanInterrupt convention (Agent Inbox) gets HumanResponse answers.
-  if (asked && typeof asked === "object" && asked.action_request) {
+  const request = Array.isArray(asked) ? asked[0] : asked;
+  if (request && typeof request === "object" && request.action_request) {
     if (kind === "approve") return [{ type: "accept", args: null }];
     if (kind === "reject") return [{ type: "response", args: comment || "rejected" }];
-    return [{ type: "edit", args: edited }];
+    return [{ type: "edit", args: Array.isArray(edited) ? edited[0].action_request : edited }];
   }
   if (kind === "edit") return edited;
   return { approved: kind === "approve", comment };

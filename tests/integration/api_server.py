@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any, cast
 
 import httpx
@@ -137,3 +138,26 @@ async def webhook_receiver() -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
     finally:
         server.should_exit = True
         await serving_task
+
+
+OBSERVED_APP = Path(__file__).resolve().parents[1] / "graphs" / "observed_app" / "langgraph.json"
+
+
+@contextlib.asynccontextmanager
+async def observed_stack(
+    dev_server: DevServer,
+    client: Client,
+    database_url: str,
+    more: dict[str, DurableGraph] | None = None,
+) -> AsyncIterator[httpx.AsyncClient]:
+    """:func:`api_stack` for ``tests/graphs/observed_app`` (a model call with token usage,
+    a flaky node, approvals), with its langgraph.json's prices and node policies."""
+    from tempograph.registry import load_project, read_config
+    from tests.conftest import FAST_RETRY
+
+    config = read_config(OBSERVED_APP)
+    graphs, failed = load_project(config, FAST_RETRY)
+    assert not failed, failed
+    graphs.update(more or {})
+    async with api_stack(dev_server, client, database_url, graphs, prices=config.prices) as http:
+        yield http

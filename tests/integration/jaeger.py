@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -14,8 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-
-from tests.conftest import free_port
 
 TOOLS = Path(os.environ.get("TEMPOGRAPH_TOOLS_DIR", Path.home() / ".cache" / "tempograph"))
 JAEGER = TOOLS / "jaeger" / "bin" / "jaeger"
@@ -51,6 +50,8 @@ receivers:
     protocols:
       http:
         endpoint: 127.0.0.1:{otlp}
+      grpc:
+        endpoint: 127.0.0.1:{otlp_grpc}
 processors:
   batch:
     timeout: 100ms
@@ -60,10 +61,38 @@ exporters:
 """
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 @dataclass
 class Jaeger:
-    otlp_endpoint: str  # for OTEL_EXPORTER_OTLP_ENDPOINT
+    otlp_endpoint: str  # for OTEL_EXPORTER_OTLP_ENDPOINT (http/protobuf)
     query_url: str
+    otlp_grpc_endpoint: str = ""  # the same with OTEL_EXPORTER_OTLP_PROTOCOL=grpc
+
+    def spans_of(self, service: str, operation: str, timeout: float = 60) -> list[dict[str, Any]]:
+        """Spans named ``operation`` that ``service`` sent, once there are any."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            reply = httpx.get(
+                f"{self.query_url}/api/traces",
+                params={"service": service, "operation": operation, "limit": 20},
+                timeout=5,
+            )
+            if reply.status_code == 200:
+                spans = [
+                    s
+                    for t in reply.json().get("data") or []
+                    for s in t["spans"]
+                    if s["operationName"] == operation
+                ]
+                if spans:
+                    return spans
+            time.sleep(0.5)
+        return []
 
     def trace(
         self, trace_id: str, complete: Callable[[list[dict[str, Any]]], bool], timeout: float = 60
@@ -86,9 +115,11 @@ class Jaeger:
 @contextlib.contextmanager
 def jaeger(workdir: Path) -> Iterator[Jaeger]:
     assert JAEGER.exists(), f"{JAEGER} is missing: run ./scripts/setup"
-    otlp, query, query_grpc = free_port(), free_port(), free_port()
+    otlp, otlp_grpc, query, query_grpc = free_port(), free_port(), free_port(), free_port()
     config = workdir / "jaeger.yaml"
-    config.write_text(CONFIG.format(otlp=otlp, query=query, query_grpc=query_grpc))
+    config.write_text(
+        CONFIG.format(otlp=otlp, otlp_grpc=otlp_grpc, query=query, query_grpc=query_grpc)
+    )
     log = (workdir / "jaeger.log").open("w")
     process = subprocess.Popen(
         [str(JAEGER), "--config", str(config)], stdout=log, stderr=subprocess.STDOUT
@@ -103,7 +134,7 @@ def jaeger(workdir: Path) -> Iterator[Jaeger]:
                     break
             assert time.monotonic() < deadline, "jaeger did not start"
             time.sleep(0.3)
-        yield Jaeger(f"http://127.0.0.1:{otlp}", query_url)
+        yield Jaeger(f"http://127.0.0.1:{otlp}", query_url, f"http://127.0.0.1:{otlp_grpc}")
     finally:
         process.terminate()
         try:

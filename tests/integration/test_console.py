@@ -20,23 +20,17 @@ from tempograph.api.builtin_auth import BuiltinAuth
 from tempograph.api.cors import STUDIO_ORIGIN, cors_settings
 from tempograph.database import migrate
 from tempograph.keys import KeyStore
-from tempograph.registry import load_project, read_config
 from tempograph.temporal.devserver import DevServer
-from tests.conftest import FAST_RETRY, ROOT, TEST_GRAPHS
-from tests.integration.api_server import api_stack, serving
+from tests.conftest import ROOT
+from tests.integration.api_server import observed_stack, serving
 from tests.integration.browser import Page, chromium
-
-OBSERVED = TEST_GRAPHS / "observed_app" / "langgraph.json"
 
 
 @pytest.fixture(scope="module")
 async def api(
     dev_server: DevServer, client: Client, postgres_url: str
 ) -> AsyncIterator[httpx.AsyncClient]:
-    config = read_config(OBSERVED)
-    graphs, failed = load_project(config, FAST_RETRY)
-    assert not failed
-    async with api_stack(dev_server, client, postgres_url, graphs, prices=config.prices) as http:
+    async with observed_stack(dev_server, client, postgres_url) as http:
         yield http
 
 

@@ -15,23 +15,17 @@ from langgraph_sdk import get_client
 from prometheus_client.parser import text_string_to_metric_families
 from temporalio.client import Client
 
-from tempograph.registry import load_project, read_config
 from tempograph.temporal.devserver import DevServer
-from tests.conftest import FAST_RETRY, TEST_GRAPHS, load_test_graph
-from tests.integration.api_server import api_stack
-
-OBSERVED = TEST_GRAPHS / "observed_app" / "langgraph.json"
+from tests.conftest import load_test_graph
+from tests.integration.api_server import observed_stack
 
 
 @pytest.fixture(scope="module")
 async def api(
     dev_server: DevServer, client: Client, postgres_url: str
 ) -> AsyncIterator[httpx.AsyncClient]:
-    config = read_config(OBSERVED)
-    graphs, failed = load_project(config, FAST_RETRY)
-    assert not failed
-    graphs["approval"] = load_test_graph("approval", "approval.py:graph")
-    async with api_stack(dev_server, client, postgres_url, graphs, prices=config.prices) as http:
+    graphs = load_test_graph("approval", "approval.py:graph")
+    async with observed_stack(dev_server, client, postgres_url, {"approval": graphs}) as http:
         yield http
 
 

@@ -4,6 +4,7 @@ module), and `tempograph worker`'s metrics port."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import secrets
@@ -12,9 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from langgraph_sdk import get_client
 
+from tempograph.registry import load_project, read_config
 from tempograph.temporal.devserver import DevServer
 from tests.conftest import TEST_GRAPHS, free_port
+from tests.integration.api_server import serving
 from tests.integration.jaeger import jaeger
 from tests.integration.test_cli import started, up_stack
 
@@ -99,20 +103,39 @@ def test_one_request_is_one_trace_from_http_to_the_model_call(tmp_path: Path) ->
     assert tool["references"][0]["spanID"] == node_span["spanID"]
 
 
-def test_a_worker_serves_its_metrics_and_the_sdks(
+async def test_a_worker_serves_its_metrics_and_exports_traces_over_grpc(
     dev_server: DevServer, postgres_url: str, tmp_path: Path
 ) -> None:
+    """`tempograph worker` on its own: its metrics port (ours and the Temporal SDK's), and
+    spans over OTLP/gRPC when OTEL_EXPORTER_OTLP_PROTOCOL says so."""
     port = free_port()
-    env = {
-        **os.environ,
-        "TEMPORAL_ADDRESS": dev_server.address,
-        "DATABASE_URL": postgres_url,
-        "TEMPOGRAPH_TASK_QUEUE": f"metrics-{secrets.token_hex(4)}",
-        "TEMPOGRAPH_METRICS_PORT": str(port),
-    }
-    with started(["worker", "--config", str(OBSERVED)], env) as (_, lines):
-        assert any(f"metrics on http://127.0.0.1:{port}/metrics" in line for line in lines)
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
-            page = reply.read().decode()
-    assert "# TYPE tempograph_node_attempts_total counter" in page
+    queue = f"metrics-{secrets.token_hex(4)}"
+    with jaeger(tmp_path) as receiver:
+        env = {
+            **os.environ,
+            "TEMPORAL_ADDRESS": dev_server.address,
+            "DATABASE_URL": postgres_url,
+            "TEMPOGRAPH_TASK_QUEUE": queue,
+            "TEMPOGRAPH_METRICS_PORT": str(port),
+            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.otlp_grpc_endpoint,
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+            "OTEL_SERVICE_NAME": "worker-under-test",
+        }
+        with started(["worker", "--config", str(OBSERVED)], env) as (_, lines):
+            assert any(f"metrics on http://127.0.0.1:{port}/metrics" in line for line in lines)
+            graphs, _ = load_project(read_config(OBSERVED))
+            async with serving(dev_server, postgres_url, graphs, task_queue=queue) as http:
+                sdk = get_client(url=str(http.base_url))
+                out = await sdk.runs.wait(None, "observed", input={"messages": []})
+                assert out["weather"] == "sunny in Lisbon"
+            page = await asyncio.to_thread(_read, f"http://127.0.0.1:{port}/metrics")
+        spans = await asyncio.to_thread(receiver.spans_of, "worker-under-test", "node observed.ask")
+    assert 'tempograph_node_attempts_total{graph="observed",node="ask",outcome="ok"} 1.0' in page
     assert "temporal_num_pollers" in page or "temporal_worker_start" in page
+    assert "temporal_activity_execution_latency_count" in page
+    assert spans and tags(spans[0])["outcome"] == "ok"
+
+
+def _read(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=10) as reply:
+        return str(reply.read().decode())
