@@ -271,12 +271,14 @@ MIGRATIONS: tuple[str, ...] = (
     END
     $$;
     """,
-    # 10: what runs did and cost. A run names its graph (metrics, the console); run_usage
+    # 10: what runs did and cost. A run names its graph (metrics, the console) and the
+    # trace of the request that made it (a queued run's workflow continues it); run_usage
     # adds up the tokens and cost of every model call of every attempt (a failed attempt's
     # tokens were paid for too), one row per run and model; node_attempts keeps each node
     # attempt's times, outcome and error (sealed), the console's timeline.
     """
     ALTER TABLE runs ADD COLUMN graph_id text;
+    ALTER TABLE runs ADD COLUMN traceparent text;
     CREATE TABLE run_usage (
         run_id uuid NOT NULL REFERENCES runs ON DELETE CASCADE,
         model text NOT NULL,

@@ -73,6 +73,8 @@ class NewRun:
     created_by: str | None = None
     # How many runs the tenant may have in flight, this one included (0: no limit).
     tenant_max_runs: int = 0
+    # The W3C traceparent of the request that made it (tracing on), for a later start.
+    traceparent: str | None = None
 
 
 @dataclass
@@ -236,7 +238,7 @@ async def admit(
     record = await conn.fetchrow(
         f"INSERT INTO runs (run_id, thread_id, assistant_id, metadata, kwargs,"
         f" multitask_strategy, idempotency_key, workflow_id, request, tenant_id, created_by,"
-        f" graph_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        f" graph_id, traceparent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
         f" RETURNING {_RUN_COLUMNS}",
         new.run_id,
         new.thread_id,
@@ -250,6 +252,7 @@ async def admit(
         new.tenant_id or "",
         new.created_by,
         new.request.graph_id,
+        new.traceparent,
     )
     # The new run is in flight: the thread is busy (one statement with the holder and the
     # metadata LangGraph Server records on the thread).

@@ -20,6 +20,7 @@ from tempograph.checkpoints import load_start_rows
 from tempograph.runs import (
     stored_request,
 )
+from tempograph.telemetry import continuing
 from tempograph.workflows.types import (
     ASSISTANT_ID,
     GRAPH_ID,
@@ -73,14 +74,19 @@ class RunStarter:
     async def start(self, run: dict[str, Any], request: RunRequest | None = None) -> None:
         """Start ``run`` (idempotent: a workflow with its id that exists already wins).
         ``request`` is the run's stored request, when the caller has it at hand."""
+        trace: str | None = None
         async with self._pool.acquire() as conn:
             if request is None:
-                stored = await conn.fetchval(
-                    "SELECT request FROM runs WHERE run_id = $1", UUID(run["run_id"])
+                # Started later (a queued run, by the end of the run before it): the
+                # stored request, and the trace of the call that made the run.
+                stored = await conn.fetchrow(
+                    "SELECT request, traceparent FROM runs WHERE run_id = $1",
+                    UUID(run["run_id"]),
                 )
-                if stored is None:
+                if stored is None or stored["request"] is None:
                     return  # deleted meanwhile (its thread too, or a rollback)
-                request = stored_request(stored)
+                request = stored_request(stored["request"])
+                trace = stored["traceparent"]
             fork = (request.config.get("configurable") or {}).get("checkpoint_id")
             start, parts = await load_start_rows(conn, run["thread_id"], fork)
         attributes = [
@@ -91,18 +97,19 @@ class RunStarter:
         if request.assistant_id:
             attributes.append(SearchAttributePair(ASSISTANT_ID, request.assistant_id))
         try:
-            await self._client.start_workflow(
-                RUN_WORKFLOW,
-                RunInput(run["thread_id"], run["run_id"], request, start, parts),
-                id=run["run_id"],
-                task_queue=self._task_queue,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                # Handed to a worker of this client in the start's reply, if this process
-                # runs one for the queue with a free slot (else an ordinary start).
-                request_eager_start=True,
-                search_attributes=TypedSearchAttributes(attributes),
-                static_summary=f"{request.graph_id} on thread {run['thread_id']}",
-            )
+            with continuing(trace):
+                await self._client.start_workflow(
+                    RUN_WORKFLOW,
+                    RunInput(run["thread_id"], run["run_id"], request, start, parts),
+                    id=run["run_id"],
+                    task_queue=self._task_queue,
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                    # Handed to a worker of this client in the start's reply, if this process
+                    # runs one for the queue with a free slot (else an ordinary start).
+                    request_eager_start=True,
+                    search_attributes=TypedSearchAttributes(attributes),
+                    static_summary=f"{request.graph_id} on thread {run['thread_id']}",
+                )
         except WorkflowAlreadyStartedError:
             pass
 

@@ -16,7 +16,9 @@ calls have theirs (:class:`tempograph.usage.UsageHandler`).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
+from collections.abc import Iterator
 from typing import Any
 
 from tempograph.errors import ConfigError
@@ -122,6 +124,34 @@ def tracer() -> Any:
     from opentelemetry import trace
 
     return trace.get_tracer("tempograph")
+
+
+def traceparent() -> str | None:
+    """The current span's W3C ``traceparent``, to continue its trace later; None when
+    tracing is off or nothing is being traced."""
+    if not _installed:
+        return None
+    from opentelemetry.propagate import inject
+
+    carrier: dict[str, str] = {}
+    inject(carrier)
+    return carrier.get("traceparent")
+
+
+@contextlib.contextmanager
+def continuing(parent: str | None) -> Iterator[None]:
+    """Spans made inside are children of ``parent`` (a stored traceparent), if any."""
+    if not _installed or not parent:
+        yield
+        return
+    from opentelemetry import context
+    from opentelemetry.propagate import extract
+
+    token = context.attach(extract({"traceparent": parent}))
+    try:
+        yield
+    finally:
+        context.detach(token)
 
 
 def trace_id() -> str | None:

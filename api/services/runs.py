@@ -40,6 +40,7 @@ from tempograph.runs import (
     withdraw,
 )
 from tempograph.starter import command_from
+from tempograph.telemetry import traceparent
 from tempograph.webhooks import WebhookRefused, check_url
 from tempograph.workflows.types import (
     CANCEL_RUN,
@@ -134,6 +135,7 @@ async def create_run(
     metadata.update({"graph_id": graph_id, "assistant_id": str(found["assistant_id"])})
     run_id = uuid4()
     new = NewRun(
+        traceparent=traceparent(),
         run_id=run_id,
         thread_id=thread_id,
         tenant_id=owner,

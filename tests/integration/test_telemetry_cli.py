@@ -60,6 +60,25 @@ def test_one_request_is_one_trace_from_http_to_the_model_call(tmp_path: Path) ->
             return bool(named(spans, "chat ")) and len(named(spans, "node observed.flaky")) == 2
 
         spans = receiver.trace(trace_id, complete)
+        # A run queued behind another starts when that one ends, in the worker: its spans
+        # still belong to the request that made it.
+        api = f"http://127.0.0.1:{stack.api_port}"
+        thread = httpx.post(f"{api}/threads", json={}, timeout=30).json()["thread_id"]
+        body = {"assistant_id": "observed", "input": {"messages": []}}
+        holder = {**body, "input": {"messages": [], "flaky_file": str(tmp_path / "hold")}}
+        httpx.post(f"{api}/threads/{thread}/runs", json=holder, timeout=30).raise_for_status()
+        queued_trace = secrets.token_hex(16)
+        queued = httpx.post(
+            f"{api}/threads/{thread}/runs",
+            json={**body, "multitask_strategy": "enqueue"},
+            headers={"traceparent": f"00-{queued_trace}-{secrets.token_hex(8)}-01"},
+            timeout=30,
+        ).json()
+        assert queued["status"] == "pending"
+        queued_spans = receiver.trace(
+            queued_trace, lambda found: bool(named(found, "node observed.flaky"))
+        )
+        assert named(queued_spans, "node observed.ask"), [s["operationName"] for s in queued_spans]
         # The CLI shows a retried attempt (while it waits for its retry when the CLI is
         # there in time, else once the history records it), and the node's end.
         done = stack.cli(
