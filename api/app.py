@@ -144,9 +144,11 @@ def create_app(
     app.add_middleware(Audit)  # inside authentication: it records who called
     if auth is not None:
         app.add_middleware(Authenticate, policy=auth)  # before any body is read
+    install_cors(app, cors)  # before authentication: a preflight carries no credentials
     if settings.codec_origins:
+        # Outermost: the Temporal UI's calls to /codec have their own rules (the other
+        # paths pass through to the general CORS above).
         app.add_middleware(CodecCors, origins=list(settings.codec_origins))
-    install_cors(app, cors)  # outermost
     app.include_router(system.router)
     app.include_router(assistants.router)
     app.include_router(threads.router)

@@ -35,6 +35,10 @@ def test_overrides_layer_on_defaults() -> None:
     sandboxed = apply_overrides(NodePolicy(), {"sandbox": True, "sandbox_memory_mb": 256}, "n")
     assert (sandboxed.sandbox, sandboxed.sandbox_memory_mb) == (True, 256)
     assert sandboxed.sandbox_cpu_seconds == NodePolicy().sandbox_cpu_seconds
+    gated = apply_overrides(
+        NodePolicy(), {"approval_timeout": 3600, "approval_default": {"approved": False}}, "n"
+    )
+    assert (gated.approval_timeout, gated.approval_default) == (3600.0, {"approved": False})
 
 
 @pytest.mark.parametrize(
@@ -50,6 +54,9 @@ def test_overrides_layer_on_defaults() -> None:
         ({"sandbox_memory_mb": 10}, "integer >= 64"),
         ({"sandbox_cpu_seconds": 0}, "must be a positive number"),
         ({"sandbox": True, "local": True}, "no sandbox"),
+        ({"approval_timeout": 60}, "approval_timeout needs approval_default"),
+        ({"approval_default": "no"}, "approval_default needs approval_timeout"),
+        ({"approval_timeout": 0, "approval_default": "no"}, "must be a positive number"),
     ],
 )
 def test_bad_policies_say_what_is_wrong(spec: object, message: str) -> None:
