@@ -789,13 +789,11 @@ async def main(args: argparse.Namespace) -> None:
             args.temporal = args.temporal or started.temporal
             subjects.append(Server("tempograph", started.url))
         if args.observed:
-            receiver = stack.enter_context(jaeger_receiver())
+            observe = {"TEMPOGRAPH_METRICS": "on"}
+            if args.observed == "all":
+                observe["OTEL_EXPORTER_OTLP_ENDPOINT"] = stack.enter_context(jaeger_receiver())
             observed = await stack.enter_async_context(
-                running(
-                    "observed",
-                    tempograph_command,
-                    {"TEMPOGRAPH_METRICS": "on", "OTEL_EXPORTER_OTLP_ENDPOINT": receiver},
-                )
+                running("observed", tempograph_command, observe)
             )
             subjects.append(Server("observed", observed.url))
         subjects += [Server(*spec.split("=", 1)) for spec in args.target]
@@ -835,9 +833,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--floor", action="store_true", help="plain Temporal on that dev server")
     parser.add_argument(
         "--observed",
-        action="store_true",
-        help="also a Tempograph with metrics on and traces exported to Jaeger (the test"
-        " receiver, built by scripts/setup); --start-tempograph's then runs with both off",
+        nargs="?",
+        const="all",
+        choices=["all", "metrics"],
+        help="also a Tempograph with metrics on and (all, the default) traces exported to"
+        " Jaeger (the test receiver, built by scripts/setup); --start-tempograph's then"
+        " runs with both off",
     )
     parser.add_argument("--start-peer", action="store_true", help="start `langgraph dev` here")
     parser.add_argument("--baseline", default="peer", help="label ratios are taken against")
