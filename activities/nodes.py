@@ -48,7 +48,7 @@ from tempograph.activities.sandbox import SandboxCall, run_sandboxed
 from tempograph.identity import as_user
 from tempograph.logformat import bind
 from tempograph.metrics import NODE_ATTEMPTS, NODE_RETRIES, NODE_SECONDS, record_usage
-from tempograph.telemetry import tracer, tracing_on
+from tempograph.telemetry import trace_id, tracer, tracing_on
 from tempograph.temporal.logs import retry_delay
 from tempograph.tenant_store import TenantStore
 from tempograph.usage import Prices, UsageHandler
@@ -124,6 +124,7 @@ class NodeActivities:
         graph, _, node = info.activity_type.partition(".")
         conf = call.config.get("configurable", {})
         bind(
+            trace_id=trace_id(),  # the attempt's trace, for what the SDK logs after it
             thread_id=conf.get("thread_id"),
             run_id=conf.get("run_id"),
             node=node,

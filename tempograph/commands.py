@@ -23,6 +23,7 @@ from tempograph.console import (
     _err,
     _out,
     _parse_json,
+    _temporal_address,
 )
 
 
@@ -34,7 +35,7 @@ async def _follow(settings: Settings, api: Any, thread: str, thread_id: str, run
     # Node progress comes from Temporal: with the same credentials as a worker's.
     credentials = {"tls": tls_config(settings), "api_key": settings.temporal_api_key}
     outcome, shown = await follow_run(
-        api, thread_id, run, settings.temporal_address, settings.namespace, _err, credentials
+        api, thread_id, run, _temporal_address(settings), settings.namespace, _err, credentials
     )
     if outcome == "success":
         _out(shown)

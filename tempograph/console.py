@@ -74,6 +74,14 @@ def _api_url(settings: Settings) -> str:
     return str(_endpoints(settings).get("api") or settings.api_url)
 
 
+def _temporal_address(settings: Settings) -> str:
+    """``TEMPORAL_ADDRESS``, else the Temporal of the ``tempograph up`` running on this
+    data directory (where `tempograph run` reads a run's progress), else the default."""
+    if "TEMPORAL_ADDRESS" in os.environ:
+        return settings.temporal_address
+    return str(_endpoints(settings).get("temporal") or settings.temporal_address)
+
+
 def _database_url(settings: Settings, who: str) -> str:
     """``DATABASE_URL``, else the database of the ``tempograph up`` running on this data
     directory."""

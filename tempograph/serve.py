@@ -207,7 +207,16 @@ async def _serve_api(
                 app, host=host, port=port, log_level="warning", log_config=None, lifespan="on"
             )
         )
-        serving = asyncio.create_task(server.serve())
+
+        async def serve() -> None:
+            try:
+                await server.serve()
+            except SystemExit:  # uvicorn's word for a failed start-up (its lifespan's)
+                raise TempographError(
+                    f"the API did not start on {host}:{port}", code=ErrorCode.SERVER_UNAVAILABLE
+                ) from None
+
+        serving = asyncio.create_task(serve())
         while not server.started:
             if serving.done():
                 serving.result()
@@ -261,6 +270,15 @@ async def _up(
         raise TempographError(
             f'{config_path.name} has an "auth" section and TEMPOGRAPH_AUTH is set: choose one',
             code=ErrorCode.CONFIG_INVALID,
+        )
+    from tempograph.registry import load_project
+
+    loadable, failed = load_project(project)
+    if not loadable:  # refused before anything starts, with every graph's reason
+        reasons = "; ".join(f"{graph}: {why}" for graph, why in sorted(failed.items()))
+        raise TempographError(
+            f"no graph in {config_path} could be loaded: {reasons}",
+            code=ErrorCode.GRAPH_LOAD_FAILED,
         )
     if project.auth:
         guard = "auth from langgraph.json"

@@ -48,7 +48,7 @@ class Prices:
         for model, price in raw.items():
             if not (
                 isinstance(price, dict)
-                and set(price) <= {"input", "output"}
+                and set(price) == {"input", "output"}
                 and all(isinstance(v, (int, float)) and v >= 0 for v in price.values())
             ):
                 raise ConfigError(
@@ -212,6 +212,9 @@ class UsageHandler(BaseCallbackHandler):
             return
         if attributes:
             span.set_attributes(attributes)
+            answered = attributes.get("gen_ai.response.model")
+            if answered:  # the model the provider says answered, not the client's class
+                span.update_name(f"chat {answered}")
         if error is not None:
             from opentelemetry.trace import Status, StatusCode
 

@@ -54,8 +54,9 @@ def retry_delay(info: Any, error: BaseException) -> float | None:
     None when it will not."""
     if isinstance(error, ApplicationError) and error.non_retryable:
         return None
-    policy = info.retry_policy
-    if policy is None:  # an eagerly dispatched first attempt does not carry it
+    # An eagerly dispatched first attempt does not carry its policy: the node's own.
+    policy = info.retry_policy or NODE_RETRY.get(info.activity_type)
+    if policy is None:
         return -1.0
     if policy.maximum_attempts and info.attempt >= policy.maximum_attempts:
         return None
@@ -72,6 +73,9 @@ def retry_delay(info: Any, error: BaseException) -> float | None:
 
 
 _installed = RetriedAttemptsOnOneLine()
+
+# Each node activity type's retry policy, as its worker schedules it (build_workers).
+NODE_RETRY: dict[str, Any] = {}
 
 
 def install() -> None:

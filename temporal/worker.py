@@ -123,6 +123,9 @@ def build_workers(
     determinism.install()
     logs.install()
     graph_registry.register(task_queue, graphs)
+    for durable in graphs.values():
+        for activity_type, target in durable.targets.items():
+            logs.NODE_RETRY[activity_type] = target.policy.retry.to_temporal()
     nodes = NodeActivities(graphs, recorder, store, sandbox=sandbox, prices=prices)
     webhooks = WebhookSender(recorder, allow_private=webhook_allow_private)
     # Sync node bodies run on the loop's default executor (LangChain's run_in_executor);

@@ -51,6 +51,9 @@ async def _interrupts(state: AppState) -> None:
     )
     INTERRUPTS_WAITING.clear()
     INTERRUPT_OLDEST.clear()
+    for graph in state.catalog.ids():  # a graph nobody waits on shows 0, not nothing
+        INTERRUPTS_WAITING.labels(graph).set(0)
+        INTERRUPT_OLDEST.labels(graph).set(0)
     for row in rows:
         INTERRUPTS_WAITING.labels(row["graph"]).set(row["waiting"])
         INTERRUPT_OLDEST.labels(row["graph"]).set(float(row["oldest"] or 0))

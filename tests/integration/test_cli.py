@@ -375,3 +375,36 @@ def test_built_in_keys_from_the_cli(tmp_path_factory: pytest.TempPathFactory) ->
         assert verified.returncode == 0, verified.stderr
         report = json.loads(verified.stdout)
         assert report["ok"] is True and report["rows"] >= 3  # the runs, and refusals
+
+
+def test_up_refuses_a_project_whose_graphs_cannot_load_before_starting_anything(
+    tmp_path: Path,
+) -> None:
+    """A policy mistake in the only graph: one clear line and exit 1, no stack started."""
+    config = tmp_path / "langgraph.json"
+    config.write_text(
+        json.dumps(
+            {
+                "graphs": {
+                    "refund": str(TEST_GRAPHS / "observed_app" / "observed.py") + ":refund_graph"
+                },
+                "tempograph": {
+                    "graphs": {"refund": {"nodes": {"review": {"approval_timeout": 5}}}}
+                },
+            }
+        )
+    )
+    env = {**os.environ, "TEMPOGRAPH_DATA_DIR": str(tmp_path / "data")}
+    port = free_port()
+    done = subprocess.run(
+        [TEMPOGRAPH, "up", "--config", str(config), "--port", str(port)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "no graph in" in done.stderr and "approval_timeout needs approval_default" in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    assert not port_open(port)

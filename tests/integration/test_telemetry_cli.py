@@ -8,6 +8,7 @@ import asyncio
 import json
 import os
 import secrets
+import subprocess
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from tempograph.temporal.devserver import DevServer
 from tests.conftest import TEST_GRAPHS, free_port
 from tests.integration.api_server import serving
 from tests.integration.jaeger import jaeger
-from tests.integration.test_cli import started, up_stack
+from tests.integration.test_cli import TEMPOGRAPH, started, up_stack
 
 OBSERVED = TEST_GRAPHS / "observed_app" / "langgraph.json"
 
@@ -81,11 +82,22 @@ def test_one_request_is_one_trace_from_http_to_the_model_call(tmp_path: Path) ->
         assert named(queued_spans, "node observed.ask"), [s["operationName"] for s in queued_spans]
         # The CLI shows a retried attempt (while it waits for its retry when the CLI is
         # there in time, else once the history records it), and the node's end.
-        done = stack.cli(
-            "run",
-            "observed",
-            "--input",
-            json.dumps({"messages": [], "flaky_file": str(tmp_path / "flaky-cli")}),
+        # As a user beside `tempograph up`: only the data directory tells the CLI where
+        # the API and Temporal are (endpoints.json).
+        beside = {k: v for k, v in stack.env.items() if k != "TEMPORAL_ADDRESS"}
+        done = subprocess.run(
+            [
+                TEMPOGRAPH,
+                "run",
+                "observed",
+                "--input",
+                json.dumps({"messages": [], "flaky_file": str(tmp_path / "flaky-cli")}),
+            ],
+            env=beside,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
         )
         assert done.returncode == 0, done.stderr
         assert (

@@ -12,7 +12,7 @@ from typing import Any
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError, CancelledError
 
-from tempograph.temporal.logs import RetriedAttemptsOnOneLine
+from tempograph.temporal.logs import NODE_RETRY, RetriedAttemptsOnOneLine
 
 
 def _record(error: BaseException, attempt: int, policy: RetryPolicy | None) -> logging.LogRecord:
@@ -58,6 +58,16 @@ def test_a_retried_attempt_is_one_line() -> None:
     eager = _record(error, 1, None)  # a first attempt dispatched eagerly has no policy
     RetriedAttemptsOnOneLine().filter(eager)
     assert eager.getMessage().endswith("Transient failure; retrying")
+    before = NODE_RETRY.get("seed_demo.worker")
+    NODE_RETRY["seed_demo.worker"] = POLICY  # the worker knows the node's own
+    try:
+        known = _record(error, 1, None)
+        RetriedAttemptsOnOneLine().filter(known)
+        assert known.getMessage().endswith("Transient failure; retrying in 0.5 s")
+    finally:
+        NODE_RETRY.pop("seed_demo.worker")
+        if before is not None:
+            NODE_RETRY["seed_demo.worker"] = before
 
 
 def test_the_last_attempt_keeps_its_traceback() -> None:
