@@ -15,7 +15,12 @@ from temporalio.exceptions import ApplicationError, CancelledError
 from tempograph.temporal.logs import NODE_RETRY, RetriedAttemptsOnOneLine
 
 
-def _record(error: BaseException, attempt: int, policy: RetryPolicy | None) -> logging.LogRecord:
+def _record(
+    error: BaseException,
+    attempt: int,
+    policy: RetryPolicy | None,
+    activity_type: str = "seed_demo.worker",
+) -> logging.LogRecord:
     try:
         raise error
     except BaseException:  # noqa: BLE001 - any error the SDK reports
@@ -31,7 +36,7 @@ def _record(error: BaseException, attempt: int, policy: RetryPolicy | None) -> l
     )
     record.__dict__["__temporal_error_identifier"] = "ActivityFailure"
     record.__dict__["activity_info"] = SimpleNamespace(
-        activity_type="seed_demo.worker", attempt=attempt, retry_policy=policy
+        activity_type=activity_type, attempt=attempt, retry_policy=policy
     )
     return record
 
@@ -55,7 +60,8 @@ def test_a_retried_attempt_is_one_line() -> None:
     second = _record(error, 2, POLICY)
     RetriedAttemptsOnOneLine().filter(second)
     assert second.getMessage().endswith("retrying in 1 s")
-    eager = _record(error, 1, None)  # a first attempt dispatched eagerly has no policy
+    # A first attempt dispatched eagerly carries no policy; one no worker here registered:
+    eager = _record(error, 1, None, "unregistered.node")
     RetriedAttemptsOnOneLine().filter(eager)
     assert eager.getMessage().endswith("Transient failure; retrying")
     before = NODE_RETRY.get("seed_demo.worker")
