@@ -792,6 +792,7 @@ async def main(args: argparse.Namespace) -> None:
             observe = {"TEMPOGRAPH_METRICS": "on"}
             if args.observed == "all":
                 observe["OTEL_EXPORTER_OTLP_ENDPOINT"] = stack.enter_context(jaeger_receiver())
+            observe.update(dict(pair.split("=", 1) for pair in args.observed_env))
             observed = await stack.enter_async_context(
                 running("observed", tempograph_command, observe)
             )
@@ -839,6 +840,13 @@ def parse_args() -> argparse.Namespace:
         help="also a Tempograph with metrics on and (all, the default) traces exported to"
         " Jaeger (the test receiver, built by scripts/setup); --start-tempograph's then"
         " runs with both off",
+    )
+    parser.add_argument(
+        "--observed-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="more environment for the --observed stack (e.g. OTEL_TRACES_SAMPLER=always_off)",
     )
     parser.add_argument("--start-peer", action="store_true", help="start `langgraph dev` here")
     parser.add_argument("--baseline", default="peer", help="label ratios are taken against")
