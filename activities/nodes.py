@@ -17,9 +17,7 @@ import asyncio
 import contextvars
 import inspect
 import sys
-import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -43,15 +41,12 @@ from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
 from tempograph.activities.attempt import error_message, is_retryable, new_scratchpad
-from tempograph.activities.events import NodeAttempt, NodeStream, Recorder
+from tempograph.activities.events import NodeStream, Recorder
 from tempograph.activities.sandbox import SandboxCall, run_sandboxed
+from tempograph.activities.watch import AttemptWatch
 from tempograph.identity import as_user
-from tempograph.logformat import bind
-from tempograph.metrics import NODE_ATTEMPTS, NODE_RETRIES, NODE_SECONDS, record_usage
-from tempograph.telemetry import trace_id, tracer, tracing_on
-from tempograph.temporal.logs import retry_delay
 from tempograph.tenant_store import TenantStore
-from tempograph.usage import Prices, UsageHandler
+from tempograph.usage import Prices
 from tempograph.valuestore import MAX_VALUE_BYTES
 from tempograph.workflows.durable import ActivityTarget, DurableGraph
 from tempograph.workflows.policy import NodePolicy
@@ -114,75 +109,24 @@ class NodeActivities:
         # The thread's own partition: objects this node may change stay with its thread.
         node_input = decode(call.input, table_source(call.parts), call.thread_id)
         config = self._config(call, result, info.attempt, stream)
-        spans = tracer()
-        usage = UsageHandler(self._prices, spans if tracing_on() else None)
-        config["callbacks"] = [*(config.get("callbacks") or []), usage]  # type: ignore[misc]
+        watch = AttemptWatch(call.task_id, call.config.get("configurable", {}), self._prices)
+        config["callbacks"] = [*(config.get("callbacks") or []), watch.usage]  # type: ignore[misc]
         activity.logger.debug("running %s attempt %d", info.activity_type, info.attempt)
         # LangGraph's RunnableSeq sets this around a node; interrupt(), get_config() and
         # get_stream_writer() read it. Each activity runs in its own asyncio task.
         var_child_runnable_config.set(config)
-        graph, _, node = info.activity_type.partition(".")
-        conf = call.config.get("configurable", {})
-        bind(
-            trace_id=trace_id(),  # the attempt's trace, for what the SDK logs after it
-            thread_id=conf.get("thread_id"),
-            run_id=conf.get("run_id"),
-            node=node,
-            attempt=info.attempt,
-        )
-        outcome, failure = "failed", None
-        started, started_at = time.perf_counter(), datetime.now(UTC)
         beating = asyncio.ensure_future(_keep_heartbeating())
-        with spans.start_as_current_span(
-            f"node {info.activity_type}",
-            attributes={
-                "graph": graph,
-                "node": node,
-                "thread_id": str(conf.get("thread_id", "")),
-                "run_id": str(conf.get("run_id", "")),
-                "attempt": info.attempt,
-            },
-        ) as span:
-            try:
+        try:
+            async with watch.watching(self._recorder):
                 done = await self._execute(
                     call, node_input, runnable, config, result, retry_on, policy
                 )
-                outcome = "interrupted" if done.interrupts else "ok"
+                watch.outcome = "interrupted" if done.interrupts else "ok"
                 return done
-            except BaseException as error:
-                kind = (error.type if isinstance(error, ApplicationError) else None) or type(
-                    error
-                ).__name__
-                message = error.message if isinstance(error, ApplicationError) else str(error)
-                failure = {"error": kind, "message": message}
-                if isinstance(error, Exception) and retry_delay(info, error) is not None:
-                    outcome = "retrying"
-                    NODE_RETRIES.labels(graph, node, kind).inc()
-                elif isinstance(error, asyncio.CancelledError):
-                    outcome = "cancelled"
-                raise
-            finally:
-                beating.cancel()
-                usage.close()
-                span.set_attribute("outcome", outcome)
-                NODE_ATTEMPTS.labels(graph, node, outcome).inc()
-                NODE_SECONDS.labels(graph, node, outcome).observe(time.perf_counter() - started)
-                record_usage(usage.by_model)
-                if self._recorder is not None and conf.get("run_id"):
-                    attempt = NodeAttempt(
-                        call.task_id,
-                        info.attempt,
-                        node,
-                        started_at,
-                        datetime.now(UTC),
-                        outcome,
-                        failure,
-                    )
-                    await self._recorder.record_attempt(
-                        str(conf["run_id"]), attempt, usage.by_model
-                    )
-                if stream is not None:
-                    await stream.close()
+        finally:
+            beating.cancel()
+            if stream is not None:
+                await stream.close()
 
     async def _execute(
         self,

@@ -12,7 +12,7 @@ import asyncpg
 from langgraph.types import Command
 from temporalio.client import WorkflowExecutionStatus
 
-from tempograph.checkpoints import rows_to_params, write_rows
+from tempograph.checkpoint_rows import rows_to_params, write_rows
 from tempograph.crypto import seal, seal_json_text, seal_text
 from tempograph.render import needed_parts, render
 from tempograph.runs import (

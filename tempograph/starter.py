@@ -16,7 +16,7 @@ from temporalio.common import (
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from tempograph.checkpoints import load_start_rows
+from tempograph.checkpoint_rows import load_start_rows
 from tempograph.runs import (
     stored_request,
 )

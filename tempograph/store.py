@@ -13,7 +13,6 @@ import json
 import logging
 import threading
 from collections.abc import Iterable, Sequence
-from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -22,8 +21,6 @@ from langgraph.store.base import (
     BaseStore,
     GetOp,
     IndexConfig,
-    InvalidNamespaceError,
-    Item,
     ListNamespacesOp,
     Op,
     PutOp,
@@ -34,19 +31,29 @@ from langgraph.store.base import (
     ensure_embeddings,
     get_text_at_path,
     tokenize_path,
-    validate_op_namespace,
 )
 
 from tempograph.crypto import at_rest, seal_json_text, unseal_json
+from tempograph.store_queries import (
+    NOT_EXPIRED,
+    check_filter,
+    dump_value,
+    filter_condition,
+    item_of,
+    join_namespace,
+    list_namespaces,
+    passes,
+    prefix_condition,
+    refresh,
+    split_prefix,
+    validate_op,
+    vector_text,
+)
 
 logger = logging.getLogger(__name__)
 
-SEPARATOR = "."
-_COMPARISONS = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
-_MAX_TTL_MINUTES = 100 * 366 * 24 * 60  # a century; beyond it timestamps overflow
 _SETUP_LOCK = 7_412_345_002  # advisory lock key; database.py's migration lock is ..001
 _MAX_EF_SEARCH = 1000  # pgvector's upper bound for hnsw.ef_search
-_NOT_EXPIRED = "(s.expires_at IS NULL OR s.expires_at > now())"
 _ITEM_COLUMNS = "s.prefix, s.key, s.value, s.created_at, s.updated_at"
 
 Key = tuple[tuple[str, ...], str]
@@ -205,7 +212,7 @@ class PostgresStore(BaseStore):
         self._bind_loop()
         ops = list(ops)
         for op in ops:
-            _validate(op)
+            validate_op(op)
         if not self._ready:
             await self.setup()
         results: list[Result] = [None] * len(ops)
@@ -216,7 +223,7 @@ class PostgresStore(BaseStore):
                 puts[(op.namespace, op.key)] = op  # the last put of a key wins
             elif isinstance(op, GetOp):
                 gets.append((i, op))
-        values = {k: _dump(op.value) for k, op in puts.items() if op.value is not None}
+        values = {k: dump_value(op.value) for k, op in puts.items() if op.value is not None}
         queries = await self._embed_queries(ops)
         vectors = await self._embed_puts(puts)
         async with self._pool.acquire() as conn, conn.transaction():
@@ -226,7 +233,7 @@ class PostgresStore(BaseStore):
                 if isinstance(op, SearchOp):
                     results[i] = await self._search(conn, op, queries)
                 elif isinstance(op, ListNamespacesOp):
-                    results[i] = await _list_namespaces(conn, op)
+                    results[i] = await list_namespaces(conn, op)
             if puts:
                 await self._put(conn, puts, values, vectors)
         return results
@@ -249,44 +256,46 @@ class PostgresStore(BaseStore):
                 SET expires_at = now() + make_interval(secs => s.ttl_minutes * 60)
                 FROM req
                 WHERE s.prefix = req.prefix AND s.key = req.key AND req.refresh
-                    AND s.ttl_minutes IS NOT NULL AND {_NOT_EXPIRED}
+                    AND s.ttl_minutes IS NOT NULL AND {NOT_EXPIRED}
             )
             SELECT DISTINCT {_ITEM_COLUMNS} FROM store_items s
             JOIN req ON s.prefix = req.prefix AND s.key = req.key
-            WHERE {_NOT_EXPIRED}
+            WHERE {NOT_EXPIRED}
             """,
-            [_join(op.namespace) for _, op in gets],
+            [join_namespace(op.namespace) for _, op in gets],
             [op.key for _, op in gets],
             [op.refresh_ttl for _, op in gets],
         )
-        found = {(row["prefix"], row["key"]): _item(row) for row in rows}
+        found = {(row["prefix"], row["key"]): item_of(row) for row in rows}
         for i, op in gets:
-            results[i] = found.get((_join(op.namespace), op.key))
+            results[i] = found.get((join_namespace(op.namespace), op.key))
 
     async def _search(
         self, conn: asyncpg.Connection, op: SearchOp, queries: dict[str, list[float]]
     ) -> list[SearchItem]:
         params: list[Any] = []
-        where = [_NOT_EXPIRED, *_prefix_condition(op.namespace_prefix, params)]
+        where = [NOT_EXPIRED, *prefix_condition(op.namespace_prefix, params)]
         sealed_filter = op.filter if op.filter and at_rest() is not None else None
         if sealed_filter is None:
             for key, value in (op.filter or {}).items():
-                where.append(_filter_condition([key], value, params))
+                where.append(filter_condition([key], value, params))
         condition = " AND ".join(where)
         limit, offset = max(op.limit, 0), max(op.offset, 0)
         if sealed_filter is not None:
             # Values are sealed at rest: rank or order every candidate, then filter the
             # opened values here (the SQL filter's semantics) and take the page.
             for key, value in sealed_filter.items():
-                _check_filter(key, value)
+                check_filter(key, value)
             everything = op._replace(filter=None, limit=2**31 - 1, offset=0, refresh_ttl=False)
             kept = [
                 item
                 for item in await self._search(conn, everything, queries)
-                if _passes(item.value, sealed_filter)
+                if passes(item.value, sealed_filter)
             ][offset : offset + limit]
             if op.refresh_ttl and kept:
-                await _refresh(conn, [_join(i.namespace) for i in kept], [i.key for i in kept])
+                await refresh(
+                    conn, [join_namespace(i.namespace) for i in kept], [i.key for i in kept]
+                )
             return kept
         query_vector = queries.get(op.query) if op.query else None
         if query_vector is None:
@@ -310,10 +319,10 @@ class PostgresStore(BaseStore):
                     )
                 )
         if op.refresh_ttl and rows:
-            await _refresh(conn, [row["prefix"] for row in rows], [row["key"] for row in rows])
+            await refresh(conn, [row["prefix"] for row in rows], [row["key"] for row in rows])
         return [
             SearchItem(
-                namespace=_split(row["prefix"]),
+                namespace=split_prefix(row["prefix"]),
                 key=row["key"],
                 value=unseal_json(json.loads(row["value"])),
                 created_at=row["created_at"],
@@ -342,7 +351,7 @@ class PostgresStore(BaseStore):
         ranked exactly.
         """
         q = f"${len(params) + 1}::text::vector"
-        args = [*params, _vector_text(query_vector)]
+        args = [*params, vector_text(query_vector)]
         page = f"ORDER BY score DESC, s.prefix, s.key LIMIT {limit} OFFSET {offset}"
         candidates = min(_MAX_EF_SEARCH, 4 * (offset + limit) + 40)
         if offset + limit <= candidates:
@@ -387,7 +396,7 @@ class PostgresStore(BaseStore):
             await conn.execute(
                 "DELETE FROM store_items WHERE (prefix, key) IN"
                 " (SELECT * FROM unnest($1::text[], $2::text[]))",
-                [_join(ns) for ns, _ in deletes],
+                [join_namespace(ns) for ns, _ in deletes],
                 [key for _, key in deletes],
             )
         upserts = [k for k in puts if k in values]
@@ -404,7 +413,7 @@ class PostgresStore(BaseStore):
                 updated_at = now(), ttl_minutes = excluded.ttl_minutes,
                 expires_at = excluded.expires_at
             """,
-            [_join(ns) for ns, _ in upserts],
+            [join_namespace(ns) for ns, _ in upserts],
             [key for _, key in upserts],
             [seal_json_text(values[k]) for k in upserts],
             [puts[k].ttl for k in upserts],
@@ -414,7 +423,7 @@ class PostgresStore(BaseStore):
         await conn.execute(
             "DELETE FROM store_vectors WHERE (prefix, key) IN"
             " (SELECT * FROM unnest($1::text[], $2::text[]))",
-            [_join(ns) for ns, _ in upserts],
+            [join_namespace(ns) for ns, _ in upserts],
             [key for _, key in upserts],
         )
         if vectors:
@@ -426,10 +435,10 @@ class PostgresStore(BaseStore):
                     AS r(prefix, key, field, embedding)
                 ON CONFLICT (prefix, key, field_name) DO UPDATE SET embedding = excluded.embedding
                 """,
-                [_join(ns) for (ns, _), _, _ in vectors],
+                [join_namespace(ns) for (ns, _), _, _ in vectors],
                 [key for (_, key), _, _ in vectors],
                 [field for _, field, _ in vectors],
-                [_vector_text(vector) for _, _, vector in vectors],
+                [vector_text(vector) for _, _, vector in vectors],
             )
 
     # Embeddings
@@ -465,181 +474,3 @@ class PostgresStore(BaseStore):
 
 
 # SQL building blocks
-
-
-def _prefix_condition(prefix: tuple[str, ...], params: list[Any]) -> list[str]:
-    if not prefix:
-        return []
-    params.append(_join(prefix))
-    n = len(params)
-    return [f"(s.prefix = ${n} OR left(s.prefix, length(${n}) + 1) = ${n} || '.')"]
-
-
-def _filter_condition(path: list[str], expected: Any, params: list[Any]) -> str:
-    """SQL for one ``filter`` entry, with InMemoryStore's semantics (a missing key is null)."""
-    params.append(path)
-    at = f"(s.value #> ${len(params)}::text[])"
-    if isinstance(expected, dict) and any(k.startswith("$") for k in expected):
-        return " AND ".join(_operator(at, op, value, params) for op, value in expected.items())
-    if isinstance(expected, dict):
-        nested = [_filter_condition([*path, k], v, params) for k, v in expected.items()]
-        return " AND ".join([f"jsonb_typeof({at}) = 'object'", *nested])
-    params.append(_dump(expected))
-    return f"coalesce({at}, 'null') = ${len(params)}::jsonb"
-
-
-async def _refresh(conn: asyncpg.Connection, prefixes: list[str], keys: list[str]) -> None:
-    """Restart the TTL of the items read."""
-    await conn.execute(
-        "UPDATE store_items"
-        " SET expires_at = now() + make_interval(secs => ttl_minutes * 60)"
-        " WHERE ttl_minutes IS NOT NULL AND (prefix, key) IN"
-        " (SELECT * FROM unnest($1::text[], $2::text[]))",
-        prefixes,
-        keys,
-    )
-
-
-def _check_filter(key: str, expected: Any) -> None:
-    """The errors :func:`_filter_condition` raises, for a filter applied in Python."""
-    _filter_condition([key], expected, [])
-
-
-def _passes(value: Any, filters: dict[str, Any]) -> bool:
-    """:func:`_filter_condition` in Python, for values sealed at rest."""
-    return all(
-        _holds(value.get(key) if isinstance(value, dict) else None, expected)
-        for key, expected in filters.items()
-    )
-
-
-def _same(a: Any, b: Any) -> bool:
-    if isinstance(a, bool) or isinstance(b, bool):
-        return a is b  # JSON true is not 1
-    return bool(a == b)
-
-
-def _holds(actual: Any, expected: Any) -> bool:
-    if isinstance(expected, dict) and any(k.startswith("$") for k in expected):
-        for op, operand in expected.items():
-            if op == "$eq" and not _same(actual, operand):
-                return False
-            if op == "$ne" and _same(actual, operand):
-                return False
-            if op in _COMPARISONS:
-                number = isinstance(actual, int | float) and not isinstance(actual, bool)
-                if not number or not _COMPARE[op](actual, float(operand)):
-                    return False
-        return True
-    if isinstance(expected, dict):
-        return isinstance(actual, dict) and all(
-            _holds(actual.get(k), v) for k, v in expected.items()
-        )
-    return _same(actual, expected)
-
-
-_COMPARE: dict[str, Any] = {
-    "$gt": lambda a, b: a > b,
-    "$gte": lambda a, b: a >= b,
-    "$lt": lambda a, b: a < b,
-    "$lte": lambda a, b: a <= b,
-}
-
-
-def _operator(at: str, op: str, value: Any, params: list[Any]) -> str:
-    if op in ("$eq", "$ne"):
-        params.append(_dump(value))
-        sign = "=" if op == "$eq" else "<>"
-        return f"coalesce({at}, 'null') {sign} ${len(params)}::jsonb"
-    if op in _COMPARISONS:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValueError(f"filter operator {op} needs a number, got {value!r}")
-        params.append(float(value))
-        return (
-            f"(CASE WHEN jsonb_typeof({at}) = 'number'"
-            f" THEN ({at})::float8 {_COMPARISONS[op]} ${len(params)}::float8 ELSE false END)"
-        )
-    raise ValueError(f"unsupported filter operator {op!r}; use $eq, $ne, $gt, $gte, $lt, $lte")
-
-
-async def _list_namespaces(conn: asyncpg.Connection, op: ListNamespacesOp) -> list[tuple[str, ...]]:
-    params: list[Any] = []
-    where = [_NOT_EXPIRED]
-    for condition in op.match_conditions or ():
-        path = list(condition.path)
-        where.append(f"cardinality(ns) >= {len(path)}")
-        for i, label in enumerate(path):
-            if label == "*":
-                continue
-            params.append(label)
-            index = (
-                f"{i + 1}"
-                if condition.match_type == "prefix"
-                else f"cardinality(ns) - {len(path) - 1 - i}"
-            )
-            where.append(f"ns[{index}] = ${len(params)}")
-    depth = f"[1:{int(op.max_depth)}]" if op.max_depth is not None else ""
-    rows = await conn.fetch(
-        f"""
-        SELECT DISTINCT ns{depth} COLLATE "C" AS ns FROM (
-            SELECT string_to_array(s.prefix, '.') AS ns, s.expires_at FROM store_items s
-        ) s
-        WHERE {" AND ".join(where)}
-        ORDER BY 1 LIMIT {max(op.limit, 0)} OFFSET {max(op.offset, 0)}
-        """,
-        *params,
-    )
-    return [tuple(row["ns"]) for row in rows]
-
-
-# Conversions and validation
-
-
-def _validate(op: Op) -> None:
-    validate_op_namespace(op)
-    if isinstance(op, PutOp | GetOp):
-        if not op.namespace:
-            raise InvalidNamespaceError("Namespace cannot be empty.")
-        if not isinstance(op.key, str):
-            raise ValueError(f"store keys must be strings, got {type(op.key).__name__}")
-    if isinstance(op, PutOp) and op.value is not None:
-        if op.ttl is not None and not 0 <= op.ttl <= _MAX_TTL_MINUTES:
-            raise ValueError(f"ttl must be between 0 and {_MAX_TTL_MINUTES} minutes, got {op.ttl}")
-        if op.namespace[0] == "langgraph":
-            raise InvalidNamespaceError(
-                f'Root label for namespace cannot be "langgraph". Got: {op.namespace}'
-            )
-        _dump(op.value)
-    elif not isinstance(op, GetOp | PutOp | SearchOp | ListNamespacesOp):
-        raise ValueError(f"unknown store operation: {type(op).__name__}")
-
-
-def _dump(value: Any) -> str:
-    try:
-        return json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"store values must be JSON-serializable: {err}") from None
-
-
-def _join(namespace: tuple[str, ...]) -> str:
-    return SEPARATOR.join(namespace)
-
-
-def _split(prefix: str) -> tuple[str, ...]:
-    return tuple(prefix.split(SEPARATOR))
-
-
-def _vector_text(vector: Sequence[float]) -> str:
-    return "[" + ",".join(repr(float(x)) for x in vector) + "]"
-
-
-def _item(row: asyncpg.Record) -> Item:
-    created: datetime = row["created_at"]
-    updated: datetime = row["updated_at"]
-    return Item(
-        value=unseal_json(json.loads(row["value"])),
-        key=row["key"],
-        namespace=_split(row["prefix"]),
-        created_at=created,
-        updated_at=updated,
-    )

@@ -22,9 +22,7 @@ from datetime import timedelta
 from typing import Any, cast
 
 from temporalio import workflow
-from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ApplicationError
-from temporalio.workflow import ParentClosePolicy
 
 RUN_STATUS_PATCH = "run-status-search-attribute"
 
@@ -39,20 +37,18 @@ with workflow.unsafe.imports_passed_through():
 
     from tempograph.workflows import ids
     from tempograph.workflows.activity_calls import inline_executor
+    from tempograph.workflows.approvals import deadline, default_answer
     from tempograph.workflows.graphs import durable_graph
     from tempograph.workflows.jsonable import to_jsonable
     from tempograph.workflows.saver import WorkflowSaver
     from tempograph.workflows.stream import Outbox
     from tempograph.workflows.types import (
         CANCEL_RUN,
-        DEFAULT_ANSWER_ACTIVITY,
         FINISH_RUN_ACTIVITY,
         RESUME,
         RUN_STATUS,
         RUN_WORKFLOW,
         STATUS_ATTRIBUTE,
-        THREAD_ID,
-        WEBHOOK_WORKFLOW,
         CancelReason,
         ErrorType,
         FinishOutcome,
@@ -62,11 +58,10 @@ with workflow.unsafe.imports_passed_through():
         RunInput,
         RunState,
         SegmentEnd,
-        StreamSpec,
-        WebhookDelivery,
     )
     from tempograph.workflows.validation import is_interrupt_id
     from tempograph.workflows.values import PartTable, encode
+    from tempograph.workflows.webhook import start_delivery
 
 # Phases of a run (the ``status`` query).
 PENDING, RUNNING, WAITING, DONE = "pending", "running", "waiting", "done"
@@ -317,7 +312,7 @@ class RunWorkflow:
         self.saver.confirm(end.persist)
         self._show_status("waiting" if end.waiting else status.value)
         if spec is not None and spec.webhook:
-            await self._webhook(spec.webhook, end)
+            await start_delivery(spec.webhook, self._inp.thread_id, end)
         self.outbox.begin(None)
         return outcome
 
@@ -325,29 +320,23 @@ class RunWorkflow:
         """Until a human answers (or a cancel). A node whose policy sets an approval
         deadline gets its default answer when the deadline passes (a durable timer): the
         run resumes with it as with command.resume, in an API run of its own."""
-        deadline = _deadline(durable_graph(graph_id), state)
+        found = deadline(durable_graph(graph_id), state)
         waiting = lambda: bool(self._answers) or bool(self._cancel)  # noqa: E731
-        if deadline is None:
+        if found is None:
             await workflow.wait_condition(waiting)
             return
-        seconds, default = deadline
+        seconds, default = found
         try:
             await workflow.wait_condition(waiting, timeout=seconds)
             return
         except TimeoutError:
             pass
         self._phase = ANSWERING  # a human's answer from now on is refused: this one counts
-        pending = [i["id"] for i in self._interrupts if isinstance(i, dict) and i.get("id")]
-        value = {i: default for i in pending} if len(pending) > 1 else default
-        run_id = await workflow.execute_local_activity(
-            DEFAULT_ANSWER_ACTIVITY,
-            args=[self._inp.thread_id, workflow.info().workflow_id, self._segment, value, seconds],
-            result_type=str,
-            start_to_close_timeout=timedelta(seconds=60),
-            summary=f"no answer in {seconds:g} s: the default",
+        answer = await default_answer(
+            self._inp.thread_id, self._segment, self._interrupts, seconds, default
         )
-        if run_id is not None:
-            self._answers.append(ResumeRequest(value, StreamSpec(run_id=run_id)))
+        if answer is not None:
+            self._answers.append(answer)
             return
         self._phase = WAITING  # a run came first after all: wait for the humans
         await workflow.wait_condition(waiting)
@@ -356,31 +345,6 @@ class RunWorkflow:
         """The RunStatus search attribute (histories recorded before it keep replaying)."""
         if workflow.patched(RUN_STATUS_PATCH):
             workflow.upsert_search_attributes([STATUS_ATTRIBUTE.value_set(status)])
-
-    async def _webhook(self, url: str, end: RunEnd) -> None:
-        table = PartTable()
-        if end.values is not None:
-            for part_hash in end.values.part_hashes():
-                part = end.parts.parts[part_hash]
-                table.add(part_hash, part.kind, part.data, needed=True)
-        await workflow.start_child_workflow(
-            WEBHOOK_WORKFLOW,
-            WebhookDelivery(
-                url=url,
-                run_id=end.run_id or "",
-                thread_id=self._inp.thread_id,
-                status=end.status,
-                values=end.values,
-                error=end.error,
-                parts=table,
-            ),
-            id=f"webhook-{end.run_id}",
-            task_queue=workflow.info().task_queue,
-            parent_close_policy=ParentClosePolicy.ABANDON,
-            search_attributes=TypedSearchAttributes(
-                [SearchAttributePair(THREAD_ID, self._inp.thread_id)]
-            ),
-        )
 
     async def _release(self) -> None:
         """End without a segment to report: write what is unwritten, free the thread."""
@@ -449,22 +413,6 @@ def _error_json(error: dict[str, str]) -> dict[str, str]:
     if error.get("node"):
         shown["node"] = error["node"]
     return shown
-
-
-def _deadline(durable: Any, state: Any) -> tuple[float, Any] | None:
-    """The earliest approval deadline (seconds, default answer) among the nodes that wait
-    at interrupt() in ``state``, from their policies; None when none has one."""
-    found: tuple[float, Any] | None = None
-    for task in state.tasks:
-        if not task.interrupts:
-            continue
-        target = durable.targets.get(f"{durable.graph_id}.{task.name}")
-        policy = target.policy if target is not None else None
-        if policy is None or policy.approval_timeout is None:
-            continue
-        if found is None or policy.approval_timeout < found[0]:
-            found = (policy.approval_timeout, policy.approval_default)
-    return found
 
 
 def _latest(config: Any, run_id: str | None = None) -> Any:

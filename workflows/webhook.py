@@ -10,14 +10,44 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttributes
+from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from tempograph.workflows.types import (
+        THREAD_ID,
         WEBHOOK_ACTIVITY,
         WEBHOOK_WORKFLOW,
         ErrorType,
+        RunEnd,
         WebhookDelivery,
+    )
+    from tempograph.workflows.values import PartTable
+
+
+async def start_delivery(url: str, thread_id: str, end: RunEnd) -> None:
+    """From a RunWorkflow: start the delivery of its segment's ``end`` to ``url``, as an
+    abandoned child carrying the parts of the values it posts."""
+    table = PartTable()
+    if end.values is not None:
+        for part_hash in end.values.part_hashes():
+            part = end.parts.parts[part_hash]
+            table.add(part_hash, part.kind, part.data, needed=True)
+    await workflow.start_child_workflow(
+        WEBHOOK_WORKFLOW,
+        WebhookDelivery(
+            url=url,
+            run_id=end.run_id or "",
+            thread_id=thread_id,
+            status=end.status,
+            values=end.values,
+            error=end.error,
+            parts=table,
+        ),
+        id=f"webhook-{end.run_id}",
+        task_queue=workflow.info().task_queue,
+        parent_close_policy=ParentClosePolicy.ABANDON,
+        search_attributes=TypedSearchAttributes([SearchAttributePair(THREAD_ID, thread_id)]),
     )
 
 

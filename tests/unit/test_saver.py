@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from langgraph.graph import START, StateGraph
 from typing_extensions import TypedDict
 
-from tempograph.checkpoints import rows_to_params
+from tempograph.checkpoint_rows import rows_to_params
 from tempograph.crypto import unsealed
 from tempograph.workflows.saver import WorkflowSaver, next_version
 from tempograph.workflows.types import BlobRow, CheckpointBatch, WriteRow
