@@ -31,7 +31,7 @@ from tempograph.crypto import seal_json_text
 from tempograph.database import open_pool
 from tempograph.metrics import RUN_SECONDS, RUNS_FINISHED, RUNS_STARTED
 from tempograph.run_ends import finish_segment, record_node, write_events
-from tempograph.runs import IN_FLIGHT, NewRun, admit, stored_request
+from tempograph.runs import NewRun, admit, runs_in_flight, stored_request
 from tempograph.starter import RunStarter
 from tempograph.valuestore import PostgresValueStore, ValueStore
 from tempograph.workflows.jsonable import to_jsonable
@@ -164,11 +164,7 @@ class Recorder:
                 return str(made)
             if thread is None or thread["run_workflow_id"] != workflow_id:
                 return None
-            busy = await conn.fetchval(
-                "SELECT count(*) FROM runs WHERE thread_id = $1 AND status = ANY($2::text[])",
-                UUID(thread_id),
-                list(IN_FLIGHT),
-            )
+            busy = await runs_in_flight(conn, UUID(thread_id))
             earlier = await conn.fetchrow(
                 "SELECT assistant_id, request, tenant_id FROM runs WHERE run_id = $1",
                 UUID(asked_in),

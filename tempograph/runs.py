@@ -120,7 +120,8 @@ class NotWaiting(Exception):
     """A resume for a thread that has nothing waiting for input."""
 
 
-async def _in_flight(conn: asyncpg.Connection, thread_id: UUID) -> list[asyncpg.Record]:
+async def runs_in_flight(conn: asyncpg.Connection, thread_id: UUID) -> list[asyncpg.Record]:
+    """The thread's pending and running runs, oldest first."""
     return list(
         await conn.fetch(
             "SELECT run_id, status, kwargs FROM runs WHERE thread_id = $1"
@@ -200,7 +201,7 @@ async def admit(
         )
         if await tenant_in_flight(conn, new.tenant_id) >= new.tenant_max_runs:
             raise QuotaExceeded(new.tenant_max_runs)
-    queued = await _in_flight(conn, new.thread_id)
+    queued = await runs_in_flight(conn, new.thread_id)
     holder: str | None = thread["run_workflow_id"]
     if new.multitask_strategy == "reject" and queued:
         raise ThreadBusy(new.thread_id)
