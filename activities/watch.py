@@ -20,7 +20,7 @@ from temporalio.exceptions import ApplicationError
 from tempograph.activities.events import NodeAttempt, Recorder
 from tempograph.logformat import bind
 from tempograph.metrics import NODE_ATTEMPTS, NODE_RETRIES, NODE_SECONDS, record_usage
-from tempograph.telemetry import trace_id, tracer, tracing_on
+from tempograph.telemetry import current_span, trace_id, tracer, tracing_on
 from tempograph.temporal.logs import retry_delay
 from tempograph.usage import Prices, UsageHandler
 
@@ -34,8 +34,7 @@ class AttemptWatch:
         self._graph, _, self._node = self._info.activity_type.partition(".")
         self._thread_id = str(configurable.get("thread_id") or "")
         self._run_id = str(configurable.get("run_id") or "")
-        self._tracer = tracer()
-        self.usage = UsageHandler(prices, self._tracer if tracing_on() else None)
+        self.usage = UsageHandler(prices, tracer() if tracing_on() else None)
         self.outcome = "failed"  # until the attempt says otherwise
 
     @contextlib.asynccontextmanager
@@ -50,45 +49,49 @@ class AttemptWatch:
         )
         failure: dict[str, str] | None = None
         started, started_at = time.perf_counter(), datetime.now(UTC)
-        with self._tracer.start_as_current_span(
-            f"node {info.activity_type}",
-            attributes={
-                "graph": self._graph,
-                "node": self._node,
-                "thread_id": self._thread_id,
-                "run_id": self._run_id,
-                "attempt": info.attempt,
-            },
-        ) as span:
-            try:
-                yield
-            except BaseException as error:
-                kind = (error.type if isinstance(error, ApplicationError) else None) or type(
-                    error
-                ).__name__
-                message = error.message if isinstance(error, ApplicationError) else str(error)
-                failure = {"error": kind, "message": message}
-                if isinstance(error, Exception) and retry_delay(info, error) is not None:
-                    self.outcome = "retrying"
-                    NODE_RETRIES.labels(self._graph, self._node, kind).inc()
-                elif isinstance(error, asyncio.CancelledError):
-                    self.outcome = "cancelled"
-                raise
-            finally:
-                self.usage.close()
-                span.set_attribute("outcome", self.outcome)
-                labels = (self._graph, self._node, self.outcome)
-                NODE_ATTEMPTS.labels(*labels).inc()
-                NODE_SECONDS.labels(*labels).observe(time.perf_counter() - started)
-                record_usage(self.usage.by_model)
-                if recorder is not None and self._run_id:
-                    attempt = NodeAttempt(
-                        self._task_id,
-                        info.attempt,
-                        self._node,
-                        started_at,
-                        datetime.now(UTC),
-                        self.outcome,
-                        failure,
-                    )
-                    await recorder.record_attempt(self._run_id, attempt, self.usage.by_model)
+        # The attempt's span is Temporal's (its interceptor's RunActivity span, one per
+        # attempt), named for the node and given its coordinates: one span, not two.
+        span = current_span()
+        if span.is_recording():
+            span.update_name(f"node {info.activity_type}")
+            span.set_attributes(
+                {
+                    "graph": self._graph,
+                    "node": self._node,
+                    "thread_id": self._thread_id,
+                    "run_id": self._run_id,
+                    "attempt": info.attempt,
+                }
+            )
+        try:
+            yield
+        except BaseException as error:
+            kind = (error.type if isinstance(error, ApplicationError) else None) or type(
+                error
+            ).__name__
+            message = error.message if isinstance(error, ApplicationError) else str(error)
+            failure = {"error": kind, "message": message}
+            if isinstance(error, Exception) and retry_delay(info, error) is not None:
+                self.outcome = "retrying"
+                NODE_RETRIES.labels(self._graph, self._node, kind).inc()
+            elif isinstance(error, asyncio.CancelledError):
+                self.outcome = "cancelled"
+            raise
+        finally:
+            self.usage.close()
+            span.set_attribute("outcome", self.outcome)
+            labels = (self._graph, self._node, self.outcome)
+            NODE_ATTEMPTS.labels(*labels).inc()
+            NODE_SECONDS.labels(*labels).observe(time.perf_counter() - started)
+            record_usage(self.usage.by_model)
+            if recorder is not None and self._run_id:
+                attempt = NodeAttempt(
+                    self._task_id,
+                    info.attempt,
+                    self._node,
+                    started_at,
+                    datetime.now(UTC),
+                    self.outcome,
+                    failure,
+                )
+                await recorder.record_attempt(self._run_id, attempt, self.usage.by_model)

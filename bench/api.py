@@ -134,9 +134,10 @@ def messages(count: int) -> list[dict[str, str]]:
 class Server:
     """A LangGraph Server API (Tempograph or the peer) serving bench/peer/langgraph.json."""
 
-    def __init__(self, label: str, url: str) -> None:
+    def __init__(self, label: str, url: str, pid: int | None = None) -> None:
         self.label = label
         self.url = url
+        self.pid = pid  # the process we started, to read its CPU time and its children's
         self.sdk = get_client(url=url, api_key=None)
         self._thread: str | None = None
 
@@ -291,11 +292,53 @@ async def latencies(
 
 @dataclass
 class Throughput:
-    completed: int
-    errors: int
-    duration: float
-    latencies: list[float]
-    first_errors: list[str]
+    completed: int = 0
+    errors: int = 0
+    duration: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    first_errors: list[str] = field(default_factory=list)
+    cpu: float | None = None  # CPU seconds of the subject's processes, where we know them
+
+    def add(self, other: Throughput) -> None:
+        self.completed += other.completed
+        self.errors += other.errors
+        self.duration += other.duration
+        self.latencies += other.latencies
+        self.first_errors += other.first_errors[: 3 - len(self.first_errors)]
+        if other.cpu is not None:
+            self.cpu = (self.cpu or 0.0) + other.cpu
+
+
+def tree_cpu(pid: int) -> float:
+    """User + system seconds of ``pid`` and its live descendants (Linux /proc): `up`'s
+    API and worker, its Temporal dev server, its Postgres."""
+    parents: dict[int, int] = {}
+    ticks: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()  # after "pid (comm)"
+            me = int(stat.parent.name)
+            parents[me] = int(fields[1])
+            ticks[me] = int(fields[11]) + int(fields[12])  # utime, stime
+    tree, grown = {pid}, True
+    while grown:
+        more = {child for child, parent in parents.items() if parent in tree} - tree
+        tree |= more
+        grown = bool(more)
+    return sum(ticks.get(p, 0) for p in tree) / os.sysconf("SC_CLK_TCK")
+
+
+async def rounds_of_throughput(
+    subjects: list[Subject], clients: int, duration: float, rounds: int
+) -> dict[str, Throughput]:
+    """``duration`` per subject, in ``rounds`` slices taken in turn (the order reversed
+    every round), so that the machine's drift falls on every subject alike."""
+    through = {s.label: Throughput() for s in subjects}
+    for i in range(rounds):
+        for subject in subjects if i % 2 == 0 else subjects[::-1]:
+            print(f"throughput: {subject.label}, round {i + 1} of {rounds}", file=sys.stderr)
+            through[subject.label].add(await throughput(subject, clients, duration / rounds))
+    return through
 
 
 async def throughput(subject: Subject, clients: int, duration: float) -> Throughput:
@@ -307,6 +350,8 @@ async def throughput(subject: Subject, clients: int, duration: float) -> Through
     completed = errors = 0
     run_latencies: list[float] = []
     first_errors: list[str] = []
+    pid = subject.pid if isinstance(subject, Server) else None
+    cpu_before = tree_cpu(pid) if pid else 0.0
     deadline = time.perf_counter() + duration
 
     async def loop(sdk: Any) -> None:
@@ -331,7 +376,8 @@ async def throughput(subject: Subject, clients: int, duration: float) -> Through
         for sdk in sdks:
             if sdk is not None:
                 await sdk.aclose()
-    return Throughput(completed, errors, duration, run_latencies, first_errors)
+    cpu = tree_cpu(pid) - cpu_before if pid else None
+    return Throughput(completed, errors, duration, run_latencies, first_errors, cpu)
 
 
 # --- sizes, endings, where the time goes, memory -------------------------------------------
@@ -655,6 +701,13 @@ def throughput_rows(through: dict[str, Throughput], clients: int, duration: floa
     for stat, q in (("median", 0.5), ("p95", 0.95)):
         values = {label: pct(t.latencies, q) * 1000 for label, t in through.items() if t.latencies}
         rows.append(Row(f"  create + wait under load, {stat} ms", values))
+    cpu = {
+        label: t.cpu * 1000 / t.completed
+        for label, t in through.items()
+        if t.cpu is not None and t.completed
+    }
+    if cpu:  # the servers started here, with every process they started
+        rows.append(Row(f"  CPU per completed run ({load}), ms", cpu))
     return rows
 
 
@@ -710,12 +763,10 @@ async def measure(args: argparse.Namespace, subjects: list[Subject], stack: Star
         await latencies(subjects, args.samples, args.warmup, args.pause), LATENCY_ROWS
     )
     if args.duration > 0:
-        through: dict[str, Throughput] = {}
-        for subject in subjects:
-            say(f"throughput: {subject.label}, {args.duration:g} s")
-            through[subject.label] = await throughput(subject, args.clients, args.duration)
-            for message in through[subject.label].first_errors:
-                say(f"  {subject.label} error: {message}")
+        through = await rounds_of_throughput(subjects, args.clients, args.duration, args.rounds)
+        for label, result in through.items():
+            for message in result.first_errors:
+                say(f"  {label} error: {message}")
         rows += throughput_rows(through, args.clients, args.duration)
     if args.sizes:
         say(f"sizes: {args.size_samples} rounds of chat on 10 and 1,000 messages")
@@ -787,7 +838,7 @@ async def main(args: argparse.Namespace) -> None:
                 running("tempograph", tempograph_command, quiet)
             )
             args.temporal = args.temporal or started.temporal
-            subjects.append(Server("tempograph", started.url))
+            subjects.append(Server("tempograph", started.url, started.pid))
         if args.observed:
             observe = {"TEMPOGRAPH_METRICS": "on"}
             if args.observed == "all":
@@ -796,7 +847,7 @@ async def main(args: argparse.Namespace) -> None:
             observed = await stack.enter_async_context(
                 running("observed", tempograph_command, observe)
             )
-            subjects.append(Server("observed", observed.url))
+            subjects.append(Server("observed", observed.url, observed.pid))
         subjects += [Server(*spec.split("=", 1)) for spec in args.target]
         if args.floor:
             if not args.temporal:
@@ -808,7 +859,7 @@ async def main(args: argparse.Namespace) -> None:
             peer = await stack.enter_async_context(
                 running("peer", peer_command(args.peer_venv, args.peer_arg), PEER_ENV)
             )
-            subjects.append(Server(args.baseline, peer.url))
+            subjects.append(Server(args.baseline, peer.url, peer.pid))
         try:
             await measure(args, subjects, started)
         finally:
@@ -859,6 +910,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--duration", type=float, default=20, help="throughput seconds per subject; 0 skips"
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="split each subject's throughput seconds into this many alternating rounds",
+    )
     parser.add_argument("--sizes", action="store_true", help="chat on 10 vs 1,000 messages")
     parser.add_argument("--size-samples", type=int, default=15, help="rounds of --sizes")
     parser.add_argument("--endings", action="store_true", help="terminate/cancel -> API")
@@ -883,8 +940,8 @@ def parse_args() -> argparse.Namespace:
         parser.error("nothing to measure: --start-tempograph, --target, --start-peer, --floor")
     if len(set(labels)) != len(labels):
         parser.error(f"labels must differ: {labels}")
-    if args.samples < 1 or args.clients < 1:
-        parser.error("--samples and --clients must be at least 1")
+    if args.samples < 1 or args.clients < 1 or args.rounds < 1:
+        parser.error("--samples, --clients and --rounds must be at least 1")
     args.peer_venv = peer_venv() if args.start_peer else None
     return args
 

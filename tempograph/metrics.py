@@ -14,6 +14,8 @@ task-queue backlog) are computed by the API when scraped (:mod:`tempograph.api.r
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import os
 import threading
 import time
@@ -128,8 +130,12 @@ class TemporalMetrics(Collector):
     def __init__(self, buffer: Any) -> None:
         self._buffer = buffer
         self._lock = threading.Lock()
-        # name -> (kind, description, {labels: value | [bucket counts, sum, count]})
+        # name -> (kind, description, {labels: value | [bucket counts, sum, count]}); a
+        # histogram's bucket counts are per bucket here, cumulative when collected.
         self._series: dict[str, tuple[int, str, dict[tuple[tuple[str, str], ...], Any]]] = {}
+        # The SDK hands the same attributes object for the same attribute set: its sorted
+        # labels are worked out once (the object is kept, so its id stays its own).
+        self._labels: dict[int, tuple[Any, tuple[tuple[str, str], ...]]] = {}
 
     def drain(self) -> None:
         from temporalio.runtime import (
@@ -145,19 +151,30 @@ class TemporalMetrics(Collector):
             for update in updates:
                 metric = update.metric
                 kind = int(metric.kind)
-                entry = self._series.setdefault(metric.name, (kind, metric.description or "", {}))
-                labels = tuple(sorted((str(k), str(v)) for k, v in update.attributes.items()))
+                entry = self._series.get(metric.name)
+                if entry is None:
+                    entry = self._series[metric.name] = (kind, metric.description or "", {})
+                attributes = update.attributes
+                known = self._labels.get(id(attributes))
+                if known is None or known[0] is not attributes:
+                    labels = tuple(sorted((str(k), str(v)) for k, v in attributes.items()))
+                    self._labels[id(attributes)] = (attributes, labels)
+                else:
+                    labels = known[1]
                 series = entry[2]
                 if kind == BUFFERED_METRIC_KIND_COUNTER:
                     series[labels] = series.get(labels, 0) + update.value
                 elif kind == BUFFERED_METRIC_KIND_GAUGE:
                     series[labels] = update.value
                 else:
-                    buckets, total, count = series.get(labels) or ([0] * len(SECONDS), 0.0, 0)
-                    for i, bound in enumerate(SECONDS):
-                        if update.value <= bound:
-                            buckets[i] += 1
-                    series[labels] = (buckets, total + update.value, count + 1)
+                    histogram = series.get(labels)
+                    if histogram is None:
+                        histogram = series[labels] = [[0] * len(SECONDS), 0.0, 0]
+                    bucket = bisect.bisect_left(SECONDS, update.value)
+                    if bucket < len(SECONDS):
+                        histogram[0][bucket] += 1
+                    histogram[1] += update.value
+                    histogram[2] += 1
 
     def collect(self) -> Iterator[Any]:
         from temporalio.runtime import (
@@ -168,7 +185,18 @@ class TemporalMetrics(Collector):
         self.drain()
         with self._lock:
             snapshot = {
-                name: (kind, doc, dict(series))
+                name: (
+                    kind,
+                    doc,
+                    {
+                        labels: (
+                            (list(itertools.accumulate(value[0])), value[1], value[2])
+                            if isinstance(value, list)
+                            else value
+                        )
+                        for labels, value in series.items()
+                    },
+                )
                 for name, (kind, doc, series) in self._series.items()
             }
         for name, (kind, doc, series) in sorted(snapshot.items()):

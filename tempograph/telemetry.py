@@ -126,6 +126,13 @@ def tracer() -> Any:
     return trace.get_tracer("tempograph")
 
 
+def current_span() -> Any:
+    """The span in context (a non-recording one while tracing is off or outside a trace)."""
+    from opentelemetry import trace
+
+    return trace.get_current_span()
+
+
 def traceparent() -> str | None:
     """The current span's W3C ``traceparent``, to continue its trace later; None when
     tracing is off or nothing is being traced."""

@@ -114,13 +114,18 @@ def test_one_request_is_one_trace_from_http_to_the_model_call(tmp_path: Path) ->
         assert parents[0] in ids or parents[0] == caller_span, span["operationName"]
     assert [s for s in spans if s["references"][0]["spanID"] == caller_span], names
     assert any(n.startswith("POST /runs/wait") for n in names), names  # FastAPI's
-    assert "StartWorkflow:RunWorkflow" in names and "RunActivity:observed.ask" in names
+    assert "StartWorkflow:RunWorkflow" in names and "StartActivity:observed.ask" in names
     # A span per node attempt, with its coordinates and outcome.
     attempts = sorted(tags(s)["attempt"] for s in named(spans, "node observed.flaky"))
     assert attempts == [1, 2]
     outcomes = {tags(s)["attempt"]: tags(s)["outcome"] for s in named(spans, "node observed.flaky")}
     assert outcomes == {1: "retrying", 2: "ok"}
     ask = tags(named(spans, "node observed.ask")[0])
+    # The attempt's span is Temporal's RunActivity span, renamed: one span per attempt.
+    assert not named(spans, "RunActivity:observed."), names
+    by_id = {s["spanID"]: s["operationName"] for s in spans}
+    parent = named(spans, "node observed.ask")[0]["references"][0]["spanID"]
+    assert by_id[parent] == "StartActivity:observed.ask"
     assert ask["graph"] == "observed" and ask["node"] == "ask" and ask["outcome"] == "ok"
     assert ask["thread_id"] and ask["run_id"]
     # The model call inside the node: a child of the node's span, with model and tokens.
