@@ -16,8 +16,10 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import inspect
+import random
 import sys
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -44,6 +46,7 @@ from tempograph.activities.attempt import error_message, is_retryable, new_scrat
 from tempograph.activities.events import NodeStream, Recorder
 from tempograph.activities.sandbox import SandboxCall, run_sandboxed
 from tempograph.activities.watch import AttemptWatch
+from tempograph.breakers import CIRCUIT_OPEN, Breaker, Breakers
 from tempograph.identity import as_user
 from tempograph.tenant_store import TenantStore
 from tempograph.usage import Prices
@@ -81,8 +84,10 @@ class NodeActivities:
         store: BaseStore | None = None,
         sandbox: bool = False,
         prices: Prices | None = None,
+        breakers: Breakers | None = None,
     ) -> None:
         self._sandbox_all = sandbox  # `tempograph worker --sandbox`: every node
+        self._breakers = breakers
         self._prices = prices or Prices()
         self._recorder = recorder
         self._store = store
@@ -116,17 +121,48 @@ class NodeActivities:
         # get_stream_writer() read it. Each activity runs in its own asyncio task.
         var_child_runnable_config.set(config)
         beating = asyncio.ensure_future(_keep_heartbeating())
+        breaker = self._breaker_of(policy, info.task_queue)
         try:
             async with watch.watching(self._recorder):
-                done = await self._execute(
-                    call, node_input, runnable, config, result, retry_on, policy
-                )
+                if breaker is not None:
+                    await self._admit(breaker)
+                try:
+                    done = await self._execute(
+                        call, node_input, runnable, config, result, retry_on, policy
+                    )
+                except ApplicationError as error:  # the node failed (its error wrapped)
+                    if breaker is not None:
+                        await breaker.failed(error.__cause__ or error)
+                    raise
+                if breaker is not None:
+                    await breaker.succeeded()
                 watch.outcome = "interrupted" if done.interrupts else "ok"
                 return done
         finally:
             beating.cancel()
             if stream is not None:
                 await stream.close()
+
+    def _breaker_of(self, policy: NodePolicy, task_queue: str) -> Breaker | None:
+        """The breaker guarding this node: its policy's, else its task queue's."""
+        if self._breakers is None:
+            return None
+        name = policy.breaker or self._breakers.config.for_queue(task_queue)
+        return None if name is None else Breaker(self._breakers, name)
+
+    async def _admit(self, breaker: Breaker) -> None:
+        """Refuse the attempt, retryably, while the breaker is open. Its next attempt is
+        due when a trial may go through (spread by up to a tenth, so the runs waiting do
+        not all ask at once): attempts are not spent while nothing can succeed."""
+        admission = await breaker.admit()
+        if not admission.admitted:
+            wait = max(admission.retry_in, 0.1) * random.uniform(1.0, 1.1)
+            raise ApplicationError(
+                f"circuit breaker {breaker.name!r} is {admission.state.replace('_', '-')}:"
+                f" not calling the dependency; next attempt in {wait:.1f} s",
+                type=CIRCUIT_OPEN,
+                next_retry_delay=timedelta(seconds=wait),
+            )
 
     async def _execute(
         self,

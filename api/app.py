@@ -31,10 +31,12 @@ from tempograph.api.routes import (
     system,
     threads,
 )
+from tempograph.api.routes import breakers as breaker_routes
 from tempograph.api.routes.codec import CodecCors
 from tempograph.api.state import AppState, Database
 from tempograph.api.storage.assistants import AssistantStore
 from tempograph.api.streaming import Notifier
+from tempograph.breakers import BreakerConfig, Breakers
 from tempograph.database import DatabaseUnavailable
 from tempograph.settings import Settings
 from tempograph.sweeper import Sweeper
@@ -54,6 +56,7 @@ def create_app(
     auth: Policy | None = None,
     thread_ttl: dict[str, Any] | None = None,
     cors: dict[str, Any] | None = None,
+    breakers: BreakerConfig | None = None,
 ) -> FastAPI:
     """An app for ``settings`` serving ``graphs`` (loaded graphs by id) and a memory store
     (``store_index``/``store_ttl`` as in langgraph.json); nothing connects until it starts.
@@ -61,7 +64,8 @@ def create_app(
     ``temporal_client``: a client to use (a worker's, in the same process) instead of its
     own connection. ``auth``: who may call, and do what (:mod:`tempograph.api.auth`).
     ``thread_ttl``: langgraph.json's ``checkpointer.ttl`` (:mod:`tempograph.api.reaper`).
-    ``cors``: cross-origin access (:func:`tempograph.api.cors.cors_settings`)."""
+    ``cors``: cross-origin access (:func:`tempograph.api.cors.cors_settings`).
+    ``breakers``: langgraph.json's ``tempograph.breakers`` (``GET /breakers``)."""
     catalog = GraphCatalog({k: g.original for k, g in graphs.items()}, dict(graphs))
     database: Database
 
@@ -109,6 +113,7 @@ def create_app(
             catalog=catalog,
             notifier=Notifier(database_url),
             values=values,
+            breakers=Breakers(database.pool, breakers or BreakerConfig()),
             webhook_allow_private=settings.webhook_allow_private,
             tenant_max_runs=settings.tenant_max_runs,
             operator_tenant=settings.operator_tenant,
@@ -159,6 +164,7 @@ def create_app(
     app.include_router(audit.router)
     app.include_router(codec.router)
     app.include_router(metrics.router)
+    app.include_router(breaker_routes.router)
     app.include_router(console.router)
     instrument_app(app)  # with tracing on: one trace per request (outermost)
     return app

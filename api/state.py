@@ -12,6 +12,7 @@ from temporalio.client import Client
 
 from tempograph.api.graphs import GraphCatalog
 from tempograph.api.streaming import Notifier
+from tempograph.breakers import Breakers
 from tempograph.checkpoints import PostgresCheckpointStore
 from tempograph.database import DatabaseUnavailable, migrate, open_pool
 from tempograph.starter import RunStarter
@@ -68,6 +69,7 @@ class AppState:
     catalog: GraphCatalog
     notifier: Notifier
     values: ValueStore
+    breakers: Breakers  # the dependencies' circuit breakers (GET /breakers, /metrics)
     webhook_allow_private: bool = False
     tenant_max_runs: int = 0  # per tenant, in flight at once (0: no limit)
     operator_tenant: str | None = None  # whose admins may use /codec (built-in auth)

@@ -300,6 +300,20 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (run_id, task_id, attempt)
     );
     """,
+    # 11: circuit breakers per dependency (tempograph.breakers), one row each, shared by
+    # every worker: closed, open or half_open (a trial attempt is out), the failures in
+    # the window that began at window_start, and when it last opened or began its trial.
+    """
+    CREATE TABLE breakers (
+        name text PRIMARY KEY,
+        state text NOT NULL DEFAULT 'closed' CHECK (state IN ('closed', 'open', 'half_open')),
+        failures integer NOT NULL DEFAULT 0,
+        window_start timestamptz NOT NULL DEFAULT clock_timestamp(),
+        opened_at timestamptz,
+        changed_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+        last_error text
+    );
+    """,
 )
 
 # An arbitrary constant: the advisory lock that serialises migrations across replicas.

@@ -106,6 +106,24 @@ INTERRUPT_OLDEST = _metric(
     "How long the oldest run waiting at interrupt() has waited, by graph",
     ["graph"],
 )
+BREAKER_STATE = _metric(
+    Gauge,
+    "tempograph_breaker_state",
+    "A dependency's circuit breaker: 0 closed, 1 half-open, 2 open (as this process last saw it)",
+    ["breaker"],
+)
+BREAKER_TRANSITIONS = _metric(
+    Counter,
+    "tempograph_breaker_transitions",
+    "Circuit breaker state changes made by this process, by breaker and new state",
+    ["breaker", "state"],
+)
+BREAKER_REJECTED = _metric(
+    Counter,
+    "tempograph_breaker_rejected_attempts",
+    "Node attempts refused by an open circuit breaker (no call reached the dependency)",
+    ["breaker"],
+)
 BACKLOG = _metric(
     Gauge,
     "tempograph_task_queue_backlog",

@@ -24,6 +24,7 @@ from typing import Any
 
 from langgraph.graph import StateGraph
 
+from tempograph.breakers import BreakerConfig
 from tempograph.errors import ConfigError, GraphLoadError
 from tempograph.usage import Prices
 from tempograph.workflows import serde
@@ -57,6 +58,8 @@ class ProjectConfig:
     prices: Prices = field(default_factory=Prices)
     # LangGraph Server's "http.cors" (Starlette's CORSMiddleware arguments), or None.
     cors: dict[str, Any] | None = None
+    # tempograph.breakers: circuit breakers' settings by dependency (tempograph.breakers).
+    breakers: BreakerConfig = field(default_factory=BreakerConfig)
 
 
 def read_config(path: str | Path) -> ProjectConfig:
@@ -119,6 +122,7 @@ def read_config(path: str | Path) -> ProjectConfig:
         thread_ttl or {},
         Prices.parse(raw.get("tempograph", {}).get("prices"), str(path)),
         _read_cors(raw.get("http"), path),
+        BreakerConfig.parse(raw.get("tempograph", {}).get("breakers"), str(path)),
     )
 
 

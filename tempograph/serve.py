@@ -32,6 +32,7 @@ async def _serve_worker(
     metrics_port: int = 0,
 ) -> None:
     from tempograph.activities.events import Recorder
+    from tempograph.breakers import Breakers
     from tempograph.crypto import KeyRing
     from tempograph.database import migrate
     from tempograph.registry import load_project, read_config, store_settings
@@ -82,6 +83,7 @@ async def _serve_worker(
         store=store,
         sandbox=sandbox,
         prices=config.prices,
+        breakers=Breakers(recorder.pool, config.breakers),
     )
     if metrics_port:
         _serve_metrics(settings.metrics_host, metrics_port)
@@ -201,6 +203,7 @@ async def _serve_api(
             thread_ttl=config.thread_ttl,
             # `tempograph up` (it shares its worker's client) lets LangGraph Studio in.
             cors=cors_settings(config.cors, local=temporal is not None),
+            breakers=config.breakers,
         )
         server = ApiServer(
             uvicorn.Config(

@@ -27,6 +27,7 @@ from temporalio.workflow import NondeterminismError
 from tempograph.activities.events import Recorder
 from tempograph.activities.nodes import NodeActivities
 from tempograph.activities.webhooks import WebhookSender
+from tempograph.breakers import BreakerConfig, Breakers
 from tempograph.crypto import KeyRing
 from tempograph.temporal import determinism, logs
 from tempograph.temporal.codec import data_converter
@@ -106,6 +107,7 @@ def build_workers(
     store: BaseStore | None = None,
     sandbox: bool = False,
     prices: Prices | None = None,
+    breakers: Breakers | None = None,
 ) -> list[Worker]:
     """The workers a process runs for ``graphs``.
 
@@ -118,7 +120,8 @@ def build_workers(
     ends; ``webhook_allow_private`` lets webhooks reach private addresses (local
     development); ``store`` is the long-term memory store node bodies get; ``sandbox``
     runs every node's attempts in a sandboxed child process; ``prices`` prices model
-    tokens (langgraph.json's ``tempograph.prices``).
+    tokens (langgraph.json's ``tempograph.prices``); ``breakers`` guards the nodes whose
+    policy or task queue names a dependency (``tempograph.breakers``).
     """
     determinism.install()
     logs.install()
@@ -126,7 +129,14 @@ def build_workers(
     for durable in graphs.values():
         for activity_type, target in durable.targets.items():
             logs.NODE_RETRY[activity_type] = target.policy.retry.to_temporal()
-    nodes = NodeActivities(graphs, recorder, store, sandbox=sandbox, prices=prices)
+    nodes = NodeActivities(
+        graphs,
+        recorder,
+        store,
+        sandbox=sandbox,
+        prices=prices,
+        breakers=breakers or Breakers(recorder.pool, BreakerConfig()),
+    )
     webhooks = WebhookSender(recorder, allow_private=webhook_allow_private)
     # Sync node bodies run on the loop's default executor (LangChain's run_in_executor);
     # size it to the activity slots so a leased slot never waits for a thread.

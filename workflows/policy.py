@@ -1,4 +1,4 @@
-"""Per-node activity policy: timeouts, retries and task queue.
+"""Per-node activity policy: timeouts, retries, task queue and circuit breaker.
 
 Resolved once, when the worker registers a graph, from (strongest first) the node's
 ``metadata["tempograph"]``, LangGraph's own ``RetryPolicy`` / ``TimeoutPolicy`` on the
@@ -30,6 +30,7 @@ _POLICY_KEYS = {
     "retry",
     "approval_timeout",
     "approval_default",
+    "breaker",
 }
 _RETRY_KEYS = {
     "initial_interval",
@@ -84,6 +85,9 @@ class NodePolicy:
     # (a durable timer) answers it with approval_default, as command.resume would.
     approval_timeout: float | None = None
     approval_default: Any = None
+    # The dependency this node calls, whose circuit breaker guards its attempts
+    # (tempograph.breakers); None: its task queue's breaker, if that names one.
+    breaker: str | None = None
 
     def activity_options(self, default_task_queue: str) -> dict[str, Any]:
         """Keyword arguments for ``workflow.execute_activity`` (or the local variant)."""
@@ -146,6 +150,11 @@ def apply_overrides(base: NodePolicy, spec: Mapping[str, Any], where: str) -> No
         changes["task_queue"] = queue
     if "retry" in spec:
         changes["retry"] = _retry_overrides(base.retry, spec["retry"], where)
+    if "breaker" in spec:
+        breaker = spec["breaker"]
+        if not isinstance(breaker, str) or not breaker:
+            raise ConfigError(f'{where}: breaker must name the dependency, e.g. "openai"')
+        changes["breaker"] = breaker
     if "approval_timeout" in spec:
         if "approval_default" not in spec:
             raise ConfigError(

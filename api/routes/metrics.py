@@ -3,7 +3,8 @@
 Beside this process's counters and histograms (:mod:`tempograph.metrics`; in
 ``tempograph up`` the worker's too), two gauges describe the whole deployment and are
 read when scraped: threads waiting at ``interrupt()`` (how many, and the oldest wait, by
-graph) from Postgres, and the main task queue's backlog from Temporal. Metrics cross
+graph) and the circuit breakers' states from Postgres, and the main task queue's backlog
+from Temporal. Metrics cross
 tenants, so with auth only operators may read them (:func:`require_operator`).
 """
 
@@ -38,7 +39,7 @@ _KINDS = {
 async def metrics(state: State) -> Response:
     """Prometheus metrics of this process and of the deployment's waiting work."""
     require_operator(state, "metrics describe every tenant's runs")
-    await asyncio.gather(_interrupts(state), _backlog(state))
+    await asyncio.gather(_interrupts(state), _backlog(state), state.breakers.describe())
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 

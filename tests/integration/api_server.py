@@ -18,6 +18,7 @@ from tempograph.activities.events import Recorder
 from tempograph.api import create_app
 from tempograph.api.auth import Policy
 from tempograph.api.server import ApiServer
+from tempograph.breakers import BreakerConfig, Breakers
 from tempograph.settings import Settings
 from tempograph.store import PostgresStore
 from tempograph.temporal.devserver import DevServer
@@ -37,6 +38,7 @@ async def serving(
     auth: Policy | None = None,
     thread_ttl: dict[str, Any] | None = None,
     cors: dict[str, Any] | None = None,
+    breakers: BreakerConfig | None = None,
 ) -> AsyncIterator[httpx.AsyncClient]:
     # Webhooks may reach loopback here: the tests' receivers listen on 127.0.0.1.
     settings = Settings(
@@ -53,6 +55,7 @@ async def serving(
                 auth=auth,
                 thread_ttl=thread_ttl,
                 cors=cors,
+                breakers=breakers,
             ),
             host="127.0.0.1",
             port=port,
@@ -86,6 +89,7 @@ async def api_stack(
     thread_ttl: dict[str, Any] | None = None,
     sandbox: bool = False,
     prices: Prices | None = None,
+    breakers: BreakerConfig | None = None,
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The app and a worker (keeping checkpoints and events in ``database_url``) for
     ``graphs``; ``client`` must carry the claim-check codec on that database."""
@@ -101,6 +105,7 @@ async def api_stack(
                 store_index=store_index,
                 auth=auth,
                 thread_ttl=thread_ttl,
+                breakers=breakers,
             )
         )
         store = PostgresStore(await recorder.pool(), index=cast(Any, store_index))
@@ -113,6 +118,7 @@ async def api_stack(
             store=store,
             sandbox=sandbox,
             prices=prices,
+            breakers=Breakers(recorder.pool, breakers or BreakerConfig()),
         ):
             await stack.enter_async_context(worker)
         stack.push_async_callback(recorder.close)
