@@ -80,6 +80,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve Prometheus metrics on this port (default: TEMPOGRAPH_METRICS_PORT or"
         " 9464; 0 for none)",
     )
+    worker.add_argument(
+        "--build-id",
+        default=None,
+        help="join a Temporal Worker Deployment as this version, runs pinned to the version"
+        " they started on; 'auto' derives it from the code (default: TEMPOGRAPH_BUILD_ID;"
+        " unset: an unversioned worker)",
+    )
+    worker.add_argument(
+        "--deployment",
+        default=None,
+        help="the Worker Deployment's name (default: TEMPOGRAPH_DEPLOYMENT, else the task queue)",
+    )
+    worker.add_argument(
+        "--promote",
+        action="store_true",
+        help="make this worker's version the deployment's current one: new runs start on it",
+    )
 
     run = sub.add_parser("run", help="run a graph on the running stack")
     run.add_argument("graph")
@@ -159,6 +176,9 @@ def main(argv: list[str] | None = None) -> int:
             node_queues=args.node_queues,
             sandbox=args.sandbox,
             metrics_port=settings.metrics_port if args.metrics_port is None else args.metrics_port,
+            build_id=args.build_id or settings.build_id,
+            deployment=args.deployment or settings.deployment,
+            promote=args.promote,
         ),
         "run": lambda: _run(settings, args),
         "resume": lambda: _resume(settings, args),

@@ -30,7 +30,12 @@ async def _serve_worker(
     share: asyncio.Future[Client] | None = None,
     sandbox: bool = False,
     metrics_port: int = 0,
+    build_id: str | None = None,
+    deployment: str | None = None,
+    promote: bool = False,
 ) -> None:
+    from temporalio.common import WorkerDeploymentVersion
+
     from tempograph.activities.events import Recorder
     from tempograph.breakers import Breakers
     from tempograph.crypto import KeyRing
@@ -38,6 +43,8 @@ async def _serve_worker(
     from tempograph.registry import load_project, read_config, store_settings
     from tempograph.store import PostgresStore
     from tempograph.temporal.client import connect, require_temporal_auth
+    from tempograph.temporal.versioning import AUTO, code_build_id
+    from tempograph.temporal.versioning import promote as promote_version
     from tempograph.temporal.worker import build_workers
     from tempograph.workflows import values
 
@@ -59,6 +66,16 @@ async def _serve_worker(
         raise TempographError(
             f"no graph in {config_path} could be loaded", code=ErrorCode.GRAPH_LOAD_FAILED
         )
+    if promote and not build_id:
+        raise TempographError(
+            "--promote makes a versioned worker's version current: give it --build-id",
+            code=ErrorCode.CONFIG_INVALID,
+        )
+    version = None
+    if build_id:
+        if build_id == AUTO:
+            build_id = code_build_id(config.path, [config.path.parent, *config.dependencies])
+        version = WorkerDeploymentVersion(deployment or settings.task_queue, build_id)
     values.configure(settings.cache_bytes // 2)
     recorder = Recorder(settings.database_url, cache_bytes=settings.cache_bytes // 4)
     client = await connect(settings, recorder.values)
@@ -84,6 +101,7 @@ async def _serve_worker(
         sandbox=sandbox,
         prices=config.prices,
         breakers=Breakers(recorder.pool, config.breakers),
+        version=version,
     )
     if metrics_port:
         _serve_metrics(settings.metrics_host, metrics_port)
@@ -91,6 +109,11 @@ async def _serve_worker(
         stack.push_async_callback(recorder.close)  # after the workers stop
         for worker in workers:
             await stack.enter_async_context(worker)
+        if version is not None:
+            _say(f"worker version {version.to_canonical_string()} (runs pinned to it)")
+            if promote:
+                await promote_version(client, version)
+                _say(f"promoted {version.to_canonical_string()}: new runs start on it")
         on_ready(sorted(graphs))
         await stop.wait()
 

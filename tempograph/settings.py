@@ -67,6 +67,10 @@ class Settings:
     metrics_port: int = 9464
     # The Temporal UI, for the console's links to runs (`tempograph up` sets its own).
     temporal_ui_url: str | None = None
+    # `tempograph worker`: the Worker Deployment version it joins ("auto": from its code;
+    # None: unversioned) and the deployment's name (None: the task queue).
+    build_id: str | None = None
+    deployment: str | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -109,4 +113,6 @@ class Settings:
             metrics_host=env.get("TEMPOGRAPH_METRICS_HOST", cls.metrics_host),
             metrics_port=int(env.get("TEMPOGRAPH_METRICS_PORT", cls.metrics_port)),
             temporal_ui_url=env.get("TEMPOGRAPH_TEMPORAL_UI_URL") or None,
+            build_id=env.get("TEMPOGRAPH_BUILD_ID") or None,
+            deployment=env.get("TEMPOGRAPH_DEPLOYMENT") or None,
         )

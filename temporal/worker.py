@@ -20,6 +20,7 @@ from datetime import timedelta
 
 from langgraph.store.base import BaseStore
 from temporalio.client import Client
+from temporalio.common import WorkerDeploymentVersion
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 from temporalio.workflow import NondeterminismError
@@ -31,6 +32,7 @@ from tempograph.breakers import BreakerConfig, Breakers
 from tempograph.crypto import KeyRing
 from tempograph.temporal import determinism, logs
 from tempograph.temporal.codec import data_converter
+from tempograph.temporal.versioning import deployment_config
 from tempograph.usage import Prices
 from tempograph.valuestore import ValueStore
 from tempograph.workflows import graphs as graph_registry
@@ -108,6 +110,7 @@ def build_workers(
     sandbox: bool = False,
     prices: Prices | None = None,
     breakers: Breakers | None = None,
+    version: WorkerDeploymentVersion | None = None,
 ) -> list[Worker]:
     """The workers a process runs for ``graphs``.
 
@@ -121,7 +124,9 @@ def build_workers(
     development); ``store`` is the long-term memory store node bodies get; ``sandbox``
     runs every node's attempts in a sandboxed child process; ``prices`` prices model
     tokens (langgraph.json's ``tempograph.prices``); ``breakers`` guards the nodes whose
-    policy or task queue names a dependency (``tempograph.breakers``).
+    policy or task queue names a dependency (``tempograph.breakers``); ``version`` makes
+    every worker a versioned one of that Worker Deployment Version, its workflows pinned
+    (:mod:`tempograph.temporal.versioning`).
     """
     determinism.install()
     logs.install()
@@ -148,6 +153,7 @@ def build_workers(
         "max_concurrent_activities": max_concurrent_activities,
         "graceful_shutdown_timeout": graceful_shutdown,
         "identity": identity,
+        "deployment_config": None if version is None else deployment_config(version),
     }
     named = sorted({q for g in graphs.values() for q in g.task_queues} - {task_queue})
     if not isinstance(node_queues, str):

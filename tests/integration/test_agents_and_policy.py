@@ -391,9 +391,9 @@ async def test_graph_defaults_and_node_overrides_set_attempts(
 
 
 KNOWN_POLICY_KEYS = (
-    "known: ['approval_default', 'approval_timeout', 'heartbeat_timeout', 'local', 'retry', "
-    "'sandbox', 'sandbox_cpu_seconds', 'sandbox_memory_mb', 'schedule_to_close_timeout', "
-    "'start_to_close_timeout', 'task_queue']"
+    "known: ['approval_default', 'approval_timeout', 'breaker', 'heartbeat_timeout', 'local', "
+    "'retry', 'sandbox', 'sandbox_cpu_seconds', 'sandbox_memory_mb', "
+    "'schedule_to_close_timeout', 'start_to_close_timeout', 'task_queue']"
 )
 
 

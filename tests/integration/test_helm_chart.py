@@ -110,9 +110,20 @@ def test_the_tools_are_installed() -> None:
     assert (K8S_TOOLS / "node_modules" / "@kubernetes-models" / "keda").exists()
 
 
-@pytest.mark.parametrize("values", [None, "self-hosted.yaml", "temporal-cloud.yaml"])
-def test_the_chart_lints_renders_and_validates(values: str | None, schemas: Path) -> None:
-    args = [*SECRET] if values is None else ["-f", EXAMPLES / values]
+VERSIONED = [*SECRET, "--set", "worker.buildId=v2,worker.promote=true,api.enabled=false"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        SECRET,
+        ["-f", EXAMPLES / "self-hosted.yaml"],
+        ["-f", EXAMPLES / "temporal-cloud.yaml"],
+        VERSIONED,
+    ],
+    ids=["defaults", "self-hosted", "temporal-cloud", "a-version-release"],
+)
+def test_the_chart_lints_renders_and_validates(args: list[str | Path], schemas: Path) -> None:
     lint = run(HELM, "lint", "--strict", CHART, *args)
     assert lint.returncode == 0, lint.stdout + lint.stderr
     done = run(HELM, "template", "demo", CHART, "--kube-version", KUBERNETES, *args)
@@ -212,6 +223,30 @@ def test_mtls_mounts_the_client_certificate_and_hands_it_to_keda() -> None:
     refs = named(docs, "TriggerAuthentication")["spec"]["secretTargetRef"]
     parameters = [r["parameter"] for r in refs]
     assert parameters == ["cert", "key", "ca"]
+
+
+def test_a_version_release_carries_pinned_workers_scaled_by_their_version() -> None:
+    docs = render(*VERSIONED)
+    assert {d["kind"] for d in docs} == {"ConfigMap", "Deployment", "ScaledObject"}  # no API
+    worker = named(docs, "Deployment", "-worker")["spec"]["template"]["spec"]["containers"][0]
+    assert worker["command"][-1] == "--promote"
+    env = env_of(worker)
+    assert (env["TEMPOGRAPH_BUILD_ID"], env["TEMPOGRAPH_DEPLOYMENT"]) == ("v2", "tempograph")
+    [trigger] = named(docs, "ScaledObject")["spec"]["triggers"]
+    assert trigger["metadata"]["workerDeploymentBuildId"] == "v2"
+    assert trigger["metadata"]["workerDeploymentName"] == "tempograph"
+    refused = run(
+        HELM,
+        "template",
+        "demo",
+        CHART,
+        "--kube-version",
+        KUBERNETES,
+        *SECRET,
+        "--set",
+        "worker.buildId=auto",
+    )
+    assert refused.returncode != 0 and "give an explicit id" in refused.stderr
 
 
 def test_without_secrets_the_chart_says_what_it_needs() -> None:
