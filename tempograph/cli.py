@@ -14,6 +14,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tempograph.cluster import cluster_up
 from tempograph.commands import _audit, _keys, _resume, _run, _state
 from tempograph.console import (
     EXIT_BAD_INPUT,
@@ -49,6 +50,18 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--port", type=int, default=7233, help="Temporal gRPC port")
     up.add_argument("--ui-port", type=int, default=8233, help="Temporal UI port")
     up.add_argument("--api-port", type=int, default=8000, help="HTTP API port")
+
+    cluster = sub.add_parser("cluster", help="a production rehearsal on one machine")
+    cluster_sub = cluster.add_subparsers(dest="cluster_command", required=True)
+    cluster_up = cluster_sub.add_parser(
+        "up", help="real Temporal server + UI, workers, API replicas behind HAProxy"
+    )
+    cluster_up.add_argument("--config", type=Path, default=None, help="langgraph.json")
+    cluster_up.add_argument("--workers", type=int, default=3, help="worker processes")
+    cluster_up.add_argument("--api-replicas", type=int, default=2, help="API processes")
+    cluster_up.add_argument("--port", type=int, default=7233, help="Temporal frontend port")
+    cluster_up.add_argument("--ui-port", type=int, default=8233, help="Temporal UI port")
+    cluster_up.add_argument("--api-port", type=int, default=8000, help="the API's port")
 
     api = sub.add_parser("api", help="the HTTP API alone (needs Temporal running)")
     api.add_argument("--config", type=Path, default=None, help="langgraph.json (default: demo)")
@@ -183,17 +196,26 @@ def main(argv: list[str] | None = None) -> int:
         "run": lambda: _run(settings, args),
         "resume": lambda: _resume(settings, args),
         "state": lambda: _state(settings, args),
+        "cluster": lambda: cluster_up(
+            settings,
+            _config_arg(args),
+            workers=args.workers,
+            api_replicas=args.api_replicas,
+            port=args.port,
+            ui_port=args.ui_port,
+            api_port=args.api_port,
+        ),
         "keys": lambda: _keys(settings, args),
         "audit": lambda: _audit(settings, args),
     }
     try:
-        if args.command in ("up", "api", "worker"):
+        if args.command in ("up", "api", "worker", "cluster"):
             from tempograph import logformat
             from tempograph.telemetry import setup_tracing
 
             logformat.configure()
             setup_tracing(f"tempograph-{args.command}")
-        _encryption(settings, create=args.command == "up")
+        _encryption(settings, create=args.command in ("up", "cluster"))
         result = asyncio.run(commands[args.command]())
     except TempographError as err:
         _err(f"error: {err.message}")

@@ -1,0 +1,104 @@
+"""Processes a command starts and owns (``tempograph cluster up``'s): each logs to a
+file, is started in its own session, and is stopped by its PID, never by name."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import signal
+import socket
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tempograph.errors import ErrorCode, TempographError
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def free_service_port() -> int:
+    """A free port below 32768: Temporal keeps its services' ports in a smallint column
+    (cluster_membership.rpc_port), so the kernel's ephemeral range (32768 and up) fails."""
+    for _ in range(200):
+        port = random.randint(20000, 32000)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise TempographError("no free port below 32768", code=ErrorCode.SERVER_UNAVAILABLE)
+
+
+@dataclass
+class Process:
+    """A process we started, logging to a file; stopped by its PID, never by name."""
+
+    name: str
+    args: Sequence[str]
+    log: Path
+    env: dict[str, str] | None = None
+    cwd: Path | None = None
+    proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    def start(self) -> None:
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                list(self.args),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=self.env,
+                cwd=self.cwd,
+                start_new_session=True,  # Ctrl-C reaches us; we stop it in order
+            )
+
+    @property
+    def pid(self) -> int | None:
+        return None if self.proc is None else self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, grace: float = 20.0) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def tail(self, size: int = 3000) -> str:
+        try:
+            return self.log.read_bytes()[-size:].decode(errors="replace")
+        except OSError:
+            return ""
+
+
+async def wait_port(port: int, process: Process, within: float = 90.0) -> None:
+    """Until something accepts on 127.0.0.1:``port``; an error with the log's end if the
+    process dies or the time runs out."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while loop.time() < deadline:
+        if not process.alive():
+            break
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            return
+        except OSError:
+            await asyncio.sleep(0.2)
+    state = "exited" if not process.alive() else "did not listen"
+    raise TempographError(
+        f"{process.name} {state} (port {port}); its log ends:\n{process.tail()}",
+        code=ErrorCode.SERVER_UNAVAILABLE,
+    )
