@@ -14,6 +14,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tempograph.autoscale import parse_bounds
 from tempograph.cluster import cluster_up
 from tempograph.commands import _audit, _keys, _resume, _run, _state
 from tempograph.console import (
@@ -62,6 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
     cluster_up.add_argument("--port", type=int, default=7233, help="Temporal frontend port")
     cluster_up.add_argument("--ui-port", type=int, default=8233, help="Temporal UI port")
     cluster_up.add_argument("--api-port", type=int, default=8000, help="the API's port")
+    cluster_up.add_argument(
+        "--autoscale",
+        metavar="MIN:MAX",
+        default=None,
+        help="worker processes per task queue, sized to its backlog (instead of --workers)",
+    )
 
     api = sub.add_parser("api", help="the HTTP API alone (needs Temporal running)")
     api.add_argument("--config", type=Path, default=None, help="langgraph.json (default: demo)")
@@ -204,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
             port=args.port,
             ui_port=args.ui_port,
             api_port=args.api_port,
+            autoscale=parse_bounds(args.autoscale) if args.autoscale else None,
         ),
         "keys": lambda: _keys(settings, args),
         "audit": lambda: _audit(settings, args),

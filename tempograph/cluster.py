@@ -21,6 +21,7 @@ from pathlib import Path
 
 import httpx
 
+from tempograph.autoscale import Autoscaler, Pool
 from tempograph.console import ENDPOINTS_FILE, _say, _stop_requested
 from tempograph.errors import ErrorCode, TempographError
 from tempograph.settings import Settings
@@ -106,7 +107,10 @@ async def cluster_up(
     port: int = 7233,
     ui_port: int = 8233,
     api_port: int = 8000,
+    autoscale: tuple[int, int] | None = None,
 ) -> None:
+    from temporalio.client import Client
+
     from tempograph.database import EmbeddedPostgres
 
     if workers < 1 or api_replicas < 1:
@@ -130,6 +134,7 @@ async def cluster_up(
         )
     processes: list[Process] = []
     embedded: list[EmbeddedPostgres] = []
+    scaler: list[Autoscaler] = []
     replicas = [free_port() for _ in range(api_replicas)]
 
     async def start_all() -> str:
@@ -150,15 +155,26 @@ async def cluster_up(
                 [*settings.codec_origins, f"http://127.0.0.1:{ui_port}"]
             ),
         }
-        for i in range(1, workers + 1):
-            worker = Process(
-                f"worker {i}",
-                [*TEMPOGRAPH, "worker", "--config", str(config_path), "--metrics-port", "0"],
-                logs / f"worker-{i}.log",
-                env=env,
-            )
-            processes.append(worker)
-            worker.start()
+        worker_command = [*TEMPOGRAPH, "worker", "--config", str(config_path)]
+        worker_command += ["--metrics-port", "0"]
+        if autoscale is None:
+            for i in range(1, workers + 1):
+                worker = Process(f"worker {i}", worker_command, logs / f"worker-{i}.log", env=env)
+                processes.append(worker)
+                worker.start()
+        else:
+
+            def spawn(pool: Pool) -> Process:
+                pool.started += 1
+                name = f"worker {pool.queue} {pool.started}"
+                log = logs / f"worker-{pool.queue}-{pool.started}.log"
+                worker = Process(name, [*worker_command, *pool.args], log, env=env)
+                worker.start()
+                return worker
+
+            client = await Client.connect(temporal.address)
+            scaler.append(Autoscaler(client, _pools(settings, config_path), autoscale, spawn, _say))
+            scaler[0].fill()
         for i, replica_port in enumerate(replicas, start=1):
             api = Process(
                 f"api replica {i}",
@@ -168,10 +184,11 @@ async def cluster_up(
             )
             processes.append(api)
             api.start()
-        for process in processes:
+        for process in [*processes, *(scaler[0].live() if scaler else [])]:
             if process.name.startswith("worker"):
                 await _worker_ready(process)
-        for process, replica_port in zip(processes[workers:], replicas, strict=True):
+        apis = [p for p in processes if p.name.startswith("api replica")]
+        for process, replica_port in zip(apis, replicas, strict=True):
             await _api_ready(f"http://127.0.0.1:{replica_port}", process)
         proxy_config = root / "haproxy.cfg"
         proxy_config.write_text(haproxy_config(api_port, replicas))
@@ -196,6 +213,10 @@ async def cluster_up(
         database_url = starting.result()
         endpoints = settings.data_dir / ENDPOINTS_FILE
 
+        def owned() -> list[Process]:
+            """What runs now (a draining worker is on its way out: not restarted)."""
+            return [*temporal.processes, *processes, *(scaler[0].live() if scaler else [])]
+
         def publish() -> None:
             """Where everything is, and every process's PID (for `tempograph run` and
             friends, and for chaos tests)."""
@@ -205,31 +226,51 @@ async def cluster_up(
                         "api": f"http://127.0.0.1:{api_port}",
                         "temporal": temporal.address,
                         "database": database_url,
-                        "cluster": {p.name: p.pid for p in [*temporal.processes, *processes]},
+                        "cluster": {p.name: p.pid for p in owned()},
                     }
                 )
             )
 
         publish()
+        count = (
+            f"{workers} workers"
+            if autoscale is None
+            else f"{autoscale[0]} to {autoscale[1]} workers per task queue"
+        )
         _say(
             f"tempograph cluster ready: API http://127.0.0.1:{api_port} (HAProxy over"
-            f" {api_replicas} replicas), {workers} workers, Temporal {temporal.address},"
+            f" {api_replicas} replicas), {count}, Temporal {temporal.address},"
             f" UI http://127.0.0.1:{ui_port}; logs in {logs}"
         )
         # Like an orchestrator, restart what dies (a crash, or a chaos test's SIGKILL).
         while not stop.is_set():
-            for process in [*temporal.processes, *processes]:
+            for process in owned():
                 if not process.alive():
                     _say(f"{process.name} exited; restarting it")
                     process.start()
                     publish()
+            if scaler and await scaler[0].step():
+                publish()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 1.0)
+                await asyncio.wait_for(stop.wait(), 2.0)
     finally:
         _say("tempograph cluster: stopping")
-        for process in reversed(processes):
+        pooled = [*scaler[0].live(), *scaler[0].draining] if scaler else []
+        for process in reversed([*processes, *pooled]):
             await asyncio.to_thread(process.stop)
         await asyncio.to_thread(temporal.stop)
         for database in embedded:
             await asyncio.to_thread(database.stop)
         (settings.data_dir / ENDPOINTS_FILE).unlink(missing_ok=True)
+
+
+def _pools(settings: Settings, config_path: Path) -> list[Pool]:
+    """A pool per task queue the project uses: the main one (workflows and the nodes
+    without a queue of their own) and each node policy's ``task_queue``."""
+    from tempograph.registry import load_project, read_config
+
+    graphs, _ = load_project(read_config(config_path))
+    queues = {q for g in graphs.values() for q in g.task_queues}
+    node_queues = sorted(queues - {settings.task_queue})
+    main = Pool(settings.task_queue, ["--node-queues", "none"] if node_queues else [])
+    return [main, *(Pool(q, ["--node-queues", q]) for q in node_queues)]

@@ -95,6 +95,7 @@ async def _serve_worker(
         graphs,
         recorder,
         node_queues=queues,
+        max_concurrent_activities=settings.activity_slots,
         graceful_shutdown=timedelta(seconds=settings.graceful_shutdown_seconds),
         webhook_allow_private=settings.webhook_allow_private,
         store=store,

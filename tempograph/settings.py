@@ -71,6 +71,8 @@ class Settings:
     # None: unversioned) and the deployment's name (None: the task queue).
     build_id: str | None = None
     deployment: str | None = None
+    # Node attempts one worker process runs at once (its activity slots).
+    activity_slots: int = 100
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -115,4 +117,5 @@ class Settings:
             temporal_ui_url=env.get("TEMPOGRAPH_TEMPORAL_UI_URL") or None,
             build_id=env.get("TEMPOGRAPH_BUILD_ID") or None,
             deployment=env.get("TEMPOGRAPH_DEPLOYMENT") or None,
+            activity_slots=int(env.get("TEMPOGRAPH_ACTIVITY_SLOTS", cls.activity_slots)),
         )
