@@ -124,18 +124,19 @@ class NodeActivities:
         breaker = self._breaker_of(policy, info.task_queue)
         try:
             async with watch.watching(self._recorder):
+                trial = False
                 if breaker is not None:
-                    await self._admit(breaker)
+                    trial = await self._admit(breaker)
                 try:
                     done = await self._execute(
                         call, node_input, runnable, config, result, retry_on, policy
                     )
                 except ApplicationError as error:  # the node failed (its error wrapped)
                     if breaker is not None:
-                        await breaker.failed(error.__cause__ or error)
+                        await breaker.failed(error.__cause__ or error, trial=trial)
                     raise
                 if breaker is not None:
-                    await breaker.succeeded()
+                    await breaker.succeeded(trial=trial)
                 watch.outcome = "interrupted" if done.interrupts else "ok"
                 return done
         finally:
@@ -150,8 +151,9 @@ class NodeActivities:
         name = policy.breaker or self._breakers.config.for_queue(task_queue)
         return None if name is None else Breaker(self._breakers, name)
 
-    async def _admit(self, breaker: Breaker) -> None:
-        """Refuse the attempt, retryably, while the breaker is open. Its next attempt is
+    async def _admit(self, breaker: Breaker) -> bool:
+        """Refuse the attempt, retryably, while the breaker is open (else: whether it is
+        the half-open trial). Its next attempt is
         due when a trial may go through (spread by up to a tenth, so the runs waiting do
         not all ask at once): attempts are not spent while nothing can succeed."""
         admission = await breaker.admit()
@@ -163,6 +165,7 @@ class NodeActivities:
                 type=CIRCUIT_OPEN,
                 next_retry_delay=timedelta(seconds=wait),
             )
+        return admission.trial
 
     async def _execute(
         self,

@@ -4,9 +4,9 @@ the queue's backlog as Temporal reports it (``DescribeTaskQueue`` with its stati
 Every ``interval`` seconds, per pool: the backlog (workflow and activity tasks waiting)
 asks for ``ceil(backlog / per_worker)`` workers, kept between MIN and MAX. More are
 started at once; one is drained (SIGTERM: it stops polling, finishes the nodes it runs,
-exits) once the queue has had no backlog for ``quiet`` seconds since the last change,
-and so on down to MIN. KEDA's ``temporal`` scaler does the same on Kubernetes (the Helm
-chart's ``ScaledObject``).
+exits) once the queue has been quiet for ``quiet`` seconds (no backlog seen, and no
+change of the pool), and so on down to MIN. KEDA's ``temporal`` scaler does the same on
+Kubernetes (the Helm chart's ``ScaledObject``).
 """
 
 from __future__ import annotations
@@ -68,6 +68,7 @@ class Pool:
     args: list[str]
     workers: list[Process] = field(default_factory=list)
     changed: float = 0.0  # monotonic time of the last start or drain
+    idle_since: float | None = None  # since when its backlog has been zero
     started: int = 0  # workers ever started here, for their names
 
 
@@ -111,13 +112,18 @@ class Autoscaler:
             except (RPCError, RuntimeError, TimeoutError):
                 continue  # Temporal busy or restarting: decide next time
             now = time.monotonic()
+            if waiting:
+                pool.idle_since = None
+            elif pool.idle_since is None:
+                pool.idle_since = now
+            quiet_for = 0.0 if pool.idle_since is None else now - max(pool.idle_since, pool.changed)
             have = len(pool.workers)
             want = min(self.maximum, max(self.minimum, math.ceil(waiting / self.per_worker)))
             if want > have:
                 for _ in range(want - have):
                     pool.workers.append(self._spawn(pool))
                 self._say(f"autoscale {pool.queue}: {have} -> {want} workers (backlog {waiting})")
-            elif waiting == 0 and have > self.minimum and now - pool.changed >= self.quiet:
+            elif have > self.minimum and quiet_for >= self.quiet:
                 worker = pool.workers.pop()
                 self.draining.append(worker)
                 asyncio.get_running_loop().run_in_executor(None, self._drain, worker)

@@ -171,9 +171,10 @@ class Breakers:
         BREAKER_REJECTED.labels(name).inc()
         return Admission(False, row["state"], retry_in=max(0.0, float(row["retry_in"] or 0)))
 
-    async def failed(self, name: str, error: BaseException) -> None:
-        """An admitted attempt failed: count it; open the breaker at the threshold (or
-        again, when it was the trial)."""
+    async def failed(self, name: str, error: BaseException, *, trial: bool = False) -> None:
+        """An admitted attempt failed: count it; open the breaker at the threshold, or
+        again when it was the trial (an attempt admitted before the breaker opened does
+        not decide a half-open breaker)."""
         settings = self.config.of(name)
         if not settings.counts(error):
             return
@@ -192,7 +193,9 @@ class Breakers:
             assert row is not None
             failures = 1 if row["expired"] else row["failures"] + 1
             state = row["state"]
-            opens = state == "half_open" or (state == "closed" and failures >= settings.failures)
+            opens = (state == "half_open" and trial) or (
+                state == "closed" and failures >= settings.failures
+            )
             await connection.execute(
                 """
                 UPDATE breakers SET failures = $2, last_error = $3,
@@ -216,8 +219,10 @@ class Breakers:
             )
             self._changed(name, state, "open", f"{why}; last: {message}")
 
-    async def succeeded(self, name: str) -> None:
-        """An admitted attempt succeeded: a half-open breaker closes."""
+    async def succeeded(self, name: str, *, trial: bool = False) -> None:
+        """An admitted attempt succeeded: if it was the trial, the breaker closes."""
+        if not trial:
+            return
         closed = await (await self._pool()).fetchval(
             "UPDATE breakers SET state = 'closed', failures = 0,"
             " window_start = clock_timestamp(), changed_at = clock_timestamp()"
@@ -286,14 +291,14 @@ class Breaker:
     async def admit(self) -> Admission:
         return await self.breakers.admit(self.name)
 
-    async def failed(self, error: BaseException) -> None:
+    async def failed(self, error: BaseException, *, trial: bool) -> None:
         try:
-            await self.breakers.failed(self.name, error)
+            await self.breakers.failed(self.name, error, trial=trial)
         except Exception as err:  # noqa: BLE001 - see the class docstring
             logger.warning("breaker %s: failure not recorded: %s", self.name, err)
 
-    async def succeeded(self) -> None:
+    async def succeeded(self, *, trial: bool) -> None:
         try:
-            await self.breakers.succeeded(self.name)
+            await self.breakers.succeeded(self.name, trial=trial)
         except Exception as err:  # noqa: BLE001 - see the class docstring
             logger.warning("breaker %s: success not recorded: %s", self.name, err)

@@ -89,7 +89,7 @@ async def _worker_ready(process: Process, within: float = 120.0) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
     while loop.time() < deadline and process.alive():
-        if "worker ready" in process.tail(20000):
+        if "worker ready" in process.output():
             return
         await asyncio.sleep(0.3)
     raise TempographError(

@@ -112,9 +112,13 @@ async def _serve_worker(
             await stack.enter_async_context(worker)
         if version is not None:
             _say(f"worker version {version.to_canonical_string()} (runs pinned to it)")
-            if promote:
-                await promote_version(client, version)
+            if promote and await promote_version(client, version):
                 _say(f"promoted {version.to_canonical_string()}: new runs start on it")
+            elif promote:
+                _say(
+                    f"not promoting {version.to_canonical_string()}: it was current before;"
+                    " promote it by hand to roll back"
+                )
         on_ready(sorted(graphs))
         await stop.wait()
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from tempograph.errors import ErrorCode, TempographError
 from tempograph.settings import SEARCH_ATTRIBUTES
-from tempograph.temporal.cluster_postgres import TemporalPostgres, postgres_bin
+from tempograph.temporal.cluster_postgres import TemporalPostgres, postgres_bin, private_file
 from tempograph.temporal.devserver import temporal_binary, tools_dir
 from tempograph.temporal.processes import Process, free_port, free_service_port, wait_port
 
@@ -171,8 +171,8 @@ class TemporalCluster:
         config.mkdir(parents=True, exist_ok=True)
         dynamic = config / "dynamic.yaml"
         dynamic.write_text(DYNAMIC_CONFIG)
-        (config / "cluster.yaml").write_text(server_config(pg, ports, dynamic))
-        (config / "cluster.yaml").chmod(0o600)  # it holds the database password
+        # Readable by its owner only: it holds the database password.
+        private_file(config / "cluster.yaml", server_config(pg, ports, dynamic))
         for service in SERVICES:
             process = Process(
                 f"temporal {service}",

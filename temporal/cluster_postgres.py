@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import pwd
 import secrets
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -42,10 +43,11 @@ class TemporalPostgres:
     def password(self) -> str:
         return self.password_file.read_text().strip()
 
-    def _as_owner(self, args: list[str]) -> list[str]:
-        if os.geteuid() != 0:
-            return args
-        return ["runuser", "-u", "postgres", "--", *args]
+    @staticmethod
+    def _user() -> str | None:
+        """Whom Postgres runs as: ``postgres`` when we are root (signals then reach it
+        directly: a stop is its own fast shutdown, not a wrapper's kill)."""
+        return "postgres" if os.geteuid() == 0 else None
 
     def _own(self, path: Path) -> None:
         if os.geteuid() == 0:
@@ -56,60 +58,68 @@ class TemporalPostgres:
         if (self.data / "PG_VERSION").exists():
             return
         self.root.mkdir(parents=True, exist_ok=True)
-        if os.geteuid() == 0:  # the postgres user must reach its folder
+        if os.geteuid() == 0:  # the postgres user must reach its folder (as pgserver does)
             for parent in [self.root, *self.root.parents]:
                 parent.chmod(parent.stat().st_mode | 0o011)
-        self.password_file.write_text(secrets.token_urlsafe(24))
-        self.password_file.chmod(0o600)
+        private_file(self.password_file, secrets.token_urlsafe(24))
         pwfile = self.root / "initdb.pw"
-        pwfile.write_text(self.password)
+        private_file(pwfile, self.password)
+        shutil.rmtree(self.data, ignore_errors=True)  # what a failed initdb left
         self.data.mkdir(mode=0o700)
         self._own(self.data)
         self._own(pwfile)
         try:
             done = subprocess.run(
-                self._as_owner(
-                    [
-                        str(postgres_bin() / "initdb"),
-                        "-D",
-                        str(self.data),
-                        "-U",
-                        self.USER,
-                        "--auth=scram-sha-256",
-                        f"--pwfile={pwfile}",
-                        "-E",
-                        "UTF8",
-                        "--no-locale",
-                    ]
-                ),
+                [
+                    str(postgres_bin() / "initdb"),
+                    "-D",
+                    str(self.data),
+                    "-U",
+                    self.USER,
+                    "--auth=scram-sha-256",
+                    f"--pwfile={pwfile}",
+                    "-E",
+                    "UTF8",
+                    "--no-locale",
+                ],
                 capture_output=True,
                 text=True,
                 check=False,
+                user=self._user(),
+                group=self._user(),
             )
         finally:
             pwfile.unlink(missing_ok=True)
         if done.returncode != 0:
+            shutil.rmtree(self.data, ignore_errors=True)
             raise TempographError(
                 f"initdb failed: {done.stderr.strip()[-2000:]}", code=ErrorCode.SERVER_UNAVAILABLE
             )
 
     async def start(self) -> None:
         self.initialize()
-        self.process.args = self._as_owner(
-            [
-                str(postgres_bin() / "postgres"),
-                "-D",
-                str(self.data),
-                "-p",
-                str(self.port),
-                "-c",
-                "listen_addresses=127.0.0.1",
-                "-c",
-                "unix_socket_directories=",  # TCP on loopback only (a deep data dir's
-                # socket path would pass the 107-byte limit)
-                "-c",
-                "max_connections=200",
-            ]
-        )
+        self.process.user = self._user()
+        self.process.args = [
+            str(postgres_bin() / "postgres"),
+            "-D",
+            str(self.data),
+            "-p",
+            str(self.port),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "unix_socket_directories=",  # TCP on loopback only (a deep data dir's
+            # socket path would pass the 107-byte limit)
+            "-c",
+            "max_connections=200",
+        ]
         self.process.start()
         await wait_port(self.port, self.process)
+
+
+def private_file(path: Path, text: str) -> None:
+    """Write ``text`` to a file only its owner can read, from its creation on."""
+    path.unlink(missing_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as out:
+        out.write(text)

@@ -44,10 +44,13 @@ class Process:
     log: Path
     env: dict[str, str] | None = None
     cwd: Path | None = None
+    user: str | None = None  # run as this user (and its group): needs root
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    offset: int = 0  # the log's size when it last started: its output starts there
 
     def start(self) -> None:
         self.log.parent.mkdir(parents=True, exist_ok=True)
+        self.offset = self.log.stat().st_size if self.log.exists() else 0
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 list(self.args),
@@ -57,6 +60,8 @@ class Process:
                 env=self.env,
                 cwd=self.cwd,
                 start_new_session=True,  # Ctrl-C reaches us; we stop it in order
+                user=self.user,
+                group=self.user,
             )
 
     @property
@@ -75,6 +80,15 @@ class Process:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+
+    def output(self) -> str:
+        """What it printed since it last started."""
+        try:
+            with self.log.open("rb") as log:
+                log.seek(self.offset)
+                return log.read().decode(errors="replace")
+        except OSError:
+            return ""
 
     def tail(self, size: int = 3000) -> str:
         try:

@@ -68,13 +68,17 @@ async def test_failures_in_a_window_open_it_and_one_trial_closes_it(pool: asyncp
     assert sum(a.admitted for a in admissions) == 1
     assert [a.trial for a in admissions if a.admitted] == [True]
     assert {a.state for a in admissions if not a.admitted} <= {"open", "half_open"}
+    # An attempt admitted before the breaker opened decides nothing now; the trial does.
+    await breakers.succeeded(name)
+    await breakers.failed(name, RuntimeError("late"))
+    assert not (await breakers.admit(name)).admitted  # still half-open, trial out
     # The trial fails: open again, for another cool-down.
-    await breakers.failed(name, RuntimeError("still 503"))
+    await breakers.failed(name, RuntimeError("still 503"), trial=True)
     assert not (await breakers.admit(name)).admitted
     await asyncio.sleep(0.6)
     trial = await breakers.admit(name)
     assert trial.trial
-    await breakers.succeeded(name)
+    await breakers.succeeded(name, trial=True)
     assert (await breakers.admit(name)).admitted
     [described] = [b for b in await breakers.describe() if b["name"] == name]
     assert described["state"] == "closed" and described["failures"] == 0

@@ -235,6 +235,15 @@ def test_a_version_release_carries_pinned_workers_scaled_by_their_version() -> N
     [trigger] = named(docs, "ScaledObject")["spec"]["triggers"]
     assert trigger["metadata"]["workerDeploymentBuildId"] == "v2"
     assert trigger["metadata"]["workerDeploymentName"] == "tempograph"
+    api_only = render(*SECRET, "--set", "worker.enabled=false")
+    assert {d["kind"] for d in api_only} == {
+        "ConfigMap",
+        "Deployment",
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+        "Service",
+    }
+    assert named(api_only, "Deployment")["metadata"]["name"].endswith("-api")
     refused = run(
         HELM,
         "template",
