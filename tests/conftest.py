@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import importlib
 import os
+import pkgutil
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from temporalio.client import Client
 
@@ -22,6 +25,16 @@ from tempograph.temporal.devserver import DevServer
 from tempograph.valuestore import PostgresValueStore, ValueStore
 from tempograph.workflows.durable import DurableGraph
 from tempograph.workflows.policy import NodePolicy, RetrySpec
+
+# pytest rewrites the asserts of every module of a package that ships a pytest plugin,
+# anyio's included: its lazy imports (Starlette's file responses use one) would
+# ast.parse inside a request while another thread parses, CPython 3.11's "AST
+# constructor recursion depth mismatch" race (python/cpython#106905, seen once in CI).
+# Importing them here, before any thread runs, takes the parse out of the race.
+for _module in pkgutil.walk_packages(anyio.__path__, "anyio."):
+    if "pytest" not in _module.name and "trio" not in _module.name:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(_module.name)
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_ACCEPTANCE = ROOT.parent / "shared" / "acceptance"
