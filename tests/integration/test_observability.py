@@ -69,7 +69,7 @@ async def test_a_run_shows_what_its_model_calls_cost(
     assert attempts == [("ask", 1, "ok"), ("flaky", 1, "retrying"), ("flaky", 2, "ok")]
     failed = reply.json()[1]
     assert failed["error"] == {"error": "RuntimeError", "message": "Transient failure"}
-    assert {"duration_ms", "started_at", "ended_at"} <= set(failed)
+    assert failed["started_at"] and failed["ended_at"]  # when it ran, for the timeline
 
 
 async def test_metrics_count_runs_attempts_retries_tokens_and_waiting_work(
