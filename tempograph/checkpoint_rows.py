@@ -122,15 +122,17 @@ def row_of(record: asyncpg.Record) -> CheckpointRow:
     )
 
 
+def channel_versions(row: CheckpointRow) -> list[tuple[str, str, str]]:
+    """(namespace, channel, version) of every channel value the checkpoint names."""
+    versions = serializer().loads_typed(row.checkpoint)["channel_versions"]
+    return [(row.namespace, channel, str(v)) for channel, v in versions.items()]
+
+
 async def load_rows(
     conn: asyncpg.Connection, thread_id: str, rows: Sequence[CheckpointRow]
 ) -> CheckpointBatch:
     """``rows`` with their channel values (the versions each names) and pending writes."""
-    serde = serializer()
-    wanted: list[tuple[str, str, str]] = []
-    for row in rows:
-        versions = serde.loads_typed(row.checkpoint)["channel_versions"]
-        wanted += [(row.namespace, channel, str(v)) for channel, v in versions.items()]
+    wanted = [version for row in rows for version in channel_versions(row)]
     batch = CheckpointBatch(thread_id, checkpoints=list(rows))
     if wanted:
         for record in await conn.fetch(

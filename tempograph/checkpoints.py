@@ -37,6 +37,7 @@ from langgraph.checkpoint.base import (
     get_checkpoint_metadata,
 )
 
+from tempograph import checkpoint_upkeep as upkeep
 from tempograph.checkpoint_rows import (
     CHECKPOINT_COLUMNS,
     load_rows,
@@ -44,7 +45,6 @@ from tempograph.checkpoint_rows import (
     row_of,
     write_rows,
 )
-from tempograph.crypto import unsealed
 from tempograph.valuestore import ValueStore
 from tempograph.workflows.jsonable import to_jsonable
 from tempograph.workflows.saver import next_version
@@ -295,8 +295,7 @@ class PostgresCheckpointStore(CheckpointStore):
 
     async def adelete_thread(self, thread_id: str) -> None:
         async with self._pool.acquire() as conn, conn.transaction():
-            for table in ("checkpoints", "checkpoint_blobs", "checkpoint_writes"):
-                await conn.execute(f"DELETE FROM {table} WHERE thread_id = $1", str(thread_id))
+            await upkeep.delete_thread(conn, str(thread_id))
 
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
         """Delete the checkpoints the given runs wrote, and their pending writes (a
@@ -304,46 +303,13 @@ class PostgresCheckpointStore(CheckpointStore):
         if not run_ids:
             return
         async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                "DELETE FROM checkpoint_writes w USING checkpoints c"
-                " WHERE c.run_id = ANY($1::text[]) AND w.thread_id = c.thread_id"
-                " AND w.checkpoint_ns = c.checkpoint_ns AND w.checkpoint_id = c.checkpoint_id",
-                [str(r) for r in run_ids],
-            )
-            await conn.execute(
-                "DELETE FROM checkpoints WHERE run_id = ANY($1::text[])", [str(r) for r in run_ids]
-            )
+            await upkeep.delete_for_runs(conn, [str(r) for r in run_ids])
 
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         """Every checkpoint, version and write of one thread under another id; the values
         are shared (content-addressed), so nothing large is copied."""
-        source, target = str(source_thread_id), str(target_thread_id)
         async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                "INSERT INTO checkpoints (thread_id, checkpoint_ns, checkpoint_id,"
-                " parent_checkpoint_id, run_id, checkpoint_type, checkpoint, metadata_type,"
-                " metadata, metadata_json) SELECT $2, checkpoint_ns, checkpoint_id,"
-                " parent_checkpoint_id, run_id, checkpoint_type, checkpoint, metadata_type,"
-                " metadata, metadata_json FROM checkpoints WHERE thread_id = $1"
-                " ON CONFLICT DO NOTHING",
-                source,
-                target,
-            )
-            await conn.execute(
-                "INSERT INTO checkpoint_blobs (thread_id, checkpoint_ns, channel, version, value)"
-                " SELECT $2, checkpoint_ns, channel, version, value FROM checkpoint_blobs"
-                " WHERE thread_id = $1 ON CONFLICT DO NOTHING",
-                source,
-                target,
-            )
-            await conn.execute(
-                "INSERT INTO checkpoint_writes (thread_id, checkpoint_ns, checkpoint_id, task_id,"
-                " idx, channel, value, task_path) SELECT $2, checkpoint_ns, checkpoint_id,"
-                " task_id, idx, channel, value, task_path FROM checkpoint_writes"
-                " WHERE thread_id = $1 ON CONFLICT DO NOTHING",
-                source,
-                target,
-            )
+            await upkeep.copy_thread(conn, str(source_thread_id), str(target_thread_id))
 
     async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         """``keep_latest``: each namespace keeps its newest checkpoint (with its writes and
@@ -358,47 +324,7 @@ class PostgresCheckpointStore(CheckpointStore):
         if strategy != "keep_latest":
             raise ValueError(f"unknown prune strategy {strategy!r}")
         async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                "CREATE TEMP TABLE keep ON COMMIT DROP AS SELECT DISTINCT ON (thread_id,"
-                " checkpoint_ns) thread_id, checkpoint_ns, checkpoint_id, checkpoint_type,"
-                " checkpoint FROM checkpoints WHERE thread_id = ANY($1::text[])"
-                " ORDER BY thread_id, checkpoint_ns, checkpoint_id DESC",
-                ids,
-            )
-            await conn.execute(
-                "DELETE FROM checkpoint_writes w WHERE w.thread_id = ANY($1::text[])"
-                " AND NOT EXISTS (SELECT 1 FROM keep k WHERE k.thread_id = w.thread_id"
-                " AND k.checkpoint_ns = w.checkpoint_ns AND k.checkpoint_id = w.checkpoint_id)",
-                ids,
-            )
-            await conn.execute(
-                "DELETE FROM checkpoints c WHERE c.thread_id = ANY($1::text[])"
-                " AND NOT EXISTS (SELECT 1 FROM keep k WHERE k.thread_id = c.thread_id"
-                " AND k.checkpoint_ns = c.checkpoint_ns AND k.checkpoint_id = c.checkpoint_id)",
-                ids,
-            )
-            kept = await conn.fetch("SELECT * FROM keep")
-            versions: list[tuple[str, str, str, str]] = []
-            for record in kept:
-                checkpoint = self.serde.loads_typed(
-                    (record["checkpoint_type"], unsealed(bytes(record["checkpoint"])))
-                )
-                versions += [
-                    (record["thread_id"], record["checkpoint_ns"], channel, str(v))
-                    for channel, v in checkpoint["channel_versions"].items()
-                ]
-            await conn.execute(
-                "DELETE FROM checkpoint_blobs b WHERE b.thread_id = ANY($1::text[])"
-                " AND NOT EXISTS (SELECT 1 FROM unnest($2::text[], $3::text[], $4::text[],"
-                " $5::text[]) AS v(t, ns, channel, version) WHERE v.t = b.thread_id"
-                " AND v.ns = b.checkpoint_ns AND v.channel = b.channel"
-                " AND v.version = b.version)",
-                ids,
-                [v[0] for v in versions],
-                [v[1] for v in versions],
-                [v[2] for v in versions],
-                [v[3] for v in versions],
-            )
+            await upkeep.keep_latest(conn, ids)
 
     def get_next_version(self, current: str | None, channel: None) -> str:
         import random

@@ -12,7 +12,7 @@ import asyncio
 import json
 import logging
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 import asyncpg
@@ -29,11 +29,11 @@ from langgraph.store.base import (
     SearchOp,
     TTLConfig,
     ensure_embeddings,
-    get_text_at_path,
     tokenize_path,
 )
 
 from tempograph.crypto import at_rest, seal_json_text, unseal_json
+from tempograph.store_embeddings import Key, embed_puts, embed_queries
 from tempograph.store_queries import (
     NOT_EXPIRED,
     check_filter,
@@ -55,8 +55,6 @@ logger = logging.getLogger(__name__)
 _SETUP_LOCK = 7_412_345_002  # advisory lock key; database.py's migration lock is ..001
 _MAX_EF_SEARCH = 1000  # pgvector's upper bound for hnsw.ef_search
 _ITEM_COLUMNS = "s.prefix, s.key, s.value, s.created_at, s.updated_at"
-
-Key = tuple[tuple[str, ...], str]
 
 
 class PostgresStore(BaseStore):
@@ -224,8 +222,8 @@ class PostgresStore(BaseStore):
             elif isinstance(op, GetOp):
                 gets.append((i, op))
         values = {k: dump_value(op.value) for k, op in puts.items() if op.value is not None}
-        queries = await self._embed_queries(ops)
-        vectors = await self._embed_puts(puts)
+        queries = await embed_queries(self.embeddings, ops)
+        vectors = await embed_puts(self.embeddings, self._fields, puts)
         async with self._pool.acquire() as conn, conn.transaction():
             if gets:
                 await self._get(conn, gets, results)
@@ -440,37 +438,3 @@ class PostgresStore(BaseStore):
                 [field for _, field, _ in vectors],
                 [vector_text(vector) for _, _, vector in vectors],
             )
-
-    # Embeddings
-
-    async def _embed_queries(self, ops: Sequence[Op]) -> dict[str, list[float]]:
-        if self.embeddings is None:
-            return {}
-        embeddings = self.embeddings
-        texts = sorted({op.query for op in ops if isinstance(op, SearchOp) and op.query})
-        vectors = await asyncio.gather(*(embeddings.aembed_query(text) for text in texts))
-        return dict(zip(texts, vectors, strict=True))
-
-    async def _embed_puts(self, puts: dict[Key, PutOp]) -> list[tuple[Key, str, list[float]]]:
-        if self.embeddings is None:
-            return []
-        targets: list[tuple[Key, str]] = []
-        texts: list[str] = []
-        for key, op in puts.items():
-            if op.value is None or op.index is False:
-                continue
-            fields = self._fields if op.index is None else [(p, tokenize_path(p)) for p in op.index]
-            for path, tokens in fields:
-                found = get_text_at_path(op.value, tokens)
-                names = [path] if len(found) == 1 else [f"{path}.{i}" for i in range(len(found))]
-                targets.extend((key, name) for name in names)
-                texts.extend(found)
-        if not texts:
-            return []
-        vectors = await self.embeddings.aembed_documents(texts)
-        if len(vectors) != len(texts):
-            raise ValueError(f"the embedder returned {len(vectors)} vectors for {len(texts)} texts")
-        return [(key, name, vector) for (key, name), vector in zip(targets, vectors, strict=True)]
-
-
-# SQL building blocks
