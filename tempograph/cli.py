@@ -69,6 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="worker processes per task queue, sized to its backlog (instead of --workers)",
     )
+    cluster_up.add_argument(
+        "--temporal",
+        metavar="ADDRESS",
+        default=None,
+        help="use the Temporal already at ADDRESS (a dev server, your cluster) instead of"
+        " starting the real server and its UI",
+    )
 
     api = sub.add_parser("api", help="the HTTP API alone (needs Temporal running)")
     api.add_argument("--config", type=Path, default=None, help="langgraph.json (default: demo)")
@@ -212,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
             ui_port=args.ui_port,
             api_port=args.api_port,
             autoscale=parse_bounds(args.autoscale) if args.autoscale else None,
+            temporal_address=args.temporal,
         ),
         "keys": lambda: _keys(settings, args),
         "audit": lambda: _audit(settings, args),

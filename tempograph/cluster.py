@@ -6,7 +6,8 @@ database (``DATABASE_URL``, else the embedded Postgres ``tempograph up`` uses), 
 ``tempograph worker`` processes, ``M`` ``tempograph api`` replicas, and HAProxy in front
 of the replicas on the API's port. The addresses are ``tempograph up``'s: Temporal on
 7233, the UI on 8233, the API on 8000. It prints a line with ``ready`` once every part
-accepts work, and stops everything, by PID and in order, on Ctrl-C.
+accepts work, and stops everything, by PID and in order, on Ctrl-C. ``--temporal ADDRESS``
+uses a Temporal that already runs instead (the scaling benchmark's dev server column).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import contextlib
 import json
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -108,7 +110,10 @@ async def cluster_up(
     ui_port: int = 8233,
     api_port: int = 8000,
     autoscale: tuple[int, int] | None = None,
+    temporal_address: str | None = None,
 ) -> None:
+    """With ``temporal_address``, a Temporal already running there (a dev server, a
+    cluster of yours) serves instead of the real server started here, and no UI starts."""
     from temporalio.client import Client
 
     from tempograph.database import EmbeddedPostgres
@@ -126,6 +131,7 @@ async def cluster_up(
         ui_port=ui_port,
         codec_endpoint=f"http://127.0.0.1:{api_port}/codec",
     )
+    address = temporal_address or temporal.address
     if not (0 < port < 32768):
         raise TempographError(
             f"--port {port}: the real Temporal server keeps its ports in a smallint column;"
@@ -140,21 +146,20 @@ async def cluster_up(
     async def start_all() -> str:
         """Everything, in order; Tempograph's database URL."""
         _say("tempograph cluster up: a production rehearsal, loopback only")
-        await temporal.start()
-        _say(f"temporal server (4 services) on {temporal.address}, UI http://127.0.0.1:{ui_port}")
+        if temporal_address is None:
+            await temporal.start()
+            _say(f"temporal server (4 services) on {address}, UI http://127.0.0.1:{ui_port}")
+        else:
+            _say(f"temporal: the one at {address} (--temporal), no UI started here")
         database_url = settings.database_url
         if database_url is None:
             embedded.append(EmbeddedPostgres(settings.data_dir / "postgres"))
             database_url = await asyncio.to_thread(embedded[0].start)
-        env = {
-            **os.environ,
-            "TEMPORAL_ADDRESS": temporal.address,
-            "DATABASE_URL": database_url,
-            "TEMPOGRAPH_TEMPORAL_UI_URL": f"http://127.0.0.1:{ui_port}",
-            "TEMPOGRAPH_CODEC_ORIGINS": ",".join(
-                [*settings.codec_origins, f"http://127.0.0.1:{ui_port}"]
-            ),
-        }
+        env = {**os.environ, "TEMPORAL_ADDRESS": address, "DATABASE_URL": database_url}
+        if temporal_address is None:  # our UI: its links, and its codec calls allowed
+            env["TEMPOGRAPH_TEMPORAL_UI_URL"] = f"http://127.0.0.1:{ui_port}"
+            origins = [*settings.codec_origins, f"http://127.0.0.1:{ui_port}"]
+            env["TEMPOGRAPH_CODEC_ORIGINS"] = ",".join(origins)
         worker_command = [*TEMPOGRAPH, "worker", "--config", str(config_path)]
         worker_command += ["--metrics-port", "0"]
         if autoscale is None:
@@ -172,7 +177,7 @@ async def cluster_up(
                 worker.start()
                 return worker
 
-            client = await Client.connect(temporal.address)
+            client = await Client.connect(address)
             scaler.append(Autoscaler(client, _pools(settings, config_path), autoscale, spawn, _say))
             scaler[0].fill()
         for i, replica_port in enumerate(replicas, start=1):
@@ -224,9 +229,10 @@ async def cluster_up(
                 json.dumps(
                     {
                         "api": f"http://127.0.0.1:{api_port}",
-                        "temporal": temporal.address,
+                        "temporal": address,
                         "database": database_url,
-                        "cluster": {p.name: p.pid for p in owned()},
+                        "cluster": {p.name: p.pid for p in owned()}
+                        | ({"tempograph's postgres": embedded[0].pid()} if embedded else {}),
                     }
                 )
             )
@@ -239,8 +245,9 @@ async def cluster_up(
         )
         _say(
             f"tempograph cluster ready: API http://127.0.0.1:{api_port} (HAProxy over"
-            f" {api_replicas} replicas), {count}, Temporal {temporal.address},"
-            f" UI http://127.0.0.1:{ui_port}; logs in {logs}"
+            f" {api_replicas} replicas), {count}, Temporal {address}"
+            + (f", UI http://127.0.0.1:{ui_port}" if temporal_address is None else "")
+            + f"; logs in {logs}"
         )
         # Like an orchestrator, restart what dies (a crash, or a chaos test's SIGKILL).
         while not stop.is_set():
@@ -248,6 +255,15 @@ async def cluster_up(
                 if not process.alive():
                     _say(f"{process.name} exited; restarting it")
                     process.start()
+                    publish()
+            for database in embedded:
+                if database.pid() is None:
+                    _say("tempograph's postgres exited; restarting it")
+                    try:
+                        await asyncio.to_thread(database.revive)
+                    except (subprocess.SubprocessError, OSError, AssertionError) as err:
+                        # its old backends may still hold its shared memory
+                        _say(f"tempograph's postgres did not start yet ({err}); retrying")
                     publish()
             if scaler and await scaler[0].step():
                 publish()

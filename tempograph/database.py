@@ -8,6 +8,7 @@ replicas starting at once apply each exactly once.
 
 from __future__ import annotations
 
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -345,10 +346,40 @@ class EmbeddedPostgres:
         url: str = self._server.get_uri()
         return url
 
+    def pid(self) -> int | None:
+        """The postmaster's PID while it runs (its ``postmaster.pid``'s first line)."""
+        try:
+            pid = int((self.data_dir / "postmaster.pid").read_text().split("\n", 1)[0])
+        except (OSError, ValueError):
+            return None
+        return pid if _running(pid) else None
+
+    def revive(self) -> None:
+        """Start the server again after it died (a crash, or a chaos test's SIGKILL);
+        Postgres replays its WAL. Raises while the dead server's backends still hold its
+        shared memory: call again a moment later."""
+        if self._server is not None and self.pid() is None:
+            self._server.ensure_postgres_running()
+
     def stop(self) -> None:
+        """Stop the server, returning once its postmaster has exited (``pg_ctl stop``
+        returns when the PID file goes, a moment before)."""
         if self._server is not None:
+            pid = self.pid()
             self._server.cleanup()
             self._server = None
+            for _ in range(100):
+                if pid is None or not _running(pid):
+                    break
+                time.sleep(0.1)
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")  # a zombie, where nothing reaps orphans, is gone
 
 
 class PooledConnection(asyncpg.Connection):  # type: ignore[misc]

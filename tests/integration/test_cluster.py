@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 from langgraph_sdk import get_client
 
-from tempograph.temporal.devserver import temporal_binary
+from tempograph.temporal.devserver import DevServer, temporal_binary
 from tempograph.temporal.processes import free_service_port
 from tests.conftest import free_port
 from tests.integration.test_cli import started
@@ -24,11 +24,13 @@ DEMO_INPUT = {"step": 0, "result": ""}
 
 
 def alive(pid: int) -> bool:
+    """Running, not a zombie (a restarted Postgres is an orphan: init reaps it, if it
+    reaps at all)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
         return False
-    return True
+    return state not in ("Z", "X")
 
 
 async def test_cluster_up_runs_graphs_through_haproxy_on_the_real_temporal_server(
@@ -87,3 +89,25 @@ async def test_cluster_up_runs_graphs_through_haproxy_on_the_real_temporal_serve
     assert process.returncode == 0
     for name, pid in restarted.items():
         assert not alive(pid), f"{name} (pid {pid}) is still running"
+
+
+async def test_cluster_up_on_a_temporal_already_running(
+    tmp_path: Path, dev_server: DevServer
+) -> None:
+    """``--temporal ADDRESS``: workers and replicas on a Temporal that runs elsewhere (here
+    the suite's dev server); nothing of Temporal's is started or stopped here."""
+    api_port = free_port()
+    env = {**os.environ, "TEMPOGRAPH_DATA_DIR": str(tmp_path / "data")}
+    env.pop("DATABASE_URL", None)
+    args = ["cluster", "up", "--temporal", dev_server.address, "--workers", "1"]
+    args += ["--api-replicas", "1", "--api-port", str(api_port), "--ui-port", str(free_port())]
+    with started(args, env, ready_within=300) as (process, lines):
+        assert any(f"Temporal {dev_server.address};" in line for line in lines), lines
+        pids = json.loads((tmp_path / "data" / "endpoints.json").read_text())["cluster"]
+        assert not any(name.startswith("temporal") for name in pids), pids
+        sdk = get_client(url=f"http://127.0.0.1:{api_port}")
+        thread = await sdk.threads.create()
+        out = await sdk.runs.wait(thread["thread_id"], "seed_demo", input=DEMO_INPUT)
+        assert out["result"], out
+    assert process.returncode == 0
+    assert dev_server.process is not None and dev_server.process.poll() is None
