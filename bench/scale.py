@@ -13,7 +13,8 @@ worker counts alternate within one running stack: 1, 2, 3, then 3, 2, 1 in the n
 and so on. In each window ``--clients`` loops of threads.create + runs.wait(chain3, three
 no-op nodes) run for ``--duration`` s; a run counts if it ended inside the window and its
 answer was right. CPU is user + system seconds per part (its process and its children, from
-/proc) over the window, shown as cores busy and as ms per run. The load generator (this
+/proc) from the window's start until its last run ended, shown as cores busy over that
+time and as ms per run counted. The load generator (this
 process) is a part too: on two cores it competes with what it measures.
 """
 
@@ -42,6 +43,7 @@ from tempograph.temporal.devserver import DevServer  # noqa: E402
 from tempograph.temporal.processes import free_port, free_service_port  # noqa: E402
 
 PARTS = {  # a process name in endpoints.json -> the part it belongs to
+    "temporal ui": "temporal ui",
     "temporal ": "temporal server",
     "temporal's postgres": "temporal's postgres",
     "tempograph's postgres": "tempograph's postgres",
@@ -62,7 +64,8 @@ def part_of(name: str) -> str:
 class Window:
     workers: int
     through: Throughput
-    cpu: dict[str, float]  # part -> CPU seconds in the window
+    cpu: dict[str, float]  # part -> CPU seconds from the window's start to its last run's end
+    elapsed: float  # that time: the window, and the runs still in flight at its end
 
 
 @dataclass
@@ -141,6 +144,8 @@ class Stack:
 
     def cpu(self) -> dict[str, float]:
         used = {part: sum(tree_cpu(p) for p in pids) for part, pids in self.pids().items()}
+        if self.proc is not None:  # its own time: its children are the parts above
+            used["cluster up (supervisor)"] = own_cpu(self.proc.pid)
         me = resource.getrusage(resource.RUSAGE_SELF)
         used["load generator"] = me.ru_utime + me.ru_stime
         return used
@@ -164,6 +169,15 @@ async def stop(proc: asyncio.subprocess.Process, grace: float = 120) -> None:
         await proc.wait()
 
 
+def own_cpu(pid: int) -> float:
+    """User + system seconds of ``pid`` alone (not its children)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def measure(stack: Stack, args: argparse.Namespace) -> list[Window]:
     server = Server(stack.label, f"http://127.0.0.1:{stack.api_port}")
     windows: list[Window] = []
@@ -174,11 +188,11 @@ async def measure(stack: Stack, args: argparse.Namespace) -> list[Window]:
             for count in args.workers if i % 2 == 0 else args.workers[::-1]:
                 await stack.workers(count)
                 await asyncio.sleep(1)  # a new worker's first polls
-                before = stack.cpu()
+                before, began = stack.cpu(), time.perf_counter()
                 through = await throughput(server, args.clients, args.duration)
-                after = stack.cpu()
+                after, elapsed = stack.cpu(), time.perf_counter() - began
                 cpu = {part: after[part] - before.get(part, 0.0) for part in after}
-                windows.append(Window(count, through, cpu))
+                windows.append(Window(count, through, cpu, elapsed))
                 print(
                     f"{stack.label}, {count} workers, round {i + 1}:"
                     f" {through.completed / args.duration:.1f} runs/s, {through.errors} errors",
@@ -208,12 +222,15 @@ def render(results: dict[str, list[Window]], duration: float) -> str:
             for w in mine:
                 for part, seconds in w.cpu.items():
                     parts[part] += seconds
-            window = duration * len(mine)
+            # Cores busy over the measured time; per run, that rate over the window the
+            # runs were counted in.
+            measured = sum(w.elapsed for w in mine)
             busy = ", ".join(
-                f"{part} {seconds / window:.2f} ({1000 * seconds / max(runs, 1):.0f})"
+                f"{part} {seconds / measured:.2f}"
+                f" ({1000 * seconds / measured * duration * len(mine) / max(runs, 1):.0f})"
                 for part, seconds in sorted(parts.items(), key=lambda kv: -kv[1])
             )
-            total = sum(parts.values()) / window
+            total = sum(parts.values()) / measured
             latencies = [x for w in mine for x in w.through.latencies]
             p50 = 1000 * statistics.median(latencies) if latencies else float("nan")
             rate = statistics.median(rates[count])

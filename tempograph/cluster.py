@@ -17,9 +17,9 @@ import contextlib
 import json
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -29,6 +29,9 @@ from tempograph.errors import ErrorCode, TempographError
 from tempograph.settings import Settings
 from tempograph.temporal.cluster import TemporalCluster
 from tempograph.temporal.processes import Process, free_port, wait_port
+
+if TYPE_CHECKING:
+    from tempograph.database import EmbeddedPostgres
 
 TEMPOGRAPH = [sys.executable, "-m", "tempograph.cli"]
 
@@ -223,21 +226,23 @@ async def cluster_up(
             return [*temporal.processes, *processes, *(scaler[0].live() if scaler else [])]
 
         def publish() -> None:
-            """Where everything is, and every process's PID (for `tempograph run` and
-            friends, and for chaos tests)."""
-            endpoints.write_text(
-                json.dumps(
-                    {
-                        "api": f"http://127.0.0.1:{api_port}",
-                        "temporal": address,
-                        "database": database_url,
-                        "cluster": {p.name: p.pid for p in owned()}
-                        | ({"tempograph's postgres": embedded[0].pid()} if embedded else {}),
-                    }
-                )
-            )
+            """Where everything is, and the PID of every process running now (for
+            `tempograph run` and friends, and for chaos tests), replaced whole."""
+            pids = {p.name: p.pid for p in owned()}
+            if embedded:
+                pids["tempograph's postgres"] = embedded[0].pid()
+            found = {
+                "api": f"http://127.0.0.1:{api_port}",
+                "temporal": address,
+                "database": database_url,
+                "cluster": {name: pid for name, pid in pids.items() if pid is not None},
+            }
+            partial = endpoints.with_suffix(".json.new")
+            partial.write_text(json.dumps(found))
+            partial.replace(endpoints)
 
         publish()
+        revivers = [Reviver(database) for database in embedded]
         count = (
             f"{workers} workers"
             if autoscale is None
@@ -256,15 +261,8 @@ async def cluster_up(
                     _say(f"{process.name} exited; restarting it")
                     process.start()
                     publish()
-            for database in embedded:
-                if database.pid() is None:
-                    _say("tempograph's postgres exited; restarting it")
-                    try:
-                        await asyncio.to_thread(database.revive)
-                    except (subprocess.SubprocessError, OSError, AssertionError) as err:
-                        # its old backends may still hold its shared memory
-                        _say(f"tempograph's postgres did not start yet ({err}); retrying")
-                    publish()
+            if any(reviver.check() for reviver in revivers):
+                publish()
             if scaler and await scaler[0].step():
                 publish()
             with contextlib.suppress(TimeoutError):
@@ -278,6 +276,30 @@ async def cluster_up(
         for database in embedded:
             await asyncio.to_thread(database.stop)
         (settings.data_dir / ENDPOINTS_FILE).unlink(missing_ok=True)
+
+
+class Reviver:
+    """Restarts the embedded Postgres when it dies, in a thread, one attempt at a time:
+    the supervision loop goes on meanwhile (and a stop is not held up by it)."""
+
+    def __init__(self, database: EmbeddedPostgres) -> None:
+        self.database = database
+        self.attempt: asyncio.Future[None] | None = None
+
+    def check(self) -> bool:
+        """Start an attempt if it is down; True when one has ended (publish the PID)."""
+        if self.attempt is not None:
+            if not self.attempt.done():
+                return False
+            failed = self.attempt.exception()
+            self.attempt = None
+            if failed is not None:  # e.g. its killed backends still hold shared memory
+                _say(f"tempograph's postgres did not start yet ({failed}); retrying")
+            return True
+        if self.database.pid() is None:
+            _say("tempograph's postgres exited; restarting it")
+            self.attempt = asyncio.ensure_future(asyncio.to_thread(self.database.revive))
+        return False
 
 
 def _pools(settings: Settings, config_path: Path) -> list[Pool]:

@@ -359,6 +359,9 @@ class EmbeddedPostgres:
         Postgres replays its WAL. Raises while the dead server's backends still hold its
         shared memory: call again a moment later."""
         if self._server is not None and self.pid() is None:
+            # A killed postmaster left as a zombie (nothing reaps orphans here) still
+            # looks alive to Postgres's own check of the PID file: that file is stale.
+            (self.data_dir / "postmaster.pid").unlink(missing_ok=True)
             self._server.ensure_postgres_running()
 
     def stop(self) -> None:

@@ -67,3 +67,32 @@ def test_lost_runs_are_those_not_ended_well_or_with_wrong_steps_or_twice_run() -
     never = Job("n", "t", 0.0, error="the run was never created")
     verdict = judge({}, [failed, doubled, twice, never, finished("j", 1.0)], [])
     assert [line.split(":")[0] for line in verdict.lost] == ["f", "d", "w", "n"]
+
+
+def test_temporal_completion_times_decide_what_had_finished() -> None:
+    # b ran again at 2.9, before c started (3.5) but after Temporal recorded b done (2.5):
+    # a finished node run again, which the next node's start alone would not show.
+    kill = Kill(at=2.2, kind="temporal", name="temporal history", pid=1)
+    text = ledger(*CLEAN[:2], (2.9, "j", "b"), (3.5, "j", "c"), (4.5, "j", "d"))
+    recorded = {"j": [1.5, 2.5, 4.0, 4.8]}
+    verdict = judge(read_ledger(text), [finished("j", 5.0)], [kill], recorded)
+    assert len(verdict.finished_reruns) == 1 and kill.reruns == 0
+
+
+def test_an_api_replica_kill_or_an_old_kill_explains_no_rerun() -> None:
+    text = ledger(*CLEAN[:2], (2.9, "j", "b"), (3.5, "j", "c"), (4.5, "j", "d"))
+    api = Kill(at=2.2, kind="api", name="api replica 1", pid=1)
+    verdict = judge(read_ledger(text), [finished("j", 5.0)], [api])
+    assert len(verdict.unexplained_reruns) == 1 and api.reruns == 0
+    slow = ledger((1.0, "j", "a"), (2.0, "j", "b"), (70.0, "j", "b"), (71.0, "j", "c"))
+    old = Kill(at=2.5, kind="worker", name="worker 1", pid=1)
+    verdict = judge(read_ledger(slow + ledger((72.0, "j", "d"))), [finished("j", 73.0)], [old])
+    assert len(verdict.unexplained_reruns) == 1, "a re-run 67 s after the kill"
+
+
+def test_a_rerun_is_charged_to_the_first_kill_that_can_explain_it() -> None:
+    first = Kill(at=2.2, kind="worker", name="worker 1", pid=1)
+    second = Kill(at=2.6, kind="postgres", name="tempograph's postgres", pid=2)
+    text = ledger(*CLEAN[:2], (2.9, "j", "b"), (3.5, "j", "c"), (4.5, "j", "d"))
+    judge(read_ledger(text), [finished("j", 5.0)], [first, second])
+    assert (first.reruns, second.reruns) == (1, 0)
