@@ -64,10 +64,13 @@ class Notifier:
                 waiter.status_changed = True
             waiter.set()
 
+    def subscribe(self, run_id: str) -> contextlib.AbstractAsyncContextManager[Wake]:
+        return self.watch(run_id, Wake())
+
     @contextlib.asynccontextmanager
-    async def subscribe(self, run_id: str) -> AsyncIterator[Wake]:
+    async def watch(self, run_id: str, waiter: Wake) -> AsyncIterator[Wake]:
+        """Wake ``waiter`` on the run's notifications too (one waiter, several runs)."""
         await self._ensure()
-        waiter = Wake()
         self._waiters.setdefault(run_id, set()).add(waiter)
         try:
             yield waiter
@@ -139,7 +142,7 @@ async def until_final(store: RunStore, notifier: Notifier, run_id: UUID) -> Asyn
                 yield None
 
 
-def sse(event: str, data: str, event_id: int | None = None) -> bytes:
+def sse(event: str, data: str, event_id: int | str | None = None) -> bytes:
     """One event framed as LangGraph Server frames it (CRLF lines, ``id`` after ``data``)."""
     name = event.replace("\r", "").replace("\n", "")
     text = f"event: {name}\r\ndata: {data}\r\n"

@@ -31,6 +31,7 @@ from tempograph.api.streaming import (
     sse,
     until_final,
 )
+from tempograph.api.thread_stream import Cursor, thread_events, thread_modes
 from tempograph.errors import TempographError
 
 router = APIRouter(tags=["runs"])
@@ -144,6 +145,15 @@ def _sse_response(body: AsyncIterator[bytes], headers: dict[str, str]) -> Stream
         media_type="text/event-stream",
         headers={**headers, "Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
+
+
+async def _rejoin_after(state: State, run_id: UUID, value: str | None) -> int:
+    """Where a joined stream starts, as in LangGraph Server: without ``Last-Event-ID``,
+    at the events still to come; after the given id; ``-`` or ``0``, the whole log."""
+    if value is None or not value.strip():
+        runs, _ = await _stores(state)
+        return await runs.last_seq(run_id)
+    return _last_event_id(value)
 
 
 def _last_event_id(value: str | None) -> int:
@@ -277,9 +287,25 @@ async def join_stream(
     )
     cancel = (str(tid), str(rid)) if cancel_on_disconnect else None
     return _sse_response(
-        stream_body(state, rid, modes, _last_event_id(last_event_id), cancel),
+        stream_body(state, rid, modes, await _rejoin_after(state, rid, last_event_id), cancel),
         _headers(tid, run, "stream"),
     )
+
+
+@router.get("/threads/{thread_id}/stream", response_class=EventStream, responses=_SSE_RESPONSES)
+async def join_thread_stream(
+    thread_id: str,
+    request: Request,
+    state: State,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+) -> StreamingResponse:
+    """The thread's live events across its runs (:mod:`tempograph.api.thread_stream`)."""
+    tid = thread_uuid(thread_id)
+    await allowed_thread(state, tid)
+    modes = thread_modes(request)
+    runs, _ = await _stores(state)
+    cursor = await Cursor.start(runs, tid, last_event_id)
+    return _sse_response(thread_events(runs, state.notifier, tid, modes, cursor), {})
 
 
 async def _cancel(state: State, thread_id: UUID, run_id: UUID, rollback: bool = False) -> None:
@@ -389,6 +415,6 @@ async def join_stateless_stream(
         "stream_mode"
     )
     return _sse_response(
-        stream_body(state, rid, modes, _last_event_id(last_event_id)),
+        stream_body(state, rid, modes, await _rejoin_after(state, rid, last_event_id)),
         _headers(None, run, "stream"),
     )

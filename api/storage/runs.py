@@ -162,6 +162,21 @@ class RunStore:
             return str(record["status"]), await self._render(bytes(record["output_value"]))
         return str(record["status"]), unseal_json_text(record["output"])
 
+    async def of_thread(self, thread_id: UUID) -> list[tuple[UUID, str]]:
+        """The thread's runs and their status, oldest first."""
+        records = await self._pool.fetch(
+            "SELECT run_id, status FROM runs WHERE thread_id = $1 ORDER BY created_at, run_id",
+            thread_id,
+        )
+        return [(r["run_id"], str(r["status"])) for r in records]
+
+    async def last_seq(self, run_id: UUID) -> int:
+        """The id of the run's newest event so far (0: none yet)."""
+        value = await self._pool.fetchval(
+            "SELECT coalesce(max(seq), 0) FROM run_events WHERE run_id = $1", run_id
+        )
+        return int(value)
+
     async def events_after(self, run_id: UUID, after: int, limit: int = 500) -> list[Event]:
         records = await self._pool.fetch(
             "SELECT seq, event, data, value FROM run_events WHERE run_id = $1 AND seq > $2"

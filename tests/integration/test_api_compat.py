@@ -343,12 +343,25 @@ async def test_background_join_and_rejoin_a_dropped_stream(api: str, gates: Gate
     assert last_id is not None
     assert (await sdk.runs.get(tid, run_id))["status"] == "running", "a drop does not cancel"
 
-    gates.open(gate)
+    # Joined without Last-Event-ID, as LangGraph Server does: only what comes next (the
+    # metadata and values already sent are not repeated). Its response has begun (so its
+    # starting point is fixed) before the gate opens.
+    async with httpx.AsyncClient(base_url=api, timeout=30) as http:
+        joined = http.stream("GET", f"/threads/{tid}/runs/{run_id}/stream")
+        async with joined as response:
+            assert response.status_code == 200
+            gates.open(gate)
+            fresh = [
+                line.removeprefix("event: ")
+                async for line in response.aiter_lines()
+                if line.startswith("event: ")
+            ]
     rest = [
         (p.id, p.event, p.data)
         async for p in sdk.runs.join_stream(tid, run_id, last_event_id=last_id)
     ]
     assert [e for _, e, _ in rest] == ["updates", "values", "updates", "values"]
+    assert fresh == [e for _, e, _ in rest], "a fresh join sees what came after it joined"
     assert rest[-1][2] == {"gate": gate, "steps": ["held", "released"]}
     everything = [
         (p.id, p.event, p.data) async for p in sdk.runs.join_stream(tid, run_id, last_event_id="-")

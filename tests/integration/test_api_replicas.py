@@ -41,7 +41,7 @@ async def test_a_stream_survives_the_replica_that_served_it(
             run = await sdk_a.runs.create(
                 tid, "gate", input={"gate": str(door)}, stream_mode=["values", "updates"]
             )
-            async for part in sdk_a.runs.join_stream(tid, run["run_id"]):
+            async for part in sdk_a.runs.join_stream(tid, run["run_id"], last_event_id="-"):
                 seen.append((part.event, part.data, str(part.id)))
                 if part.event == "values":
                     break  # the input state; the run is now held at the gate
