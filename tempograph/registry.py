@@ -258,9 +258,10 @@ def load_project(
 def store_settings(config: ProjectConfig) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """The store's index config (with ``embed`` resolved to an object) and TTL config.
 
-    ``embed`` is a path, ``"./file.py:attr"``, to a LangChain ``Embeddings`` or an embedding
-    function. Provider strings (``"openai:text-embedding-3-small"``) need the ``langchain``
-    package, which Tempograph does not install: wrap the model in a file instead.
+    ``embed`` is, as in LangGraph Server, a path (``"./file.py:attr"``) to a LangChain
+    ``Embeddings`` or an embedding function, or a LangChain provider string
+    (``"openai:text-embedding-3-small"``) given to ``langchain``'s ``init_embeddings``
+    (the provider's package, e.g. ``langchain-openai``, and its credentials are yours).
     """
     index = config.store.get("index")
     ttl = config.store.get("ttl")
@@ -271,11 +272,14 @@ def store_settings(config: ProjectConfig) -> tuple[dict[str, Any] | None, dict[s
     if not isinstance(index, dict) or not isinstance(index.get("dims"), int):
         raise ConfigError(f'{config.path}: "store.index" needs "dims" (an integer) and "embed"')
     embed = index.get("embed")
-    if not isinstance(embed, str) or ":" not in embed or not embed.startswith((".", "/")):
+    if not isinstance(embed, str) or ":" not in embed:
         raise ConfigError(
-            f'{config.path}: "store.index.embed" must be "./file.py:attribute" naming an '
-            f"Embeddings object or function; got {embed!r}"
+            f'{config.path}: "store.index.embed" must be "./file.py:attribute" naming an'
+            f" Embeddings object or function, or a provider string such as"
+            f' "openai:text-embedding-3-small"; got {embed!r}'
         )
+    if ".py:" not in embed:
+        return {**index, "embed": _provider_embeddings(config, embed)}, ttl
     file_part, _, attr = embed.rpartition(":")
     target = (config.path.parent / file_part).resolve()
     try:
@@ -285,3 +289,18 @@ def store_settings(config: ProjectConfig) -> tuple[dict[str, Any] | None, dict[s
     if not hasattr(module, attr):
         raise ConfigError(f"{config.path}: {target} has no attribute {attr!r}")
     return {**index, "embed": getattr(module, attr)}, ttl
+
+
+def _provider_embeddings(config: ProjectConfig, embed: str) -> Any:
+    """``"provider:model"`` through LangChain's ``init_embeddings``; a missing provider
+    package, an unknown provider or a model that refuses its settings is a config error."""
+    import warnings
+
+    from langchain.embeddings import init_embeddings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "init_embeddings is in beta"
+            return init_embeddings(embed)
+    except Exception as err:  # ImportError, ValueError, the provider's own validation
+        raise ConfigError(f'{config.path}: "store.index.embed" {embed!r}: {err}') from err
