@@ -287,19 +287,20 @@ class Reviver:
         self.attempt: asyncio.Future[None] | None = None
 
     def check(self) -> bool:
-        """Start an attempt if it is down; True when one has ended (publish the PID)."""
+        """Start an attempt if it is down (again at once after a failed one); True when
+        one has ended (publish the PID)."""
+        ended = False
         if self.attempt is not None:
             if not self.attempt.done():
                 return False
-            failed = self.attempt.exception()
-            self.attempt = None
+            failed, self.attempt, ended = self.attempt.exception(), None, True
             if failed is not None:  # e.g. its killed backends still hold shared memory
                 _say(f"tempograph's postgres did not start yet ({failed}); retrying")
-            return True
         if self.database.pid() is None:
-            _say("tempograph's postgres exited; restarting it")
+            if not ended:
+                _say("tempograph's postgres exited; restarting it")
             self.attempt = asyncio.ensure_future(asyncio.to_thread(self.database.revive))
-        return False
+        return ended
 
 
 def _pools(settings: Settings, config_path: Path) -> list[Pool]:
