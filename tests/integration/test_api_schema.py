@@ -55,12 +55,14 @@ def _document() -> dict[str, Any]:
 # from the live server in a fixture (``schemathesis.pytest.from_fixture``) does not
 # work: schemathesis 4.32.5 sets ``Function._nodeid``, which pytest 9.2 no longer has.
 # ``test_served_document_is_the_one_tested`` checks that the server serves this document.
+# Less one operation: a thread's stream never ends by itself (as LangGraph Server's does
+# not), so a generated request to it could only time out; test_thread_stream covers it.
 schema = schemathesis.openapi.from_dict(
     _document(),
     config=schemathesis.Config.from_dict(
         {"seed": 20240101, "phases": {"stateful": {"enabled": False}}}
     ),
-)
+).exclude(path="/threads/{thread_id}/stream", method="GET")
 
 
 @dataclass
