@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any, cast
 
 from fastapi import FastAPI
+from starlette.applications import Starlette
 from temporalio.client import Client
 
 from tempograph import __version__
@@ -16,6 +17,7 @@ from tempograph.api import errors
 from tempograph.api.audit import Audit
 from tempograph.api.auth import Authenticate, Policy
 from tempograph.api.cors import install as install_cors
+from tempograph.api.custom_app import combined_lifespan, custom_routes, included, matcher
 from tempograph.api.graphs import GraphCatalog, system_assistant_id
 from tempograph.api.reaper import ThreadReaper
 from tempograph.api.routes import (
@@ -57,6 +59,8 @@ def create_app(
     thread_ttl: dict[str, Any] | None = None,
     cors: dict[str, Any] | None = None,
     breakers: BreakerConfig | None = None,
+    http: dict[str, Any] | None = None,
+    custom_app: Starlette | None = None,
 ) -> FastAPI:
     """An app for ``settings`` serving ``graphs`` (loaded graphs by id) and a memory store
     (``store_index``/``store_ttl`` as in langgraph.json); nothing connects until it starts.
@@ -65,7 +69,9 @@ def create_app(
     own connection. ``auth``: who may call, and do what (:mod:`tempograph.api.auth`).
     ``thread_ttl``: langgraph.json's ``checkpointer.ttl`` (:mod:`tempograph.api.reaper`).
     ``cors``: cross-origin access (:func:`tempograph.api.cors.cors_settings`).
-    ``breakers``: langgraph.json's ``tempograph.breakers`` (``GET /breakers``)."""
+    ``breakers``: langgraph.json's ``tempograph.breakers`` (``GET /breakers``).
+    ``http``/``custom_app``: langgraph.json's ``http`` section and the project's own app
+    (:mod:`tempograph.api.custom_app`)."""
     catalog = GraphCatalog({k: g.original for k, g in graphs.items()}, dict(graphs))
     database: Database
 
@@ -138,33 +144,50 @@ def create_app(
                 await database.store.stop_sweeper()
             await database.close()
 
+    http = http or {}
     app = FastAPI(
         title="Tempograph",
         version=__version__,
-        lifespan=lifespan,
+        lifespan=lifespan if custom_app is None else combined_lifespan(lifespan, custom_app),
         responses=errors.ERROR_RESPONSES,
     )
     errors.install(app)
     app.add_middleware(errors.BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(Audit)  # inside authentication: it records who called
+    theirs = list(custom_app.user_middleware) if custom_app is not None else []
+    auth_first = http.get("middleware_order") == "auth_first"
+    if auth_first:
+        app.user_middleware[0:0] = theirs
     if auth is not None:
-        app.add_middleware(Authenticate, policy=auth)  # before any body is read
+        skip = None
+        if custom_app is not None and not http.get("enable_custom_route_auth"):
+            skip = matcher(custom_routes(custom_app))
+        app.add_middleware(Authenticate, policy=auth, skip=skip)  # before any body is read
+    if not auth_first:
+        app.user_middleware[0:0] = theirs
     install_cors(app, cors)  # before authentication: a preflight carries no credentials
     if settings.codec_origins:
         # Outermost: the Temporal UI's calls to /codec have their own rules (the other
         # paths pass through to the general CORS above).
         app.add_middleware(CodecCors, origins=list(settings.codec_origins))
-    app.include_router(system.router)
-    app.include_router(assistants.router)
-    app.include_router(threads.router)
-    app.include_router(state.router)
-    app.include_router(runs.router)
-    app.include_router(store.router)
-    app.include_router(keys.router)
-    app.include_router(audit.router)
-    app.include_router(codec.router)
-    app.include_router(metrics.router)
-    app.include_router(breaker_routes.router)
+    groups = {
+        "assistants": [assistants.router],
+        "threads": [threads.router, state.router],
+        "runs": [runs.router],
+        "store": [store.router],
+    }
+    app.include_router(system.health)
+    first = len(app.router.routes)  # the project's routes go here: after /ok, before ours
+    meta = [system.router, metrics.router] if included(http, "meta") else []
+    for router in [*meta, *(r for g, rs in groups.items() if included(http, g) for r in rs)]:
+        app.include_router(router)
+    for router in (keys.router, audit.router, codec.router, breaker_routes.router):
+        app.include_router(router)
     app.include_router(console.router)
+    if custom_app is not None:
+        app.state = custom_app.state  # its module-level `app.state` is request.app.state
+        for kind, handler in custom_app.exception_handlers.items():
+            app.exception_handlers.setdefault(kind, handler)
+        app.router.routes[first:first] = custom_routes(custom_app)
     instrument_app(app)  # with tracing on: one trace per request (outermost)
     return app

@@ -25,7 +25,7 @@ import contextvars
 import inspect
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -218,12 +218,17 @@ class Authenticate:
     """ASGI middleware: asks the policy who calls and keeps the caller for the request;
     a refusal is the response, ``{"detail": ...}`` with its status."""
 
-    def __init__(self, app: Any, policy: Policy) -> None:
+    def __init__(self, app: Any, policy: Policy, skip: Callable[[Any], bool] | None = None) -> None:
         self.app = app
         self.policy = policy
+        self.skip = skip  # requests it does not cover (a project's own routes)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or _open(scope["path"]):
+        if (
+            scope["type"] != "http"
+            or _open(scope["path"])
+            or (self.skip is not None and self.skip(scope))
+        ):
             await self.app(scope, receive, send)
             return
         try:

@@ -60,6 +60,9 @@ class ProjectConfig:
     cors: dict[str, Any] | None = None
     # tempograph.breakers: circuit breakers' settings by dependency (tempograph.breakers).
     breakers: BreakerConfig = field(default_factory=BreakerConfig)
+    # LangGraph Server's "http" section: the project's app and route switches
+    # (tempograph.api.custom_app).
+    http: dict[str, Any] = field(default_factory=dict)
 
 
 def read_config(path: str | Path) -> ProjectConfig:
@@ -123,7 +126,48 @@ def read_config(path: str | Path) -> ProjectConfig:
         Prices.parse(raw.get("tempograph", {}).get("prices"), str(path)),
         _read_cors(raw.get("http"), path),
         BreakerConfig.parse(raw.get("tempograph", {}).get("breakers"), str(path)),
+        check_http(raw.get("http") or {}, path),
     )
+
+
+# The keys of LangGraph Server's http config that Tempograph honours; the rest of its keys
+# are refused by name rather than ignored.
+SWITCHES = (
+    "disable_assistants",
+    "disable_threads",
+    "disable_runs",
+    "disable_store",
+    "disable_meta",
+    "enable_custom_route_auth",
+)
+# Nothing to disable: Tempograph serves no MCP, A2A or generative-UI routes.
+ABSENT = ("disable_mcp", "disable_a2a", "disable_ui")
+NOT_SUPPORTED = ("mount_prefix", "configurable_headers", "logging_headers", "disable_webhooks")
+
+
+def check_http(http: dict[str, Any], path: Path) -> dict[str, Any]:
+    """langgraph.json's ``http`` section, checked (``cors`` is read on its own; the app is
+    loaded by :mod:`tempograph.api.custom_app`)."""
+    for key, value in http.items():
+        if key in ("cors", "app"):
+            continue
+        if key == "middleware_order":
+            if value not in ("middleware_first", "auth_first"):
+                raise ConfigError(
+                    f'{path}: http.middleware_order must be "middleware_first" or "auth_first"'
+                )
+        elif key in SWITCHES or key in ABSENT:
+            if not isinstance(value, bool):
+                raise ConfigError(f"{path}: http.{key} must be true or false")
+        elif key in NOT_SUPPORTED:
+            if value not in (None, False):
+                raise ConfigError(f"{path}: http.{key} is not supported by Tempograph")
+        else:
+            raise ConfigError(f"{path}: http.{key} is not a LangGraph Server http setting")
+    app = http.get("app")
+    if app is not None and (not isinstance(app, str) or ".py:" not in app):
+        raise ConfigError(f'{path}: http.app must be "./file.py:app"; got {app!r}')
+    return http
 
 
 _CORS_KEYS = {

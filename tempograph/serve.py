@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from temporalio.client import Client
 
 from tempograph.api.cors import cors_settings
+from tempograph.api.custom_app import load_app
 from tempograph.console import ENDPOINTS_FILE, _database_url, _err, _say, _stop_requested
 
 
@@ -232,6 +233,8 @@ async def _serve_api(
             # `tempograph up` (it shares its worker's client) lets LangGraph Studio in.
             cors=cors_settings(config.cors, local=temporal is not None),
             breakers=config.breakers,
+            http=config.http,
+            custom_app=load_app(config.http, config.path),
         )
         server = ApiServer(
             uvicorn.Config(

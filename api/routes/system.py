@@ -11,10 +11,11 @@ from tempograph import __version__
 from tempograph.api.auth import tenant
 from tempograph.api.deps import State
 
+health = APIRouter(tags=["system"])  # first, never shadowed by a project's routes
 router = APIRouter(tags=["system"])
 
 
-@router.get("/ok")
+@health.get("/ok")
 async def ok(state: State, check_db: int = 0) -> dict[str, Any]:
     """200 while the API serves; with ``check_db=1``, 503 while Postgres is unreachable."""
     if check_db:
