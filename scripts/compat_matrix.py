@@ -9,8 +9,8 @@ Every public method of the five clients (assistants, threads, runs, crons, store
 makes an HTTP call is listed. The SDK side is read from the SDK's own source (each
 ``self.http.<verb>(path, ...)``,
 ``stream(path, method)`` and ``request_reconnect(path, method)`` call in a method, every
-branch), Tempograph's side from the API's routers, so neither can drift from the table:
-``tests/unit/test_compat_matrix.py`` runs ``--check``. Differences in behaviour that the
+branch), Tempograph's side from the API's OpenAPI document, so neither can drift from the
+table: ``tests/unit/test_compat_matrix.py`` runs ``--check``. Differences in behaviour that the
 routes cannot show are the ``NOTES`` below, kept by hand next to the code they describe.
 """
 
@@ -99,42 +99,17 @@ def calls(method: object) -> list[tuple[str, str]]:
 
 
 def served() -> set[tuple[str, str]]:
-    """(HTTP method, path with ``{}`` for parameters) of every API route."""
-    from tempograph.api.routes import (
-        assistants,
-        audit,
-        breakers,
-        codec,
-        console,
-        keys,
-        metrics,
-        runs,
-        state,
-        store,
-        system,
-        threads,
-    )
+    """(HTTP method, path with ``{}`` for parameters) of every API operation, from the
+    app's OpenAPI document (built as ``/openapi.json`` builds it; nothing connects)."""
+    from tempograph.api.app import create_app
+    from tempograph.settings import Settings
 
-    routes: set[tuple[str, str]] = set()
-    for module in (
-        system,
-        assistants,
-        threads,
-        state,
-        runs,
-        store,
-        keys,
-        audit,
-        codec,
-        metrics,
-        breakers,
-        console,
-    ):
-        for route in module.router.routes:
-            path = re.sub(r"\{[^}]+\}", "{}", getattr(route, "path", ""))
-            for verb in getattr(route, "methods", set()) or set():
-                routes.add((verb, path))
-    return routes
+    document = create_app(Settings(), "postgresql://unused", {}).openapi()
+    return {
+        (method.upper(), re.sub(r"\{[^}]+\}", "{}", path))
+        for path, operations in document["paths"].items()
+        for method in operations
+    }
 
 
 def rows() -> Iterator[str]:
