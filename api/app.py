@@ -17,7 +17,13 @@ from tempograph.api import errors
 from tempograph.api.audit import Audit
 from tempograph.api.auth import Authenticate, Policy
 from tempograph.api.cors import install as install_cors
-from tempograph.api.custom_app import combined_lifespan, custom_routes, included, matcher
+from tempograph.api.custom_app import (
+    combined_lifespan,
+    custom_routes,
+    included,
+    its_handlers,
+    matcher,
+)
 from tempograph.api.graphs import GraphCatalog, system_assistant_id
 from tempograph.api.reaper import ThreadReaper
 from tempograph.api.routes import (
@@ -145,9 +151,11 @@ def create_app(
             await database.close()
 
     http = http or {}
+    meta = included(http, "meta")  # disable_meta: no /info, /metrics, /docs, /openapi.json
     app = FastAPI(
         title="Tempograph",
         version=__version__,
+        openapi_url="/openapi.json" if meta else None,
         lifespan=lifespan if custom_app is None else combined_lifespan(lifespan, custom_app),
         responses=errors.ERROR_RESPONSES,
     )
@@ -161,7 +169,9 @@ def create_app(
     if auth is not None:
         skip = None
         if custom_app is not None and not http.get("enable_custom_route_auth"):
-            skip = matcher(custom_routes(custom_app))
+            # Only where the request's route is the project's: ours ahead of it (the
+            # docs, /ok) stay covered.
+            skip = matcher(app.router, custom_routes(custom_app))
         app.add_middleware(Authenticate, policy=auth, skip=skip)  # before any body is read
     if not auth_first:
         app.user_middleware[0:0] = theirs
@@ -172,22 +182,21 @@ def create_app(
         app.add_middleware(CodecCors, origins=list(settings.codec_origins))
     groups = {
         "assistants": [assistants.router],
-        "threads": [threads.router, state.router],
+        "threads": [threads.router, state.router, runs.thread_router],
         "runs": [runs.router],
         "store": [store.router],
     }
     app.include_router(system.health)
     first = len(app.router.routes)  # the project's routes go here: after /ok, before ours
-    meta = [system.router, metrics.router] if included(http, "meta") else []
-    for router in [*meta, *(r for g, rs in groups.items() if included(http, g) for r in rs)]:
+    about = [system.router, metrics.router] if meta else []
+    for router in [*about, *(r for g, rs in groups.items() if included(http, g) for r in rs)]:
         app.include_router(router)
     for router in (keys.router, audit.router, codec.router, breaker_routes.router):
         app.include_router(router)
     app.include_router(console.router)
     if custom_app is not None:
         app.state = custom_app.state  # its module-level `app.state` is request.app.state
-        for kind, handler in custom_app.exception_handlers.items():
-            app.exception_handlers.setdefault(kind, handler)
+        app.exception_handlers.update(its_handlers(custom_app))  # its own win, as there
         app.router.routes[first:first] = custom_routes(custom_app)
     instrument_app(app)  # with tracing on: one trace per request (outermost)
     return app

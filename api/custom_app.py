@@ -9,16 +9,19 @@ its switches, as LangGraph Server honours them:
   routes that authentication covers (``"auth_first"``);
 * authentication (``auth`` in langgraph.json, or Tempograph's built-in auth) covers the
   project's routes only with ``enable_custom_route_auth: true``;
-* its lifespan runs inside ours (the API's pools are open while it runs), and its
-  exception handlers apply where ours have none;
+* its lifespan runs inside ours (the API's pools are open while it runs), its ``app.state``
+  is the one requests see, and its exception handlers take precedence (less the stock
+  ones every FastAPI app has, which would change the API's error bodies);
 * ``disable_assistants``, ``disable_threads``, ``disable_runs``, ``disable_store`` and
-  ``disable_meta`` (``/info``, ``/metrics``) leave those groups of routes out.
+  ``disable_meta`` (``/info``, ``/metrics``, ``/docs``, ``/openapi.json``) leave those
+  routes out.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Callable
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +41,10 @@ def load_app(http: dict[str, Any], path: Path) -> Starlette | None:
     file_part, _, attr = named.rpartition(":")
     target = (path.parent / file_part).resolve()
     try:
-        module = import_file(target)
+        # "./web.py:app" is a file beside langgraph.json; "pkg.web:app" an importable module.
+        module = import_file(target) if file_part.endswith(".py") else import_module(file_part)
     except Exception as err:
-        raise ConfigError(f"{path}: cannot import http.app {target}: {err}") from err
+        raise ConfigError(f"{path}: cannot import http.app {named!r}: {err}") from err
     app = getattr(module, attr, None)
     if not isinstance(app, Starlette):
         raise ConfigError(f"{path}: http.app {named!r} is not a Starlette or FastAPI app")
@@ -61,13 +65,32 @@ def custom_routes(app: Starlette) -> list[BaseRoute]:
     return list(app.router.routes)
 
 
-def matcher(routes: list[BaseRoute]) -> Callable[[Any], bool]:
-    """Whether a request is for one of ``routes`` (which are matched before ours)."""
+def matcher(router: Any, theirs: list[BaseRoute]) -> Callable[[Any], bool]:
+    """Whether the route ``router`` serves a request with is one of ``theirs``: the first
+    of its routes that fully matches, as Starlette picks it."""
+    mine = {id(route) for route in theirs}
 
     def matches(scope: Any) -> bool:
-        return any(route.matches(scope)[0] == Match.FULL for route in routes)
+        for route in router.routes:
+            if route.matches(scope)[0] == Match.FULL:
+                return id(route) in mine
+        return False
 
     return matches
+
+
+def its_handlers(app: Starlette) -> dict[Any, Any]:
+    """The project's exception handlers, less the defaults every FastAPI app carries (its
+    HTTPException and validation handlers would change the API's own error bodies)."""
+    from fastapi import exception_handlers as defaults
+
+    stock = {
+        defaults.http_exception_handler,
+        defaults.request_validation_exception_handler,
+        defaults.websocket_request_validation_exception_handler,
+    }
+    handlers = app.exception_handlers.items()
+    return {kind: handler for kind, handler in handlers if handler not in stock}
 
 
 def combined_lifespan(

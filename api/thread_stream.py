@@ -13,11 +13,12 @@ LangGraph Server reads it; repeated or comma-separated):
 * ``state_update``: ``state_update`` events. Tempograph records none today (LangGraph
   Server's come from its own state writes), so this mode shows only heartbeats.
 
-Without ``Last-Event-ID`` it starts at what happens next: runs that already ended are
-skipped, a run in flight continues from its next event, and runs created later are
-followed from their start. Event ids are ``<run_id>:<seq>`` (``<run_id>:done`` for
-``run_done``); given one as ``Last-Event-ID``, the stream resumes right after it, on any
-replica. ``-`` (or ``0``) replays every run of the thread from its beginning.
+Without ``Last-Event-ID`` (or with one naming a run since deleted) it starts at what
+happens next: runs that already ended are skipped, a run in flight continues from its
+next event, and runs created later are followed from their start. Event ids are
+``<run_id>:<seq>`` (``<run_id>:done`` for ``run_done``); given one as ``Last-Event-ID``,
+the stream resumes right after it, on any replica. ``-`` (or ``0``) replays every run of
+the thread from its beginning.
 """
 
 from __future__ import annotations
@@ -79,28 +80,33 @@ class Cursor:
         cursor = cls()
         known = await runs.of_thread(thread_id)
         value = (last_event_id or "").strip()
-        if not value:  # what happens next
+        if value in ("-", "0"):  # the whole log
+            return cursor
+        resumed: UUID | None = None
+        seq: int | None = None
+        if value:
+            run_part, _, seq_part = value.partition(":")
+            try:
+                resumed = UUID(run_part)
+                seq = None if seq_part == _DONE else int(seq_part)
+            except ValueError:
+                raise HTTPException(
+                    422, f"Invalid Last-Event-ID {value!r}: expected an id this stream sent"
+                ) from None
+        order = [run_id for run_id, _ in known]
+        if resumed is None or resumed not in order:
+            # No id, or the run it names is gone (deleted, rolled back): what happens next.
             for run_id, status in known:
                 if status in FINAL:
                     cursor.done.add(run_id)
                 else:
                     cursor.sent[run_id] = await runs.last_seq(run_id)
             return cursor
-        if value in ("-", "0"):  # the whole log
-            return cursor
-        run_part, _, seq_part = value.partition(":")
-        try:
-            resumed = UUID(run_part)
-            seq = None if seq_part == _DONE else int(seq_part)
-        except ValueError:
-            raise HTTPException(
-                422, f"Invalid Last-Event-ID {value!r}: expected an id this stream sent"
-            ) from None
-        order = [run_id for run_id, _ in known]
-        if resumed not in order:
-            raise HTTPException(422, f"Invalid Last-Event-ID {value!r}: no such run here")
-        for run_id in order[: order.index(resumed)]:
-            cursor.done.add(run_id)
+        # The runs before it have ended, unless two were created at once and the earlier
+        # one (in creation order) is still to run: that one is followed from its start.
+        for run_id, status in known[: order.index(resumed)]:
+            if status in FINAL:
+                cursor.done.add(run_id)
         if seq is None:
             cursor.done.add(resumed)
         else:
@@ -119,9 +125,10 @@ async def thread_events(
         while True:
             wake.clear()
             sent_any = False
-            for run_id, status in await runs.of_thread(thread_id):
-                if run_id in cursor.done:
-                    continue
+            current = await runs.of_thread(thread_id, leaving_out=cursor.done)
+            for gone in set(watched) - {run_id for run_id, _ in current}:
+                await watched.pop(gone).aclose()  # deleted (a rollback): nothing more comes
+            for run_id, status in current:
                 if run_id not in watched:  # woken by its events from now on
                     watched[run_id] = contextlib.AsyncExitStack()
                     await watched[run_id].enter_async_context(notifier.watch(str(run_id), wake))

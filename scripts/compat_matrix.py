@@ -32,7 +32,8 @@ END = "<!-- compat-matrix: end -->"
 
 # Behaviour that differs from LangGraph Server where the route exists (method -> note).
 NOTES = {
-    "threads.join_stream": "`state_update` mode: heartbeats only (no such events recorded)",
+    "threads.join_stream": "honours the SDK's `stream_mode` (LangGraph Server reads only"
+    " `stream_modes`); `state_update` mode: heartbeats only (no such events recorded)",
     "runs.create": "a stateless run uses a temporary thread",
     "runs.join_stream": "every run is resumable: its events always carry ids",
     "runs.cancel": "through Temporal; `rollback` also drops the run's checkpoints",

@@ -152,21 +152,23 @@ def check_http(http: dict[str, Any], path: Path) -> dict[str, Any]:
         if key in ("cors", "app"):
             continue
         if key == "middleware_order":
-            if value not in ("middleware_first", "auth_first"):
+            if value not in (None, "middleware_first", "auth_first"):
                 raise ConfigError(
                     f'{path}: http.middleware_order must be "middleware_first" or "auth_first"'
                 )
         elif key in SWITCHES or key in ABSENT:
-            if not isinstance(value, bool):
+            if value is not None and not isinstance(value, bool):
                 raise ConfigError(f"{path}: http.{key} must be true or false")
         elif key in NOT_SUPPORTED:
-            if value not in (None, False):
+            if value not in (None, False, {}, "", []):
                 raise ConfigError(f"{path}: http.{key} is not supported by Tempograph")
         else:
             raise ConfigError(f"{path}: http.{key} is not a LangGraph Server http setting")
     app = http.get("app")
-    if app is not None and (not isinstance(app, str) or ".py:" not in app):
-        raise ConfigError(f'{path}: http.app must be "./file.py:app"; got {app!r}')
+    if app is not None and (not isinstance(app, str) or not app.rpartition(":")[0]):
+        raise ConfigError(
+            f'{path}: http.app must be "./file.py:app" or "package.module:app"; got {app!r}'
+        )
     return http
 
 

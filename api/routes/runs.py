@@ -35,6 +35,8 @@ from tempograph.api.thread_stream import Cursor, thread_events, thread_modes
 from tempograph.errors import TempographError
 
 router = APIRouter(tags=["runs"])
+# A thread's stream: LangGraph Server counts it among the thread routes (disable_threads).
+thread_router = APIRouter(tags=["threads"])
 
 
 class EventStream(StreamingResponse):
@@ -292,7 +294,9 @@ async def join_stream(
     )
 
 
-@router.get("/threads/{thread_id}/stream", response_class=EventStream, responses=_SSE_RESPONSES)
+@thread_router.get(
+    "/threads/{thread_id}/stream", response_class=EventStream, responses=_SSE_RESPONSES
+)
 async def join_thread_stream(
     thread_id: str,
     request: Request,

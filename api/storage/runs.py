@@ -162,11 +162,15 @@ class RunStore:
             return str(record["status"]), await self._render(bytes(record["output_value"]))
         return str(record["status"]), unseal_json_text(record["output"])
 
-    async def of_thread(self, thread_id: UUID) -> list[tuple[UUID, str]]:
-        """The thread's runs and their status, oldest first."""
+    async def of_thread(
+        self, thread_id: UUID, leaving_out: set[UUID] | None = None
+    ) -> list[tuple[UUID, str]]:
+        """The thread's runs and their status, oldest first, less ``leaving_out``."""
         records = await self._pool.fetch(
-            "SELECT run_id, status FROM runs WHERE thread_id = $1 ORDER BY created_at, run_id",
+            "SELECT run_id, status FROM runs WHERE thread_id = $1 AND run_id <> ALL($2::uuid[])"
+            " ORDER BY created_at, run_id",
             thread_id,
+            list(leaving_out or ()),
         )
         return [(r["run_id"], str(r["status"])) for r in records]
 

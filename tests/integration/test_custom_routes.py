@@ -35,6 +35,8 @@ async def test_custom_routes_middleware_and_lifespan_with_auth_on_builtins_only(
             assert hello.headers["x-custom-middleware"] == "ran"
             assert (await http.get("/info")).json() == {"shadowed": True}
             assert (await http.get("/ok")).json() == {"ok": True}  # never shadowed
+            # The app has its own /docs and /openapi.json, but ours answer, and are covered.
+            assert (await http.get("/openapi.json")).status_code in (401, 403)
             refused = await http.post("/threads", json={})
             assert refused.status_code in (401, 403), refused.text
             # The project's middleware is outside authentication by default.
@@ -69,7 +71,7 @@ async def test_enable_custom_route_auth_and_auth_first(tmp_path: Path) -> None:
         ({"disable_threads": "yes"}, "true or false"),
         ({"middleware_order": "last"}, "middleware_first"),
         ({"nonsense": 1}, "not a LangGraph Server http setting"),
-        ({"app": "app:app"}, "./file.py:app"),
+        ({"app": "no-attribute"}, "./file.py:app"),
     ],
 )
 def test_bad_http_settings_are_config_errors(tmp_path: Path, http: dict, says: str) -> None:

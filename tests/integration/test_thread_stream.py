@@ -132,3 +132,18 @@ async def test_bad_requests_say_what_is_wrong(api: str) -> None:
         assert bad_id.status_code == 422 and "Last-Event-ID" in bad_id.text
         missing = await http.get("/threads/00000000-0000-0000-0000-000000000000/stream")
         assert missing.status_code == 404
+
+
+async def test_resuming_after_a_deleted_run_starts_at_what_comes_next(api: str) -> None:
+    sdk = get_client(url=api)
+    tid, runs = await two_runs(sdk)
+    await sdk.runs.delete(tid, runs[0])
+    async with httpx.AsyncClient(base_url=api, timeout=60) as http:
+        resumed = {"Last-Event-ID": f"{runs[0]}:2"}
+        async with http.stream("GET", f"/threads/{tid}/stream", headers=resumed) as response:
+            assert response.status_code == 200  # not a 422 the client could never get past
+            await sdk.runs.wait(tid, "chain3", input={"steps": []})
+            async for line in response.aiter_lines():
+                if line.startswith("data: ") and "run_done" in line:
+                    assert runs[1] not in line, "the run that had ended is not replayed"
+                    break
