@@ -32,6 +32,16 @@ class AssistantPatch(Body):
     description: str | None = None
 
 
+class AssistantVersions(Body):
+    metadata: dict[str, Any] | None = None
+    limit: int = Field(default=10, ge=1, le=1000)
+    offset: int = Field(default=0, ge=0)
+
+
+class AssistantLatest(Body):
+    version: int = Field(ge=1)
+
+
 class AssistantSearch(Body):
     graph_id: str | None = None
     name: str | None = None

@@ -11,7 +11,14 @@ from tempograph.api.audit import note
 from tempograph.api.auth import authorize, matches, tenant
 from tempograph.api.deps import State
 from tempograph.api.graphs import system_assistant_id
-from tempograph.api.models import AssistantCount, AssistantCreate, AssistantPatch, AssistantSearch
+from tempograph.api.models import (
+    AssistantCount,
+    AssistantCreate,
+    AssistantLatest,
+    AssistantPatch,
+    AssistantSearch,
+    AssistantVersions,
+)
 from tempograph.api.storage.assistants import AssistantStore
 
 router = APIRouter(prefix="/assistants", tags=["assistants"])
@@ -163,6 +170,27 @@ async def patch(assistant_id: str, body: AssistantPatch, state: State) -> dict[s
     if updated is None:
         raise HTTPException(404, f"Assistant {assistant_id!r} not found")
     return updated
+
+
+@router.post("/{assistant_id}/versions")
+async def versions(
+    assistant_id: str, body: AssistantVersions, state: State
+) -> list[dict[str, Any]]:
+    """Every version of the assistant, newest first (``client.assistants.get_versions``)."""
+    await _existing(state, assistant_id)
+    store = await _store(state)
+    return await store.versions(_id(state, assistant_id), body.metadata, body.limit, body.offset)
+
+
+@router.post("/{assistant_id}/latest")
+async def set_latest(assistant_id: str, body: AssistantLatest, state: State) -> dict[str, Any]:
+    """Make one of its versions the current one (``client.assistants.set_latest``)."""
+    asked = {"assistant_id": _id(state, assistant_id), "version": body.version}
+    await _existing(state, assistant_id, "update", asked)
+    found = await (await _store(state)).set_latest(_id(state, assistant_id), body.version)
+    if found is None:
+        raise HTTPException(404, f"Assistant {assistant_id!r} has no version {body.version}")
+    return found
 
 
 @router.delete("/{assistant_id}", status_code=204)

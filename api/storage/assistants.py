@@ -125,7 +125,8 @@ class AssistantStore:
             merged["metadata"] = {**merged["metadata"], **(changes.get("metadata") or {})}
             record = await conn.fetchrow(
                 f"UPDATE assistants SET graph_id = $2, config = $3, context = $4, metadata = $5,"
-                f" name = $6, description = $7, version = version + 1, updated_at = now()"
+                f" name = $6, description = $7, updated_at = now(), version = 1 + (SELECT"
+                f" max(version) FROM assistant_versions WHERE assistant_id = $1)"
                 f" WHERE assistant_id = $1 RETURNING {_COLUMNS}",
                 assistant_id,
                 merged["graph_id"],
@@ -137,6 +138,35 @@ class AssistantStore:
             )
             await self._version(conn, record)
         return _row(record)
+
+    async def versions(
+        self, assistant_id: UUID, metadata: dict[str, Any] | None, limit: int, offset: int
+    ) -> list[dict[str, Any]]:
+        """The assistant's versions, newest first (``metadata``: those containing it)."""
+        records = await self._pool.fetch(
+            "SELECT assistant_id, version, graph_id, config, context, metadata, name,"
+            " description, created_at FROM assistant_versions WHERE assistant_id = $1"
+            " AND metadata @> $2::jsonb ORDER BY version DESC"
+            f" LIMIT {int(limit)} OFFSET {int(offset)}",
+            assistant_id,
+            json.dumps(metadata or {}),
+        )
+        return [_row(r) for r in records]
+
+    async def set_latest(self, assistant_id: UUID, version: int) -> dict[str, Any] | None:
+        """Make an earlier (or later) version the current one, as it was; None if the
+        assistant has no such version. The next change is numbered after the newest."""
+        record = await self._pool.fetchrow(
+            "UPDATE assistants a SET graph_id = v.graph_id, config = v.config,"
+            " context = v.context, metadata = v.metadata, name = v.name,"
+            " description = v.description, version = v.version, updated_at = now()"
+            " FROM assistant_versions v WHERE a.assistant_id = $1"
+            " AND v.assistant_id = a.assistant_id AND v.version = $2"
+            f" RETURNING {', '.join('a.' + c.strip() for c in _COLUMNS.split(','))}",
+            assistant_id,
+            version,
+        )
+        return _row(record) if record is not None else None
 
     async def delete(self, assistant_id: UUID) -> bool:
         status = await self._pool.execute(

@@ -84,6 +84,33 @@ async def test_create_update_search_count_delete(api: str) -> None:
     assert await client.assistants.count(metadata={"team": tag}) == 1
 
 
+async def test_versions_and_set_latest(api: str) -> None:
+    client = get_client(url=api)
+    made = await client.assistants.create("seed_demo", config={"recursion_limit": 20}, name="v1")
+    aid = made["assistant_id"]
+    await client.assistants.update(aid, name="v2", metadata={"stage": "beta"})
+    await client.assistants.update(aid, name="v3", config={"recursion_limit": 30})
+    versions = await client.assistants.get_versions(aid)
+    assert [(v["version"], v["name"]) for v in versions] == [(3, "v3"), (2, "v2"), (1, "v1")]
+    assert versions[2]["config"] == {"recursion_limit": 20}
+    assert [v["version"] for v in await client.assistants.get_versions(aid, limit=1, offset=1)] == [
+        2
+    ]
+    beta = await client.assistants.get_versions(aid, metadata={"stage": "beta"})
+    assert [v["version"] for v in beta] == [3, 2]
+
+    # Back to version 1, as it was; the next change is numbered after the newest.
+    back = await client.assistants.set_latest(aid, 1)
+    assert (back["version"], back["name"], back["config"]) == (1, "v1", {"recursion_limit": 20})
+    assert (await client.assistants.get(aid))["version"] == 1
+    again = await client.assistants.update(aid, name="v4")
+    assert again["version"] == 4 and again["config"] == {"recursion_limit": 20}
+    with pytest.raises(NotFoundError):
+        await client.assistants.set_latest(aid, 9)
+    # The system assistant of a graph has its first version.
+    assert [v["version"] for v in await client.assistants.get_versions("seed_demo")] == [1]
+
+
 async def test_bad_requests_say_what_is_wrong_and_change_nothing(api: str) -> None:
     client = get_client(url=api)
     before = await client.assistants.count()
