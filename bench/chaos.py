@@ -62,7 +62,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.chaos_app.ledger import LEDGER_ENV, NODES  # noqa: E402
-from tempograph.temporal.processes import free_port, free_service_port  # noqa: E402
+from tempograph.temporal.processes import free_port, free_service_port, running  # noqa: E402
 
 APP = ROOT / "bench" / "chaos_app" / "langgraph.json"
 KINDS: dict[str, Callable[[str], bool]] = {
@@ -264,11 +264,7 @@ class Cluster:
 
 
 def alive(pid: int | None) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state not in ("Z", "X")
+    return pid is not None and running(pid)
 
 
 async def persist(call: Callable[[], Awaitable[httpx.Response]], deadline: float) -> httpx.Response:

@@ -17,6 +17,7 @@ from typing import Any
 import asyncpg
 
 from tempograph.errors import ErrorCode, TempographError
+from tempograph.temporal.processes import running
 
 # Append-only: never edit or reorder an entry once released; add a new one instead.
 MIGRATIONS: tuple[str, ...] = (
@@ -352,7 +353,7 @@ class EmbeddedPostgres:
             pid = int((self.data_dir / "postmaster.pid").read_text().split("\n", 1)[0])
         except (OSError, ValueError):
             return None
-        return pid if _running(pid) else None
+        return pid if running(pid) else None
 
     def revive(self) -> None:
         """Start the server again after it died (a crash, or a chaos test's SIGKILL);
@@ -372,17 +373,9 @@ class EmbeddedPostgres:
             self._server.cleanup()
             self._server = None
             for _ in range(100):
-                if pid is None or not _running(pid):
+                if pid is None or not running(pid):
                     break
                 time.sleep(0.1)
-
-
-def _running(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state not in ("Z", "X")  # a zombie, where nothing reaps orphans, is gone
 
 
 class PooledConnection(asyncpg.Connection):  # type: ignore[misc]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import signal
 import socket
 import subprocess
 from pathlib import Path
@@ -19,6 +18,7 @@ from temporalio.client import Client
 
 from tempograph.errors import ErrorCode, TempographError
 from tempograph.settings import SEARCH_ATTRIBUTES
+from tempograph.temporal.processes import terminate
 
 # v1.5.1 (Temporal server 1.29.1, UI 2.42.1) is the newest release whose go.mod has no
 # `replace` directive, so `go install module@version` accepts it.
@@ -194,11 +194,5 @@ class DevServer:
 
     def stop(self, timeout: float = 15.0) -> None:
         """Stop the server we started (by its PID) and wait for it."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        if self.process is not None:
+            terminate(self.process, timeout)

@@ -72,14 +72,8 @@ class Process:
         return self.proc is not None and self.proc.poll() is None
 
     def stop(self, grace: float = 20.0) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(grace)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        if self.proc is not None:
+            terminate(self.proc, grace)
 
     def output(self) -> str:
         """What it printed since it last started."""
@@ -95,6 +89,27 @@ class Process:
             return self.log.read_bytes()[-size:].decode(errors="replace")
         except OSError:
             return ""
+
+
+def terminate(proc: subprocess.Popen[bytes], grace: float) -> None:
+    """SIGTERM ``proc`` by its PID and wait; SIGKILL it if it outlives ``grace`` seconds."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def running(pid: int) -> bool:
+    """Whether ``pid`` runs (Linux /proc): a zombie, where nothing reaps orphans, does not."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
 
 
 async def wait_port(port: int, process: Process, within: float = 90.0) -> None:

@@ -17,20 +17,11 @@ from langgraph_sdk import get_client
 
 from tempograph.temporal.devserver import DevServer, temporal_binary
 from tempograph.temporal.processes import free_service_port
+from tempograph.temporal.processes import running as alive
 from tests.conftest import free_port
 from tests.integration.test_cli import started
 
 DEMO_INPUT = {"step": 0, "result": ""}
-
-
-def alive(pid: int) -> bool:
-    """Running, not a zombie (a restarted Postgres is an orphan: init reaps it, if it
-    reaps at all)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state not in ("Z", "X")
 
 
 async def test_cluster_up_runs_graphs_through_haproxy_on_the_real_temporal_server(
