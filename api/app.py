@@ -31,6 +31,7 @@ from tempograph.api.routes import (
     audit,
     codec,
     console,
+    crons,
     keys,
     metrics,
     runs,
@@ -41,6 +42,7 @@ from tempograph.api.routes import (
 )
 from tempograph.api.routes import breakers as breaker_routes
 from tempograph.api.routes.codec import CodecCors
+from tempograph.api.services.cron_fire import serving_crons
 from tempograph.api.state import AppState, Database
 from tempograph.api.storage.assistants import AssistantStore
 from tempograph.api.streaming import Notifier
@@ -139,7 +141,8 @@ def create_app(
             ThreadReaper(app.state.tempograph, thread_ttl or {}).run_forever()
         )
         try:
-            yield
+            async with serving_crons(app.state.tempograph, auth):  # every replica fires
+                yield
         finally:
             for task in (sweeper, reaper):
                 task.cancel()
@@ -183,7 +186,7 @@ def create_app(
     groups = {
         "assistants": [assistants.router],
         "threads": [threads.router, state.router, runs.thread_router],
-        "runs": [runs.router],
+        "runs": [crons.router, runs.router],
         "store": [store.router],
     }
     app.include_router(system.health)

@@ -21,11 +21,12 @@ The caller lives in a context variable for the request, so services deep in a ro
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import inspect
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -93,6 +94,27 @@ class Caller:
             keys["tempograph_tenant"] = self.tenant
         return keys
 
+    def to_json(self) -> dict[str, Any]:
+        """The caller as stored with what acts for them later (a cron's runs)."""
+        return {
+            "user": json.loads(json.dumps(dict(self.user), default=str)),
+            "permissions": list(self.permissions),
+            "tenant": self.tenant,
+            "role": self.role.value if self.role is not None else None,
+            "key_id": self.key_id,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Caller:
+        role = data.get("role")
+        return cls(
+            AuthUser(data["user"]),
+            tuple(data.get("permissions") or ()),
+            data.get("tenant"),
+            Role(role) if role else None,
+            data.get("key_id"),
+        )
+
 
 class Refused(Exception):
     """Authentication failed: answer ``status`` with ``{"detail": detail}``."""
@@ -123,6 +145,18 @@ def current() -> Caller | None:
     """The caller of the request being served, when the API has an auth configuration."""
     found = _auth.get()
     return found[1] if found is not None else None
+
+
+@contextlib.contextmanager
+def acting_as(policy: Policy | None, caller: Caller | None) -> Iterator[None]:
+    """Serve what follows as ``caller`` would be served (outside a request: a cron's
+    run, made for whoever created the cron). Nothing changes without both."""
+    token = _auth.set((policy, caller)) if policy is not None and caller is not None else None
+    try:
+        yield
+    finally:
+        if token is not None:
+            _auth.reset(token)
 
 
 def tenant() -> str | None:

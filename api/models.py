@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
@@ -158,3 +159,100 @@ class RunCreate(BaseModel):
 
     def modes(self) -> list[str]:
         return [self.stream_mode] if isinstance(self.stream_mode, str) else list(self.stream_mode)
+
+
+# -- crons ---------------------------------------------------------------------------------
+
+CronField = Literal[
+    "cron_id",
+    "assistant_id",
+    "thread_id",
+    "on_run_completed",
+    "end_time",
+    "schedule",
+    "timezone",
+    "created_at",
+    "updated_at",
+    "user_id",
+    "payload",
+    "next_run_date",
+    "metadata",
+    "enabled",
+]
+# What a cron's runs are made of (its ``payload``), as a run request would carry it.
+CRON_RUN_FIELDS = (
+    "assistant_id",
+    "input",
+    "metadata",
+    "config",
+    "context",
+    "webhook",
+    "interrupt_before",
+    "interrupt_after",
+    "multitask_strategy",
+    "stream_mode",
+    "stream_subgraphs",
+    "stream_resumable",
+    "durability",
+    "checkpoint_during",
+)
+
+
+class CronRun(BaseModel):
+    """The run fields a cron create or patch may set (unknown keys ignored, as there)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    input: Any = None
+    metadata: dict[str, Any] | None = None
+    config: dict[str, Any] | None = None
+    context: dict[str, Any] | None = None
+    webhook: str | None = None
+    interrupt_before: Literal["*"] | list[str] | None = None
+    interrupt_after: Literal["*"] | list[str] | None = None
+    stream_mode: StreamMode | list[StreamMode] | None = None
+    stream_subgraphs: bool | None = None
+    stream_resumable: bool | None = None
+    durability: Literal["sync", "async", "exit"] | None = None
+    checkpoint_during: bool | None = None
+    schedule: str | None = None
+    timezone: str | None = None
+    end_time: datetime | None = None
+    enabled: bool | None = None
+    on_run_completed: Literal["delete", "keep"] | None = None
+
+
+class CronCreate(CronRun):
+    assistant_id: str
+    schedule: str
+    multitask_strategy: Literal["reject", "enqueue", "interrupt", "rollback"] | None = None
+
+
+class CronPatch(CronRun):
+    pass
+
+
+class CronSearch(Body):
+    assistant_id: UUID | None = None
+    thread_id: UUID | None = None
+    enabled: bool | None = None
+    metadata: dict[str, Any] | None = None
+    limit: int = Field(10, ge=1, le=1000)
+    offset: int = Field(0, ge=0)
+    sort_by: Literal[
+        "cron_id",
+        "assistant_id",
+        "thread_id",
+        "next_run_date",
+        "end_time",
+        "created_at",
+        "updated_at",
+    ] = "created_at"
+    sort_order: Literal["asc", "desc"] = "desc"
+    select: list[CronField] | None = None
+
+
+class CronCount(Body):
+    assistant_id: UUID | None = None
+    thread_id: UUID | None = None
+    metadata: dict[str, Any] | None = None

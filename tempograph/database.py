@@ -316,6 +316,30 @@ MIGRATIONS: tuple[str, ...] = (
         last_error text
     );
     """,
+    # 12: crons (tempograph.api.services.crons): what each makes runs of, and who made it;
+    # when it fires is its Temporal Schedule's, "cron-<cron_id>". A thread's crons go
+    # with it, and an assistant's. ``payload`` (the runs' input, config...) is sealed at rest.
+    """
+    CREATE TABLE crons (
+        cron_id uuid PRIMARY KEY,
+        assistant_id uuid NOT NULL REFERENCES assistants ON DELETE CASCADE,
+        thread_id uuid REFERENCES threads ON DELETE CASCADE,
+        tenant_id text NOT NULL DEFAULT '',
+        user_id text,
+        caller jsonb,
+        schedule text NOT NULL,
+        timezone text,
+        end_time timestamptz,
+        on_run_completed text,
+        enabled boolean NOT NULL DEFAULT true,
+        payload jsonb NOT NULL,
+        metadata jsonb NOT NULL DEFAULT '{}',
+        created_at timestamptz NOT NULL DEFAULT now(),
+        updated_at timestamptz NOT NULL DEFAULT now()
+    );
+    CREATE INDEX crons_tenant ON crons (tenant_id, created_at DESC);
+    CREATE INDEX crons_thread ON crons (thread_id);
+    """,
 )
 
 # An arbitrary constant: the advisory lock that serialises migrations across replicas.

@@ -36,6 +36,7 @@ from tempograph.temporal.versioning import deployment_config
 from tempograph.usage import Prices
 from tempograph.valuestore import ValueStore
 from tempograph.workflows import graphs as graph_registry
+from tempograph.workflows.crons import CronCleanupWorkflow, CronWorkflow
 from tempograph.workflows.durable import DurableGraph
 from tempograph.workflows.run import RunWorkflow
 from tempograph.workflows.webhook import WebhookWorkflow
@@ -88,7 +89,8 @@ def build_replayer(
     graph_registry.register(f"replay-{_REPLAY_BUILD_ID}", graphs)
     runner: WorkflowRunner = strict_runner() if sandboxed else UnsandboxedWorkflowRunner()
     return Replayer(
-        workflows=_WORKFLOWS,
+        # The cron workflows run on the API replicas (tempograph.api.services.cron_fire).
+        workflows=[*_WORKFLOWS, CronWorkflow, CronCleanupWorkflow],
         data_converter=data_converter(values, keys),
         workflow_runner=runner,
         build_id=_REPLAY_BUILD_ID,

@@ -55,6 +55,7 @@ _OWN_TYPES: frozenset[tuple[str, str]] = frozenset(
         )
     }
     | {("tempograph.workflows.values", n) for n in ("EncodedValue", "PartData", "PartTable")}
+    | {("tempograph.workflows.crons", "CronFired")}
 )
 
 

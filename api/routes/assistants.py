@@ -19,7 +19,9 @@ from tempograph.api.models import (
     AssistantSearch,
     AssistantVersions,
 )
+from tempograph.api.services.crons import forget_schedules
 from tempograph.api.storage.assistants import AssistantStore
+from tempograph.api.storage.crons import CronStore
 
 router = APIRouter(prefix="/assistants", tags=["assistants"])
 
@@ -196,8 +198,10 @@ async def set_latest(assistant_id: str, body: AssistantLatest, state: State) -> 
 @router.delete("/{assistant_id}", status_code=204)
 async def delete(assistant_id: str, state: State, delete_threads: bool = False) -> Response:
     await _existing(state, assistant_id, "delete")
+    its_crons = await CronStore(await state.database.pool()).of_assistant(_id(state, assistant_id))
     if not await (await _store(state)).delete(_id(state, assistant_id)):
         raise HTTPException(404, f"Assistant {assistant_id!r} not found")
+    await forget_schedules(state, its_crons)  # its crons went with it
     return Response(status_code=204)
 
 

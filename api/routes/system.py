@@ -28,7 +28,7 @@ async def info(state: State) -> dict[str, Any]:
     found = {
         "version": __version__,
         "langgraph_py_version": langgraph.version.__version__,
-        "flags": {"assistants": True, "crons": False, "langsmith": False},
+        "flags": {"assistants": True, "crons": True, "langsmith": False},
         "host": {"kind": "tempograph", "task_queue": state.task_queue},
         "graphs": state.catalog.ids(),
         # Tempograph's: for the console's links into the Temporal UI and its approvals.

@@ -22,7 +22,9 @@ from tempograph.api.models import (
     ThreadSearch,
     ThreadTTL,
 )
+from tempograph.api.services.crons import forget_schedules
 from tempograph.api.state import AppState
+from tempograph.api.storage.crons import CronStore
 from tempograph.api.storage.threads import ThreadStore
 from tempograph.errors import ErrorCode, TempographError
 from tempograph.workflows.types import THREAD_ID
@@ -241,8 +243,12 @@ async def drop_thread(state: AppState, thread_id: UUID) -> bool:
             await _temporal(state.temporal.get_workflow_handle(holder).terminate("thread deleted"))
         await _erase_executions(state, thread_id, {*workflow_ids, *([holder] if holder else [])})
 
+    its_crons = await CronStore(pool).of_thread(thread_id)
     if not await store.delete(thread_id, before_delete=erase):
         return False
+    # Its crons went with the row; their Schedules go now (one left behind, by a cron
+    # made meanwhile, deletes itself at its next tick).
+    await forget_schedules(state, its_crons)
     await checkpoints.adelete_thread(str(thread_id))
     return True
 

@@ -224,3 +224,29 @@ async def test_filters_in_sql_select_what_they_match_in_python(postgres_url: str
             assert [r["i"] for r in selected] == expected, rule
     finally:
         await conn.close()
+
+
+async def test_a_cron_is_its_creators_and_runs_as_them(api: str, client: Client) -> None:
+    """The cron carries its creator: their handler's filter guards it, and each tick
+    makes its run as they would (owner stamped on the thread, the user in the node)."""
+    from tests.integration.test_crons import trigger
+
+    alice, bob = as_user(api, "alice"), as_user(api, "bob")
+    cron = await alice.crons.create(
+        "whoami", schedule="0 0 1 1 *", input={"question": "who?"}, on_run_completed="keep"
+    )
+    assert cron["metadata"]["owner"] == "alice"
+    assert cron["user_id"] == "alice"
+    assert await bob.crons.search() == []
+    assert await bob.crons.count() == 0
+    async with httpx.AsyncClient(base_url=api, headers={"Authorization": "Bearer bob-token"}) as b:
+        assert (await b.get(f"/runs/crons/{cron['cron_id']}")).status_code == 404
+        assert (await b.delete(f"/runs/crons/{cron['cron_id']}")).status_code == 404
+    tick = await trigger(client, cron["cron_id"])
+    assert tick is not None
+    out = await alice.runs.join(tick.thread_id, tick.run_id)
+    assert (out["identity"], out["user_id"]) == ("alice", "alice")
+    assert (await alice.threads.get(tick.thread_id))["metadata"]["owner"] == "alice"
+    with refused(404):
+        await bob.threads.get(tick.thread_id)
+    await alice.crons.delete(cron["cron_id"])

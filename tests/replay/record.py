@@ -1,5 +1,8 @@
 """Record the replay scenarios' histories: ``python -m tests.replay.record``.
 
+``python -m tests.replay.record crons`` records the cron workflows' histories only,
+keeping the others.
+
 Starts its own dev server and Postgres, runs every scenario through the API and a worker
 on task queue ``replay``, and writes the history of each workflow of each scenario's thread
 to ``histories/<scenario>__<workflow id>__<n>.json``, and the values their payloads name
@@ -11,8 +14,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from langgraph_sdk import get_client
 from temporalio.client import Client
@@ -29,6 +34,7 @@ from tests.replay.api_scenarios import API_SCENARIOS
 from tests.replay.scenarios import SCENARIOS, TASK_QUEUE, Scenario, graphs
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
+CRONS = "crons"  # the cron workflows' histories: python -m tests.replay.record crons
 VALUES = HISTORIES / "values.json"
 
 
@@ -63,12 +69,40 @@ async def save(client: Client, scenario: str, thread_id: str) -> None:
         (HISTORIES / f"{scenario}__{execution.id}__{n}.json").write_text(history.to_json())
 
 
-async def main() -> None:
+async def record_crons(client: Client, sdk: Any) -> None:
+    """A cron's ticks: one that makes a run and erases its thread when the run ends (the
+    fire and its cleanup), and one while the cron is disabled (no run)."""
+    cron = await sdk.crons.create("slow", schedule="0 0 1 1 *", input={"seconds": 1.5})
+    schedule = client.get_schedule_handle(f"cron-{cron['cron_id']}")
+    await schedule.trigger()
+    await asyncio.sleep(1)
+    await sdk.crons.update(cron["cron_id"], enabled=False)
+    await schedule.trigger()
+    for _ in range(100):
+        if len((await schedule.describe()).info.recent_actions) == 2:
+            break
+        await asyncio.sleep(0.1)
+    ids = []
+    for action in (await schedule.describe()).info.recent_actions:
+        fired = await client.get_workflow_handle(action.action.workflow_id).result()
+        ids.append(action.action.workflow_id)
+        if fired is not None:
+            cleanup = client.get_workflow_handle(f"{action.action.workflow_id}-cleanup")
+            await cleanup.result()
+            ids.append(cleanup.id)
+    for workflow_id in ids:
+        history = await client.get_workflow_handle(workflow_id).fetch_history()
+        (HISTORIES / f"{CRONS}__{workflow_id}__0.json").write_text(history.to_json())
+    await sdk.crons.delete(cron["cron_id"])
+    print(f"{CRONS}: {len(ids)} workflows")
+
+
+async def main(only_crons: bool = False) -> None:
     # The corpus is recorded unencrypted, so it replays with no key (tests.conftest turns
     # encryption on for the test session; a deployment's histories need its keys).
     os.environ.pop("TEMPOGRAPH_ENCRYPTION_KEYS", None)
     HISTORIES.mkdir(exist_ok=True)
-    for old in HISTORIES.glob("*.json"):
+    for old in HISTORIES.glob(f"{CRONS}__*.json" if only_crons else "*.json"):
         old.unlink()
     with tempfile.TemporaryDirectory() as tmp:
         server = DevServer(Path(tmp), port=free_port(), ui_port=None)
@@ -85,15 +119,17 @@ async def main() -> None:
             client = await Client.connect(server.address, data_converter=data_converter(store))
             async with api_stack(server, client, database_url, graphs(), TASK_QUEUE) as http:
                 threads = Threads(http)
-                for scenario in SCENARIOS:
-                    await save(client, scenario.name, await record(threads, scenario, tmp))
                 sdk = get_client(url=str(http.base_url))
-                for name, drive in API_SCENARIOS.items():
+                await record_crons(client, sdk)
+                for scenario in [] if only_crons else SCENARIOS:
+                    await save(client, scenario.name, await record(threads, scenario, tmp))
+                for name, drive in {} if only_crons else API_SCENARIOS.items():
                     thread_id = await drive(sdk)
                     print(f"{name}: thread {thread_id}")
                     await save(client, name, thread_id)
             records = await pool.fetch("SELECT hash, data FROM tempograph_values")
-            MemoryValueStore({bytes(r["hash"]): bytes(r["data"]) for r in records}).dump(VALUES)
+            if not only_crons:  # cron workflows carry no claim checks: values.json stays
+                MemoryValueStore({bytes(r["hash"]): bytes(r["data"]) for r in records}).dump(VALUES)
             await pool.close()
         finally:
             postgres.stop()
@@ -101,4 +137,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(only_crons=sys.argv[1:] == ["crons"]))

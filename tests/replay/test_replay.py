@@ -12,6 +12,7 @@ from tempograph.temporal.worker import build_replayer
 from tempograph.valuestore import MemoryValueStore
 from tests.conftest import FAST_RETRY, TEST_GRAPHS, load_test_graph
 from tests.replay.api_scenarios import API_SCENARIOS
+from tests.replay.record import CRONS
 from tests.replay.scenarios import SCENARIOS, graphs
 
 FOLDER = Path(__file__).resolve().parent / "histories"
@@ -30,12 +31,12 @@ def load_history(path: Path) -> WorkflowHistory:
 
 def test_histories_were_recorded() -> None:
     recorded = {p.stem.split("__", 1)[0] for p in HISTORIES}
-    assert {s.name for s in SCENARIOS} | set(API_SCENARIOS) == recorded
+    assert {s.name for s in SCENARIOS} | set(API_SCENARIOS) | {CRONS} == recorded
 
 
 def label(path: Path) -> str:
     scenario, workflow_id, execution = path.stem.split("__")
-    kind = "webhook" if workflow_id.startswith("webhook-") else "run"
+    kind = workflow_id.split("-", 1)[0] if workflow_id[:5] in ("webho", "cron-") else "run"
     return f"{scenario}:{kind}:{workflow_id[:8]}:{execution}"
 
 

@@ -1,0 +1,67 @@
+"""Crons: ``/runs/crons`` and ``/threads/{id}/runs/crons``, as LangGraph Server serves
+them; each cron is a Temporal Schedule (:mod:`tempograph.api.services.crons`)."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from fastapi import APIRouter, HTTPException, Response
+
+from tempograph.api.deps import State
+from tempograph.api.models import CronCount, CronCreate, CronPatch, CronSearch
+from tempograph.api.routes.threads import thread_uuid
+from tempograph.api.services import crons
+
+router = APIRouter(tags=["crons"])
+
+
+def _cron_uuid(value: str) -> UUID:
+    try:
+        return UUID(value)
+    except ValueError:
+        raise HTTPException(422, "Invalid cron ID: must be a UUID") from None
+
+
+@router.post("/runs/crons")
+async def create(body: CronCreate, state: State) -> dict[str, Any]:
+    """A cron that makes a new thread for each run (erased when the run ends, with
+    ``on_run_completed: "delete"``, the default)."""
+    return crons.public(await crons.create_cron(state, body, None))
+
+
+@router.post("/threads/{thread_id}/runs/crons")
+async def create_for_thread(thread_id: str, body: CronCreate, state: State) -> dict[str, Any]:
+    """A cron whose runs go on this thread, by its multitask strategy (enqueue)."""
+    return crons.public(await crons.create_cron(state, body, thread_uuid(thread_id)))
+
+
+@router.post("/runs/crons/search")
+async def search(body: CronSearch, state: State, response: Response) -> list[dict[str, Any]]:
+    page, total = await crons.search_crons(state, body)
+    response.headers["X-Pagination-Total"] = str(total)
+    if body.offset + len(page) < total:
+        response.headers["X-Pagination-Next"] = str(body.offset + len(page))
+    return [crons.public(r) for r in page]
+
+
+@router.post("/runs/crons/count")
+async def count(body: CronCount, state: State) -> int:
+    return await crons.count_crons(state, body)
+
+
+@router.get("/runs/crons/{cron_id}")
+async def get(cron_id: str, state: State) -> dict[str, Any]:
+    row = await crons.existing(state, _cron_uuid(cron_id), "read")
+    return crons.public((await crons.with_next_run_dates(state, [row]))[0])
+
+
+@router.patch("/runs/crons/{cron_id}")
+async def patch(cron_id: str, body: CronPatch, state: State) -> dict[str, Any]:
+    return crons.public(await crons.update_cron(state, _cron_uuid(cron_id), body))
+
+
+@router.delete("/runs/crons/{cron_id}", status_code=204)
+async def delete(cron_id: str, state: State) -> Response:
+    await crons.delete_cron(state, _cron_uuid(cron_id))
+    return Response(status_code=204)

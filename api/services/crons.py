@@ -1,0 +1,339 @@
+"""Crons as Temporal Schedules: create, read, update, delete and search, as LangGraph
+Server's ``/runs/crons`` routes do.
+
+A cron is a row in Postgres (what its runs are made of, who made it) and a Temporal
+Schedule ``cron-<cron_id>`` (when it fires), so it shows on the Temporal UI's Schedules
+page, survives any restart, and an operator can pause, trigger or backfill it there. Both
+are written in one transaction: the Schedule is created or changed while the row is
+locked, so a refusal from Temporal (an invalid expression or time zone) leaves nothing.
+
+Choices (LangGraph Server has no Schedules; these keep its behaviour):
+
+- **Expressions.** Five fields mean what they mean to LangGraph. LangGraph (croniter)
+  reads a sixth field as seconds, Temporal as the year: a six-field expression is
+  rewritten to Temporal's seven-field form (seconds first, any year). ``@hourly`` and
+  Temporal's other shorthands pass through. Times are UTC unless ``timezone`` names an
+  IANA zone.
+- **Overlap: skip.** A fire (the :class:`~tempograph.workflows.crons.CronWorkflow`) only
+  makes the run, so it takes a fraction of a second and never overlaps the next tick;
+  when the API replicas that serve fires are all down, the ticks meanwhile collapse into
+  one late fire instead of a burst, as LangGraph's scheduler fires once when overdue.
+  Runs still overlap as LangGraph's do: each tick makes its run, whatever the last one is
+  doing (a thread's multitask strategy decides on a bound thread).
+- **Catch-up: Temporal's default (a year).** After a Temporal outage the missed tick
+  fires once (skip collapses the rest), however late, as in LangGraph.
+- ``enabled: false`` pauses the Schedule, ``end_time`` is its end; ``next_run_date`` is
+  Temporal's next action time (null when disabled or past its end).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+from fastapi import HTTPException
+from temporalio.client import (
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+    ScheduleState,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
+)
+from temporalio.service import RPCError, RPCStatusCode
+
+from tempograph.api import auth
+from tempograph.api.auth import authorize, matches, tenant
+from tempograph.api.models import (
+    CRON_RUN_FIELDS,
+    CronCount,
+    CronCreate,
+    CronPatch,
+    CronSearch,
+    RunCreate,
+)
+from tempograph.api.services.checks import assistant, check_body, check_carriable, check_input
+from tempograph.api.state import AppState
+from tempograph.api.storage.crons import CronStore
+from tempograph.api.storage.threads import ThreadStore
+from tempograph.errors import ErrorCode, TempographError
+from tempograph.webhooks import WebhookRefused, check_url
+from tempograph.workflows.crons import CRON_WORKFLOW, cron_queue, schedule_id
+
+_DESCRIBE_AT_ONCE = 16  # Temporal calls in flight for one search's next_run_dates
+_TIMING = ("schedule", "timezone", "end_time", "enabled")
+
+
+def temporal_expression(expression: str) -> str:
+    """LangGraph's cron expression as Temporal reads the same times (see the module)."""
+    fields = expression.split()
+    if len(fields) == 6:
+        return " ".join([fields[5], *fields[:5], "*"])
+    return " ".join(fields)
+
+
+def _schedule(state: AppState, cron_id: str, row: dict[str, Any]) -> Schedule:
+    end = row.get("end_time")
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            CRON_WORKFLOW,
+            cron_id,
+            id=schedule_id(cron_id),  # Temporal appends each tick's time
+            task_queue=cron_queue(state.task_queue),
+        ),
+        spec=ScheduleSpec(
+            cron_expressions=[temporal_expression(row["schedule"])],
+            time_zone_name=row.get("timezone") or "UTC",
+            end_at=datetime.fromisoformat(end) if isinstance(end, str) else end,
+        ),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+        state=ScheduleState(
+            paused=not row["enabled"],
+            note="disabled through the API (enabled: false)" if not row["enabled"] else None,
+        ),
+    )
+
+
+async def _temporal(call: Any) -> Any:
+    """A Temporal call about a Schedule: its refusal of the spec is the client's 422."""
+    try:
+        return await call
+    except RPCError as err:
+        if err.status == RPCStatusCode.INVALID_ARGUMENT:
+            raise HTTPException(422, f"Invalid cron schedule: {err.message}") from None
+        if err.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
+            raise TempographError(
+                f"Temporal is unavailable: {err.message}", code=ErrorCode.SERVER_UNAVAILABLE
+            ) from None
+        raise TempographError(f"Temporal refused the cron's schedule: {err.message}") from None
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """An end time without a zone is UTC (the SDK sends what it is given)."""
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment
+
+
+async def _check_run(state: AppState, payload: dict[str, Any], thread_id: UUID | None) -> None:
+    """What each fire would refuse, refused now: the assistant, the input, the webhook."""
+    body = RunCreate.model_validate(payload)
+    check_body(body)
+    found = await assistant(state, body.assistant_id)
+    config = {**found["config"], **body.config}
+    check_input(state, found["graph_id"], body, config)
+    check_carriable(body, config, body.context)
+    if body.webhook is not None:
+        try:
+            await check_url(body.webhook, allow_private=state.webhook_allow_private)
+        except WebhookRefused as err:
+            raise HTTPException(422, str(err)) from None
+    payload["assistant_id"] = str(found["assistant_id"])
+    if thread_id is not None:
+        filters = await authorize("threads", "read", {"thread_id": thread_id})
+        thread = await ThreadStore(await state.database.pool()).get(thread_id, tenant())
+        if thread is None or not matches(thread["metadata"], filters):
+            raise HTTPException(404, f"Thread {thread_id} not found")
+
+
+async def create_cron(state: AppState, body: CronCreate, thread_id: UUID | None) -> dict[str, Any]:
+    """A new cron (on ``thread_id``, or a new thread per run) and its Schedule."""
+    payload = body.model_dump(include=set(CRON_RUN_FIELDS), exclude_none=True)
+    await _check_run(state, payload, thread_id)
+    cron_id = uuid4()
+    caller = auth.current()
+    value: dict[str, Any] = {
+        "payload": payload,
+        "schedule": body.schedule,
+        "cron_id": cron_id,
+        "thread_id": thread_id,
+        "user_id": caller.user.get("identity") if caller is not None else None,
+        "end_time": body.end_time,
+        "metadata": dict(body.metadata or {}),
+    }
+    await authorize("crons", "create", value)  # a handler may stamp metadata
+    fields = {
+        "assistant_id": UUID(payload["assistant_id"]),
+        "thread_id": thread_id,
+        "tenant_id": tenant() or "",
+        "user_id": value["user_id"],
+        "caller": caller.to_json() if caller is not None else None,
+        "schedule": body.schedule,
+        "timezone": body.timezone,
+        "end_time": _aware(body.end_time),
+        # Bound to a thread, a cron's runs stay on it: nothing to delete.
+        "on_run_completed": None if thread_id else body.on_run_completed or "delete",
+        "enabled": body.enabled if body.enabled is not None else True,
+        "payload": payload,
+        "metadata": value["metadata"],
+    }
+    store = CronStore(await state.database.pool())
+    pool = await state.database.pool()
+    async with pool.acquire() as conn, conn.transaction():
+        row = await store.create(conn, cron_id, fields)
+        await _temporal(
+            state.temporal.create_schedule(
+                schedule_id(str(cron_id)), _schedule(state, str(cron_id), row)
+            )
+        )
+    return (await with_next_run_dates(state, [row]))[0]
+
+
+async def existing(state: AppState, cron_id: UUID, action: str, conn: Any = None) -> dict[str, Any]:
+    """The cron, if the caller may ``action`` it; 404 as for one that does not exist."""
+    filters = await authorize("crons", action, {"cron_id": cron_id})
+    row = await CronStore(await state.database.pool()).get(
+        cron_id, tenant(), conn, lock=conn is not None
+    )
+    if row is None or not matches(row["metadata"], filters):
+        raise HTTPException(404, f"Cron {cron_id} not found")
+    return row
+
+
+async def update_cron(state: AppState, cron_id: UUID, body: CronPatch) -> dict[str, Any]:
+    """Change what was given: timing goes to the Schedule, run fields are merged into the
+    payload (shallowly, as LangGraph does), metadata into the cron's."""
+    given = {k: getattr(body, k) for k in body.model_fields_set}
+    if not given:
+        raise HTTPException(400, "Request body cannot be empty")
+    pool = await state.database.pool()
+    async with pool.acquire() as conn, conn.transaction():
+        row = await existing(state, cron_id, "update", conn)
+        changes: dict[str, Any] = {}
+        for key in ("schedule", "timezone", "enabled", "on_run_completed"):
+            if given.get(key) is not None:
+                changes[key] = given[key]
+        if "end_time" in given:  # an explicit null clears it
+            changes["end_time"] = _aware(given["end_time"])
+        if row["thread_id"] is not None:
+            changes.pop("on_run_completed", None)
+        run_fields = {
+            k: v
+            for k, v in body.model_dump(include=set(CRON_RUN_FIELDS)).items()
+            if k in given and v is not None
+        }
+        if run_fields:
+            payload = {**row["payload"], **run_fields, "assistant_id": row["assistant_id"]}
+            await _check_run(state, payload, None)
+            changes["payload"] = payload
+        if body.metadata:
+            changes["metadata"] = body.metadata
+        if not changes:
+            raise HTTPException(400, "No fields to update")
+        if any(k in changes for k in _TIMING):
+            timing = {**row, **{k: v for k, v in changes.items() if k in _TIMING}}
+
+            def update(_: ScheduleUpdateInput) -> ScheduleUpdate:
+                return ScheduleUpdate(schedule=_schedule(state, str(cron_id), timing))
+
+            handle = state.temporal.get_schedule_handle(schedule_id(str(cron_id)))
+            await _temporal(handle.update(update))
+        updated = await CronStore(pool).update(conn, cron_id, changes)
+    return (await with_next_run_dates(state, [updated]))[0]
+
+
+async def delete_cron(state: AppState, cron_id: UUID) -> None:
+    pool = await state.database.pool()
+    async with pool.acquire() as conn, conn.transaction():
+        await existing(state, cron_id, "delete", conn)
+        await forget_schedules(state, [str(cron_id)])
+        await CronStore(pool).delete(conn, cron_id)
+
+
+async def forget_schedules(state: AppState, cron_ids: list[str]) -> None:
+    """Delete the crons' Schedules (one already gone is fine)."""
+    for cron_id in cron_ids:
+        try:
+            await state.temporal.get_schedule_handle(schedule_id(cron_id)).delete()
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise TempographError(
+                    f"Temporal refused to delete the cron's schedule: {err.message}",
+                    code=ErrorCode.SERVER_UNAVAILABLE,
+                ) from None
+
+
+async def with_next_run_dates(state: AppState, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` with each Schedule's next action time as ``next_run_date``."""
+    gate = asyncio.Semaphore(_DESCRIBE_AT_ONCE)
+
+    async def next_run(row: dict[str, Any]) -> str | None:
+        if not row["enabled"]:
+            return None
+        async with gate:
+            try:
+                described = await state.temporal.get_schedule_handle(
+                    schedule_id(row["cron_id"])
+                ).describe()
+            except RPCError as err:
+                if err.status == RPCStatusCode.NOT_FOUND:
+                    return None
+                raise
+        times = described.info.next_action_times
+        return times[0].isoformat() if times else None
+
+    found = await _temporal(asyncio.gather(*(next_run(r) for r in rows)))
+    return [{**row, "next_run_date": when} for row, when in zip(rows, found, strict=True)]
+
+
+def _search_value(body: CronSearch | CronCount) -> dict[str, Any]:
+    value: dict[str, Any] = {
+        "assistant_id": body.assistant_id,
+        "thread_id": body.thread_id,
+        "metadata": body.metadata or {},
+    }
+    if isinstance(body, CronSearch):
+        value.update(limit=body.limit, offset=body.offset)
+    return value
+
+
+async def search_crons(state: AppState, body: CronSearch) -> tuple[list[dict[str, Any]], int]:
+    allowed = await authorize("crons", "search", _search_value(body))
+    store = CronStore(await state.database.pool())
+    by_next = body.sort_by == "next_run_date"
+    rows, total = await store.search(
+        tenant=tenant(),
+        limit=None if by_next else body.limit,
+        offset=0 if by_next else body.offset,
+        sort_by="created_at" if by_next else body.sort_by,
+        sort_order=body.sort_order,
+        assistant_id=body.assistant_id,
+        thread_id=body.thread_id,
+        enabled=body.enabled,
+        metadata=body.metadata,
+        allowed=allowed,
+    )
+    if by_next or body.select is None or "next_run_date" in body.select:
+        rows = await with_next_run_dates(state, rows)
+    if by_next:
+        # Crons that will not fire again come last, whichever the order.
+        timed = sorted(
+            (r for r in rows if r["next_run_date"] is not None),
+            key=lambda r: r["next_run_date"],
+            reverse=body.sort_order == "desc",
+        )
+        rows = [*timed, *(r for r in rows if r["next_run_date"] is None)]
+        rows = rows[body.offset : body.offset + body.limit]
+    if body.select:
+        rows = [{k: v for k, v in r.items() if k in body.select} for r in rows]
+    return rows, total
+
+
+async def count_crons(state: AppState, body: CronCount) -> int:
+    allowed = await authorize("crons", "search", _search_value(body))
+    return await CronStore(await state.database.pool()).count(
+        tenant=tenant(),
+        assistant_id=body.assistant_id,
+        thread_id=body.thread_id,
+        metadata=body.metadata,
+        allowed=allowed,
+    )
+
+
+def public(row: dict[str, Any]) -> dict[str, Any]:
+    """A cron as the API shows it (not who made it, nor the tenant)."""
+    return {k: v for k, v in row.items() if k not in ("caller", "tenant_id")}
