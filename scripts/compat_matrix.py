@@ -37,9 +37,10 @@ NOTES = {
     "runs.create": "a stateless run uses a temporary thread",
     "runs.join_stream": "every run is resumable: its events always carry ids",
     "runs.cancel": "through Temporal; `rollback` also drops the run's checkpoints",
-    "crons.create": "a Temporal Schedule `cron-<id>`; a 6-field expression's 6th field is"
-    " seconds, as in LangGraph; overlapping ticks skip while a fire is in flight",
-    "crons.update": "`enabled: false` pauses the Schedule; `next_run_date` is null then",
+    "crons.create": "a Temporal Schedule `cron-<id>` (expressions fire as croniter reads"
+    " them); a tick skips while the last fire is still making its run",
+    "crons.update": "`enabled: false` pauses the Schedule; a change to what it runs makes"
+    " its runs act for the caller",
 }
 
 

@@ -28,6 +28,7 @@ CRON_CLEANUP_WORKFLOW = "CronCleanupWorkflow"
 FIRE_ACTIVITY = "cron.fire"
 DROP_WHEN_ENDED_ACTIVITY = "cron.drop_when_ended"
 
+_FIRE_GIVES_UP = timedelta(minutes=10)
 # The cleanup polls the run's status: soon after a short run, seldom during a long one.
 _FIRST_POLL = timedelta(seconds=1)
 _LONGEST_POLL = timedelta(seconds=30)
@@ -67,13 +68,17 @@ class CronWorkflow:
             # Retried while the API or Postgres is away; a refusal (the cron's assistant
             # or thread is gone, its input no longer fits) fails the fire, not the cron.
             retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
+            # A fire still trying when the API has been away this long gives up (its
+            # tick is lost, the next one fires), so the Schedule's skip never holds the
+            # cron back for longer.
+            schedule_to_close_timeout=_FIRE_GIVES_UP,
             summary=f"cron {cron_id}: start a run",
         )
         if fired is not None and fired.drop_thread:
             await workflow.start_child_workflow(
                 CRON_CLEANUP_WORKFLOW,
                 fired,
-                id=f"{info.workflow_id}-cleanup",
+                id=f"{info.workflow_id}-{info.run_id}-cleanup",
                 task_queue=info.task_queue,
                 parent_close_policy=ParentClosePolicy.ABANDON,
                 static_summary=f"erase thread {fired.thread_id} when run {fired.run_id} ends",

@@ -201,7 +201,7 @@ async def delete(assistant_id: str, state: State, delete_threads: bool = False) 
     its_crons = await CronStore(await state.database.pool()).of_assistant(_id(state, assistant_id))
     if not await (await _store(state)).delete(_id(state, assistant_id)):
         raise HTTPException(404, f"Assistant {assistant_id!r} not found")
-    await forget_schedules(state, its_crons)  # its crons went with it
+    await forget_schedules(state, its_crons, strict=False)  # its crons went with it
     return Response(status_code=204)
 
 

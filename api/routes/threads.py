@@ -246,10 +246,10 @@ async def drop_thread(state: AppState, thread_id: UUID) -> bool:
     its_crons = await CronStore(pool).of_thread(thread_id)
     if not await store.delete(thread_id, before_delete=erase):
         return False
-    # Its crons went with the row; their Schedules go now (one left behind, by a cron
-    # made meanwhile, deletes itself at its next tick).
-    await forget_schedules(state, its_crons)
     await checkpoints.adelete_thread(str(thread_id))
+    # Its crons went with the row; their Schedules go now (one left behind deletes
+    # itself at its next tick).
+    await forget_schedules(state, its_crons, strict=False)
     return True
 
 

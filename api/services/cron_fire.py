@@ -15,9 +15,11 @@ import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from functools import partial
+from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from fastapi import HTTPException
+from pydantic import ValidationError
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
@@ -62,15 +64,20 @@ async def fire(state: AppState, policy: Policy | None, cron_id: str, tick: str) 
     config = dict(payload.get("config") or {})
     if not payload.get("context"):  # configurable and context do not go together
         config["configurable"] = {**(config.get("configurable") or {}), "cron_id": cron_id}
-    body = RunCreate.model_validate(
-        {
-            **payload,
-            "config": config,
-            "metadata": {**row["metadata"], **(payload.get("metadata") or {})},
-            "if_not_exists": "reject" if bound else "create",
-        }
-    )
-    caller = Caller.from_json(row["caller"]) if row["caller"] else None
+    try:
+        body = RunCreate.model_validate(
+            {
+                **payload,
+                "config": config,
+                "metadata": {**row["metadata"], **(payload.get("metadata") or {})},
+                "if_not_exists": "reject" if bound else "create",
+            }
+        )
+        caller = Caller.from_json(row["caller"]) if row["caller"] else None
+    except (ValidationError, ValueError, KeyError, TypeError) as err:
+        raise _refused(cron_id, f"its stored request is not a run: {err}") from None
+    if caller is not None and caller.key_id is not None and not await _key_live(pool, caller):
+        raise _refused(cron_id, "the API key that made the cron has been revoked")
     try:
         with acting_as(policy, caller):
             run = await create_run(state, thread_id, body, f"cron:{tick}")
@@ -78,19 +85,29 @@ async def fire(state: AppState, policy: Policy | None, cron_id: str, tick: str) 
         # Refused as a request would be (the thread is gone or busy with "reject", the
         # input no longer fits the graph): this tick fails, visibly; the cron goes on.
         # Over the tenant's quota is worth waiting for: retried.
-        raise ApplicationError(
-            f"cron {cron_id}: the run was refused: {err.status_code} {err.detail}",
-            type=_REFUSED,
-            non_retryable=err.status_code != 429,
+        raise _refused(
+            cron_id, f"{err.status_code} {err.detail}", retry=err.status_code == 429
         ) from None
     except TempographError as err:
         if err.code == ErrorCode.SERVER_UNAVAILABLE:
             raise  # retried
-        raise ApplicationError(
-            f"cron {cron_id}: the run was refused: {err}", type=_REFUSED, non_retryable=True
-        ) from None
+        raise _refused(cron_id, str(err)) from None
     drop = not bound and row["on_run_completed"] == "delete"
     return CronFired(run_id=run["run_id"], thread_id=str(thread_id), drop_thread=drop)
+
+
+def _refused(cron_id: str, why: str, retry: bool = False) -> ApplicationError:
+    return ApplicationError(
+        f"cron {cron_id}: the run was refused: {why}", type=_REFUSED, non_retryable=not retry
+    )
+
+
+async def _key_live(pool: Any, caller: Caller) -> bool:
+    """Whether the built-in API key the cron's creator used still stands."""
+    revoked = await pool.fetchval(
+        "SELECT revoked_at IS NOT NULL FROM api_keys WHERE key_id = $1", caller.key_id
+    )
+    return revoked is False
 
 
 async def drop_when_ended(state: AppState, thread_id: str, run_id: str) -> bool:

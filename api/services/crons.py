@@ -9,11 +9,12 @@ locked, so a refusal from Temporal (an invalid expression or time zone) leaves n
 
 Choices (LangGraph Server has no Schedules; these keep its behaviour):
 
-- **Expressions.** Five fields mean what they mean to LangGraph. LangGraph (croniter)
-  reads a sixth field as seconds, Temporal as the year: a six-field expression is
-  rewritten to Temporal's seven-field form (seconds first, any year). ``@hourly`` and
-  Temporal's other shorthands pass through. Times are UTC unless ``timezone`` names an
-  IANA zone.
+- **Expressions** fire when LangGraph's would. LangGraph (croniter) reads a sixth field
+  as seconds and a seventh as the year, Temporal puts seconds first: fields are
+  reordered. croniter fires when *either* a restricted day of the month or a restricted
+  day of the week matches, Temporal when both do: such an expression becomes two.
+  ``@hourly`` and the other shorthands pass through. Times are UTC unless ``timezone``
+  names an IANA zone.
 - **Overlap: skip.** A fire (the :class:`~tempograph.workflows.crons.CronWorkflow`) only
   makes the run, so it takes a fraction of a second and never overlaps the next tick;
   when the API replicas that serve fires are all down, the ticks meanwhile collapse into
@@ -23,17 +24,19 @@ Choices (LangGraph Server has no Schedules; these keep its behaviour):
 - **Catch-up: Temporal's default (a year).** After a Temporal outage the missed tick
   fires once (skip collapses the rest), however late, as in LangGraph.
 - ``enabled: false`` pauses the Schedule, ``end_time`` is its end; ``next_run_date`` is
-  Temporal's next action time (null when disabled or past its end).
+  Temporal's next action time (null past the end).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
 from fastapi import HTTPException
+from fastapi.encoders import jsonable_encoder
 from temporalio.client import (
     Schedule,
     ScheduleActionStartWorkflow,
@@ -64,16 +67,33 @@ from tempograph.errors import ErrorCode, TempographError
 from tempograph.webhooks import WebhookRefused, check_url
 from tempograph.workflows.crons import CRON_WORKFLOW, cron_queue, schedule_id
 
+logger = logging.getLogger(__name__)
+
 _DESCRIBE_AT_ONCE = 16  # Temporal calls in flight for one search's next_run_dates
 _TIMING = ("schedule", "timezone", "end_time", "enabled")
 
 
-def temporal_expression(expression: str) -> str:
-    """LangGraph's cron expression as Temporal reads the same times (see the module)."""
+def temporal_expressions(expression: str) -> list[str]:
+    """LangGraph's (croniter's) cron expression as Temporal expressions firing at the
+    same times (see the module): fields reordered where the two read them differently,
+    and a day of the month *and* a day of the week (either one, for croniter; both at
+    once, for Temporal) split into two expressions."""
     fields = expression.split()
-    if len(fields) == 6:
-        return " ".join([fields[5], *fields[:5], "*"])
-    return " ".join(fields)
+    if len(fields) == 6:  # croniter: ... day_of_week second
+        fields = [fields[5], *fields[:5], "*"]
+    elif len(fields) == 7:  # croniter: ... day_of_week second year
+        fields = [fields[5], *fields[:5], fields[6]]
+    elif len(fields) == 5:
+        fields = ["0", *fields, "*"]
+    else:
+        return [" ".join(fields)]  # @hourly and Temporal's other forms; Temporal checks
+    day, week = fields[3], fields[5]
+    if day not in ("*", "?") and week not in ("*", "?"):
+        return [
+            " ".join([*fields[:5], "*", fields[6]]),
+            " ".join([*fields[:3], "*", fields[4], week, fields[6]]),
+        ]
+    return [" ".join(fields)]
 
 
 def _schedule(state: AppState, cron_id: str, row: dict[str, Any]) -> Schedule:
@@ -86,7 +106,7 @@ def _schedule(state: AppState, cron_id: str, row: dict[str, Any]) -> Schedule:
             task_queue=cron_queue(state.task_queue),
         ),
         spec=ScheduleSpec(
-            cron_expressions=[temporal_expression(row["schedule"])],
+            cron_expressions=temporal_expressions(row["schedule"]),
             time_zone_name=row.get("timezone") or "UTC",
             end_at=datetime.fromisoformat(end) if isinstance(end, str) else end,
         ),
@@ -98,18 +118,22 @@ def _schedule(state: AppState, cron_id: str, row: dict[str, Any]) -> Schedule:
     )
 
 
+def _refusal(err: RPCError) -> Exception:
+    """Temporal's answer about a Schedule, as the API's: a refused spec is a 422."""
+    if err.status == RPCStatusCode.INVALID_ARGUMENT:
+        return HTTPException(422, f"Invalid cron schedule: {err.message}")
+    if err.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
+        return TempographError(
+            f"Temporal is unavailable: {err.message}", code=ErrorCode.SERVER_UNAVAILABLE
+        )
+    return TempographError(f"Temporal refused the cron's schedule: {err.message}")
+
+
 async def _temporal(call: Any) -> Any:
-    """A Temporal call about a Schedule: its refusal of the spec is the client's 422."""
     try:
         return await call
     except RPCError as err:
-        if err.status == RPCStatusCode.INVALID_ARGUMENT:
-            raise HTTPException(422, f"Invalid cron schedule: {err.message}") from None
-        if err.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
-            raise TempographError(
-                f"Temporal is unavailable: {err.message}", code=ErrorCode.SERVER_UNAVAILABLE
-            ) from None
-        raise TempographError(f"Temporal refused the cron's schedule: {err.message}") from None
+        raise _refusal(err) from None
 
 
 def _aware(moment: datetime | None) -> datetime | None:
@@ -145,6 +169,9 @@ async def create_cron(state: AppState, body: CronCreate, thread_id: UUID | None)
     payload = body.model_dump(include=set(CRON_RUN_FIELDS), exclude_none=True)
     await _check_run(state, payload, thread_id)
     cron_id = uuid4()
+    if not payload.get("context"):  # as LangGraph stores it (configurable and context
+        config = payload.setdefault("config", {})  # do not go together)
+        config["configurable"] = {**(config.get("configurable") or {}), "cron_id": str(cron_id)}
     caller = auth.current()
     value: dict[str, Any] = {
         "payload": payload,
@@ -171,24 +198,32 @@ async def create_cron(state: AppState, body: CronCreate, thread_id: UUID | None)
         "payload": payload,
         "metadata": value["metadata"],
     }
-    store = CronStore(await state.database.pool())
     pool = await state.database.pool()
-    async with pool.acquire() as conn, conn.transaction():
-        row = await store.create(conn, cron_id, fields)
-        await _temporal(
-            state.temporal.create_schedule(
-                schedule_id(str(cron_id)), _schedule(state, str(cron_id), row)
-            )
-        )
+    store = CronStore(pool)
+    # The row first: a tick never finds a Schedule whose cron is not there yet (a fire
+    # that finds no row deletes its Schedule as left behind).
+    row = await store.create(pool, cron_id, fields)
+    try:
+        schedule = _schedule(state, str(cron_id), row)
+        await _temporal(state.temporal.create_schedule(schedule_id(str(cron_id)), schedule))
+    except BaseException:
+        await store.delete(pool, cron_id)
+        raise
     return (await with_next_run_dates(state, [row]))[0]
 
 
-async def existing(state: AppState, cron_id: UUID, action: str, conn: Any = None) -> dict[str, Any]:
-    """The cron, if the caller may ``action`` it; 404 as for one that does not exist."""
-    filters = await authorize("crons", action, {"cron_id": cron_id})
-    row = await CronStore(await state.database.pool()).get(
-        cron_id, tenant(), conn, lock=conn is not None
-    )
+async def existing(
+    state: AppState,
+    cron_id: UUID,
+    action: str,
+    conn: Any = None,
+    value: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The cron, if the caller may ``action`` it (``value``: what the auth handler is
+    given beside the id); 404 as for one that does not exist."""
+    filters = await authorize("crons", action, {"cron_id": cron_id, **(value or {})})
+    store = CronStore(await state.database.pool())
+    row = await store.get(cron_id, tenant(), conn, lock=conn is not None)
     if row is None or not matches(row["metadata"], filters):
         raise HTTPException(404, f"Cron {cron_id} not found")
     return row
@@ -196,21 +231,20 @@ async def existing(state: AppState, cron_id: UUID, action: str, conn: Any = None
 
 async def update_cron(state: AppState, cron_id: UUID, body: CronPatch) -> dict[str, Any]:
     """Change what was given: timing goes to the Schedule, run fields are merged into the
-    payload (shallowly, as LangGraph does), metadata into the cron's."""
+    payload (shallowly, as LangGraph does), metadata into the cron's. Whoever changes
+    what the cron runs is whom its runs act for from then on."""
     given = {k: getattr(body, k) for k in body.model_fields_set}
     if not given:
         raise HTTPException(400, "Request body cannot be empty")
     pool = await state.database.pool()
     async with pool.acquire() as conn, conn.transaction():
-        row = await existing(state, cron_id, "update", conn)
+        row = await existing(state, cron_id, "update", conn, jsonable_encoder(given))
         changes: dict[str, Any] = {}
         for key in ("schedule", "timezone", "enabled", "on_run_completed"):
             if given.get(key) is not None:
                 changes[key] = given[key]
         if "end_time" in given:  # an explicit null clears it
             changes["end_time"] = _aware(given["end_time"])
-        if row["thread_id"] is not None:
-            changes.pop("on_run_completed", None)
         run_fields = {
             k: v
             for k, v in body.model_dump(include=set(CRON_RUN_FIELDS)).items()
@@ -218,7 +252,11 @@ async def update_cron(state: AppState, cron_id: UUID, body: CronPatch) -> dict[s
         }
         if run_fields:
             payload = {**row["payload"], **run_fields, "assistant_id": row["assistant_id"]}
-            await _check_run(state, payload, None)
+            if set(run_fields) - {"metadata"}:
+                thread = UUID(row["thread_id"]) if row["thread_id"] else None
+                await _check_run(state, payload, thread)
+                caller = auth.current()
+                changes["caller"] = caller.to_json() if caller is not None else None
             changes["payload"] = payload
         if body.metadata:
             changes["metadata"] = body.metadata
@@ -226,17 +264,28 @@ async def update_cron(state: AppState, cron_id: UUID, body: CronPatch) -> dict[s
             raise HTTPException(400, "No fields to update")
         if any(k in changes for k in _TIMING):
             timing = {**row, **{k: v for k, v in changes.items() if k in _TIMING}}
-
-            def update(_: ScheduleUpdateInput) -> ScheduleUpdate:
-                return ScheduleUpdate(schedule=_schedule(state, str(cron_id), timing))
-
-            handle = state.temporal.get_schedule_handle(schedule_id(str(cron_id)))
-            await _temporal(handle.update(update))
+            await _reschedule(state, str(cron_id), timing)
         updated = await CronStore(pool).update(conn, cron_id, changes)
     return (await with_next_run_dates(state, [updated]))[0]
 
 
+async def _reschedule(state: AppState, cron_id: str, row: dict[str, Any]) -> None:
+    """Give the cron's Schedule ``row``'s timing (made again if it has gone)."""
+    schedule = _schedule(state, cron_id, row)
+
+    def update(_: ScheduleUpdateInput) -> ScheduleUpdate:
+        return ScheduleUpdate(schedule=schedule)
+
+    try:
+        await state.temporal.get_schedule_handle(schedule_id(cron_id)).update(update)
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise _refusal(err) from None
+        await _temporal(state.temporal.create_schedule(schedule_id(cron_id), schedule))
+
+
 async def delete_cron(state: AppState, cron_id: UUID) -> None:
+    """The Schedule, then the row (kept, with a 503, if Temporal refuses)."""
     pool = await state.database.pool()
     async with pool.acquire() as conn, conn.transaction():
         await existing(state, cron_id, "delete", conn)
@@ -244,26 +293,31 @@ async def delete_cron(state: AppState, cron_id: UUID) -> None:
         await CronStore(pool).delete(conn, cron_id)
 
 
-async def forget_schedules(state: AppState, cron_ids: list[str]) -> None:
-    """Delete the crons' Schedules (one already gone is fine)."""
+async def forget_schedules(state: AppState, cron_ids: list[str], *, strict: bool = True) -> None:
+    """Delete the crons' Schedules (one already gone is fine). Not ``strict`` (their rows
+    are gone already): a refusal is logged, and a Schedule left behind deletes itself at
+    its next tick, when its fire finds no row."""
     for cron_id in cron_ids:
         try:
             await state.temporal.get_schedule_handle(schedule_id(cron_id)).delete()
         except RPCError as err:
-            if err.status != RPCStatusCode.NOT_FOUND:
-                raise TempographError(
-                    f"Temporal refused to delete the cron's schedule: {err.message}",
-                    code=ErrorCode.SERVER_UNAVAILABLE,
-                ) from None
+            if err.status == RPCStatusCode.NOT_FOUND:
+                continue
+            if not strict:
+                logger.warning("cron %s: its schedule was not deleted: %s", cron_id, err.message)
+                continue
+            raise TempographError(
+                f"Temporal refused to delete the cron's schedule: {err.message}",
+                code=ErrorCode.SERVER_UNAVAILABLE,
+            ) from None
 
 
 async def with_next_run_dates(state: AppState, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """``rows`` with each Schedule's next action time as ``next_run_date``."""
+    """``rows`` with each Schedule's next action time as ``next_run_date`` (also while
+    disabled, as LangGraph shows it; none past the end)."""
     gate = asyncio.Semaphore(_DESCRIBE_AT_ONCE)
 
     async def next_run(row: dict[str, Any]) -> str | None:
-        if not row["enabled"]:
-            return None
         async with gate:
             try:
                 described = await state.temporal.get_schedule_handle(

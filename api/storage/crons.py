@@ -17,6 +17,7 @@ _COLUMNS = (
     "cron_id, assistant_id, thread_id, user_id, schedule, timezone, end_time,"
     " on_run_completed, enabled, payload, metadata, created_at, updated_at"
 )
+_SEALED = ("payload", "caller")
 SORTABLE = {"cron_id", "assistant_id", "thread_id", "end_time", "created_at", "updated_at"}
 Conn = Any  # a connection (inside the caller's transaction) or the pool
 
@@ -70,9 +71,10 @@ class CronStore:
 
     async def create(self, conn: Conn, cron_id: UUID, fields: dict[str, Any]) -> dict[str, Any]:
         """Insert the cron (``fields`` by column; ``payload`` is sealed here)."""
-        values = {**fields, "payload": seal_json_text(json.dumps(fields["payload"]))}
-        for key in ("metadata", "caller"):
-            values[key] = json.dumps(values[key]) if values.get(key) is not None else None
+        values = {**fields}
+        for key in _SEALED:  # what the cron runs, and for whom: sealed at rest
+            values[key] = seal_json_text(json.dumps(fields.get(key)))
+        values["metadata"] = json.dumps(values["metadata"])
         names = ["cron_id", *values]
         marks = ", ".join(f"${i + 1}" for i in range(len(names)))
         record = await conn.fetchrow(
@@ -96,7 +98,8 @@ class CronStore:
         if record is None:
             return None
         out = _row(record)
-        out["caller"] = json.loads(out["caller"]) if out["caller"] else None
+        caller = out["caller"]
+        out["caller"] = unseal_json(json.loads(caller) if isinstance(caller, str) else caller)
         return out
 
     async def update(self, conn: Conn, cron_id: UUID, changes: dict[str, Any]) -> dict[str, Any]:
@@ -104,10 +107,10 @@ class CronStore:
         sets: list[str] = ["updated_at = now()"]
         args: list[Any] = [cron_id]
         for column, value in changes.items():
-            if column == "payload":
+            if column in _SEALED:
                 value = seal_json_text(json.dumps(value))
             args.append(json.dumps(value) if column == "metadata" else value)
-            cast = "::jsonb" if column in ("payload", "metadata") else ""
+            cast = "::jsonb" if column in (*_SEALED, "metadata") else ""
             merge = f"metadata || ${len(args)}::jsonb" if column == "metadata" else None
             sets.append(f"{column} = {merge or f'${len(args)}{cast}'}")
         record = await conn.fetchrow(

@@ -69,6 +69,7 @@ async def fired(client: Client, cron_id: str, count: int = 1) -> list[CronFired 
         started = action.action
         run = client.get_workflow_handle(started.workflow_id, run_id=started.first_execution_run_id)
         results.append(await run.result())
+        LAST_TICK[cron_id] = f"{started.workflow_id}-{started.first_execution_run_id}"
     return results
 
 
@@ -77,6 +78,14 @@ async def trigger(client: Client, cron_id: str) -> CronFired | None:
     before = len((await handle.describe()).info.recent_actions)
     await handle.trigger()
     return (await fired(client, cron_id, before + 1))[-1]
+
+
+# The newest fire of each cron: its workflow and run id, as its cleanup child is named.
+LAST_TICK: dict[str, str] = {}
+
+
+async def schedules(client: Client) -> set[str]:
+    return {s.id async for s in await client.list_schedules() if s.id.startswith("cron-")}
 
 
 async def gone(sdk: LangGraphClient, thread_id: str) -> bool:
@@ -122,6 +131,8 @@ async def test_a_cron_on_new_threads_is_a_schedule_and_erases_each_thread(
     # A tick (pressed in the UI here): a run on a new thread, then the thread is erased.
     tick = await trigger(client, cron["cron_id"])
     assert tick is not None and tick.drop_thread
+    cleanup = client.get_workflow_handle(f"{LAST_TICK[cron['cron_id']]}-cleanup")
+    await cleanup.result()  # it saw the run end, then erased the thread
     assert await gone(sdk, tick.thread_id)
     assert await sdk.crons.count(metadata={"job": job}) == 1  # the cron stays
 
@@ -155,8 +166,8 @@ async def test_a_seconds_schedule_fires_by_itself(sdk: LangGraphClient, client: 
     for tick in ticks:
         assert tick is not None
         assert (await sdk.runs.join(tick.thread_id, tick.run_id))["steps"] == STEPS
-    threads = await sdk.threads.search(metadata={"job": job})
-    assert len(threads) >= 2 and all(t["status"] == "idle" for t in threads)
+        assert (await sdk.threads.get(tick.thread_id))["metadata"]["job"] == job
+    assert len({t.thread_id for t in ticks if t is not None}) == 2  # a new thread each
     with pytest.raises(RPCError):
         await client.get_schedule_handle(f"cron-{cron['cron_id']}").describe()
 
@@ -188,12 +199,15 @@ async def test_a_thread_cron_runs_on_its_thread(sdk: LangGraphClient, client: Cl
 async def test_search_count_update_and_disable(sdk: LangGraphClient, client: Client) -> None:
     job = str(uuid.uuid4())
     thread = await sdk.threads.create()
+    # Yearly, on days 30, 10 and 20 days from now: their order of next runs is known.
+    days = [datetime.now(UTC) + timedelta(days=d) for d in (30, 10, 20, 40)]
+    yearly = [f"0 12 {d.day} {d.month} *" for d in days]
     made = [
         await sdk.crons.create("chain3", schedule=s, metadata={"job": job, "n": n})
-        for n, s in enumerate(["0 3 * * *", "0 1 * * *", "0 2 * * *"])
+        for n, s in enumerate(yearly[:3])
     ]
     bound = await sdk.crons.create_for_thread(
-        thread["thread_id"], "chain3", schedule="0 4 * * *", metadata={"job": job}
+        thread["thread_id"], "chain3", schedule=yearly[3], metadata={"job": job}
     )
     assert await sdk.crons.count(metadata={"job": job}) == 4
     assert await sdk.crons.count(thread_id=thread["thread_id"]) == 1
@@ -202,9 +216,9 @@ async def test_search_count_update_and_disable(sdk: LangGraphClient, client: Cli
     by_next = await sdk.crons.search(
         metadata={"job": job}, sort_by="next_run_date", sort_order="asc", limit=2
     )
-    assert [c["schedule"] for c in by_next] == ["0 1 * * *", "0 2 * * *"]
+    assert [c["schedule"] for c in by_next] == [yearly[1], yearly[2]]
     narrow = await sdk.crons.search(thread_id=thread["thread_id"], select=["cron_id", "schedule"])
-    assert narrow == [{"cron_id": bound["cron_id"], "schedule": "0 4 * * *"}]
+    assert narrow == [{"cron_id": bound["cron_id"], "schedule": yearly[3]}]
 
     target = made[0]["cron_id"]
     end = datetime.now(UTC) + timedelta(days=30)
@@ -217,7 +231,7 @@ async def test_search_count_update_and_disable(sdk: LangGraphClient, client: Cli
         enabled=False,
     )
     assert changed["schedule"] == "30 6 * * *" and changed["enabled"] is False
-    assert changed["next_run_date"] is None
+    assert changed["next_run_date"] is not None  # as LangGraph shows it while disabled
     assert changed["payload"]["input"] == {"steps": ["patched"]}
     assert changed["metadata"] == {"job": job, "n": 0, "extra": True}
     assert datetime.fromisoformat(changed["end_time"]) == end.replace(microsecond=end.microsecond)
@@ -236,7 +250,8 @@ async def test_search_count_update_and_disable(sdk: LangGraphClient, client: Cli
     assert again["next_run_date"] is not None
     tick = await trigger(client, target)
     assert tick is not None
-    await sdk.runs.join(tick.thread_id, tick.run_id)  # the patched input
+    run = await sdk.runs.join(tick.thread_id, tick.run_id)
+    assert run["steps"] == ["patched", *STEPS]
     assert await gone(sdk, tick.thread_id)
     for cron in [*made, bound]:
         await sdk.crons.delete(cron["cron_id"])
@@ -273,11 +288,13 @@ async def test_bad_requests_leave_nothing(
         ),
         ("/threads/x/runs/crons", {"assistant_id": "chain3", "schedule": "* * * * *"}, 422, ""),
     ]
+    before = await schedules(client)
     for path, body, status, says in bad:
         answer = await api.post(path, json={**body, "metadata": {"job": job}})
         assert answer.status_code == status, (path, body, answer.text)
         assert says.lower() in answer.json()["detail"].lower() if says else True
     assert await sdk.crons.count(metadata={"job": job}) == 0
+    assert await schedules(client) == before  # no Schedule either
 
     cron = await sdk.crons.create("chain3", schedule="0 5 * * *", metadata={"job": job})
     cid = cron["cron_id"]

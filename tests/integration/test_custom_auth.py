@@ -242,6 +242,8 @@ async def test_a_cron_is_its_creators_and_runs_as_them(api: str, client: Client)
     async with httpx.AsyncClient(base_url=api, headers={"Authorization": "Bearer bob-token"}) as b:
         assert (await b.get(f"/runs/crons/{cron['cron_id']}")).status_code == 404
         assert (await b.delete(f"/runs/crons/{cron['cron_id']}")).status_code == 404
+        taken = await b.patch(f"/runs/crons/{cron['cron_id']}", json={"input": {"question": "x"}})
+        assert taken.status_code == 404
     tick = await trigger(client, cron["cron_id"])
     assert tick is not None
     out = await alice.runs.join(tick.thread_id, tick.run_id)

@@ -87,7 +87,10 @@ async def record_crons(client: Client, sdk: Any) -> None:
         fired = await client.get_workflow_handle(action.action.workflow_id).result()
         ids.append(action.action.workflow_id)
         if fired is not None:
-            cleanup = client.get_workflow_handle(f"{action.action.workflow_id}-cleanup")
+            started = action.action
+            cleanup = client.get_workflow_handle(
+                f"{started.workflow_id}-{started.first_execution_run_id}-cleanup"
+            )
             await cleanup.result()
             ids.append(cleanup.id)
     for workflow_id in ids:
