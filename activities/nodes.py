@@ -27,12 +27,17 @@ from langchain_core.runnables.config import var_child_runnable_config
 from langgraph._internal._constants import (
     CONF,
     CONFIG_KEY_CALL,
+    CONFIG_KEY_CHECKPOINT_ID,
+    CONFIG_KEY_CHECKPOINT_MAP,
     CONFIG_KEY_CHECKPOINT_NS,
+    CONFIG_KEY_CHECKPOINTER,
+    CONFIG_KEY_RESUMING,
     CONFIG_KEY_RUNTIME,
     CONFIG_KEY_SCRATCHPAD,
     CONFIG_KEY_SEND,
     CONFIG_KEY_TASK_ID,
 )
+from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.errors import GraphBubbleUp, GraphInterrupt, ParentCommand
 from langgraph.func import _TaskFunction
 from langgraph.pregel._messages import StreamMessagesHandler
@@ -47,6 +52,7 @@ from tempograph.activities.events import NodeStream, Recorder
 from tempograph.activities.sandbox import SandboxCall, run_sandboxed
 from tempograph.activities.watch import AttemptWatch
 from tempograph.breakers import CIRCUIT_OPEN, Breaker, Breakers
+from tempograph.checkpoints import PostgresCheckpointStore
 from tempograph.identity import as_user
 from tempograph.tenant_store import TenantStore
 from tempograph.usage import Prices
@@ -97,6 +103,12 @@ class NodeActivities:
             for activity_type, target in durable.targets.items():
                 self._targets[activity_type] = (durable, target)
 
+    async def _checkpointer(self) -> BaseCheckpointSaver[Any] | None:
+        """The thread checkpoints on Postgres (none without a recorder: unit tests)."""
+        if self._recorder is None:
+            return None
+        return PostgresCheckpointStore(await self._recorder.pool(), self._recorder.values)
+
     @activity.defn(dynamic=True)
     async def execute_node(self, args: Sequence[RawValue]) -> NodeResult:
         """Execute the node named by the activity type; see the module docstring."""
@@ -113,7 +125,7 @@ class NodeActivities:
                 stream = NodeStream(self._recorder.publish, call.stream, call.task_id)
         # The thread's own partition: objects this node may change stay with its thread.
         node_input = decode(call.input, table_source(call.parts), call.thread_id)
-        config = self._config(call, result, info.attempt, stream)
+        config = self._config(call, result, info.attempt, stream, await self._checkpointer())
         watch = AttemptWatch(call.task_id, call.config.get("configurable", {}), self._prices)
         config["callbacks"] = [*(config.get("callbacks") or []), watch.usage]  # type: ignore[misc]
         activity.logger.debug("running %s attempt %d", info.activity_type, info.attempt)
@@ -292,7 +304,12 @@ class NodeActivities:
         return target.runnable, target.retry_on, target.policy
 
     def _config(
-        self, call: NodeCall, result: NodeResult, attempt: int, stream: NodeStream | None
+        self,
+        call: NodeCall,
+        result: NodeResult,
+        attempt: int,
+        stream: NodeStream | None,
+        checkpointer: BaseCheckpointSaver[Any] | None = None,
     ) -> RunnableConfig:
         def consumed() -> None:
             result.consumed_null_resume = True
@@ -332,8 +349,16 @@ class NodeActivities:
                 CONFIG_KEY_TASK_ID: call.task_id,
                 CONFIG_KEY_RUNTIME: runtime,
                 CONFIG_KEY_CALL: _call_inline,
+                # A graph the body invokes keeps its checkpoints on the thread, under this
+                # task's namespace, as LangGraph's own checkpointer would: so an interrupt()
+                # in it resumes where it stopped, and get_state(subgraphs=True) shows it.
+                CONFIG_KEY_CHECKPOINTER: checkpointer,
+                CONFIG_KEY_CHECKPOINT_MAP: dict(call.checkpoint_map),
+                CONFIG_KEY_CHECKPOINT_ID: None,
             }
         )
+        if call.resuming is not None:
+            conf[CONFIG_KEY_RESUMING] = call.resuming
         config: RunnableConfig = {
             CONF: conf,
             "metadata": dict(call.config.get("metadata", {})),

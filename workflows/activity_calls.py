@@ -13,7 +13,9 @@ from langchain_core.runnables.config import var_child_runnable_config
 from langgraph._internal._constants import (
     CONF,
     CONFIG_KEY_CALL,
+    CONFIG_KEY_CHECKPOINT_MAP,
     CONFIG_KEY_CHECKPOINT_NS,
+    CONFIG_KEY_RESUMING,
     CONFIG_KEY_RUNTIME,
     CONFIG_KEY_SCRATCHPAD,
     CONFIG_KEY_SEND,
@@ -44,6 +46,35 @@ def _serializable_config(config: RunnableConfig) -> dict[str, Any]:
         "recursion_limit": config.get("recursion_limit"),
         "run_name": config.get("run_name"),
     }
+
+
+def unconsumed_null_resume(scratchpad: Any) -> Any:
+    """The run's answer without an interrupt id (``Command(resume=value)``) if no node has
+    taken it yet: what ``interrupt()`` would get from the scratchpad.
+
+    LangGraph's ``get_null_resume(consume=False)`` keeps returning the answer after a node
+    consumed it (only ``consume=True`` looks at whether it is still pending); inside a
+    subgraph the parent task's scratchpad outlives the step that consumed it, so a second
+    ``interrupt()`` there would be handed the first one's answer. This reads the same
+    state ``consume=True`` reads, without consuming: the pending write, at the first level
+    of the scratchpad chain that holds one.
+    """
+    while scratchpad is not None:
+        getter = scratchpad.get_null_resume
+        cells = dict(
+            zip(
+                getattr(getattr(getter, "__code__", None), "co_freevars", ()),
+                (c.cell_contents for c in getattr(getter, "__closure__", None) or ()),
+                strict=False,
+            )
+        )
+        if not {"null_resume_write", "pending_writes", "parent_scratchpad"} <= set(cells):
+            return getter(False)  # not LangGraph's own (ours, in tests): ask it
+        write = cells["null_resume_write"]
+        if write is not None:
+            return write[2] if write in cells["pending_writes"] else None
+        scratchpad = cells["parent_scratchpad"]
+    return None
 
 
 def _plain(value: Any) -> bool:
@@ -94,7 +125,7 @@ async def run_activity(
     conf = config.get(CONF, {})
     scratchpad = conf.get(CONFIG_KEY_SCRATCHPAD)
     runtime = conf.get(CONFIG_KEY_RUNTIME)
-    null_resume = scratchpad.get_null_resume(False) if scratchpad is not None else None
+    null_resume = unconsumed_null_resume(scratchpad)
     table = PartTable()
     call = NodeCall(
         activity_type=activity_type,
@@ -113,6 +144,8 @@ async def run_activity(
         checkpoint_id=getattr(getattr(runtime, "execution_info", None), "checkpoint_id", ""),
         parts=table,
         local=policy.local,
+        checkpoint_map=dict(conf.get(CONFIG_KEY_CHECKPOINT_MAP) or {}),
+        resuming=conf.get(CONFIG_KEY_RESUMING),
     )
     instance = workflow.instance()
     outbox = getattr(instance, "outbox", None)

@@ -281,6 +281,10 @@ class NodeCall:
     persist: CheckpointBatch | None = None
     parts: PartTable = field(default_factory=PartTable)
     local: bool = False  # run as a local activity: the call never reaches the history
+    # For a graph the node body invokes itself: the checkpoints of the graphs above it
+    # (namespace -> id) and whether the run resumes, as LangGraph gives a task.
+    checkpoint_map: dict[str, str] = field(default_factory=dict)
+    resuming: bool | None = None
 
     @property
     def thread_id(self) -> str:

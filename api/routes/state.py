@@ -112,14 +112,28 @@ def _config(thread_id: UUID, checkpoint_id: str | None, namespace: str = "") -> 
     return {"configurable": conf}
 
 
+def _namespace(checkpoint: dict[str, Any] | None) -> str:
+    """A subgraph's ``checkpoint_ns`` in a request's ``checkpoint`` ("" for the graph's)."""
+    namespace = (checkpoint or {}).get("checkpoint_ns") or ""
+    if not isinstance(namespace, str):
+        raise HTTPException(422, "checkpoint.checkpoint_ns must be a string")
+    return namespace
+
+
 async def _state(
-    state: AppState, thread_id: str, checkpoint_id: str | None, subgraphs: bool = False
+    state: AppState,
+    thread_id: str,
+    checkpoint_id: str | None,
+    subgraphs: bool = False,
+    namespace: str = "",
 ) -> Response:
     tid, thread = await _thread(state, thread_id)
     graph = await _graph(state, thread)
     if graph is None:
         return json_response(dict(_EMPTY_STATE))
-    snapshot = await graph.aget_state(_config(tid, checkpoint_id), subgraphs=subgraphs)
+    # A subgraph's namespace: LangGraph finds the subgraph and reads its checkpoints (an
+    # unknown one reads as empty, as in LangGraph).
+    snapshot = await graph.aget_state(_config(tid, checkpoint_id, namespace), subgraphs=subgraphs)
     if snapshot.config.get("configurable", {}).get("checkpoint_id") is None:
         if checkpoint_id is not None:
             raise HTTPException(404, f"Thread {tid} has no checkpoint {checkpoint_id}")
@@ -143,7 +157,13 @@ async def get_state_at(
 async def get_state_at_checkpoint(
     thread_id: str, body: StateCheckpointBody, state: State
 ) -> Response:
-    return await _state(state, thread_id, _checkpoint_id(body.checkpoint), body.subgraphs)
+    return await _state(
+        state,
+        thread_id,
+        _checkpoint_id(body.checkpoint),
+        body.subgraphs,
+        _namespace(body.checkpoint),
+    )
 
 
 async def _take_thread(state: AppState, tid: UUID) -> str:
@@ -229,19 +249,18 @@ async def update_state(thread_id: str, body: StateUpdateBody, state: State) -> d
             "metadata.graph_id",
         )
     checkpoint_id = _checkpoint_id(body.checkpoint_id) or _checkpoint_id(body.checkpoint)
+    namespace = _namespace(body.checkpoint)  # a subgraph's: LangGraph updates the subgraph
     token = await _take_thread(state, tid)
     snapshot = None
     try:
-        config = _config(tid, checkpoint_id)
-        if (
-            checkpoint_id is not None
-            and (await graph.aget_state(config)).config["configurable"].get("checkpoint_id")
-            != checkpoint_id
-        ):
+        config = _config(tid, checkpoint_id, namespace)
+        found = (await graph.aget_state(config)).config["configurable"].get("checkpoint_id")
+        if checkpoint_id is not None and found != checkpoint_id:
             raise HTTPException(404, f"Thread {tid} has no checkpoint {checkpoint_id}")
-        head = (
-            (await graph.aget_state(_config(tid, None))).config["configurable"].get("checkpoint_id")
-        )
+        if namespace and found is None:
+            raise HTTPException(404, f"Thread {tid} has no checkpoint in {namespace!r}")
+        latest = await graph.aget_state(_config(tid, None, namespace))
+        head = latest.config["configurable"].get("checkpoint_id")
         try:
             with checkpoint_floor(head):
                 new_config = await graph.aupdate_state(config, body.values, as_node=body.as_node)
@@ -269,6 +288,7 @@ async def _history(
     before: str | None,
     metadata: dict[str, Any] | None = None,
     namespace: str = "",
+    checkpoint_id: str | None = None,
 ) -> Response:
     tid, thread = await _thread(state, thread_id)
     graph = await _graph(state, thread)
@@ -277,7 +297,7 @@ async def _history(
     history = [
         snapshot_json(str(tid), snapshot)
         async for snapshot in graph.aget_state_history(
-            _config(tid, None, namespace),
+            _config(tid, checkpoint_id, namespace),
             filter=metadata or None,
             before=_config(tid, before, namespace) if before else None,
             limit=limit,
@@ -292,14 +312,16 @@ async def history(
     state: State,
     body: Annotated[HistoryBody, Body(default_factory=HistoryBody)],
 ) -> Response:
-    namespace = str((body.checkpoint or {}).get("checkpoint_ns") or "")
+    # As LangGraph Server reads it: the checkpoint's namespace (a subgraph's history),
+    # and its id (that checkpoint only).
     return await _history(
         state,
         thread_id,
         body.limit,
         _checkpoint_id(body.before),
         body.metadata,
-        namespace,
+        _namespace(body.checkpoint),
+        _checkpoint_id(body.checkpoint),
     )
 
 
