@@ -118,6 +118,30 @@ async def approval_deadline(sdk: LangGraphClient) -> str:
     raise AssertionError("the deadline never answered")
 
 
+async def subgraph_interrupts(sdk: LangGraphClient) -> str:
+    """Two questions inside a subgraph node, answered in turn; a subgraph state update
+    between them."""
+    thread = await sdk.threads.create()
+    tid = thread["thread_id"]
+    await sdk.runs.wait(tid, "nested_as_node", input={"text": "hi"})
+    waiting = await sdk.threads.get_state(tid, subgraphs=True)
+    namespace = waiting["tasks"][0]["state"]["checkpoint"]["checkpoint_ns"]
+    await sdk.threads.update_state(tid, {"text": "edited"}, checkpoint={"checkpoint_ns": namespace})
+    await sdk.runs.wait(tid, "nested_as_node", command={"resume": "yes"})
+    await sdk.runs.wait(tid, "nested_as_node", command={"resume": "sure"})
+    return str(tid)
+
+
+async def graph_in_node_interrupts(sdk: LangGraphClient) -> str:
+    """Two questions inside a graph a node invokes itself, answered in turn."""
+    thread = await sdk.threads.create()
+    tid = thread["thread_id"]
+    await sdk.runs.wait(tid, "nested_in_node", input={"text": "hi"})
+    await sdk.runs.wait(tid, "nested_in_node", command={"resume": "yes"})
+    await sdk.runs.wait(tid, "nested_in_node", command={"resume": "sure"})
+    return str(tid)
+
+
 API_SCENARIOS: dict[str, Callable[[LangGraphClient], Awaitable[str]]] = {
     "api_stream_modes": stream_modes,
     "api_approval_segments": approval_segments,
@@ -127,10 +151,14 @@ API_SCENARIOS: dict[str, Callable[[LangGraphClient], Awaitable[str]]] = {
     "api_rollback": rollback,
     "api_webhook": webhook,
     "api_approval_deadline": approval_deadline,
+    "api_subgraph_interrupts": subgraph_interrupts,
+    "api_graph_in_node_interrupts": graph_in_node_interrupts,
 }
 
 API_GRAPHS: dict[str, str] = {
     "chat": "api_graphs.py:chat",
     "chain3": "api_graphs.py:chain3",
     "slow": "api_graphs.py:slow_graph",
+    "nested_as_node": "nested.py:as_node",
+    "nested_in_node": "nested.py:in_node",
 }

@@ -1,7 +1,7 @@
 """Record the replay scenarios' histories: ``python -m tests.replay.record``.
 
-``python -m tests.replay.record crons`` records the cron workflows' histories only,
-keeping the others.
+``python -m tests.replay.record NAME...`` records only the scenarios named (``crons``
+for the cron workflows), keeping the others' histories and values.
 
 Starts its own dev server and Postgres, runs every scenario through the API and a worker
 on task queue ``replay``, and writes the history of each workflow of each scenario's thread
@@ -34,7 +34,7 @@ from tests.replay.api_scenarios import API_SCENARIOS
 from tests.replay.scenarios import SCENARIOS, TASK_QUEUE, Scenario, graphs
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
-CRONS = "crons"  # the cron workflows' histories: python -m tests.replay.record crons
+CRONS = "crons"  # the cron workflows' histories
 VALUES = HISTORIES / "values.json"
 
 
@@ -100,13 +100,19 @@ async def record_crons(client: Client, sdk: Any) -> None:
     print(f"{CRONS}: {len(ids)} workflows")
 
 
-async def main(only_crons: bool = False) -> None:
+async def main(only: set[str] | None = None) -> None:
+    """Record every scenario, or ``only`` those named (the others' histories stay)."""
     # The corpus is recorded unencrypted, so it replays with no key (tests.conftest turns
     # encryption on for the test session; a deployment's histories need its keys).
     os.environ.pop("TEMPOGRAPH_ENCRYPTION_KEYS", None)
     HISTORIES.mkdir(exist_ok=True)
-    for old in HISTORIES.glob(f"{CRONS}__*.json" if only_crons else "*.json"):
-        old.unlink()
+
+    def chosen(name: str) -> bool:
+        return only is None or name in only
+
+    for old in HISTORIES.glob("*.json"):
+        if old != VALUES and chosen(old.name.split("__", 1)[0]):
+            old.unlink()
     with tempfile.TemporaryDirectory() as tmp:
         server = DevServer(Path(tmp), port=free_port(), ui_port=None)
         postgres = EmbeddedPostgres(Path(tmp) / "pg")
@@ -123,16 +129,21 @@ async def main(only_crons: bool = False) -> None:
             async with api_stack(server, client, database_url, graphs(), TASK_QUEUE) as http:
                 threads = Threads(http)
                 sdk = get_client(url=str(http.base_url))
-                await record_crons(client, sdk)
-                for scenario in [] if only_crons else SCENARIOS:
-                    await save(client, scenario.name, await record(threads, scenario, tmp))
-                for name, drive in {} if only_crons else API_SCENARIOS.items():
-                    thread_id = await drive(sdk)
-                    print(f"{name}: thread {thread_id}")
-                    await save(client, name, thread_id)
+                if chosen(CRONS):
+                    await record_crons(client, sdk)
+                for scenario in SCENARIOS:
+                    if chosen(scenario.name):
+                        await save(client, scenario.name, await record(threads, scenario, tmp))
+                for name, drive in API_SCENARIOS.items():
+                    if chosen(name):
+                        thread_id = await drive(sdk)
+                        print(f"{name}: thread {thread_id}")
+                        await save(client, name, thread_id)
             records = await pool.fetch("SELECT hash, data FROM tempograph_values")
-            if not only_crons:  # cron workflows carry no claim checks: values.json stays
-                MemoryValueStore({bytes(r["hash"]): bytes(r["data"]) for r in records}).dump(VALUES)
+            values = {bytes(r["hash"]): bytes(r["data"]) for r in records}
+            if only is not None:  # the other histories still name theirs
+                values = {**MemoryValueStore.load(VALUES).values, **values}
+            MemoryValueStore(values).dump(VALUES)
             await pool.close()
         finally:
             postgres.stop()
@@ -140,4 +151,4 @@ async def main(only_crons: bool = False) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(only_crons=sys.argv[1:] == ["crons"]))
+    asyncio.run(main(set(sys.argv[1:]) or None))
