@@ -333,3 +333,25 @@ async def test_crons_survive_a_restart_of_every_api(
         assert (await sdk.runs.join(tick.thread_id, tick.run_id))["steps"] == STEPS
         assert len(await sdk.runs.list(tick.thread_id)) == 1
         await sdk.crons.delete(cron["cron_id"])
+
+
+async def test_a_cron_stops_at_its_end_time(sdk: LangGraphClient, client: Client) -> None:
+    end = datetime.now(UTC) + timedelta(seconds=3)
+    cron = await sdk.crons.create(
+        "chain3",
+        schedule="* * * * * *",  # every second
+        input={"steps": []},
+        end_time=end,
+        on_run_completed="keep",
+    )
+    handle = client.get_schedule_handle(f"cron-{cron['cron_id']}")
+    await fired(client, cron["cron_id"], 1)
+    while datetime.now(UTC) < end + timedelta(seconds=2):
+        await asyncio.sleep(0.5)
+    described = await handle.describe()
+    last = described.info.recent_actions[-1].scheduled_at
+    assert last <= end
+    assert described.info.next_action_times == []
+    got = await sdk.crons.update(cron["cron_id"], metadata={"seen": True})
+    assert got["next_run_date"] is None  # past its end: it will not fire again
+    await sdk.crons.delete(cron["cron_id"])
