@@ -346,8 +346,7 @@ async def test_a_cron_stops_at_its_end_time(sdk: LangGraphClient, client: Client
     )
     handle = client.get_schedule_handle(f"cron-{cron['cron_id']}")
     await fired(client, cron["cron_id"], 1)
-    while datetime.now(UTC) < end + timedelta(seconds=2):
-        await asyncio.sleep(0.5)
+    await asyncio.sleep((end + timedelta(seconds=2) - datetime.now(UTC)).total_seconds())
     described = await handle.describe()
     last = described.info.recent_actions[-1].scheduled_at
     assert last <= end
