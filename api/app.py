@@ -29,6 +29,7 @@ from tempograph.api.reaper import ThreadReaper
 from tempograph.api.routes import (
     assistants,
     audit,
+    bulk,
     codec,
     console,
     crons,
@@ -185,8 +186,8 @@ def create_app(
         app.add_middleware(CodecCors, origins=list(settings.codec_origins))
     groups = {
         "assistants": [assistants.router],
-        "threads": [threads.router, state.router, runs.thread_router],
-        "runs": [crons.router, runs.router],
+        "threads": [bulk.thread_router, threads.router, state.router, runs.thread_router],
+        "runs": [crons.router, bulk.router, runs.router],
         "store": [store.router],
     }
     app.include_router(system.health)

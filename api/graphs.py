@@ -50,23 +50,31 @@ class GraphCatalog:
         return {"nodes": nodes, "edges": edges}
 
     def schemas(self, graph_id: str) -> dict[str, Any]:
-        graph = self.graphs[graph_id]
-        builder = getattr(graph, "builder", None)
-        return {
-            "graph_id": graph_id,
-            "input_schema": _schema(
-                graph.get_input_jsonschema, getattr(builder, "input_schema", None)
-            ),
-            "output_schema": _schema(
-                graph.get_output_jsonschema, getattr(builder, "output_schema", None)
-            ),
-            "state_schema": _schema(None, getattr(builder, "state_schema", None)),
-            "config_schema": _schema(getattr(graph, "get_config_jsonschema", None), None),
-            "context_schema": _schema(
-                getattr(graph, "get_context_jsonschema", None),
-                getattr(builder, "context_schema", None),
-            ),
-        }
+        return {"graph_id": graph_id, **graph_schemas(self.graphs[graph_id])}
+
+    def subgraphs(self, graph_id: str, namespace: str | None, recurse: bool) -> dict[str, Any]:
+        """The schemas of the graph's subgraphs by namespace, as LangGraph Server lists
+        them (``namespace``: that one only; ``recurse``: theirs too)."""
+        found = self.graphs[graph_id].get_subgraphs(namespace=namespace, recurse=recurse)
+        return {ns: graph_schemas(sub) for ns, sub in found}
+
+
+def graph_schemas(graph: Any) -> dict[str, Any]:
+    """A graph's input, output, state, config and context schemas (each null when the
+    graph cannot say)."""
+    builder = getattr(graph, "builder", None)
+    return {
+        "input_schema": _schema(graph.get_input_jsonschema, getattr(builder, "input_schema", None)),
+        "output_schema": _schema(
+            graph.get_output_jsonschema, getattr(builder, "output_schema", None)
+        ),
+        "state_schema": _schema(None, getattr(builder, "state_schema", None)),
+        "config_schema": _schema(getattr(graph, "get_config_jsonschema", None), None),
+        "context_schema": _schema(
+            getattr(graph, "get_context_jsonschema", None),
+            getattr(builder, "context_schema", None),
+        ),
+    }
 
 
 def _schema(method: Any, schema_type: Any) -> dict[str, Any] | None:

@@ -218,6 +218,22 @@ async def graph(assistant_id: str, state: State, xray: str = Query("false")) -> 
     return state.catalog.drawing(assistant["graph_id"], depth)
 
 
+@router.get("/{assistant_id}/subgraphs")
+async def subgraphs(assistant_id: str, state: State, recurse: bool = False) -> dict[str, Any]:
+    """The graph's subgraphs and their schemas, by namespace (a node's name)."""
+    assistant = await _existing(state, assistant_id)
+    return state.catalog.subgraphs(assistant["graph_id"], None, recurse)
+
+
+@router.get("/{assistant_id}/subgraphs/{namespace}")
+async def subgraph(
+    assistant_id: str, namespace: str, state: State, recurse: bool = False
+) -> dict[str, Any]:
+    """The subgraph at ``namespace`` (``parent|child`` for a nested one)."""
+    assistant = await _existing(state, assistant_id)
+    return state.catalog.subgraphs(assistant["graph_id"], namespace, recurse)
+
+
 @router.get("/{assistant_id}/schemas")
 async def schemas(assistant_id: str, state: State) -> dict[str, Any]:
     assistant = await _existing(state, assistant_id)

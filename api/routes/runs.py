@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
 from fastapi.responses import StreamingResponse
@@ -20,7 +20,7 @@ from fastapi.responses import StreamingResponse
 from tempograph.api.deps import State
 from tempograph.api.models import RunCreate
 from tempograph.api.routes.threads import allowed_thread, drop_thread, thread_uuid
-from tempograph.api.services.runs import cancel_run, create_run
+from tempograph.api.services.runs import cancel_run, create_run, start_stateless
 from tempograph.api.storage.runs import FINAL, RunStore
 from tempograph.api.storage.threads import ThreadStore
 from tempograph.api.streaming import (
@@ -348,14 +348,6 @@ async def cancel(
 # -- stateless runs: a temporary thread ---------------------------------------------------
 
 
-async def _stateless(state: State, body: RunCreate, key: str | None) -> tuple[UUID, dict[str, Any]]:
-    if body.command is not None and body.command.resume is not None:
-        raise HTTPException(400, "You must provide a thread_id when resuming.")
-    thread_id = uuid4()
-    body = body.model_copy(update={"if_not_exists": "create"})
-    return thread_id, await create_run(state, thread_id, body, key, temporary=True)
-
-
 async def _then_drop(
     body: AsyncIterator[bytes], state: State, thread_id: UUID
 ) -> AsyncIterator[bytes]:
@@ -369,7 +361,7 @@ async def create_stateless(
     body: RunCreate, state: State, response: Response, key: IdempotencyKey = None
 ) -> dict[str, Any]:
     # A background stateless run keeps its thread: nobody is there to see it end.
-    _, run = await _stateless(state, body, key)
+    _, run = await start_stateless(state, body, key)
     response.headers["Content-Location"] = f"/runs/{run['run_id']}"
     return run
 
@@ -378,7 +370,7 @@ async def create_stateless(
 async def create_stateless_wait(
     body: RunCreate, state: State, key: IdempotencyKey = None
 ) -> StreamingResponse:
-    thread_id, run = await _stateless(state, body, key)
+    thread_id, run = await start_stateless(state, body, key)
     out = wait_body(state, UUID(run["run_id"]))
     if body.on_completion == "delete":
         out = _then_drop(out, state, thread_id)
@@ -391,7 +383,7 @@ async def create_stateless_wait(
 async def create_stateless_stream(
     body: RunCreate, state: State, key: IdempotencyKey = None
 ) -> StreamingResponse:
-    thread_id, run = await _stateless(state, body, key)
+    thread_id, run = await start_stateless(state, body, key)
     out = stream_body(state, UUID(run["run_id"]), body.modes())
     if body.on_completion == "delete":
         out = _then_drop(out, state, thread_id)

@@ -17,6 +17,7 @@ from tempograph.api.graphs import system_assistant_id
 from tempograph.api.models import RunCreate
 from tempograph.api.state import AppState
 from tempograph.api.storage.assistants import AssistantStore
+from tempograph.webhooks import WebhookRefused, check_url
 
 
 async def assistant(state: AppState, assistant_id: str) -> dict[str, Any]:
@@ -40,6 +41,22 @@ async def assistant(state: AppState, assistant_id: str) -> dict[str, Any]:
         filters = await authorize("assistants", "read", {"assistant_id": found["assistant_id"]})
         if not matches(found["metadata"], filters):
             raise HTTPException(404, "Thread or assistant not found.")
+    return found
+
+
+async def check_run(state: AppState, body: RunCreate) -> dict[str, Any]:
+    """Everything a run request is checked for before its run is made (a batch's, a
+    cron's): its body, its assistant, its input and its webhook. Returns the assistant."""
+    check_body(body)
+    found = await assistant(state, body.assistant_id)
+    config = {**found["config"], **body.config}
+    check_input(state, found["graph_id"], body, config)
+    check_carriable(body, config, body.context)
+    if body.webhook is not None:
+        try:
+            await check_url(body.webhook, allow_private=state.webhook_allow_private)
+        except WebhookRefused as err:
+            raise HTTPException(422, str(err)) from None
     return found
 
 

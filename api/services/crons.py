@@ -59,12 +59,11 @@ from tempograph.api.models import (
     CronSearch,
     RunCreate,
 )
-from tempograph.api.services.checks import assistant, check_body, check_carriable, check_input
+from tempograph.api.services.checks import check_run
 from tempograph.api.state import AppState
 from tempograph.api.storage.crons import CronStore
 from tempograph.api.storage.threads import ThreadStore
 from tempograph.errors import ErrorCode, TempographError
-from tempograph.webhooks import WebhookRefused, check_url
 from tempograph.workflows.crons import CRON_WORKFLOW, cron_queue, schedule_id
 
 logger = logging.getLogger(__name__)
@@ -145,17 +144,7 @@ def _aware(moment: datetime | None) -> datetime | None:
 
 async def _check_run(state: AppState, payload: dict[str, Any], thread_id: UUID | None) -> None:
     """What each fire would refuse, refused now: the assistant, the input, the webhook."""
-    body = RunCreate.model_validate(payload)
-    check_body(body)
-    found = await assistant(state, body.assistant_id)
-    config = {**found["config"], **body.config}
-    check_input(state, found["graph_id"], body, config)
-    check_carriable(body, config, body.context)
-    if body.webhook is not None:
-        try:
-            await check_url(body.webhook, allow_private=state.webhook_allow_private)
-        except WebhookRefused as err:
-            raise HTTPException(422, str(err)) from None
+    found = await check_run(state, RunCreate.model_validate(payload))
     payload["assistant_id"] = str(found["assistant_id"])
     if thread_id is not None:
         filters = await authorize("threads", "read", {"thread_id": thread_id})

@@ -231,6 +231,17 @@ async def create_run(
     return admission.run
 
 
+async def start_stateless(
+    state: AppState, body: RunCreate, idempotency_key: str | None
+) -> tuple[UUID, dict[str, Any]]:
+    """A stateless run: on a temporary thread of its own. Returns the thread and run."""
+    if body.command is not None and body.command.resume is not None:
+        raise HTTPException(400, "You must provide a thread_id when resuming.")
+    thread_id = uuid4()
+    body = body.model_copy(update={"if_not_exists": "create"})
+    return thread_id, await create_run(state, thread_id, body, idempotency_key, temporary=True)
+
+
 async def _has_checkpoint(state: AppState, thread_id: UUID, checkpoint_id: str) -> bool:
     store = await state.checkpoints()
     config: Any = {"configurable": {"thread_id": str(thread_id), "checkpoint_id": checkpoint_id}}
