@@ -28,15 +28,17 @@ from langgraph._internal._constants import (
     CONF,
     CONFIG_KEY_CALL,
     CONFIG_KEY_CHECKPOINT_ID,
-    CONFIG_KEY_CHECKPOINT_MAP,
     CONFIG_KEY_CHECKPOINT_NS,
     CONFIG_KEY_CHECKPOINTER,
+    CONFIG_KEY_REPLAY_STATE,
+    CONFIG_KEY_RESUME_MAP,
     CONFIG_KEY_RESUMING,
     CONFIG_KEY_RUNTIME,
     CONFIG_KEY_SCRATCHPAD,
     CONFIG_KEY_SEND,
     CONFIG_KEY_TASK_ID,
 )
+from langgraph._internal._replay import ReplayState
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.errors import GraphBubbleUp, GraphInterrupt, ParentCommand
 from langgraph.func import _TaskFunction
@@ -54,6 +56,7 @@ from tempograph.activities.watch import AttemptWatch
 from tempograph.breakers import CIRCUIT_OPEN, Breaker, Breakers
 from tempograph.checkpoints import PostgresCheckpointStore
 from tempograph.identity import as_user
+from tempograph.temporal.determinism import raise_floor
 from tempograph.tenant_store import TenantStore
 from tempograph.usage import Prices
 from tempograph.valuestore import MAX_VALUE_BYTES
@@ -109,6 +112,20 @@ class NodeActivities:
             return None
         return PostgresCheckpointStore(await self._recorder.pool(), self._recorder.values)
 
+    async def _newest_checkpoint(self, call: NodeCall, attempt: int) -> str | None:
+        """What checkpoints a graph the body invokes makes must sort after: the node's own
+        checkpoint, or when it goes on from an earlier attempt or segment, the newest
+        under its namespace (minted then on another worker's clock, maybe ahead)."""
+        if self._recorder is None or not (call.resuming or attempt > 1):
+            return call.checkpoint_id or None
+        newest: str | None = await (await self._recorder.pool()).fetchval(
+            "SELECT max(checkpoint_id) FROM checkpoints WHERE thread_id = $1"
+            " AND (checkpoint_ns = $2 OR starts_with(checkpoint_ns, $2 || '|'))",
+            call.thread_id,
+            call.checkpoint_ns,
+        )
+        return max(filter(None, (newest, call.checkpoint_id)), default=None)
+
     @activity.defn(dynamic=True)
     async def execute_node(self, args: Sequence[RawValue]) -> NodeResult:
         """Execute the node named by the activity type; see the module docstring."""
@@ -126,6 +143,7 @@ class NodeActivities:
         # The thread's own partition: objects this node may change stay with its thread.
         node_input = decode(call.input, table_source(call.parts), call.thread_id)
         config = self._config(call, result, info.attempt, stream, await self._checkpointer())
+        raise_floor(await self._newest_checkpoint(call, info.attempt))
         watch = AttemptWatch(call.task_id, call.config.get("configurable", {}), self._prices)
         config["callbacks"] = [*(config.get("callbacks") or []), watch.usage]  # type: ignore[misc]
         activity.logger.debug("running %s attempt %d", info.activity_type, info.attempt)
@@ -353,12 +371,16 @@ class NodeActivities:
                 # task's namespace, as LangGraph's own checkpointer would: so an interrupt()
                 # in it resumes where it stopped, and get_state(subgraphs=True) shows it.
                 CONFIG_KEY_CHECKPOINTER: checkpointer,
-                CONFIG_KEY_CHECKPOINT_MAP: dict(call.checkpoint_map),
                 CONFIG_KEY_CHECKPOINT_ID: None,
+                # A retried attempt finds the graph's checkpoints from the one before: it
+                # goes on from them, as LangGraph's own retries do.
+                CONFIG_KEY_RESUMING: bool(call.resuming) or attempt > 1,
             }
         )
-        if call.resuming is not None:
-            conf[CONFIG_KEY_RESUMING] = call.resuming
+        if call.resume_map is not None:
+            conf[CONFIG_KEY_RESUME_MAP] = call.resume_map
+        if call.replay_checkpoint_id is not None:
+            conf[CONFIG_KEY_REPLAY_STATE] = ReplayState(call.replay_checkpoint_id)
         config: RunnableConfig = {
             CONF: conf,
             "metadata": dict(call.config.get("metadata", {})),

@@ -52,6 +52,12 @@ def checkpoint_floor(checkpoint_id: str | None) -> Iterator[None]:
         _FLOOR.reset(token)
 
 
+def raise_floor(checkpoint_id: str | None) -> None:
+    """:func:`checkpoint_floor` for the rest of the current task (an activity's)."""
+    if checkpoint_id:
+        _FLOOR.set(uuid6_timestamp(checkpoint_id))
+
+
 def _uuid6(node: int | None = None, clock_seq: int | None = None) -> uuid.UUID:
     if workflow.in_workflow():
         return workflow_uuid6(clock_seq)

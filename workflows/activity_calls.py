@@ -13,8 +13,9 @@ from langchain_core.runnables.config import var_child_runnable_config
 from langgraph._internal._constants import (
     CONF,
     CONFIG_KEY_CALL,
-    CONFIG_KEY_CHECKPOINT_MAP,
     CONFIG_KEY_CHECKPOINT_NS,
+    CONFIG_KEY_REPLAY_STATE,
+    CONFIG_KEY_RESUME_MAP,
     CONFIG_KEY_RESUMING,
     CONFIG_KEY_RUNTIME,
     CONFIG_KEY_SCRATCHPAD,
@@ -48,6 +49,11 @@ def _serializable_config(config: RunnableConfig) -> dict[str, Any]:
     }
 
 
+# What LangGraph's (1.2) scratchpad keeps in the closure of its get_null_resume.
+_SCRATCHPAD_CELLS = {"null_resume_write", "pending_writes", "parent_scratchpad"}
+_LANGGRAPH_GETTER = "_scratchpad.<locals>.get_null_resume"
+
+
 def unconsumed_null_resume(scratchpad: Any) -> Any:
     """The run's answer without an interrupt id (``Command(resume=value)``) if no node has
     taken it yet: what ``interrupt()`` would get from the scratchpad.
@@ -68,7 +74,12 @@ def unconsumed_null_resume(scratchpad: Any) -> Any:
                 strict=False,
             )
         )
-        if not {"null_resume_write", "pending_writes", "parent_scratchpad"} <= set(cells):
+        if not _SCRATCHPAD_CELLS <= set(cells):
+            if getattr(getter, "__qualname__", "") == _LANGGRAPH_GETTER:
+                raise RuntimeError(
+                    "LangGraph's scratchpad changed shape: tempograph.workflows."
+                    "activity_calls.unconsumed_null_resume must be updated for it"
+                )
             return getter(False)  # not LangGraph's own (ours, in tests): ask it
         write = cells["null_resume_write"]
         if write is not None:
@@ -144,8 +155,9 @@ async def run_activity(
         checkpoint_id=getattr(getattr(runtime, "execution_info", None), "checkpoint_id", ""),
         parts=table,
         local=policy.local,
-        checkpoint_map=dict(conf.get(CONFIG_KEY_CHECKPOINT_MAP) or {}),
         resuming=conf.get(CONFIG_KEY_RESUMING),
+        resume_map=conf.get(CONFIG_KEY_RESUME_MAP),
+        replay_checkpoint_id=getattr(conf.get(CONFIG_KEY_REPLAY_STATE), "checkpoint_id", None),
     )
     instance = workflow.instance()
     outbox = getattr(instance, "outbox", None)

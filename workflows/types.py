@@ -281,10 +281,11 @@ class NodeCall:
     persist: CheckpointBatch | None = None
     parts: PartTable = field(default_factory=PartTable)
     local: bool = False  # run as a local activity: the call never reaches the history
-    # For a graph the node body invokes itself: the checkpoints of the graphs above it
-    # (namespace -> id) and whether the run resumes, as LangGraph gives a task.
-    checkpoint_map: dict[str, str] = field(default_factory=dict)
+    # For a graph the node body invokes itself, what LangGraph gives a task: whether the
+    # run resumes, the answers by interrupt id, and the checkpoint a replay starts from.
     resuming: bool | None = None
+    resume_map: dict[str, Any] | None = None
+    replay_checkpoint_id: str | None = None
 
     @property
     def thread_id(self) -> str:

@@ -248,7 +248,8 @@ async def update_state(thread_id: str, body: StateUpdateBody, state: State) -> d
             f"Thread {tid} has no assigned graph ID; run it once or create it with "
             "metadata.graph_id",
         )
-    checkpoint_id = _checkpoint_id(body.checkpoint_id) or _checkpoint_id(body.checkpoint)
+    # As LangGraph Server reads them: the checkpoint's id first, then checkpoint_id.
+    checkpoint_id = _checkpoint_id(body.checkpoint) or _checkpoint_id(body.checkpoint_id)
     namespace = _namespace(body.checkpoint)  # a subgraph's: LangGraph updates the subgraph
     token = await _take_thread(state, tid)
     snapshot = None

@@ -5,6 +5,8 @@ node's checkpointer)."""
 from __future__ import annotations
 
 import operator
+import tempfile
+from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
 from langgraph.graph import END, START, StateGraph
@@ -90,3 +92,61 @@ async def call_inner(state: State) -> dict[str, Any]:
 # The subgraph called inside a node function: the node is one activity, and the inner
 # graph's interrupt must resume inside it.
 in_node = _parent(call_inner)
+
+
+def call_inner_sync(state: State) -> dict[str, Any]:
+    """The same from a sync node (it runs on a worker thread): ``invoke``."""
+    out = inner.invoke({"text": state["text"], "trail": []})
+    trail = f"sub({','.join(out['trail'])})"
+    return {"text": out["text"], "answer": out["answer"], "trail": [trail]}
+
+
+in_sync_node = _parent(call_inner_sync)
+
+
+# -- a node retried after the graph it invoked had finished --------------------------------
+
+
+def _ledger(text: str) -> Path:
+    """Where this test graph notes each run of a node (the test reads it): the worker may
+    import this file under another module name than the test does."""
+    return Path(tempfile.gettempdir()) / f"tempograph-nested-{text}"
+
+
+def counted(state: State) -> dict[str, Any]:
+    with _ledger(state["text"]).open("a") as ledger:
+        ledger.write("counted\n")
+    return {"trail": ["counted"]}
+
+
+def _counting() -> Any:
+    builder = StateGraph(State)
+    builder.add_node("counted", counted)
+    builder.add_edge(START, "counted")
+    builder.add_edge("counted", END)
+    return builder.compile()
+
+
+counting = _counting()
+
+
+async def call_then_fail_once(state: State) -> dict[str, Any]:
+    """Invokes a graph, then fails its first attempt: the retry must not run the graph's
+    finished nodes again."""
+    out = await counting.ainvoke({"text": state["text"], "trail": []})
+    with _ledger(state["text"]).open("a") as ledger:
+        ledger.write("attempt\n")
+    if _ledger(state["text"]).read_text().count("attempt") == 1:
+        raise RuntimeError("flaky, after the graph it invoked had finished")
+    return {"trail": out["trail"]}
+
+
+def _retried() -> Any:
+    builder = StateGraph(State)
+    builder.add_node("call", call_then_fail_once)
+    builder.add_edge(START, "call")
+    builder.add_edge("call", END)
+    return builder.compile()
+
+
+retried = _retried()

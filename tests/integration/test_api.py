@@ -52,7 +52,7 @@ async def test_ok_info_and_a_postgres_outage_with_recovery(
             assert (await http.get("/ok")).json() == {"ok": True}
             assert (await http.get("/ok", params={"check_db": 1})).status_code == 200
             info = (await http.get("/info")).json()
-            assert info["graphs"] == [] and info["flags"]["crons"] is False
+            assert info["graphs"] == [] and info["flags"]["crons"] is True
             missing = await http.get("/no/such/route")
             assert missing.status_code == 404 and "detail" in missing.json()
             bad = await http.get("/ok", params={"check_db": "often"})

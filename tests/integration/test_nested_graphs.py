@@ -6,6 +6,7 @@ a node function (the interrupt resumes inside the node's activity)."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -28,6 +29,8 @@ async def api(dev_server: DevServer, client: Client, postgres_url: str) -> Async
     graphs = {
         "as_node": load_test_graph("as_node", "nested.py:as_node"),
         "in_node": load_test_graph("in_node", "nested.py:in_node"),
+        "in_sync_node": load_test_graph("in_sync_node", "nested.py:in_sync_node"),
+        "retried": load_test_graph("retried", "nested.py:retried"),
     }
     async with api_stack(dev_server, client, postgres_url, graphs) as http:
         yield str(http.base_url)
@@ -51,7 +54,7 @@ async def local(graph: Any) -> tuple[Any, list[Any]]:
     return waiting, [await graph.ainvoke(Command(resume=a), config) for a in ANSWERS]
 
 
-@pytest.mark.parametrize("graph_id", ["as_node", "in_node"])
+@pytest.mark.parametrize("graph_id", ["as_node", "in_node", "in_sync_node"])
 async def test_the_interrupt_inside_a_subgraph_resumes_as_in_langgraph(
     sdk: LangGraphClient, graph_id: str
 ) -> None:
@@ -168,3 +171,29 @@ async def test_an_unknown_namespace_reads_empty_and_is_not_updated(
     await sdk.runs.wait(tid, "as_node", command={"resume": "ok"})
     out = await sdk.runs.wait(tid, "as_node", command={"resume": "sure"})
     assert out["answer"] == "ok, sure"
+
+
+async def test_a_retried_node_goes_on_from_the_graph_it_invoked(sdk: LangGraphClient) -> None:
+    """Its first attempt failed after the graph it invoked had finished: the retry finds
+    that graph's checkpoints and does not run its nodes again (LangGraph's own retries
+    resume it the same way)."""
+    text = str(uuid.uuid4())
+    thread = await sdk.threads.create()
+    out = await sdk.runs.wait(thread["thread_id"], "retried", input={"text": text})
+    assert out["trail"] == ["counted"]
+    assert nested._ledger(text).read_text().split() == ["counted", "attempt", "attempt"]
+    nested._ledger(text).unlink()
+
+
+async def test_an_answer_by_interrupt_id_reaches_a_graph_invoked_in_a_node(
+    sdk: LangGraphClient,
+) -> None:
+    thread = await sdk.threads.create()
+    tid = thread["thread_id"]
+    first = await sdk.runs.wait(tid, "in_node", input={"text": "hi"})
+    (asked,) = first["__interrupt__"]
+    second = await sdk.runs.wait(tid, "in_node", command={"resume": {asked["id"]: "yes"}})
+    (again,) = second["__interrupt__"]
+    assert again["value"] == {"question": "sure about yes?"}
+    out = await sdk.runs.wait(tid, "in_node", command={"resume": {again["id"]: "sure"}})
+    assert out["answer"] == "yes, sure"
