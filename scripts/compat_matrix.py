@@ -38,12 +38,12 @@ NOTES = {
     "runs.join_stream": "every run is resumable: its events always carry ids",
     "runs.cancel": "through Temporal; `rollback` also drops the run's checkpoints",
     "runs.create_batch": "every request is checked before any run is made: a bad one makes"
-    " none (at most 100 per batch)",
+    " none; `thread_id` in an item is refused, not ignored (at most 100 per batch)",
     "threads.prune": "`keep_latest` leaves a thread with a run in flight as it is",
     "crons.create": "a Temporal Schedule `cron-<id>` (expressions fire as croniter reads"
     " them); a tick skips while the last fire is still making its run",
-    "crons.update": "`enabled: false` pauses the Schedule; a change to what it runs makes"
-    " its runs act for the caller",
+    "crons.update": "`enabled: false` pauses the Schedule (a pause in the Temporal UI shows"
+    " as `enabled`); a change to what it runs makes its runs act for the caller",
 }
 
 

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Body, HTTPException, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tempograph.api.auth import authorize, filter_sql, tenant
 from tempograph.api.deps import State
@@ -32,16 +32,24 @@ _MAX_BATCH = 100
 
 @router.post("/runs/batch")
 async def create_batch(
-    state: State, body: Annotated[list[RunCreate], Body(max_length=_MAX_BATCH)]
+    state: State,
+    body: Annotated[list[dict[str, Any]], Body(min_length=1, max_length=_MAX_BATCH)],
 ) -> list[dict[str, Any]]:
     """Stateless background runs, each on its own temporary thread. Every request is
     checked before any run is made, so a bad one makes none."""
+    requests = []
     for index, payload in enumerate(body):
         try:
-            await check_run(state, payload)
+            if payload.get("thread_id") is not None:
+                raise HTTPException(422, "a batch makes stateless runs: thread_id is not accepted")
+            request = RunCreate.model_validate(payload)
+            await check_run(state, request)
+        except ValidationError as err:
+            raise HTTPException(422, f"runs[{index}]: {err.errors()[0]['msg']}") from None
         except HTTPException as err:
             raise HTTPException(err.status_code, f"runs[{index}]: {err.detail}") from None
-    return [(await start_stateless(state, payload, None))[1] for payload in body]
+        requests.append(request)
+    return [(await start_stateless(state, request, None))[1] for request in requests]
 
 
 class RunsCancel(BaseModel):

@@ -52,10 +52,9 @@ async def fire(state: AppState, policy: Policy | None, cron_id: str, tick: str) 
         # Its cron was deleted (with its thread or assistant): the Schedule goes too.
         await forget_schedules(state, [cron_id])
         return None
-    if not row["enabled"] or ended(row["end_time"], datetime.now(UTC)):
-        logger.info(
-            "cron %s: not fired (%s)", cron_id, "disabled" if not row["enabled"] else "ended"
-        )
+    # Paused or not is the Schedule's say: a tick while paused is an operator's trigger.
+    if ended(row["end_time"], datetime.now(UTC)):
+        logger.info("cron %s: not fired, past its end_time", cron_id)
         return None
     payload = dict(row["payload"])
     bound = row["thread_id"] is not None

@@ -24,7 +24,9 @@ Choices (LangGraph Server has no Schedules; these keep its behaviour):
 - **Catch-up: Temporal's default (a year).** After a Temporal outage the missed tick
   fires once (skip collapses the rest), however late, as in LangGraph.
 - ``enabled: false`` pauses the Schedule, ``end_time`` is its end; ``next_run_date`` is
-  Temporal's next action time (null past the end).
+  Temporal's next action time (null past the end). The Schedule is the truth about
+  timing: a pause or resume in the Temporal UI shows as ``enabled`` when the cron is next
+  read, and an operator's "Trigger" makes a run even while the cron is paused.
 """
 
 from __future__ import annotations
@@ -252,17 +254,26 @@ async def update_cron(state: AppState, cron_id: UUID, body: CronPatch) -> dict[s
         if not changes:
             raise HTTPException(400, "No fields to update")
         if any(k in changes for k in _TIMING):
-            timing = {**row, **{k: v for k, v in changes.items() if k in _TIMING}}
-            await _reschedule(state, str(cron_id), timing)
+            timing = {k: v for k, v in changes.items() if k in _TIMING}
+            await _reschedule(state, str(cron_id), {**row, **timing}, set(timing))
         updated = await CronStore(pool).update(conn, cron_id, changes)
     return (await with_next_run_dates(state, [updated]))[0]
 
 
-async def _reschedule(state: AppState, cron_id: str, row: dict[str, Any]) -> None:
-    """Give the cron's Schedule ``row``'s timing (made again if it has gone)."""
-    schedule = _schedule(state, cron_id, row)
+async def _reschedule(
+    state: AppState, cron_id: str, row: dict[str, Any], changed: set[str]
+) -> None:
+    """Give the cron's Schedule ``row``'s timing where it ``changed``; what an operator
+    changed in the Temporal UI (a pause, a note, the overlap policy) otherwise stays as
+    they left it. A Schedule that has gone is made again."""
+    fresh = _schedule(state, cron_id, row)
 
-    def update(_: ScheduleUpdateInput) -> ScheduleUpdate:
+    def update(current: ScheduleUpdateInput) -> ScheduleUpdate:
+        schedule = current.description.schedule
+        if changed & {"schedule", "timezone", "end_time"}:
+            schedule.spec = fresh.spec
+        if "enabled" in changed:
+            schedule.state = fresh.state
         return ScheduleUpdate(schedule=schedule)
 
     try:
@@ -270,7 +281,7 @@ async def _reschedule(state: AppState, cron_id: str, row: dict[str, Any]) -> Non
     except RPCError as err:
         if err.status != RPCStatusCode.NOT_FOUND:
             raise _refusal(err) from None
-        await _temporal(state.temporal.create_schedule(schedule_id(cron_id), schedule))
+        await _temporal(state.temporal.create_schedule(schedule_id(cron_id), fresh))
 
 
 async def delete_cron(state: AppState, cron_id: UUID) -> None:
@@ -302,25 +313,32 @@ async def forget_schedules(state: AppState, cron_ids: list[str], *, strict: bool
 
 
 async def with_next_run_dates(state: AppState, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """``rows`` with each Schedule's next action time as ``next_run_date`` (also while
-    disabled, as LangGraph shows it; none past the end)."""
+    """``rows`` as their Schedules have them: the next action time as ``next_run_date``
+    (also while disabled, as LangGraph shows it; none past the end), and ``enabled`` as
+    the Schedule's pause says, whoever paused it (the API or an operator in the Temporal
+    UI); a row that says otherwise is brought in line."""
     gate = asyncio.Semaphore(_DESCRIBE_AT_ONCE)
 
-    async def next_run(row: dict[str, Any]) -> str | None:
+    async def described(row: dict[str, Any]) -> dict[str, Any]:
         async with gate:
             try:
-                described = await state.temporal.get_schedule_handle(
+                found = await state.temporal.get_schedule_handle(
                     schedule_id(row["cron_id"])
                 ).describe()
             except RPCError as err:
                 if err.status == RPCStatusCode.NOT_FOUND:
-                    return None
+                    return {**row, "next_run_date": None}
                 raise
-        times = described.info.next_action_times
-        return times[0].isoformat() if times else None
+        times = found.info.next_action_times
+        enabled = not found.schedule.state.paused
+        if enabled != row["enabled"]:
+            pool = await state.database.pool()
+            await pool.execute(
+                "UPDATE crons SET enabled = $2 WHERE cron_id = $1", UUID(row["cron_id"]), enabled
+            )
+        return {**row, "enabled": enabled, "next_run_date": times[0].isoformat() if times else None}
 
-    found = await _temporal(asyncio.gather(*(next_run(r) for r in rows)))
-    return [{**row, "next_run_date": when} for row, when in zip(rows, found, strict=True)]
+    return list(await _temporal(asyncio.gather(*(described(r) for r in rows))))
 
 
 def _search_value(body: CronSearch | CronCount) -> dict[str, Any]:

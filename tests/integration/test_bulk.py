@@ -66,6 +66,12 @@ async def test_a_batch_makes_stateless_runs_or_none(sdk: LangGraphClient, api: s
         assert refused.status_code == 422
         assert refused.json()["detail"].startswith("runs[1]:")
         assert (await http.post("/runs/batch", json={"not": "a list"})).status_code == 422
+        assert (await http.post("/runs/batch", json=[])).status_code == 422
+        on_thread = [{**payloads[0], "thread_id": str(uuid.uuid4())}]
+        refused = await http.post("/runs/batch", json=on_thread)
+        assert refused.status_code == 422 and "thread_id" in refused.json()["detail"]
+        odd = await http.post("/runs/batch", json=[{"input": {}}])  # no assistant
+        assert odd.status_code == 422 and odd.json()["detail"].startswith("runs[0]:")
     assert await sdk.threads.search(metadata={"batch": bad}) == []  # none was made
 
 

@@ -242,8 +242,10 @@ async def test_search_count_update_and_disable(sdk: LangGraphClient, client: Cli
     disabled = await sdk.crons.search(metadata={"job": job}, enabled=False)
     assert [c["cron_id"] for c in disabled] == [target]
 
-    # A disabled cron makes no run, even when its Schedule is triggered by hand.
-    assert await trigger(client, target) is None
+    # Paused, nothing fires by itself; an operator's trigger (the UI's) still makes a run.
+    tick = await trigger(client, target)
+    assert tick is not None
+    assert (await sdk.runs.join(tick.thread_id, tick.run_id))["steps"] == ["patched", *STEPS]
 
     again = await sdk.crons.update(target, enabled=True, end_time=None)
     assert again["enabled"] is True and again["end_time"] is None
@@ -353,4 +355,25 @@ async def test_a_cron_stops_at_its_end_time(sdk: LangGraphClient, client: Client
     assert described.info.next_action_times == []
     got = await sdk.crons.update(cron["cron_id"], metadata={"seen": True})
     assert got["next_run_date"] is None  # past its end: it will not fire again
+    await sdk.crons.delete(cron["cron_id"])
+
+
+async def test_a_pause_in_the_temporal_ui_is_the_crons(
+    sdk: LangGraphClient, client: Client
+) -> None:
+    """The Schedule decides when: an operator's pause shows as ``enabled: false`` (and in
+    a search for disabled crons once read), and a change through the API keeps it."""
+    cron = await sdk.crons.create("chain3", schedule="0 0 1 1 *", metadata={"ui": True})
+    handle = client.get_schedule_handle(f"cron-{cron['cron_id']}")
+    await handle.pause(note="paused by an operator")
+    assert (await sdk.crons.update(cron["cron_id"], metadata={"seen": 1}))["enabled"] is False
+    paused = await sdk.crons.search(enabled=False, metadata={"ui": True})
+    assert [c["cron_id"] for c in paused] == [cron["cron_id"]]
+    changed = await sdk.crons.update(cron["cron_id"], schedule="0 0 2 1 *")
+    assert changed["enabled"] is False
+    described = await handle.describe()
+    assert described.schedule.state.paused
+    assert described.schedule.state.note == "paused by an operator"
+    await handle.unpause()
+    assert (await sdk.crons.update(cron["cron_id"], metadata={"seen": 2}))["enabled"] is True
     await sdk.crons.delete(cron["cron_id"])
