@@ -217,6 +217,12 @@ async def existing(
     row = await store.get(cron_id, tenant(), conn, lock=conn is not None)
     if row is None or not matches(row["metadata"], filters):
         raise HTTPException(404, f"Cron {cron_id} not found")
+    if row["thread_id"] is not None:  # and its thread must be the caller's to read
+        thread_id = UUID(row["thread_id"])
+        thread = await ThreadStore(await state.database.pool()).get(thread_id, tenant())
+        read = await authorize("threads", "read", {"thread_id": thread_id})
+        if thread is None or not matches(thread["metadata"], read):
+            raise HTTPException(404, f"Cron {cron_id} not found")
     return row
 
 
@@ -352,8 +358,16 @@ def _search_value(body: CronSearch | CronCount) -> dict[str, Any]:
     return value
 
 
+async def _threads_allowed(thread_id: UUID | None) -> dict[str, Any] | None:
+    """The threads' own auth filter, which a thread's crons pass too (as in LangGraph)."""
+    if thread_id is not None:
+        return await authorize("threads", "read", {"thread_id": thread_id})
+    return await authorize("threads", "search", {"metadata": {}, "limit": 0, "offset": 0})
+
+
 async def search_crons(state: AppState, body: CronSearch) -> tuple[list[dict[str, Any]], int]:
     allowed = await authorize("crons", "search", _search_value(body))
+    threads_allowed = await _threads_allowed(body.thread_id)
     store = CronStore(await state.database.pool())
     by_next = body.sort_by == "next_run_date"
     rows, total = await store.search(
@@ -367,6 +381,7 @@ async def search_crons(state: AppState, body: CronSearch) -> tuple[list[dict[str
         enabled=body.enabled,
         metadata=body.metadata,
         allowed=allowed,
+        threads_allowed=threads_allowed,
     )
     if by_next or body.select is None or "next_run_date" in body.select:
         rows = await with_next_run_dates(state, rows)
@@ -392,6 +407,7 @@ async def count_crons(state: AppState, body: CronCount) -> int:
         thread_id=body.thread_id,
         metadata=body.metadata,
         allowed=allowed,
+        threads_allowed=await _threads_allowed(body.thread_id),
     )
 
 

@@ -43,6 +43,7 @@ def _where(
     enabled: bool | None = None,
     metadata: dict[str, Any] | None = None,
     allowed: dict[str, Any] | None = None,
+    threads_allowed: dict[str, Any] | None = None,
 ) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     args: list[Any] = []
@@ -54,12 +55,18 @@ def _where(
     ):
         if value is not None:
             args.append(value)
-            clauses.append(f"{column} = ${len(args)}")
+            clauses.append(f"crons.{column} = ${len(args)}")
     if allowed:
-        clauses.append(filter_sql(allowed, "metadata", args))
+        clauses.append(filter_sql(allowed, "crons.metadata", args))
     if metadata:
         args.append(json.dumps(metadata))
-        clauses.append(f"metadata @> ${len(args)}::jsonb")
+        clauses.append(f"crons.metadata @> ${len(args)}::jsonb")
+    if threads_allowed:  # a thread's cron only if its thread passes the threads' filter
+        on_threads = filter_sql(threads_allowed, "t.metadata", args)
+        clauses.append(
+            "(crons.thread_id IS NULL OR EXISTS (SELECT 1 FROM threads t"
+            f" WHERE t.thread_id = crons.thread_id AND {on_threads}))"
+        )
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
 
 

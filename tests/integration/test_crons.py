@@ -21,9 +21,10 @@ from langgraph_sdk.errors import NotFoundError
 from temporalio.client import Client, ScheduleOverlapPolicy
 from temporalio.service import RPCError
 
+from tempograph.api.auth import CustomAuth, load_auth
 from tempograph.temporal.devserver import DevServer, temporal_binary
 from tempograph.workflows.crons import CronFired
-from tests.conftest import load_test_graph
+from tests.conftest import TEST_GRAPHS, load_test_graph
 from tests.integration.api_server import api_stack
 
 STEPS = ["a", "b", "c"]
@@ -377,3 +378,41 @@ async def test_a_pause_in_the_temporal_ui_is_the_crons(
     await handle.unpause()
     assert (await sdk.crons.update(cron["cron_id"], metadata={"seen": 2}))["enabled"] is True
     await sdk.crons.delete(cron["cron_id"])
+
+
+async def test_a_threads_crons_follow_the_threads_auth(
+    dev_server: DevServer, client: Client, postgres_url: str
+) -> None:
+    """Auth that guards threads only: another user neither finds nor touches the crons
+    of a thread they may not read (those on no thread are everyone's, as in LangGraph)."""
+    auth = CustomAuth(load_auth({"path": "thread_owner_auth.py:auth"}, TEST_GRAPHS))
+    graphs = {"chain3": load_test_graph("chain3", "api_graphs.py:chain3")}
+    async with api_stack(dev_server, client, postgres_url, graphs, auth=auth) as http:
+        url = str(http.base_url)
+        alice = get_client(url=url, headers={"Authorization": "Bearer alice"})
+        bob = get_client(url=url, headers={"Authorization": "Bearer bob"})
+        tag = {"tag": str(uuid.uuid4())}
+        thread = await alice.threads.create()
+        bound = await alice.crons.create_for_thread(
+            thread["thread_id"], "chain3", schedule="0 0 1 1 *", metadata=tag
+        )
+        loose = await alice.crons.create("chain3", schedule="0 0 1 1 *", metadata=tag)
+        mine = await alice.crons.search(metadata=tag)
+        assert {c["cron_id"] for c in mine} == {bound["cron_id"], loose["cron_id"]}
+        assert await alice.crons.count(metadata=tag) == 2
+        theirs = await bob.crons.search(metadata=tag)
+        assert [c["cron_id"] for c in theirs] == [loose["cron_id"]]
+        assert await bob.crons.count(metadata=tag) == 1
+        assert await bob.crons.search(thread_id=thread["thread_id"]) == []
+        as_bob = {"Authorization": "Bearer bob"}
+        path = f"/runs/crons/{bound['cron_id']}"
+        assert (await http.get(path, headers=as_bob)).status_code == 404
+        assert (await http.patch(path, json={"enabled": False}, headers=as_bob)).status_code == 404
+        assert (await http.delete(path, headers=as_bob)).status_code == 404
+        body = {"assistant_id": "chain3", "schedule": "0 0 1 1 *"}
+        on_theirs = await http.post(
+            f"/threads/{thread['thread_id']}/runs/crons", json=body, headers=as_bob
+        )
+        assert on_theirs.status_code == 404
+        for cron in (bound, loose):
+            await alice.crons.delete(cron["cron_id"])
