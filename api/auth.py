@@ -10,8 +10,9 @@ The file's :class:`langgraph_sdk.Auth` is applied as LangGraph Server applies it
   the value LangGraph passes for it; the most specific handler decides (``threads.create``,
   then ``threads``, then ``*.create``, then ``@auth.on``). ``None``/``True`` allow,
   ``False`` or a failed ``assert`` is 403, a dict is a filter on the resource's metadata
-  (:func:`matches` for one resource, :func:`filter_sql` for a search). A handler may change
-  the value it is given (stamp ``metadata.owner``); the route uses the changed value.
+  (:mod:`tempograph.api.auth_filters`: for one resource, and in SQL for a search). A
+  handler may change the value it is given (stamp ``metadata.owner``); the route uses
+  the changed value.
 - Runs carry the user to their nodes as ``config["configurable"]["langgraph_auth_user"]``
   (with ``langgraph_auth_user_id`` and ``langgraph_auth_permissions``).
 
@@ -37,6 +38,7 @@ from langgraph_sdk import Auth
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
 
+from tempograph.api.auth_filters import check_filter
 from tempograph.errors import ConfigError
 from tempograph.identity import USER_KEYS, AuthUser, Role
 from tempograph.registry import import_file
@@ -65,7 +67,6 @@ _PARAMETERS = {
     "scopes",
     "user",
 }
-_MAX_FILTER_DEPTH = 2
 
 
 ANONYMOUS = AuthUser(identity="", display_name="", is_authenticated=False, permissions=[])
@@ -355,7 +356,7 @@ class CustomAuth:
                 f"The auth handler for {resource}.{action} returned {type(result).__name__}; "
                 "expected None, a bool or a filter dict",
             )
-        _check_filter(result, 0)
+        check_filter(result, 0)
         return result or None
 
 
@@ -365,75 +366,6 @@ def _handler(auth: Auth, resource: str, action: str) -> Any:
         if handlers.get(key):
             return handlers[key][-1]
     return auth._global_handlers[-1] if auth._global_handlers else None
-
-
-def _check_filter(filters: Mapping[str, Any], depth: int) -> None:
-    if depth > _MAX_FILTER_DEPTH:
-        raise HTTPException(500, "The auth handler's filter nests $or/$and more than twice")
-    for key, value in filters.items():
-        if key in ("$or", "$and"):
-            if not isinstance(value, list) or len(value) < 2:
-                raise HTTPException(500, f"The auth handler's {key} needs a list of 2+ filters")
-            for group in value:
-                if not isinstance(group, dict):
-                    raise HTTPException(500, f"The auth handler's {key} holds a non-filter")
-                _check_filter(group, depth + 1)
-        elif isinstance(value, dict):
-            if len(value) != 1 or next(iter(value)) not in ("$eq", "$contains"):
-                raise HTTPException(
-                    500, f"The auth handler's filter on {key!r} must be $eq or $contains"
-                )
-
-
-def matches(metadata: Mapping[str, Any], filters: Mapping[str, Any] | None) -> bool:
-    """Whether ``metadata`` passes an auth filter: ``{key: value}`` and ``$eq`` are
-    equality, ``$contains`` a list holding the value (or every value of a list), and
-    ``$or``/``$and`` combine filters."""
-    for key, value in (filters or {}).items():
-        if key == "$or":
-            if not any(matches(metadata, group) for group in value):
-                return False
-        elif key == "$and":
-            if not all(matches(metadata, group) for group in value):
-                return False
-        elif isinstance(value, dict) and "$contains" in value:
-            held = metadata.get(key)
-            wanted = value["$contains"]
-            if not isinstance(held, list):
-                return False
-            if not all(w in held for w in (wanted if isinstance(wanted, list) else [wanted])):
-                return False
-        else:
-            expected = value["$eq"] if isinstance(value, dict) else value
-            if key not in metadata or metadata[key] != expected:
-                return False
-    return True
-
-
-def filter_sql(filters: Mapping[str, Any] | None, column: str, args: list[Any]) -> str:
-    """:func:`matches` as SQL on the jsonb ``column``; parameters are appended to
-    ``args``. ``TRUE`` for no filter."""
-    clauses: list[str] = []
-    for key, value in (filters or {}).items():
-        if key in ("$or", "$and"):
-            joined = (" OR " if key == "$or" else " AND ").join(
-                filter_sql(group, column, args) for group in value
-            )
-            clauses.append(f"({joined})")
-            continue
-        args.append(key)
-        field_ref = f"({column} -> ${len(args)}::text)"
-        if isinstance(value, dict) and "$contains" in value:
-            wanted = value["$contains"]
-            args.append(json.dumps(wanted if isinstance(wanted, list) else [wanted]))
-            clauses.append(
-                f"(jsonb_typeof({field_ref}) = 'array' AND {field_ref} @> ${len(args)}::jsonb)"
-            )
-        else:
-            expected = value["$eq"] if isinstance(value, dict) else value
-            args.append(json.dumps(expected))
-            clauses.append(f"({field_ref} = ${len(args)}::jsonb)")
-    return " AND ".join(clauses) if clauses else "TRUE"
 
 
 def strip_user_keys(configurable: dict[str, Any]) -> dict[str, Any]:

@@ -8,7 +8,8 @@ from uuid import UUID, uuid4
 from fastapi import APIRouter, HTTPException, Query, Response
 
 from tempograph.api.audit import note
-from tempograph.api.auth import authorize, matches, tenant
+from tempograph.api.auth import authorize, tenant
+from tempograph.api.auth_filters import matches
 from tempograph.api.deps import State
 from tempograph.api.graphs import system_assistant_id
 from tempograph.api.models import (

@@ -12,7 +12,8 @@ from uuid import UUID
 from fastapi import APIRouter, Body, HTTPException, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from tempograph.api.auth import authorize, filter_sql, tenant
+from tempograph.api.auth import authorize, tenant
+from tempograph.api.auth_filters import filter_sql
 from tempograph.api.deps import State
 from tempograph.api.models import RunCreate
 from tempograph.api.routes.threads import allowed_thread, drop_thread, thread_uuid

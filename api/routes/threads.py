@@ -12,7 +12,8 @@ from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.service import RPCError, RPCStatusCode
 
 from tempograph.api.audit import note
-from tempograph.api.auth import authorize, matches, tenant
+from tempograph.api.auth import authorize, tenant
+from tempograph.api.auth_filters import matches
 from tempograph.api.deps import State
 from tempograph.api.models import (
     ThreadCount,

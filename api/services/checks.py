@@ -12,7 +12,8 @@ import ormsgpack
 from fastapi import HTTPException
 
 from tempograph.api import auth
-from tempograph.api.auth import authorize, matches
+from tempograph.api.auth import authorize
+from tempograph.api.auth_filters import matches
 from tempograph.api.graphs import system_assistant_id
 from tempograph.api.models import RunCreate
 from tempograph.api.state import AppState

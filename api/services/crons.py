@@ -52,7 +52,8 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from tempograph.api import auth
-from tempograph.api.auth import authorize, matches, tenant
+from tempograph.api.auth import authorize, tenant
+from tempograph.api.auth_filters import matches
 from tempograph.api.models import (
     CRON_RUN_FIELDS,
     CronCount,

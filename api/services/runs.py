@@ -19,7 +19,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from tempograph.api import audit, auth
-from tempograph.api.auth import authorize, matches, strip_user_keys
+from tempograph.api.auth import authorize, strip_user_keys
+from tempograph.api.auth_filters import matches
 from tempograph.api.models import RunCreate
 from tempograph.api.services.checks import assistant, check_body, check_carriable, check_input
 from tempograph.api.state import AppState

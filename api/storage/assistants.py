@@ -8,7 +8,7 @@ from uuid import UUID
 
 import asyncpg
 
-from tempograph.api.auth import filter_sql
+from tempograph.api.auth_filters import filter_sql
 
 _COLUMNS = (
     "assistant_id, graph_id, config, context, metadata, name, description, version, "

@@ -10,7 +10,7 @@ from uuid import UUID
 
 import asyncpg
 
-from tempograph.api.auth import filter_sql
+from tempograph.api.auth_filters import filter_sql
 from tempograph.crypto import seal_json_text, unseal_json
 
 _COLUMNS = (

@@ -9,7 +9,7 @@ from uuid import UUID
 
 import asyncpg
 
-from tempograph.api.auth import filter_sql
+from tempograph.api.auth_filters import filter_sql
 from tempograph.crypto import at_rest, seal_json_text, unseal_json
 
 # "values" is quoted everywhere: VALUES is an SQL keyword.

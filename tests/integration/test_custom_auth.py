@@ -183,7 +183,7 @@ def test_the_auth_file_must_name_an_auth_object(tmp_path: Any) -> None:
 async def test_filters_in_sql_select_what_they_match_in_python(postgres_url: str) -> None:
     import asyncpg
 
-    from tempograph.api.auth import filter_sql, matches
+    from tempograph.api.auth_filters import filter_sql, matches
 
     rows: list[dict[str, Any]] = [
         {},

@@ -11,7 +11,8 @@ from fastapi import HTTPException
 from langgraph_sdk import Auth
 
 from tempograph.api import auth as api_auth
-from tempograph.api.auth import Caller, CustomAuth, matches, normalize
+from tempograph.api.auth import Caller, CustomAuth, normalize
+from tempograph.api.auth_filters import matches
 from tempograph.identity import AuthUser
 
 
