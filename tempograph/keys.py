@@ -95,6 +95,13 @@ class KeyStore:
         )
         return bool(status.endswith(" 1"))
 
+    async def is_live(self, key_id: str) -> bool:
+        """Whether the key ``key_id`` exists and has not been revoked."""
+        revoked = await self._pool.fetchval(
+            "SELECT revoked_at IS NOT NULL FROM api_keys WHERE key_id = $1", key_id
+        )
+        return revoked is False
+
     async def verify(self, key: str) -> KeyHolder | None:
         """Who holds ``key``, when it is a live key; None otherwise."""
         parsed = parse(key)

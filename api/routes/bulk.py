@@ -7,17 +7,16 @@ from __future__ import annotations
 
 import logging
 from typing import Annotated, Any, Literal
-from uuid import UUID
 
 from fastapi import APIRouter, Body, HTTPException, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tempograph.api.auth import authorize, tenant
 from tempograph.api.auth_filters import filter_sql
-from tempograph.api.deps import State
+from tempograph.api.deps import State, parse_uuid
 from tempograph.api.models import RunCreate
-from tempograph.api.routes.threads import allowed_thread, drop_thread, thread_uuid
-from tempograph.api.services.checks import check_run
+from tempograph.api.routes.threads import drop_thread, thread_uuid
+from tempograph.api.services.checks import allowed_thread, check_run
 from tempograph.api.services.runs import cancel_run, start_stateless
 from tempograph.api.storage.runs import RunStore
 from tempograph.errors import TempographError
@@ -61,13 +60,6 @@ class RunsCancel(BaseModel):
     status: Literal["pending", "running", "all"] | None = None
 
 
-def _uuid(value: str, what: str) -> UUID:
-    try:
-        return UUID(value)
-    except ValueError:
-        raise HTTPException(422, f"Invalid {what} ID: must be a UUID") from None
-
-
 @router.post("/runs/cancel", status_code=204)
 async def cancel_many(body: RunsCancel, state: State, action: str = "interrupt") -> Response:
     """Cancel the runs named on a thread, or every run of a ``status`` the caller may
@@ -83,8 +75,8 @@ async def cancel_many(body: RunsCancel, state: State, action: str = "interrupt")
     else:
         if body.thread_id is None or not body.run_ids:
             raise HTTPException(422, "Give 'thread_id' and 'run_ids', or a 'status'")
-        tid = _uuid(body.thread_id, "thread")
-        ids = [_uuid(r, "run") for r in body.run_ids]
+        tid = parse_uuid(body.thread_id, "thread")
+        ids = [parse_uuid(r, "run") for r in body.run_ids]
         await allowed_thread(state, tid, "update", {"thread_id": tid, "run_id": None})
         chosen = [run for rid in ids if (run := await runs.get(tid, rid)) is not None]
         if not chosen:

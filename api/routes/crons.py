@@ -4,23 +4,15 @@ them; each cron is a Temporal Schedule (:mod:`tempograph.api.services.crons`).""
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
 
-from fastapi import APIRouter, HTTPException, Response
+from fastapi import APIRouter, Response
 
-from tempograph.api.deps import State
+from tempograph.api.deps import State, parse_uuid
 from tempograph.api.models import CronCount, CronCreate, CronPatch, CronSearch
 from tempograph.api.routes.threads import thread_uuid
 from tempograph.api.services import crons
 
 router = APIRouter(tags=["crons"])
-
-
-def _cron_uuid(value: str) -> UUID:
-    try:
-        return UUID(value)
-    except ValueError:
-        raise HTTPException(422, "Invalid cron ID: must be a UUID") from None
 
 
 @router.post("/runs/crons")
@@ -52,16 +44,16 @@ async def count(body: CronCount, state: State) -> int:
 
 @router.get("/runs/crons/{cron_id}")
 async def get(cron_id: str, state: State) -> dict[str, Any]:
-    row = await crons.existing(state, _cron_uuid(cron_id), "read")
+    row = await crons.existing(state, parse_uuid(cron_id, "cron"), "read")
     return crons.public((await crons.with_next_run_dates(state, [row]))[0])
 
 
 @router.patch("/runs/crons/{cron_id}")
 async def patch(cron_id: str, body: CronPatch, state: State) -> dict[str, Any]:
-    return crons.public(await crons.update_cron(state, _cron_uuid(cron_id), body))
+    return crons.public(await crons.update_cron(state, parse_uuid(cron_id, "cron"), body))
 
 
 @router.delete("/runs/crons/{cron_id}", status_code=204)
 async def delete(cron_id: str, state: State) -> Response:
-    await crons.delete_cron(state, _cron_uuid(cron_id))
+    await crons.delete_cron(state, parse_uuid(cron_id, "cron"))
     return Response(status_code=204)

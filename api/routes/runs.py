@@ -17,9 +17,10 @@ from uuid import UUID
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from tempograph.api.deps import State
+from tempograph.api.deps import State, parse_uuid
 from tempograph.api.models import RunCreate
-from tempograph.api.routes.threads import allowed_thread, drop_thread, thread_uuid
+from tempograph.api.routes.threads import drop_thread, thread_uuid
+from tempograph.api.services.checks import allowed_thread
 from tempograph.api.services.runs import cancel_run, create_run, start_stateless
 from tempograph.api.storage.runs import FINAL, RunStore
 from tempograph.api.storage.threads import ThreadStore
@@ -73,10 +74,7 @@ async def _stores(state: State) -> tuple[RunStore, ThreadStore]:
 
 
 def _run_uuid(value: str) -> UUID:
-    try:
-        return UUID(value)
-    except ValueError:
-        raise HTTPException(422, "Invalid run ID: must be a UUID") from None
+    return parse_uuid(value, "run")
 
 
 def _headers(thread_id: UUID | None, run: dict[str, Any], tail: str) -> dict[str, str]:

@@ -20,7 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from tempograph.api.audit import note
 from tempograph.api.auth import authorize, tenant
 from tempograph.api.deps import State
-from tempograph.api.routes.threads import allowed_thread, thread_uuid
+from tempograph.api.routes.threads import thread_uuid
+from tempograph.api.services.checks import allowed_thread
 from tempograph.api.services.runs import signal_cancel
 from tempograph.api.snapshots import json_response, jsonable, snapshot_json
 from tempograph.api.state import AppState

@@ -14,7 +14,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from tempograph.api.audit import note
 from tempograph.api.auth import authorize, tenant
 from tempograph.api.auth_filters import matches
-from tempograph.api.deps import State
+from tempograph.api.deps import State, parse_uuid
 from tempograph.api.models import (
     ThreadCount,
     ThreadCreate,
@@ -23,6 +23,7 @@ from tempograph.api.models import (
     ThreadSearch,
     ThreadTTL,
 )
+from tempograph.api.services.checks import allowed_thread
 from tempograph.api.services.crons import forget_schedules
 from tempograph.api.state import AppState
 from tempograph.api.storage.crons import CronStore
@@ -39,27 +40,12 @@ _EXTRACT_STEP = re.compile(r"\.([^.\[\]]+)|\[(-?\d+)\]")
 
 
 def thread_uuid(value: str) -> UUID:
-    """The thread id in a path; 422 when it is not a UUID (unknown ids are a 404 later)."""
-    try:
-        return UUID(value)
-    except ValueError:
-        raise HTTPException(422, "Invalid thread ID: must be a UUID") from None
+    """The thread id in a path; 422 when it is not a UUID."""
+    return parse_uuid(value, "thread")
 
 
 def _not_found(thread_id: UUID) -> HTTPException:
     return HTTPException(404, f"Thread {thread_id} not found")
-
-
-async def allowed_thread(
-    state: AppState, thread_id: UUID, action: str = "read", value: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """The thread, when the caller may ``action`` it (the auth handler's filter holds for
-    its metadata); a 404 when it is unknown or not theirs, as LangGraph Server answers."""
-    filters = await authorize("threads", action, value or {"thread_id": thread_id})
-    found = await ThreadStore(await state.database.pool()).get(thread_id, tenant())
-    if found is None or not matches(found["metadata"], filters):
-        raise _not_found(thread_id)
-    return found
 
 
 async def _store(state: State) -> ThreadStore:

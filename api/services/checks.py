@@ -18,6 +18,7 @@ from tempograph.api.graphs import system_assistant_id
 from tempograph.api.models import RunCreate
 from tempograph.api.state import AppState
 from tempograph.api.storage.assistants import AssistantStore
+from tempograph.api.storage.threads import ThreadStore
 from tempograph.webhooks import WebhookRefused, check_url
 
 
@@ -42,6 +43,18 @@ async def assistant(state: AppState, assistant_id: str) -> dict[str, Any]:
         filters = await authorize("assistants", "read", {"assistant_id": found["assistant_id"]})
         if not matches(found["metadata"], filters):
             raise HTTPException(404, "Thread or assistant not found.")
+    return found
+
+
+async def allowed_thread(
+    state: AppState, thread_id: UUID, action: str = "read", value: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The thread, when the caller may ``action`` it (the auth handler's filter holds for
+    its metadata); a 404 when it is unknown or not theirs, as LangGraph Server answers."""
+    filters = await authorize("threads", action, value or {"thread_id": thread_id})
+    found = await ThreadStore(await state.database.pool()).get(thread_id, auth.tenant())
+    if found is None or not matches(found["metadata"], filters):
+        raise HTTPException(404, f"Thread {thread_id} not found")
     return found
 
 

@@ -15,7 +15,6 @@ import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from fastapi import HTTPException
@@ -32,6 +31,7 @@ from tempograph.api.services.runs import create_run
 from tempograph.api.state import AppState
 from tempograph.api.storage.crons import CronStore, ended
 from tempograph.errors import ErrorCode, TempographError
+from tempograph.keys import KeyStore
 from tempograph.workflows.crons import (
     CronCleanupWorkflow,
     CronFired,
@@ -56,18 +56,14 @@ async def fire(state: AppState, policy: Policy | None, cron_id: str, tick: str) 
     if ended(row["end_time"], datetime.now(UTC)):
         logger.info("cron %s: not fired, past its end_time", cron_id)
         return None
-    payload = dict(row["payload"])
+    payload = row["payload"]  # its config names the cron (tempograph.api.services.crons)
     bound = row["thread_id"] is not None
     # A new thread per tick, the same one for the tick's retries.
     thread_id = UUID(row["thread_id"]) if bound else uuid5(NAMESPACE_URL, tick)
-    config = dict(payload.get("config") or {})
-    if not payload.get("context"):  # configurable and context do not go together
-        config["configurable"] = {**(config.get("configurable") or {}), "cron_id": cron_id}
     try:
         body = RunCreate.model_validate(
             {
                 **payload,
-                "config": config,
                 "metadata": {**row["metadata"], **(payload.get("metadata") or {})},
                 "if_not_exists": "reject" if bound else "create",
             }
@@ -75,7 +71,8 @@ async def fire(state: AppState, policy: Policy | None, cron_id: str, tick: str) 
         caller = Caller.from_json(row["caller"]) if row["caller"] else None
     except (ValidationError, ValueError, KeyError, TypeError) as err:
         raise _refused(cron_id, f"its stored request is not a run: {err}") from None
-    if caller is not None and caller.key_id is not None and not await _key_live(pool, caller):
+    keys = KeyStore(pool)
+    if caller is not None and caller.key_id is not None and not await keys.is_live(caller.key_id):
         raise _refused(cron_id, "the API key that made the cron has been revoked")
     try:
         with acting_as(policy, caller):
@@ -99,14 +96,6 @@ def _refused(cron_id: str, why: str, retry: bool = False) -> ApplicationError:
     return ApplicationError(
         f"cron {cron_id}: the run was refused: {why}", type=_REFUSED, non_retryable=not retry
     )
-
-
-async def _key_live(pool: Any, caller: Caller) -> bool:
-    """Whether the built-in API key the cron's creator used still stands."""
-    revoked = await pool.fetchval(
-        "SELECT revoked_at IS NOT NULL FROM api_keys WHERE key_id = $1", caller.key_id
-    )
-    return revoked is False
 
 
 async def drop_when_ended(state: AppState, thread_id: str, run_id: str) -> bool:

@@ -62,10 +62,9 @@ from tempograph.api.models import (
     CronSearch,
     RunCreate,
 )
-from tempograph.api.services.checks import check_run
+from tempograph.api.services.checks import allowed_thread, check_run
 from tempograph.api.state import AppState
 from tempograph.api.storage.crons import CronStore
-from tempograph.api.storage.threads import ThreadStore
 from tempograph.errors import ErrorCode, TempographError
 from tempograph.workflows.crons import CRON_WORKFLOW, cron_queue, schedule_id
 
@@ -150,10 +149,15 @@ async def _check_run(state: AppState, payload: dict[str, Any], thread_id: UUID |
     found = await check_run(state, RunCreate.model_validate(payload))
     payload["assistant_id"] = str(found["assistant_id"])
     if thread_id is not None:
-        filters = await authorize("threads", "read", {"thread_id": thread_id})
-        thread = await ThreadStore(await state.database.pool()).get(thread_id, tenant())
-        if thread is None or not matches(thread["metadata"], filters):
-            raise HTTPException(404, f"Thread {thread_id} not found")
+        await allowed_thread(state, thread_id)
+
+
+def _name_the_cron(payload: dict[str, Any], cron_id: UUID) -> None:
+    """The runs' config names their cron (``configurable.cron_id``), as LangGraph stores
+    it; not beside a context (the two do not go together in a run)."""
+    if not payload.get("context"):
+        config = payload["config"] = dict(payload.get("config") or {})
+        config["configurable"] = {**(config.get("configurable") or {}), "cron_id": str(cron_id)}
 
 
 async def create_cron(state: AppState, body: CronCreate, thread_id: UUID | None) -> dict[str, Any]:
@@ -161,9 +165,7 @@ async def create_cron(state: AppState, body: CronCreate, thread_id: UUID | None)
     payload = body.model_dump(include=set(CRON_RUN_FIELDS), exclude_none=True)
     await _check_run(state, payload, thread_id)
     cron_id = uuid4()
-    if not payload.get("context"):  # as LangGraph stores it (configurable and context
-        config = payload.setdefault("config", {})  # do not go together)
-        config["configurable"] = {**(config.get("configurable") or {}), "cron_id": str(cron_id)}
+    _name_the_cron(payload, cron_id)
     caller = auth.current()
     value: dict[str, Any] = {
         "payload": payload,
@@ -219,11 +221,10 @@ async def existing(
     if row is None or not matches(row["metadata"], filters):
         raise HTTPException(404, f"Cron {cron_id} not found")
     if row["thread_id"] is not None:  # and its thread must be the caller's to read
-        thread_id = UUID(row["thread_id"])
-        thread = await ThreadStore(await state.database.pool()).get(thread_id, tenant())
-        read = await authorize("threads", "read", {"thread_id": thread_id})
-        if thread is None or not matches(thread["metadata"], read):
-            raise HTTPException(404, f"Cron {cron_id} not found")
+        try:
+            await allowed_thread(state, UUID(row["thread_id"]))
+        except HTTPException:
+            raise HTTPException(404, f"Cron {cron_id} not found") from None
     return row
 
 
@@ -250,6 +251,7 @@ async def update_cron(state: AppState, cron_id: UUID, body: CronPatch) -> dict[s
         }
         if run_fields:
             payload = {**row["payload"], **run_fields, "assistant_id": row["assistant_id"]}
+            _name_the_cron(payload, cron_id)  # a config given anew replaced the stored one
             if set(run_fields) - {"metadata"}:
                 thread = UUID(row["thread_id"]) if row["thread_id"] else None
                 await _check_run(state, payload, thread)
@@ -339,10 +341,7 @@ async def with_next_run_dates(state: AppState, rows: list[dict[str, Any]]) -> li
         times = found.info.next_action_times
         enabled = not found.schedule.state.paused
         if enabled != row["enabled"]:
-            pool = await state.database.pool()
-            await pool.execute(
-                "UPDATE crons SET enabled = $2 WHERE cron_id = $1", UUID(row["cron_id"]), enabled
-            )
+            await CronStore(await state.database.pool()).set_enabled(UUID(row["cron_id"]), enabled)
         return {**row, "enabled": enabled, "next_run_date": times[0].isoformat() if times else None}
 
     return list(await _temporal(asyncio.gather(*(described(r) for r in rows))))

@@ -125,6 +125,12 @@ class CronStore:
         )
         return _row(record)
 
+    async def set_enabled(self, cron_id: UUID, enabled: bool) -> None:
+        """What the Schedule's pause says (an operator may pause it in the Temporal UI)."""
+        await self._pool.execute(
+            "UPDATE crons SET enabled = $2 WHERE cron_id = $1", cron_id, enabled
+        )
+
     async def delete(self, conn: Conn, cron_id: UUID) -> bool:
         deleted = await conn.fetchval(
             "DELETE FROM crons WHERE cron_id = $1 RETURNING true", cron_id
