@@ -256,13 +256,14 @@ async def update_state(thread_id: str, body: StateUpdateBody, state: State) -> d
     snapshot = None
     try:
         config = _config(tid, checkpoint_id, namespace)
-        found = (await graph.aget_state(config)).config["configurable"].get("checkpoint_id")
-        if checkpoint_id is not None and found != checkpoint_id:
-            raise HTTPException(404, f"Thread {tid} has no checkpoint {checkpoint_id}")
-        if namespace and found is None:
-            raise HTTPException(404, f"Thread {tid} has no checkpoint in {namespace!r}")
         latest = await graph.aget_state(_config(tid, None, namespace))
         head = latest.config["configurable"].get("checkpoint_id")
+        if checkpoint_id is not None:
+            found = await graph.aget_state(config)
+            if found.config["configurable"].get("checkpoint_id") != checkpoint_id:
+                raise HTTPException(404, f"Thread {tid} has no checkpoint {checkpoint_id}")
+        if namespace and head is None:
+            raise HTTPException(404, f"Thread {tid} has no checkpoint in {namespace!r}")
         try:
             with checkpoint_floor(head):
                 new_config = await graph.aupdate_state(config, body.values, as_node=body.as_node)
