@@ -154,10 +154,16 @@ async def _check_run(state: AppState, payload: dict[str, Any], thread_id: UUID |
 
 def _name_the_cron(payload: dict[str, Any], cron_id: UUID) -> None:
     """The runs' config names their cron (``configurable.cron_id``), as LangGraph stores
-    it; not beside a context (the two do not go together in a run)."""
-    if not payload.get("context"):
-        config = payload["config"] = dict(payload.get("config") or {})
-        config["configurable"] = {**(config.get("configurable") or {}), "cron_id": str(cron_id)}
+    it; not beside a context (the two do not go together in a run, so a context given
+    later takes the name out again, as LangGraph's scheduler does)."""
+    config = payload["config"] = dict(payload.get("config") or {})
+    configurable = {**(config.get("configurable") or {}), "cron_id": str(cron_id)}
+    if payload.get("context"):
+        del configurable["cron_id"]
+    if configurable:
+        config["configurable"] = configurable
+    else:
+        config.pop("configurable", None)
 
 
 async def create_cron(state: AppState, body: CronCreate, thread_id: UUID | None) -> dict[str, Any]:

@@ -248,6 +248,10 @@ async def test_search_count_update_and_disable(sdk: LangGraphClient, client: Cli
     assert tick is not None
     assert (await sdk.runs.join(tick.thread_id, tick.run_id))["steps"] == ["patched", *STEPS]
 
+    # A context given later: the runs carry it (and no configurable beside it).
+    with_context = await sdk.crons.update(target, context={"tone": "dry"}, on_run_completed="keep")
+    assert with_context["payload"]["context"] == {"tone": "dry"}
+    assert "configurable" not in with_context["payload"]["config"]
     again = await sdk.crons.update(target, enabled=True, end_time=None)
     assert again["enabled"] is True and again["end_time"] is None
     assert again["next_run_date"] is not None
@@ -255,7 +259,9 @@ async def test_search_count_update_and_disable(sdk: LangGraphClient, client: Cli
     assert tick is not None
     run = await sdk.runs.join(tick.thread_id, tick.run_id)
     assert run["steps"] == ["patched", *STEPS]
-    assert await gone(sdk, tick.thread_id)
+    (stored,) = await sdk.runs.list(tick.thread_id)  # kept: on_run_completed="keep"
+    assert stored["kwargs"]["context"] == {"tone": "dry"}
+    await sdk.threads.delete(tick.thread_id)
     for cron in [*made, bound]:
         await sdk.crons.delete(cron["cron_id"])
     assert await sdk.crons.count(metadata={"job": job}) == 0
