@@ -53,7 +53,6 @@ import json
 import os
 import random
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -76,6 +75,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
 
 from bench.baseline import Chain, noop  # noqa: E402
+from tempograph.temporal.processes import free_port  # noqa: E402
 
 
 @contextlib.contextmanager
@@ -512,12 +512,6 @@ async def idle_threads(server: Server, pid: int, threads: int, runs: int) -> dic
 
 
 # --- the servers we start ------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def peer_venv() -> Path:

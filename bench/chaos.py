@@ -62,7 +62,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.chaos_app.ledger import LEDGER_ENV, NODES  # noqa: E402
-from tempograph.temporal.processes import free_port, free_service_port, running  # noqa: E402
+from tempograph.temporal.processes import free_port, running  # noqa: E402
 
 APP = ROOT / "bench" / "chaos_app" / "langgraph.json"
 KINDS: dict[str, Callable[[str], bool]] = {
@@ -217,7 +217,7 @@ class Cluster:
     async def start(self, within: float = 600) -> None:
         env = {**os.environ, "TEMPOGRAPH_DATA_DIR": str(self.data), LEDGER_ENV: str(self.ledger)}
         env.pop("DATABASE_URL", None)
-        args = ["cluster", "up", "--config", str(APP), "--port", str(free_service_port())]
+        args = ["cluster", "up", "--config", str(APP), "--port", str(free_port())]
         args += ["--ui-port", str(free_port()), "--api-port", str(self.api_port)]
         with self.log.open("ab") as out:
             self.proc = await asyncio.create_subprocess_exec(

@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.api import PEER_CONFIG, Server, Throughput, throughput, tree_cpu  # noqa: E402
 from tempograph.temporal.devserver import DevServer  # noqa: E402
-from tempograph.temporal.processes import free_port, free_service_port  # noqa: E402
+from tempograph.temporal.processes import free_port  # noqa: E402
 
 PARTS = {  # a process name in endpoints.json -> the part it belongs to
     "temporal ui": "temporal ui",
@@ -94,7 +94,7 @@ class Stack:
         env.pop("DATABASE_URL", None)
         args = ["cluster", "up", "--config", str(PEER_CONFIG), "--workers", "1"]
         args += ["--api-port", str(self.api_port), "--ui-port", str(free_port())]
-        args += ["--port", str(free_service_port())]
+        args += ["--port", str(free_port())]
         if self.temporal:
             args += ["--temporal", self.temporal]
         log = self.workdir / "cluster.log"

@@ -23,7 +23,7 @@ from tempograph.errors import ErrorCode, TempographError
 from tempograph.settings import SEARCH_ATTRIBUTES
 from tempograph.temporal.cluster_postgres import TemporalPostgres, postgres_bin, private_file
 from tempograph.temporal.devserver import temporal_binary, tools_dir
-from tempograph.temporal.processes import Process, free_port, free_service_port, wait_port
+from tempograph.temporal.processes import Process, free_port, wait_port
 
 SERVICES = ("history", "matching", "frontend", "worker")  # started in this order
 NAMESPACE_RETENTION = "72h"
@@ -164,9 +164,9 @@ class TemporalCluster:
         await asyncio.to_thread(self._schema, pg)
         ports = {"frontend": self.frontend_port}
         for service in SERVICES:
-            ports.setdefault(service, free_service_port())
-            ports[service + "-membership"] = free_service_port()
-        ports["frontend-http"] = free_service_port()
+            ports.setdefault(service, free_port())
+            ports[service + "-membership"] = free_port()
+        ports["frontend-http"] = free_port()
         config = self.root / "config"
         config.mkdir(parents=True, exist_ok=True)
         dynamic = config / "dynamic.yaml"

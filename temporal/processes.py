@@ -14,24 +14,26 @@ from pathlib import Path
 
 from tempograph.errors import ErrorCode, TempographError
 
+_HANDED_OUT: set[int] = set()
+
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def free_service_port() -> int:
-    """A free port below 32768: Temporal keeps its services' ports in a smallint column
-    (cluster_membership.rpc_port), so the kernel's ephemeral range (32768 and up) fails."""
-    for _ in range(200):
+    """A free loopback port for a server we start, below the kernel's ephemeral range
+    (32768 and up): a port some other server takes meanwhile with bind(0) (the Temporal
+    dev server's HTTP and internal ports) is never it, and Temporal keeps its services'
+    ports in a smallint column (cluster_membership.rpc_port). Never the same port twice
+    in one process."""
+    for _ in range(500):
         port = random.randint(20000, 32000)
+        if port in _HANDED_OUT:
+            continue
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
-            return port
+        _HANDED_OUT.add(port)
+        return port
     raise TempographError("no free port below 32768", code=ErrorCode.SERVER_UNAVAILABLE)
 
 

@@ -8,7 +8,6 @@ import contextlib
 import importlib
 import os
 import pkgutil
-import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
@@ -22,6 +21,7 @@ from tempograph.database import EmbeddedPostgres
 from tempograph.registry import GraphSpec, load_graph, load_project, read_config
 from tempograph.temporal.codec import data_converter
 from tempograph.temporal.devserver import DevServer
+from tempograph.temporal.processes import free_port
 from tempograph.valuestore import PostgresValueStore, ValueStore
 from tempograph.workflows.durable import DurableGraph
 from tempograph.workflows.policy import NodePolicy, RetrySpec
@@ -49,12 +49,6 @@ os.environ.setdefault("TEMPOGRAPH_ENCRYPTION_KEYS", TEST_ENCRYPTION_KEYS)
 # Short backoff so retry tests take seconds, not minutes; attempts, timeouts and the
 # heartbeat timeout as in production.
 FAST_RETRY = NodePolicy(retry=RetrySpec(initial_interval=0.05, maximum_interval=0.2))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -15,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from tempograph.temporal.processes import free_port
 
 TOOLS = Path(os.environ.get("TEMPOGRAPH_TOOLS_DIR", Path.home() / ".cache" / "tempograph"))
 JAEGER = TOOLS / "jaeger" / "bin" / "jaeger"
@@ -59,12 +60,6 @@ exporters:
   jaeger_storage_exporter:
     trace_storage: memstore
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from langgraph_sdk import get_client
 
-from tempograph.temporal.processes import free_port, free_service_port
+from tempograph.temporal.processes import free_port
 from tests.integration.test_cli import started
 
 APP = Path(__file__).resolve().parents[1] / "graphs" / "autoscale_app" / "langgraph.json"
@@ -29,7 +29,7 @@ async def test_a_burst_grows_the_pool_and_quiet_shrinks_it_with_nothing_lost(
     data = tmp_path / "data"
     env = {**os.environ, "TEMPOGRAPH_DATA_DIR": str(data), "TEMPOGRAPH_ACTIVITY_SLOTS": "2"}
     env.pop("DATABASE_URL", None)
-    port, ui_port, api_port = free_service_port(), free_port(), free_port()
+    port, ui_port, api_port = free_port(), free_port(), free_port()
     args = ["cluster", "up", "--config", str(APP), "--autoscale", "1:3", "--port", str(port)]
     args += ["--ui-port", str(ui_port), "--api-port", str(api_port)]
     with started(args, env, ready_within=600) as (_, lines):

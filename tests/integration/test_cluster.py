@@ -16,9 +16,8 @@ import httpx
 from langgraph_sdk import get_client
 
 from tempograph.temporal.devserver import DevServer, temporal_binary
-from tempograph.temporal.processes import free_service_port
+from tempograph.temporal.processes import free_port
 from tempograph.temporal.processes import running as alive
-from tests.conftest import free_port
 from tests.integration.test_cli import started
 
 DEMO_INPUT = {"step": 0, "result": ""}
@@ -28,7 +27,7 @@ async def test_cluster_up_runs_graphs_through_haproxy_on_the_real_temporal_serve
     tmp_path: Path,
 ) -> None:
     # Temporal keeps its ports in a smallint column: the frontend's must be below 32768.
-    port, ui_port, api_port = free_service_port(), free_port(), free_port()
+    port, ui_port, api_port = free_port(), free_port(), free_port()
     env = {**os.environ, "TEMPOGRAPH_DATA_DIR": str(tmp_path / "data")}
     env.pop("DATABASE_URL", None)
     args = ["cluster", "up", "--port", str(port), "--ui-port", str(ui_port)]
