@@ -105,9 +105,9 @@ def client_interceptors() -> list[Any]:
     """Temporal's tracing interceptor when tracing is on (clients pass it to workers)."""
     if not _installed:
         return []
-    from temporalio.contrib.opentelemetry import TracingInterceptor
+    from tempograph.temporal.tracing import LeanTracingInterceptor
 
-    return [TracingInterceptor()]
+    return [LeanTracingInterceptor()]
 
 
 def instrument_app(app: Any) -> None:
