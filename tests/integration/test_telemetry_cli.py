@@ -80,6 +80,20 @@ def test_one_request_is_one_trace_from_http_to_the_model_call(tmp_path: Path) ->
             queued_trace, lambda found: bool(named(found, "node observed.flaky"))
         )
         assert named(queued_spans, "node observed.ask"), [s["operationName"] for s in queued_spans]
+        # A body larger than uvicorn's read buffer makes it resume reading the connection
+        # from inside that request; the next request on the connection is still its own
+        # trace, not a span of the large one (tempograph.api.server.ApiServer).
+        large_trace = secrets.token_hex(16)
+        with httpx.Client(base_url=api, timeout=30) as client:
+            made = client.post(
+                "/threads",
+                json={"metadata": {"notes": "x" * 200_000}},
+                headers={"traceparent": f"00-{large_trace}-{secrets.token_hex(8)}-01"},
+            )
+            made.raise_for_status()
+            client.get(f"/threads/{made.json()['thread_id']}").raise_for_status()
+        after = receiver.spans_of("tempograph-up", "GET /threads/{thread_id}")
+        assert after and all(s["traceID"] != large_trace for s in after), after
         # The CLI shows a retried attempt (while it waits for its retry when the CLI is
         # there in time, else once the history records it), and the node's end.
         # As a user beside `tempograph up`: only the data directory tells the CLI where
