@@ -1,6 +1,7 @@
 """A three-node chain whose middle node reads a file (``mark`` in the state): a test
 changes the file before resetting a finished run to that node, so the re-executed
-branch is told apart from the first one by its values."""
+branch is told apart from the first one by its values. The middle node fails while the
+file says ``fail`` (a broken tool, fixed before the operator's reset)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,10 @@ def first(state: State) -> dict:
 
 
 def middle(state: State) -> dict:
-    return {"steps": [f"middle read {Path(state['mark']).read_text()}"]}
+    text = Path(state["mark"]).read_text()
+    if text == "fail":
+        raise RuntimeError("the tool is broken")
+    return {"steps": [f"middle read {text}"]}
 
 
 def last(state: State) -> dict:

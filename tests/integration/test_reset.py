@@ -41,6 +41,29 @@ def reset_point(history: Any, activity_type: str) -> int:
     )
 
 
+async def reset(dev_server: DevServer, workflow_id: str, reason: str, *point: str) -> None:
+    """``temporal workflow reset``, as an operator runs it (``point``: ``--event-id N`` or
+    ``--type ...``)."""
+    await asyncio.to_thread(
+        subprocess.run,
+        [
+            str(temporal_binary()),
+            "workflow",
+            "reset",
+            "--workflow-id",
+            workflow_id,
+            *point,
+            "--reason",
+            reason,
+            "--address",
+            dev_server.address,
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+
+
 async def test_reset_to_a_node_reruns_from_it_and_forks_the_thread(
     dev_server: DevServer, client: Client, postgres_url: str, tmp_path: Path
 ) -> None:
@@ -58,24 +81,12 @@ async def test_reset_to_a_node_reruns_from_it_and_forks_the_thread(
 
         mark.write_text("after")
         point = reset_point(history, "reset.middle")
-        await asyncio.to_thread(
-            subprocess.run,
-            [
-                str(temporal_binary()),
-                "workflow",
-                "reset",
-                "--workflow-id",
-                run["workflow_id"],
-                "--event-id",
-                str(point),
-                "--reason",
-                "operator replays from middle",
-                "--address",
-                dev_server.address,
-            ],
-            check=True,
-            capture_output=True,
-            timeout=60,
+        await reset(
+            dev_server,
+            run["workflow_id"],
+            "operator replays from middle",
+            "--event-id",
+            str(point),
         )
         deadline = asyncio.get_running_loop().time() + BOUND
         while True:
@@ -114,3 +125,79 @@ async def test_reset_to_a_node_reruns_from_it_and_forks_the_thread(
     ]
     # The thread goes on from the new head.
     assert next_run["steps"][:5] == ["first", "middle read after", "last", "later", "first"]
+
+
+async def test_a_failed_run_reset_after_its_tool_is_fixed_succeeds(
+    dev_server: DevServer, client: Client, postgres_url: str, tmp_path: Path
+) -> None:
+    """The operator's usual case: a node failed (the run and its thread show the error),
+    the tool is fixed, and Reset re-runs the run from that node: the same run ends
+    ``success`` and the thread is ``idle`` again, in the API as in Temporal."""
+    mark = tmp_path / "mark"
+    mark.write_text("fail")
+    graphs = {"reset": load_test_graph("reset", "reset_graph.py:graph")}
+    async with api_stack(dev_server, client, postgres_url, graphs) as http:
+        sdk = get_client(url=str(http.base_url))
+        tid = (await sdk.threads.create())["thread_id"]
+        failed = await sdk.runs.wait(
+            tid, "reset", input={"mark": str(mark), "steps": []}, raise_error=False
+        )
+        [run] = await sdk.runs.list(tid)
+        thread_failed = await sdk.threads.get(tid)
+        handle = client.get_workflow_handle(run["workflow_id"])
+        history = await handle.fetch_history()
+
+        mark.write_text("fixed")
+        point = reset_point(history, "reset.middle")
+        await reset(dev_server, run["workflow_id"], "tool fixed", "--event-id", str(point))
+        deadline = asyncio.get_running_loop().time() + BOUND
+        while (shown := await sdk.runs.get(tid, run["run_id"]))["status"] != "success":
+            assert asyncio.get_running_loop().time() < deadline, shown
+            await asyncio.sleep(0.2)
+        joined = await sdk.runs.join(tid, run["run_id"])
+        thread = await sdk.threads.get(tid)
+        state = await sdk.threads.get_state(tid)
+        described = await client.get_workflow_handle(run["workflow_id"]).describe()
+
+    assert failed["__error__"]["message"] == "the tool is broken", failed
+    assert run["status"] == "error" and thread_failed["status"] == "error"
+    assert joined["steps"] == ["first", "middle read fixed", "last"], joined
+    assert thread["status"] == "idle", thread
+    assert state["values"]["steps"] == ["first", "middle read fixed", "last"]
+    assert state["next"] == []
+    assert described.status is not None and described.status.name == "COMPLETED"
+
+
+async def test_reset_to_the_first_workflow_task_reruns_the_whole_run(
+    dev_server: DevServer, client: Client, postgres_url: str, tmp_path: Path
+) -> None:
+    """``temporal workflow reset --type FirstWorkflowTask``: every node runs again, from
+    the checkpoint the run started from (here, the thread's first run: from its input)."""
+    mark = tmp_path / "mark"
+    mark.write_text("before")
+    graphs = {"reset": load_test_graph("reset", "reset_graph.py:graph")}
+    async with api_stack(dev_server, client, postgres_url, graphs) as http:
+        sdk = get_client(url=str(http.base_url))
+        tid = (await sdk.threads.create())["thread_id"]
+        await sdk.runs.wait(tid, "reset", input={"mark": str(mark), "steps": ["seed"]})
+        second = await sdk.runs.wait(tid, "reset", input={"steps": ["again"]})
+        latest, _ = await sdk.runs.list(tid)  # newest first
+        mark.write_text("after")
+        await reset(
+            dev_server, latest["workflow_id"], "rerun it all", "--type", "FirstWorkflowTask"
+        )
+        deadline = asyncio.get_running_loop().time() + BOUND
+        while True:
+            state = await sdk.threads.get_state(tid)
+            if state["values"]["steps"][-2:] == ["middle read after", "last"]:
+                break
+            assert asyncio.get_running_loop().time() < deadline, state["values"]
+            await asyncio.sleep(0.2)
+        joined = await sdk.runs.join(tid, latest["run_id"])
+        thread = await sdk.threads.get(tid)
+
+    first_run = ["seed", "first", "middle read before", "last"]
+    assert second["steps"] == [*first_run, "again", "first", "middle read before", "last"]
+    assert joined["steps"] == [*first_run, "again", "first", "middle read after", "last"]
+    assert state["values"]["steps"] == joined["steps"]
+    assert thread["status"] == "idle"

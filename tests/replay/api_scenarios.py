@@ -9,8 +9,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from pathlib import Path
+from uuid import uuid4
 
 from langgraph_sdk.client import LangGraphClient
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.workflowservice.v1 import ResetWorkflowExecutionRequest
+from temporalio.client import Client
 
 from tests.integration.api_server import webhook_receiver
 
@@ -142,6 +148,48 @@ async def graph_in_node_interrupts(sdk: LangGraphClient) -> str:
     return str(tid)
 
 
+async def reset_after_failure(sdk: LangGraphClient, client: Client, scratch: Path) -> str:
+    """The operator's Reset (the UI's, by Temporal's API here): a run whose middle node
+    failed is reset, once the fault is gone, to the workflow task that scheduled that
+    node. Its new execution holds the old events up to there, the reset's failed
+    workflow task, and the branch that ran again."""
+    mark = scratch / "reset-mark"
+    mark.write_text("fail")
+    thread = await sdk.threads.create()
+    tid = thread["thread_id"]
+    await sdk.runs.wait(tid, "reset", input={"mark": str(mark), "steps": []}, raise_error=False)
+    [run] = await sdk.runs.list(tid)
+    history = await client.get_workflow_handle(run["workflow_id"]).fetch_history()
+    scheduled = next(
+        e.event_id
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        and e.activity_task_scheduled_event_attributes.activity_type.name == "reset.middle"
+    )
+    point = max(
+        e.event_id
+        for e in history.events
+        if e.event_id < scheduled and e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+    )
+    mark.write_text("fixed")
+    await client.workflow_service.reset_workflow_execution(
+        ResetWorkflowExecutionRequest(
+            namespace=client.namespace,
+            workflow_execution=WorkflowExecution(workflow_id=run["workflow_id"]),
+            reason="the tool is fixed",
+            workflow_task_finish_event_id=point,
+            request_id=str(uuid4()),
+        )
+    )
+    await _until(sdk, tid, run["run_id"], "success")
+    return str(tid)
+
+
+# Scenarios that also act on Temporal directly, as an operator does.
+OPERATOR_SCENARIOS: dict[str, Callable[[LangGraphClient, Client, Path], Awaitable[str]]] = {
+    "api_reset_after_failure": reset_after_failure,
+}
+
 API_SCENARIOS: dict[str, Callable[[LangGraphClient], Awaitable[str]]] = {
     "api_stream_modes": stream_modes,
     "api_approval_segments": approval_segments,
@@ -161,4 +209,5 @@ API_GRAPHS: dict[str, str] = {
     "slow": "api_graphs.py:slow_graph",
     "nested_as_node": "nested.py:as_node",
     "nested_in_node": "nested.py:in_node",
+    "reset": "reset_graph.py:graph",
 }

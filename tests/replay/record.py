@@ -30,7 +30,7 @@ from tempograph.valuestore import MemoryValueStore, PostgresValueStore
 from tests.conftest import free_port
 from tests.engine import Threads
 from tests.integration.api_server import api_stack
-from tests.replay.api_scenarios import API_SCENARIOS
+from tests.replay.api_scenarios import API_SCENARIOS, OPERATOR_SCENARIOS
 from tests.replay.scenarios import SCENARIOS, TASK_QUEUE, Scenario, graphs
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
@@ -137,6 +137,11 @@ async def main(only: set[str] | None = None) -> None:
                 for name, drive in API_SCENARIOS.items():
                     if chosen(name):
                         thread_id = await drive(sdk)
+                        print(f"{name}: thread {thread_id}")
+                        await save(client, name, thread_id)
+                for name, operate in OPERATOR_SCENARIOS.items():
+                    if chosen(name):
+                        thread_id = await operate(sdk, client, Path(tmp))
                         print(f"{name}: thread {thread_id}")
                         await save(client, name, thread_id)
             records = await pool.fetch("SELECT hash, data FROM tempograph_values")

@@ -11,7 +11,7 @@ from temporalio.workflow import NondeterminismError
 from tempograph.temporal.worker import build_replayer
 from tempograph.valuestore import MemoryValueStore
 from tests.conftest import FAST_RETRY, TEST_GRAPHS, load_test_graph
-from tests.replay.api_scenarios import API_SCENARIOS
+from tests.replay.api_scenarios import API_SCENARIOS, OPERATOR_SCENARIOS
 from tests.replay.record import CRONS
 from tests.replay.scenarios import SCENARIOS, graphs
 
@@ -31,7 +31,8 @@ def load_history(path: Path) -> WorkflowHistory:
 
 def test_histories_were_recorded() -> None:
     recorded = {p.stem.split("__", 1)[0] for p in HISTORIES}
-    assert {s.name for s in SCENARIOS} | set(API_SCENARIOS) | {CRONS} == recorded
+    scenarios = {s.name for s in SCENARIOS} | set(API_SCENARIOS) | set(OPERATOR_SCENARIOS)
+    assert scenarios | {CRONS} == recorded
 
 
 def label(path: Path) -> str:
@@ -81,3 +82,16 @@ def test_the_corpus_keeps_histories_from_before_the_run_status_attribute() -> No
     runs = [p for p in HISTORIES if "__webhook-" not in p.name]
     before = [p for p in runs if upserts not in p.read_text()]
     assert len(before) >= 2 and len(before) < len(runs)
+
+
+def test_the_corpus_holds_an_operators_reset() -> None:
+    """A run reset from the Temporal UI replays like any other: its new execution's
+    history (the old events to the reset point, the reset's failed workflow task, the
+    branch run again) is in the corpus, and replays above."""
+    [reset] = [
+        p
+        for p in HISTORIES
+        if p.stem.startswith("api_reset_after_failure__") and p.stem.endswith("__1")
+    ]
+    assert "WORKFLOW_TASK_FAILED_CAUSE_RESET_WORKFLOW" in reset.read_text()
+    assert "EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED" in reset.read_text()
