@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any, cast
 
 from fastapi import FastAPI
@@ -44,6 +45,7 @@ from tempograph.api.routes import (
 from tempograph.api.routes import breakers as breaker_routes
 from tempograph.api.routes.codec import CodecCors
 from tempograph.api.services.cron_fire import serving_crons
+from tempograph.api.services.runs import refresh_values
 from tempograph.api.state import AppState, Database
 from tempograph.api.storage.assistants import AssistantStore
 from tempograph.api.streaming import Notifier
@@ -136,7 +138,12 @@ def create_app(
             auth_kind="none" if auth is None else getattr(auth, "kind", "custom"),
         )
         sweeper = asyncio.create_task(
-            Sweeper(database.pool, temporal, settings.task_queue).run_forever()
+            Sweeper(
+                database.pool,
+                temporal,
+                settings.task_queue,
+                refresh_values=partial(refresh_values, app.state.tempograph),
+            ).run_forever()
         )
         reaper = asyncio.create_task(
             ThreadReaper(app.state.tempograph, thread_ttl or {}).run_forever()

@@ -326,10 +326,12 @@ async def _queued_for_waiting(
 
 async def finalize_closed(
     conn: asyncpg.Connection, workflow_id: str, status: WorkflowExecutionStatus, reason: str
-) -> tuple[list[str], dict[str, Any] | None]:
+) -> tuple[UUID | None, dict[str, Any] | None]:
     """Temporal closed ``workflow_id`` without its finish activity (terminated, timed out,
     cancelled before it could finish, failed by a limit): its runs end with the reason,
-    and its thread goes to the next queued run. Returns the runs ended and that run."""
+    and its thread goes to the next queued run. Returns the thread (None: none found) and
+    that run, for the caller to start once the thread's values are brought up to date
+    (the checkpoints the closed workflow wrote are its newest state)."""
     cancelled = status == WorkflowExecutionStatus.CANCELED
     thread_id = await conn.fetchval(
         "SELECT thread_id FROM threads WHERE run_workflow_id = $1 FOR UPDATE", workflow_id
@@ -372,4 +374,4 @@ async def finalize_closed(
             next_run = await hand_off(conn, thread_id)
         await settle(conn, thread_id)
     await notify(conn, [r["run_id"] for r in ended])
-    return [str(r["run_id"]) for r in ended], next_run
+    return thread_id, next_run

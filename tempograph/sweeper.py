@@ -20,6 +20,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 from temporalio.api.enums.v1 import EventType
@@ -50,11 +51,14 @@ class Sweeper:
         client: Client,
         task_queue: str,
         interval: float = 1.0,
+        refresh_values: Callable[[UUID], Awaitable[None]] | None = None,
     ) -> None:
         self._pool = pool
         self._client = client
         self._task_queue = task_queue
         self._interval = interval
+        # The thread's values from its newest checkpoint (the API's graphs read them).
+        self._refresh_values = refresh_values
 
     async def run_forever(self) -> None:
         while True:
@@ -113,7 +117,9 @@ class Sweeper:
     ) -> None:
         pool = await self._pool()
         async with pool.acquire() as conn, conn.transaction():
-            _, next_run = await finalize_closed(conn, workflow_id, status, reason)
+            thread_id, next_run = await finalize_closed(conn, workflow_id, status, reason)
+        if thread_id is not None and self._refresh_values is not None:
+            await self._refresh_values(thread_id)
         if next_run is not None:
             await RunStarter(self._client, pool, self._task_queue).start(next_run)
 

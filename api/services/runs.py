@@ -10,6 +10,7 @@ If Temporal refuses, the row is withdrawn, so nothing half-made is left behind.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -23,8 +24,10 @@ from tempograph.api.auth import authorize, strip_user_keys
 from tempograph.api.auth_filters import matches
 from tempograph.api.models import RunCreate
 from tempograph.api.services.checks import assistant, check_body, check_carriable, check_input
+from tempograph.api.snapshots import jsonable
 from tempograph.api.state import AppState
 from tempograph.api.storage.threads import ThreadStore
+from tempograph.crypto import seal_json_text
 from tempograph.errors import ErrorCode, InvalidRequestError, TempographError
 from tempograph.metrics import RUNS_STARTED
 from tempograph.run_ends import finalize_closed
@@ -43,6 +46,7 @@ from tempograph.runs import (
 from tempograph.starter import command_from
 from tempograph.telemetry import traceparent
 from tempograph.webhooks import WebhookRefused, check_url
+from tempograph.workflows.jsonable import dumps
 from tempograph.workflows.types import (
     CANCEL_RUN,
     RESUME,
@@ -53,6 +57,8 @@ from tempograph.workflows.types import (
     RunStatus,
     StreamSpec,
 )
+
+logger = logging.getLogger(__name__)
 
 _RETRY_AFTER_SECONDS = 2
 _RESERVED_METADATA = ("thread_id", "assistant_id", "run_id", "cron_id")
@@ -333,11 +339,38 @@ async def release_vanished(state: AppState, workflow_id: str, reason: str) -> No
     """A thread's holder is gone from Temporal: end its runs, start the next one."""
     pool = await state.database.pool()
     async with pool.acquire() as conn, conn.transaction():
-        _, next_run = await finalize_closed(
+        thread_id, next_run = await finalize_closed(
             conn, workflow_id, WorkflowExecutionStatus.TERMINATED, reason
         )
+    if thread_id is not None:
+        await refresh_values(state, thread_id)
     if next_run is not None:
         await _start(state, next_run)
+
+
+async def refresh_values(state: AppState, thread_id: UUID) -> None:
+    """The thread's ``values`` from its newest checkpoint. A run's finish activity writes
+    them; a run Temporal ended without it (terminated, timed out) wrote checkpoints up to
+    its last finished node, and ``threads.get`` shows those, as ``get_state`` does. Called
+    before the next queued run starts, so nothing newer is overwritten."""
+    pool = await state.database.pool()
+    thread = await ThreadStore(pool).get(thread_id)
+    graph = state.catalog.graphs.get((thread or {}).get("metadata", {}).get("graph_id"))
+    if graph is None:
+        return
+    try:
+        graph = graph.copy({"checkpointer": await state.checkpoints()})
+        snapshot = await graph.aget_state({"configurable": {"thread_id": str(thread_id)}})
+    except Exception:  # the run's end is recorded; the values stay as they were
+        logger.exception("could not read thread %s's newest state", thread_id)
+        return
+    if snapshot.created_at is None:
+        return  # no checkpoint yet
+    await pool.execute(
+        'UPDATE threads SET "values" = $2::jsonb, state_updated_at = now() WHERE thread_id = $1',
+        thread_id,
+        seal_json_text(dumps(jsonable(snapshot.values))),
+    )
 
 
 async def cancel_run(state: AppState, run: dict[str, Any], rollback: bool) -> None:

@@ -99,6 +99,28 @@ async def test_terminated_run_errors_with_the_reason_and_its_thread_moves_on(
     assert queued_status == "success"
 
 
+async def test_a_terminated_runs_thread_shows_its_newest_state(
+    dev_server: DevServer, client: Client, postgres_url: str, slow: dict[str, Any]
+) -> None:
+    """The run's checkpoints up to the terminate are the thread's state: ``threads.get``
+    shows the same values as ``get_state``, not those from before the run."""
+    async with api_stack(dev_server, client, postgres_url, slow) as http:
+        sdk = get_client(url=str(http.base_url))
+        tid = (await sdk.threads.create())["thread_id"]
+        await sdk.runs.wait(tid, "slow", input={"seconds": 0})
+        run = await sdk.runs.create(tid, "slow", input={"seconds": 600})
+        await until_status(sdk, tid, run["run_id"], {"running"})
+        temporal_cli(dev_server, "workflow", "terminate", "--workflow-id", run["workflow_id"])
+        await until_status(sdk, tid, run["run_id"], {"error"})
+        thread = await sdk.threads.get(tid)
+        state = await sdk.threads.get_state(tid)
+
+    assert state["values"] == {"seconds": 600, "steps": ["slow", "after"]}
+    assert state["next"] == ["slow"]
+    assert thread["values"] == state["values"]
+    assert thread["status"] == "error"
+
+
 async def test_cancelled_run_is_interrupted_and_its_thread_idle(
     dev_server: DevServer, client: Client, postgres_url: str, slow: dict[str, Any]
 ) -> None:
