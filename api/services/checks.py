@@ -10,6 +10,8 @@ from uuid import UUID
 import jsonschema
 import ormsgpack
 from fastapi import HTTPException
+from langgraph.channels.binop import BinaryOperatorAggregate
+from langgraph.graph.message import add_messages
 
 from tempograph.api import auth
 from tempograph.api.auth import authorize
@@ -98,6 +100,22 @@ def check_carriable(body: RunCreate, config: dict[str, Any], context: Any) -> No
         ) from None
 
 
+def _check_messages(graph_id: str, key: str, channel: Any, value: Any) -> None:
+    """A message channel (``add_messages``) takes what LangGraph turns into messages: a
+    message or a list of them, as objects, dicts with ``role`` and ``content``, strings
+    or (role, content) pairs. Anything else would fail the run in its first step; it is
+    refused here, by LangGraph's own reducer (pure: no user code runs in the API)."""
+    if not isinstance(channel, BinaryOperatorAggregate) or channel.operator is not add_messages:
+        return
+    try:
+        add_messages([], value)
+    except (ValueError, TypeError, NotImplementedError) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise HTTPException(
+            422, f"input does not match graph {graph_id!r}: {key}: not messages: {reason}"
+        ) from None
+
+
 def check_input(state: AppState, graph_id: str, body: RunCreate, config: dict[str, Any]) -> None:
     """The run's input against its graph's input schema, and its limits; 422 if not."""
     limit = config.get("recursion_limit")
@@ -119,7 +137,9 @@ def check_input(state: AppState, graph_id: str, body: RunCreate, config: dict[st
             f"input has keys {unknown} that graph {graph_id!r} does not accept; its input "
             f"keys are {sorted(properties)}",
         )
+    channels = durable.workflow_graph.channels
     for key in sorted(body.input):
+        _check_messages(graph_id, key, channels.get(key), body.input[key])
         prop = properties.get(key)
         # Message lists and other model-typed channels are coerced by LangGraph itself
         # (a dict becomes a HumanMessage); only plain JSON-typed keys are checked here.

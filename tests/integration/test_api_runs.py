@@ -138,6 +138,19 @@ async def test_bad_run_requests_get_clear_errors_and_store_nothing(api: str) -> 
                 "steps",
             ),
             (f"/threads/{tid}/runs", {"assistant_id": "chain3", "input": {"x": 1}}, 422, "x"),
+            # What LangGraph cannot turn into messages would fail the run's first step.
+            (
+                f"/threads/{tid}/runs",
+                {"assistant_id": "chat", "input": {"messages": 5}},
+                422,
+                "messages: not messages: Unsupported message type",
+            ),
+            (
+                f"/threads/{tid}/runs",
+                {"assistant_id": "chat", "input": {"messages": [{"foo": 1}]}},
+                422,
+                "'role' and 'content'",
+            ),
             ("/threads/not-a-uuid/runs", {"assistant_id": "chain3"}, 422, "UUID"),
             (
                 "/threads/00000000-0000-0000-0000-000000000000/runs",
