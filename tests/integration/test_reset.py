@@ -41,6 +41,10 @@ def reset_point(history: Any, activity_type: str) -> int:
     )
 
 
+def reset_graph() -> dict[str, Any]:
+    return {"reset": load_test_graph("reset", "reset_graph.py:graph")}
+
+
 async def reset(dev_server: DevServer, workflow_id: str, reason: str, *point: str) -> None:
     """``temporal workflow reset``, as an operator runs it (``point``: ``--event-id N`` or
     ``--type ...``)."""
@@ -64,13 +68,23 @@ async def reset(dev_server: DevServer, workflow_id: str, reason: str, *point: st
     )
 
 
+async def until_rerun(sdk: Any, thread_id: str) -> dict[str, Any]:
+    """The thread's state once the reset branch ran (its middle node read "after")."""
+    deadline = asyncio.get_running_loop().time() + BOUND
+    while True:
+        state = await sdk.threads.get_state(thread_id)
+        if state["values"]["steps"][-2:] == ["middle read after", "last"]:
+            return dict(state)
+        assert asyncio.get_running_loop().time() < deadline, state["values"]
+        await asyncio.sleep(0.2)
+
+
 async def test_reset_to_a_node_reruns_from_it_and_forks_the_thread(
     dev_server: DevServer, client: Client, postgres_url: str, tmp_path: Path
 ) -> None:
     mark = tmp_path / "mark"
     mark.write_text("before")
-    graphs = {"reset": load_test_graph("reset", "reset_graph.py:graph")}
-    async with api_stack(dev_server, client, postgres_url, graphs) as http:
+    async with api_stack(dev_server, client, postgres_url, reset_graph()) as http:
         sdk = get_client(url=str(http.base_url))
         tid = (await sdk.threads.create())["thread_id"]
         first = await sdk.runs.wait(tid, "reset", input={"mark": str(mark), "steps": []})
@@ -88,13 +102,7 @@ async def test_reset_to_a_node_reruns_from_it_and_forks_the_thread(
             "--event-id",
             str(point),
         )
-        deadline = asyncio.get_running_loop().time() + BOUND
-        while True:
-            state = await sdk.threads.get_state(tid)
-            if state["values"]["steps"][-2:] == ["middle read after", "last"]:
-                break
-            assert asyncio.get_running_loop().time() < deadline, state["values"]
-            await asyncio.sleep(0.2)
+        state = await until_rerun(sdk, tid)
         again = await sdk.runs.join(tid, run["run_id"])
         shown = await sdk.runs.get(tid, run["run_id"])
         thread = await sdk.threads.get(tid)
@@ -135,8 +143,7 @@ async def test_a_failed_run_reset_after_its_tool_is_fixed_succeeds(
     ``success`` and the thread is ``idle`` again, in the API as in Temporal."""
     mark = tmp_path / "mark"
     mark.write_text("fail")
-    graphs = {"reset": load_test_graph("reset", "reset_graph.py:graph")}
-    async with api_stack(dev_server, client, postgres_url, graphs) as http:
+    async with api_stack(dev_server, client, postgres_url, reset_graph()) as http:
         sdk = get_client(url=str(http.base_url))
         tid = (await sdk.threads.create())["thread_id"]
         failed = await sdk.runs.wait(
@@ -175,8 +182,7 @@ async def test_reset_to_the_first_workflow_task_reruns_the_whole_run(
     the checkpoint the run started from (here, the thread's first run: from its input)."""
     mark = tmp_path / "mark"
     mark.write_text("before")
-    graphs = {"reset": load_test_graph("reset", "reset_graph.py:graph")}
-    async with api_stack(dev_server, client, postgres_url, graphs) as http:
+    async with api_stack(dev_server, client, postgres_url, reset_graph()) as http:
         sdk = get_client(url=str(http.base_url))
         tid = (await sdk.threads.create())["thread_id"]
         await sdk.runs.wait(tid, "reset", input={"mark": str(mark), "steps": ["seed"]})
@@ -186,13 +192,7 @@ async def test_reset_to_the_first_workflow_task_reruns_the_whole_run(
         await reset(
             dev_server, latest["workflow_id"], "rerun it all", "--type", "FirstWorkflowTask"
         )
-        deadline = asyncio.get_running_loop().time() + BOUND
-        while True:
-            state = await sdk.threads.get_state(tid)
-            if state["values"]["steps"][-2:] == ["middle read after", "last"]:
-                break
-            assert asyncio.get_running_loop().time() < deadline, state["values"]
-            await asyncio.sleep(0.2)
+        state = await until_rerun(sdk, tid)
         joined = await sdk.runs.join(tid, latest["run_id"])
         thread = await sdk.threads.get(tid)
 
