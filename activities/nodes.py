@@ -17,12 +17,16 @@ import contextvars
 import inspect
 import random
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
-from langchain_core.runnables.config import var_child_runnable_config
+from langchain_core.runnables.config import (
+    get_async_callback_manager_for_config,
+    patch_config,
+    var_child_runnable_config,
+)
 from langgraph._internal._constants import (
     CONF,
     CONFIG_KEY_SCRATCHPAD,
@@ -185,9 +189,15 @@ class NodeActivities:
             if call.kind == "task":
                 output = await _run_task(runnable, node_input)
             elif policy.sandbox or self._sandbox_all:
-                output = await self._sandboxed(call, node_input, config, policy, writes, result)
+                output = await _in_node_run(
+                    lambda child: self._sandboxed(call, node_input, child, policy, writes, result),
+                    node_input,
+                    config,
+                )
             else:
-                output = await runnable.ainvoke(node_input, config)
+                output = await _in_node_run(
+                    lambda child: runnable.ainvoke(node_input, child), node_input, config
+                )
         except GraphInterrupt as interrupt:
             result.interrupts = list(interrupt.args[0])
         except ParentCommand as command:
@@ -291,6 +301,30 @@ class NodeActivities:
             )
         _, target = self._targets[activity_type]
         return target.runnable, target.retry_on, target.policy
+
+
+async def _in_node_run(
+    body: Callable[[RunnableConfig], Awaitable[Any]], node_input: Any, config: RunnableConfig
+) -> Any:
+    """Run the node (``body``, given its config) inside a chain run named after it, as
+    LangGraph's ``RunnableSeq`` does around a node in process: callback handlers see what
+    they see there. LangGraph's ``messages`` stream emits the messages a node returns (a
+    tool's result) at the end of that run (a sandboxed node's too: its output comes back
+    here), and a tracer shows one run per node with the model's calls inside."""
+    manager = get_async_callback_manager_for_config(config)
+    name = config.get("run_name") or config.get("metadata", {}).get("langgraph_node")
+    run = await manager.on_chain_start(None, node_input, name=name)
+    child = patch_config(config, callbacks=run.get_child("seq:step:1"))
+    token = var_child_runnable_config.set(child)
+    try:
+        output = await body(child)
+    except BaseException as err:
+        await run.on_chain_error(err)
+        raise
+    finally:
+        var_child_runnable_config.reset(token)
+    await run.on_chain_end(output)
+    return output
 
 
 async def _run_task(func: Any, input: Any) -> Any:

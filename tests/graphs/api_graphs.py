@@ -55,6 +55,18 @@ chat_builder.add_edge("respond", END)
 chat = chat_builder.compile()
 
 
+def say(state: ChatState) -> dict:
+    """A node that returns a message without a model (as a tool node does)."""
+    return {"messages": [AIMessage("said without a model", id="said-1")]}
+
+
+say_builder = StateGraph(ChatState)
+say_builder.add_node("say", say)
+say_builder.add_edge(START, "say")
+say_builder.add_edge("say", END)
+say_graph = say_builder.compile()
+
+
 class SlowState(TypedDict, total=False):
     seconds: float
     steps: Annotated[list[str], operator.add]

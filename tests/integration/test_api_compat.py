@@ -26,6 +26,8 @@ from temporalio.client import Client
 
 from tempograph.temporal.devserver import DevServer
 from tests.conftest import load_test_graph
+from tests.graphs.agent_tools import graph as agent_graph
+from tests.graphs.api_graphs import say_graph
 from tests.integration.api_server import api_stack
 
 ANSWER = "hello from the durable model"
@@ -37,6 +39,8 @@ async def api(dev_server: DevServer, client: Client, postgres_url: str) -> Async
     graphs = {
         "chain3": load_test_graph("chain3", "api_graphs.py:chain3"),
         "chat": load_test_graph("chat", "api_graphs.py:chat"),
+        "say": load_test_graph("say", "api_graphs.py:say_graph"),
+        "agent": load_test_graph("agent", "agent_tools.py:graph"),
         "approval": load_test_graph("approval", "approval.py:graph"),
         "gate": load_test_graph("gate", "api_compat_graphs.py:gate_graph"),
     }
@@ -185,6 +189,33 @@ async def test_stream_values_updates_and_messages(api: str) -> None:
     assert texts[-1] == ANSWER and partial[-1]["type"] == "ai"
     assert [p.event for p in message_events].count("messages/metadata") == 1
     assert not [p for p in parts if p.event == "messages"], "no tuples unless asked for"
+
+
+@pytest.mark.parametrize("graph_id", ["say", "agent"])
+async def test_messages_a_node_returns_are_streamed_as_langgraph_streams_them(
+    api: str, graph_id: str
+) -> None:
+    """Not only a model's tokens: a message a node returns (a tool's result) is a
+    ``messages`` event too, once, as in-process LangGraph streams it."""
+    question = {"messages": [{"role": "user", "content": "what is 6 times 7?", "id": "q-1"}]}
+    graph = {"say": say_graph, "agent": agent_graph}[graph_id]
+    local = [
+        (chunk.type, chunk.content, meta["langgraph_node"])
+        async for chunk, meta in graph.astream(question, stream_mode="messages")
+    ]
+    sdk = get_client(url=api)
+    tid = (await sdk.threads.create())["thread_id"]
+    parts = [
+        p
+        async for p in sdk.runs.stream(tid, graph_id, input=question, stream_mode="messages-tuple")
+    ]
+    streamed = [
+        (p.data[0]["type"], p.data[0]["content"], p.data[1]["langgraph_node"])
+        for p in parts
+        if p.event == "messages"
+    ]
+    assert streamed == local
+    assert ("tool" if graph_id == "agent" else "ai") in {kind for kind, _, _ in local}
 
 
 async def test_interrupt_and_resume_with_sdk_and_remote_graph(api: str) -> None:
