@@ -187,7 +187,9 @@ class NodeActivities:
         output: Any = None
         try:
             if call.kind == "task":
-                output = await _run_task(runnable, node_input)
+                output = await _in_node_run(
+                    lambda _: _run_task(runnable, node_input), node_input, config
+                )
             elif policy.sandbox or self._sandbox_all:
                 output = await _in_node_run(
                     lambda child: self._sandboxed(call, node_input, child, policy, writes, result),

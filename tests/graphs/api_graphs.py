@@ -9,6 +9,7 @@ from typing import Annotated, TypedDict
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, AnyMessage
 from langgraph.config import get_stream_writer
+from langgraph.func import entrypoint, task
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.runtime import Runtime
@@ -65,6 +66,18 @@ say_builder.add_node("say", say)
 say_builder.add_edge(START, "say")
 say_builder.add_edge("say", END)
 say_graph = say_builder.compile()
+
+
+@task
+def say_in_task(question: str) -> AIMessage:
+    return AIMessage(f"a task answers {question!r}", id="task-said-1")
+
+
+@entrypoint()
+async def say_functional(inputs: dict) -> dict:
+    """The functional API's form of ``say``: the message comes back from a ``@task``."""
+    question = inputs["messages"][-1]["content"]
+    return {"messages": [await say_in_task(question)]}
 
 
 class SlowState(TypedDict, total=False):

@@ -27,7 +27,7 @@ from temporalio.client import Client
 from tempograph.temporal.devserver import DevServer
 from tests.conftest import load_test_graph
 from tests.graphs.agent_tools import graph as agent_graph
-from tests.graphs.api_graphs import say_graph
+from tests.graphs.api_graphs import say_functional, say_graph
 from tests.integration.api_server import api_stack
 
 ANSWER = "hello from the durable model"
@@ -41,6 +41,7 @@ async def api(dev_server: DevServer, client: Client, postgres_url: str) -> Async
         "chat": load_test_graph("chat", "api_graphs.py:chat"),
         "say": load_test_graph("say", "api_graphs.py:say_graph"),
         "agent": load_test_graph("agent", "agent_tools.py:graph"),
+        "say_functional": load_test_graph("say_functional", "api_graphs.py:say_functional"),
         "approval": load_test_graph("approval", "approval.py:graph"),
         "gate": load_test_graph("gate", "api_compat_graphs.py:gate_graph"),
     }
@@ -191,14 +192,14 @@ async def test_stream_values_updates_and_messages(api: str) -> None:
     assert not [p for p in parts if p.event == "messages"], "no tuples unless asked for"
 
 
-@pytest.mark.parametrize("graph_id", ["say", "agent"])
+@pytest.mark.parametrize("graph_id", ["say", "agent", "say_functional"])
 async def test_messages_a_node_returns_are_streamed_as_langgraph_streams_them(
     api: str, graph_id: str
 ) -> None:
     """Not only a model's tokens: a message a node returns (a tool's result) is a
     ``messages`` event too, once, as in-process LangGraph streams it."""
     question = {"messages": [{"role": "user", "content": "what is 6 times 7?", "id": "q-1"}]}
-    graph = {"say": say_graph, "agent": agent_graph}[graph_id]
+    graph = {"say": say_graph, "agent": agent_graph, "say_functional": say_functional}[graph_id]
     local = [
         (chunk.type, chunk.content, meta["langgraph_node"])
         async for chunk, meta in graph.astream(question, stream_mode="messages")
@@ -215,7 +216,7 @@ async def test_messages_a_node_returns_are_streamed_as_langgraph_streams_them(
         if p.event == "messages"
     ]
     assert streamed == local
-    assert ("tool" if graph_id == "agent" else "ai") in {kind for kind, _, _ in local}
+    assert ("tool" if graph_id == "agent" else "ai") in {kind for kind, _, _ in local}, local
 
 
 async def test_interrupt_and_resume_with_sdk_and_remote_graph(api: str) -> None:
