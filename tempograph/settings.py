@@ -35,7 +35,7 @@ class Settings:
     max_body_bytes: int = 32 * 1024 * 1024
     # Memory for caches of state parts (encoded and decoded) per process.
     cache_bytes: int = 64 * 1024 * 1024
-    # Let webhooks reach loopback and private addresses (local development only).
+    # Let webhooks reach any address: loopback, private, link-local (local development).
     webhook_allow_private: bool = False
     # Built-in auth: "keys", "jwt" or "keys,jwt" (empty: none; langgraph.json's "auth"
     # is the other way). JWTs are checked against a JWKS file or URL.

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
+from datetime import timedelta
 from typing import Annotated, Any, get_args
 from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Body, Header, HTTPException, Response
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from tempograph.api.audit import note
@@ -29,11 +33,13 @@ from tempograph.api.state import AppState
 from tempograph.api.storage.crons import CronStore
 from tempograph.api.storage.threads import ThreadStore
 from tempograph.errors import ErrorCode, TempographError
-from tempograph.workflows.types import THREAD_ID
+from tempograph.workflows.types import THREAD_ID, WEBHOOK_WORKFLOW
 
 router = APIRouter(prefix="/threads", tags=["threads"])
 
 _THREAD_FIELDS = set(get_args(ThreadField))
+# How long erasing a thread waits for a run's workflow that is closing.
+_CLOSING_SECONDS = 10.0
 _EXTRACT_ROOTS = {"values", "metadata", "config", "interrupts"}
 _EXTRACT_PATH = re.compile(r"([A-Za-z_]\w*)((?:\.[^.\[\]]+|\[-?\d+\])*)")
 _EXTRACT_STEP = re.compile(r"\.([^.\[\]]+)|\[(-?\d+)\]")
@@ -215,19 +221,27 @@ async def drop_thread(state: AppState, thread_id: UUID) -> bool:
     pool = await state.database.pool()
     store = ThreadStore(pool)
     checkpoints = await state.checkpoints()
-    workflow_ids = [
-        r["workflow_id"]
-        for r in await pool.fetch(
-            "SELECT DISTINCT workflow_id FROM runs WHERE thread_id = $1"
-            " AND workflow_id IS NOT NULL",
-            thread_id,
-        )
-    ]
+    records = await pool.fetch(
+        "SELECT workflow_id, bool_or(updated_at > now() - $2::interval) AS recent FROM runs"
+        " WHERE thread_id = $1 AND workflow_id IS NOT NULL GROUP BY workflow_id",
+        thread_id,
+        timedelta(minutes=1),
+    )
+    workflow_ids = {r["workflow_id"] for r in records}
 
     async def erase(holder: str | None) -> None:
         # The thread's row is locked meanwhile: no run of it can start.
         if holder is not None:
             await _temporal(state.temporal.get_workflow_handle(holder).terminate("thread deleted"))
+        # A run that just ended in the API may still be closing its workflow, which
+        # starts the run's webhook delivery as it closes: it closes first.
+        await asyncio.gather(
+            *(
+                _closed(state.temporal.get_workflow_handle(r["workflow_id"]))
+                for r in records
+                if r["recent"] and r["workflow_id"] != holder
+            )
+        )
         await _erase_executions(state, thread_id, {*workflow_ids, *([holder] if holder else [])})
 
     its_crons = await CronStore(pool).of_thread(thread_id)
@@ -253,14 +267,24 @@ async def _temporal(call: Any) -> None:
         ) from None
 
 
+async def _closed(handle: Any) -> None:
+    """Until the workflow has closed (however it ends), for a few seconds at most."""
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(handle.result(), _CLOSING_SECONDS)
+
+
 async def _erase_executions(state: AppState, thread_id: UUID, workflow_ids: set[str]) -> None:
     """Delete from Temporal every execution of the thread: its runs' workflows by id, and
-    any other execution visibility knows under its ``ThreadId`` (a reset's, say)."""
+    any other execution visibility knows under its ``ThreadId`` (a reset's, say). A
+    webhook delivery still under way is left to finish (its receiver is owed the run's
+    end); Temporal's retention removes it later."""
     client = state.temporal
     executions: set[tuple[str, str]] = {(w, "") for w in workflow_ids}
     try:
         async for found in client.list_workflows(f'{THREAD_ID.name} = "{thread_id}"'):
-            executions.add((found.id, found.run_id))
+            delivering = found.status == WorkflowExecutionStatus.RUNNING
+            if not (delivering and found.workflow_type == WEBHOOK_WORKFLOW):
+                executions.add((found.id, found.run_id))
     except RPCError:
         pass  # visibility unavailable: the ids above still go
     for workflow_id, run_id in sorted(executions):

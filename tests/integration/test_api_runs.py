@@ -338,6 +338,28 @@ async def test_webhook_is_posted_when_the_run_ends(api: str) -> None:
         assert posted["kwargs"]["webhook"] == url
 
 
+async def test_a_stateless_runs_webhook_arrives_though_its_thread_goes(api: str) -> None:
+    """``POST /runs/wait`` and ``/runs/stream`` delete their temporary thread when the run
+    ends (``on_completion`` defaults to ``delete``): its webhook is still delivered, every
+    time (the thread's erasure let the run's workflow close and start the delivery, and
+    leaves the delivery under way to finish)."""
+    async with webhook_receiver() as (url, received):
+        sdk = get_client(url=api)
+        waited = [
+            await sdk.runs.wait(None, "chain3", input={"steps": [str(i)]}, webhook=url)
+            for i in range(4)
+        ]
+        async for _ in sdk.runs.stream(None, "chain3", input={"steps": ["s"]}, webhook=url):
+            pass
+        for _ in range(400):
+            if len(received) >= 5:
+                break
+            await asyncio.sleep(0.05)
+    assert [w["steps"] for w in waited] == [[str(i), "a", "b", "c"] for i in range(4)]
+    assert sorted(p["values"]["steps"][0] for p in received) == ["0", "1", "2", "3", "s"]
+    assert {p["status"] for p in received} == {"success"}
+
+
 async def test_copy_a_thread_then_let_the_two_diverge(api: str) -> None:
     sdk = get_client(url=api)
     original = await sdk.threads.create(metadata={"owner": "ann"})
