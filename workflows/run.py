@@ -430,7 +430,8 @@ def _as_failure(err: Exception) -> ApplicationError:
     if isinstance(err, GraphRecursionError):
         return ApplicationError(str(err), type=ErrorType.RECURSION_LIMIT, non_retryable=True)
     # A router, reducer or the entrypoint raised in the workflow: fail the run, do not
-    # retry the workflow task forever.
+    # retry the workflow task forever. The type is the error's; the message its text (a
+    # client shows "type: message", as LangGraph Server's errors read).
     return ApplicationError(
-        f"{type(err).__name__}: {err}", type=type(err).__name__, non_retryable=True
+        str(err) or type(err).__name__, type=type(err).__name__, non_retryable=True
     )
