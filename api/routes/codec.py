@@ -17,7 +17,7 @@ import json
 from typing import Any
 
 from fastapi import APIRouter, HTTPException
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 from temporalio.api.common.v1 import Payload
 
 from tempograph.api.auth import authorize, require_operator
@@ -34,7 +34,10 @@ _JSON = b"json/plain"
 
 
 class PayloadsBody(BaseModel):
-    payloads: list[dict[str, Any]] = Field(default_factory=list)
+    """Temporal's codec request: ``payloads`` is required (a body without it is a 422,
+    not an empty answer)."""
+
+    payloads: list[dict[str, Any]]
 
 
 def _from_json(raw: dict[str, Any]) -> Payload:

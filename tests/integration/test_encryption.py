@@ -78,6 +78,8 @@ async def _decodes_in_the_ui(
         assert base64.b64decode(payload["metadata"]["encoding"]) == b"json/plain"
         shown = json.loads(base64.b64decode(payload["data"]))
         assert canary in json.dumps(shown)  # the node input state, as JSON
+        malformed = await http.post("/codec/decode", json={"nope": 1})
+        assert malformed.status_code == 422 and "payloads" in malformed.text
     # And as a person sees it: the UI's page of that event shows the node's input as JSON.
     description = await client.get_workflow_handle(workflow_id).describe()
     event = next(
