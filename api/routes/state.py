@@ -22,7 +22,7 @@ from tempograph.api.auth import authorize, tenant
 from tempograph.api.deps import State
 from tempograph.api.routes.threads import thread_uuid
 from tempograph.api.services.checks import allowed_thread
-from tempograph.api.services.runs import signal_cancel
+from tempograph.api.services.runs import signal_cancel, thread_graph
 from tempograph.api.snapshots import json_response, jsonable, snapshot_json
 from tempograph.api.state import AppState
 from tempograph.api.storage.threads import ThreadStore
@@ -83,14 +83,6 @@ async def _thread(
     return tid, await allowed_thread(state, tid, action)
 
 
-async def _graph(state: AppState, thread: dict[str, Any]) -> Any:
-    """The thread's graph reading and writing its checkpoints; None before it has one."""
-    graph = state.catalog.graphs.get(thread["metadata"].get("graph_id"))
-    if graph is None:
-        return None
-    return graph.copy({"checkpointer": await state.checkpoints()})
-
-
 def _checkpoint_id(value: Any) -> str | None:
     if value is None:
         return None
@@ -129,7 +121,7 @@ async def _state(
     namespace: str = "",
 ) -> Response:
     tid, thread = await _thread(state, thread_id)
-    graph = await _graph(state, thread)
+    graph = await thread_graph(state, thread)
     if graph is None:
         return json_response(dict(_EMPTY_STATE))
     # A subgraph's namespace: LangGraph finds the subgraph and reads its checkpoints (an
@@ -242,7 +234,7 @@ async def _give_back(state: AppState, tid: UUID, token: str, snapshot: Any) -> N
 @router.post("/{thread_id}/state")
 async def update_state(thread_id: str, body: StateUpdateBody, state: State) -> dict[str, Any]:
     tid, thread = await _thread(state, thread_id, "update")
-    graph = await _graph(state, thread)
+    graph = await thread_graph(state, thread)
     if graph is None:
         raise HTTPException(
             400,
@@ -294,7 +286,7 @@ async def _history(
     checkpoint_id: str | None = None,
 ) -> Response:
     tid, thread = await _thread(state, thread_id)
-    graph = await _graph(state, thread)
+    graph = await thread_graph(state, thread)
     if graph is None:
         return json_response([])
     history = [

@@ -348,6 +348,14 @@ async def release_vanished(state: AppState, workflow_id: str, reason: str) -> No
         await _start(state, next_run)
 
 
+async def thread_graph(state: AppState, thread: dict[str, Any]) -> Any:
+    """The thread's graph reading and writing its checkpoints; None before it has one."""
+    graph = state.catalog.graphs.get(thread["metadata"].get("graph_id"))
+    if graph is None:
+        return None
+    return graph.copy({"checkpointer": await state.checkpoints()})
+
+
 async def refresh_values(state: AppState, thread_id: UUID) -> None:
     """The thread's ``values`` from its newest checkpoint. A run's finish activity writes
     them; a run Temporal ended without it (terminated, timed out) wrote checkpoints up to
@@ -355,11 +363,10 @@ async def refresh_values(state: AppState, thread_id: UUID) -> None:
     before the next queued run starts, so nothing newer is overwritten."""
     pool = await state.database.pool()
     thread = await ThreadStore(pool).get(thread_id)
-    graph = state.catalog.graphs.get((thread or {}).get("metadata", {}).get("graph_id"))
+    graph = await thread_graph(state, thread) if thread is not None else None
     if graph is None:
         return
     try:
-        graph = graph.copy({"checkpointer": await state.checkpoints()})
         snapshot = await graph.aget_state({"configurable": {"thread_id": str(thread_id)}})
     except Exception:  # the run's end is recorded; the values stay as they were
         logger.exception("could not read thread %s's newest state", thread_id)
