@@ -120,6 +120,10 @@ class BuiltinAuth:
             )
             if on
         )
+        if key is not None or authorization:
+            # A credential of a kind this server does not take: say so, not "missing".
+            sent = "an x-api-key header" if key is not None else f"{scheme or 'an'} authorization"
+            raise Refused(401, f"Credentials not accepted here ({sent}): send {accepted}")
         raise Refused(401, f"Missing credentials: send {accepted}")
 
     async def _by_key(self, scope: dict[str, Any], key: str) -> Caller:

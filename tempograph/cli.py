@@ -128,15 +128,17 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a graph on the running stack")
     run.add_argument("graph")
     run.add_argument("--input", required=True, help="the graph input, as JSON")
-    run.add_argument("--thread", default=None, help="thread id (default: a new thread)")
+    run.add_argument(
+        "--thread", type=_thread_name, default=None, help="thread id (default: a new thread)"
+    )
     run.add_argument("--recursion-limit", type=int, default=None)
 
     resume = sub.add_parser("resume", help="answer the interrupt a thread is waiting at")
-    resume.add_argument("thread")
+    resume.add_argument("thread", type=_thread_name)
     resume.add_argument("--value", required=True, help="the answer, as JSON")
 
     state = sub.add_parser("state", help="a thread's current state, as JSON")
-    state.add_argument("thread")
+    state.add_argument("thread", type=_thread_name)
     state.add_argument("--history", action="store_true", help="include checkpoint history")
     keys = sub.add_parser("keys", help="built-in API keys (TEMPOGRAPH_AUTH=keys)")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
@@ -154,6 +156,13 @@ def build_parser() -> argparse.ArgumentParser:
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
     audit_sub.add_parser("verify", help="check the hash chain; exit 1 if it is broken")
     return parser
+
+
+def _thread_name(text: str) -> str:
+    """A thread's name or id: not blank (an empty --thread is a mistake, not a new thread)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("a thread name cannot be empty")
+    return text
 
 
 def _config_arg(args: argparse.Namespace) -> Path:

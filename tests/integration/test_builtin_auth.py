@@ -94,6 +94,9 @@ async def test_credentials_are_checked_and_refusals_say_why(api: str, keys: KeyS
         none = await http.post("/threads", json={})
         assert none.status_code == 401
         assert none.json()["detail"].startswith("Missing credentials")
+        basic = await http.post("/threads", json={}, headers={"authorization": "Basic dTpw"})
+        assert basic.status_code == 401
+        assert basic.json()["detail"].startswith("Credentials not accepted here (Basic")
         forged = await http.get("/info", headers={"x-api-key": "tg_0123_notasecret"})
         assert forged.status_code == 401
         assert forged.json() == {"detail": "Invalid or revoked API key"}
