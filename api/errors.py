@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException
 
 from tempograph.crypto import DecryptionError
 from tempograph.errors import ErrorCode, TempographError
@@ -121,7 +122,7 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
-                    raise _TooLarge
+                    raise _TooLarge(self.limit)
             return message
 
         try:
@@ -130,5 +131,9 @@ class BodyLimit:
             await too_large(scope, receive, send)
 
 
-class _TooLarge(Exception):
-    pass
+class _TooLarge(HTTPException):
+    """Raised from the body's stream; an HTTP error so that FastAPI, reading the body,
+    passes it on as a 413 instead of its generic 400 for a body it could not parse."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"Request body too large (limit: {limit} bytes)")

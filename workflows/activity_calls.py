@@ -171,6 +171,8 @@ async def run_activity(
     if persisted is not None:
         call.persist, rows_parts = persisted
         table.merge(rows_parts)
+    if saver is not None:
+        table.drop_stored(saver.stored_parts)
     info = workflow.info()
     execute = workflow.execute_local_activity if policy.local else workflow.execute_activity
     try:
@@ -187,16 +189,23 @@ async def run_activity(
         outbox.confirm(call.publish)
     if saver is not None:
         saver.confirm(call.persist)
+        # The codec stored what went out, and what came back was stored by the activity's.
+        saver.stored_parts.update(table.parts, result.parts.parts)
     source = table_source(result.parts)
     if result.consumed_null_resume and scratchpad is not None:
         scratchpad.get_null_resume(True)
     if result.writes and CONFIG_KEY_SEND in conf:
-        conf[CONFIG_KEY_SEND]([(ch, decode(v, source, SHARED)) for ch, v in result.writes])
+        conf[CONFIG_KEY_SEND](
+            [(ch, decode(v, source, SHARED, remember=False)) for ch, v in result.writes]
+        )
     if result.interrupts:
         raise GraphInterrupt(tuple(result.interrupts))
     if result.parent_command is not None:
         raise ParentCommand(result.parent_command)
-    return decode(result.output, source, SHARED) if result.output is not None else None
+    if result.output is None:
+        return None
+    # Not remembered: LangGraph's reducers may change these objects (give new messages ids).
+    return decode(result.output, source, SHARED, remember=False)
 
 
 def node_failure(name: str, err: ActivityError) -> NodeFailure:

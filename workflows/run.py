@@ -300,6 +300,7 @@ class RunWorkflow:
             execution=info.run_id,
             parts=table,
         )
+        table.drop_stored(self.saver.stored_parts)
         # A local activity: no extra workflow task. Writing the end again (a worker died
         # before the task completed) is harmless: rows and events are keyed.
         outcome: FinishOutcome = await workflow.execute_local_activity(
@@ -366,6 +367,7 @@ class RunWorkflow:
             execution=info.run_id,
             parts=table,
         )
+        table.drop_stored(self.saver.stored_parts)
         await workflow.execute_local_activity(
             FINISH_RUN_ACTIVITY,
             end,

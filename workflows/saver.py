@@ -93,7 +93,7 @@ class WorkflowSaver(BaseCheckpointSaver[str]):
         if start is not None:
             self._parts.merge(parts or PartTable())
             self._add(start)
-            self._stored_parts |= start.part_hashes()
+            self._stored_parts |= start.part_hashes() | set((parts or PartTable()).parts)
 
     # -- what the run adds, for activities to write ---------------------------------
 
@@ -123,6 +123,12 @@ class WorkflowSaver(BaseCheckpointSaver[str]):
         self._unsent.blobs = [r for r in self._unsent.blobs if id(r) not in written]
         self._unsent.writes = [r for r in self._unsent.writes if id(r) not in written]
         self._stored_parts |= batch.part_hashes()
+
+    @property
+    def stored_parts(self) -> set[bytes]:
+        """Parts known to be in the value store: they came in a record (its codec stored
+        them, or they were stored before) or went out in one an activity has answered."""
+        return self._stored_parts
 
     def drop_unsent(self) -> None:
         """Forget rows not written yet (a rolled-back segment's)."""

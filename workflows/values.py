@@ -10,7 +10,10 @@ whatever the state's size:
 * a list of at least :data:`LIST_MIN` items is cut into parts of :data:`CHUNK` items at
   fixed positions, so appending to a 1,000-message conversation makes one new part and
   leaves the other 31 as they were;
-* a string or bytes of at least :data:`LEAF_MIN` bytes is a part of its own;
+* a list item that serializes to :data:`LEAF_MIN` bytes or more (a big tool output, a
+  pasted document) is a part of its own, in a list of any length, and so are the items
+  of its chunk: a new message after it never copies it;
+* any other value that serializes to :data:`LEAF_MIN` bytes or more is a part of its own;
 * a dict is encoded key by key (three levels deep), so a state's long message list and its
   other keys are parts of their own;
 * anything else is serialized inline with LangGraph's serializer.
@@ -38,6 +41,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import ormsgpack
+from langgraph.checkpoint.serde.jsonplus import _msgpack_enc
 
 from tempograph.workflows.serde import serializer
 
@@ -86,6 +90,13 @@ class PartTable:
             known.needed = known.needed or needed
             if known.data is None:
                 known.data = data
+
+    def drop_stored(self, stored: set[bytes]) -> None:
+        """Leave out the bytes of parts already in the value store: the receiver's codec
+        fetches those it decodes, and a big part is not copied through workflow code."""
+        for part_hash, part in self.parts.items():
+            if part.data is not None and part_hash in stored:
+                part.data = None
 
     def merge(self, other: PartTable) -> None:
         for part_hash, part in other.parts.items():
@@ -177,7 +188,8 @@ class Memo:
         return part  # type: ignore[no-any-return]
 
     def put(self, items: Any, part: tuple[bytes, str, bytes]) -> None:
-        self._lru.put(self._key(items), (items, part), len(part[2]) * _OBJECT_WEIGHT)
+        # Weighed by the bytes it holds: the objects are the workflow's state's own.
+        self._lru.put(self._key(items), (items, part), len(part[2]))
 
 
 class DecodedCache:
@@ -242,6 +254,59 @@ def _part(value: Any, table: PartTable, memo: Memo | None, needed: bool) -> tupl
     return part_hash, kind
 
 
+def _array_header(n: int) -> bytes:
+    """msgpack's array header for ``n`` items (as ormsgpack writes it)."""
+    if n < 16:
+        return bytes([0x90 | n])
+    if n < 1 << 16:
+        return b"\xdc" + n.to_bytes(2, "big")
+    return b"\xdd" + n.to_bytes(4, "big")
+
+
+def _list(value: list[Any], table: PartTable, memo: Memo | None, needed: bool) -> EncodedValue:
+    """A list as chunks of :data:`CHUNK` items at fixed positions, a chunk holding a big
+    item as one part per item; a short list of small items inline, as one value.
+
+    Items are serialized one by one: a serialized list is its array header followed by
+    its items' bytes, so a chunk's part is the same bytes as the chunk serialized whole,
+    and each item's size is known without serializing anything twice."""
+    parts: list[tuple[bytes, str, bytes]] = []
+    # Chunks of small items not yet made parts: (chunk, its items' bytes, where in parts).
+    pending: list[tuple[list[Any], list[bytes], int]] = []
+    chunked = len(value) >= LIST_MIN
+    for start in range(0, len(value), CHUNK):
+        chunk = value[start : start + CHUNK]
+        found = memo.get(chunk) if memo is not None else None
+        if found is not None:
+            parts.append(found)
+            continue
+        ones = [memo.get([item]) if memo is not None else None for item in chunk]
+        datas = [b"" if one else _msgpack_enc(item) for one, item in zip(ones, chunk, strict=True)]
+        if not any(ones) and all(len(d) < LEAF_MIN for d in datas):
+            pending.append((chunk, datas, len(parts)))
+            continue
+        chunked = True
+        for item, one, data in zip(chunk, ones, datas, strict=True):
+            parts.append(one or _remember([item], data, memo))
+    if not chunked:
+        data = _array_header(len(value)) + b"".join(d for _, datas, _ in pending for d in datas)
+        return EncodedValue(INLINE, data=data, serde_kind="msgpack")
+    for chunk, datas, at in reversed(pending):
+        parts.insert(at, _remember(chunk, b"".join(datas), memo))
+    for part_hash, kind, data in parts:
+        table.add(part_hash, kind, data, needed)
+    return EncodedValue(CHUNKS, serde_kind="msgpack", parts=[p[0] for p in parts])
+
+
+def _remember(items: list[Any], body: bytes, memo: Memo | None) -> tuple[bytes, str, bytes]:
+    """The part of ``items`` (``body``: their bytes, without the array header)."""
+    data = _array_header(len(items)) + body
+    piece = (digest(data), "msgpack", data)
+    if memo is not None:
+        memo.put(items, piece)
+    return piece
+
+
 def encode(
     value: Any,
     table: PartTable,
@@ -256,11 +321,8 @@ def encode(
     docstring). ``needed``: whether the receiver of ``table`` decodes the parts.
     """
     use = caches().memo if memo else None
-    if isinstance(value, list) and len(value) >= LIST_MIN:
-        parts = [
-            _part(value[i : i + CHUNK], table, use, needed)[0] for i in range(0, len(value), CHUNK)
-        ]
-        return EncodedValue(CHUNKS, serde_kind="msgpack", parts=parts)
+    if isinstance(value, list) and value:
+        return _list(value, table, use, needed)
     if isinstance(value, str | bytes) and len(value) >= LEAF_MIN:
         part_hash, kind = _part(value, table, use, needed)
         return EncodedValue(BLOB, serde_kind=kind, parts=[part_hash])
@@ -277,7 +339,13 @@ def encode(
         if any(e.kind != INLINE for e in entries.values()):
             return EncodedValue(MAP, entries=entries)
     kind, data = _serialize(value)
-    return EncodedValue(INLINE, data=data, serde_kind=kind)
+    if len(data) < LEAF_MIN:
+        return EncodedValue(INLINE, data=data, serde_kind=kind)
+    # Not remembered by identity: an object other than a list item may change in place
+    # (a reducer that updates a dict), and a stale part would lose the change.
+    part_hash = digest(data)
+    table.add(part_hash, kind, data, needed)
+    return EncodedValue(BLOB, serde_kind=kind, parts=[part_hash])
 
 
 # -- decoding -------------------------------------------------------------------------
@@ -289,26 +357,34 @@ class MissingPart(LookupError):
     """A part's bytes are not available where the value is decoded."""
 
 
-def decode(encoded: EncodedValue, source: PartSource, partition: str = "") -> Any:
+def decode(
+    encoded: EncodedValue, source: PartSource, partition: str = "", *, remember: bool = True
+) -> Any:
     """The value ``encoded`` describes. ``source`` gives a part's bytes by hash;
-    ``partition`` keeps decoded objects of different consumers apart."""
+    ``partition`` keeps decoded objects of different consumers apart. ``remember``: keep
+    the decoded objects in the caches; not for values the caller may change in place
+    (a node's result, whose new messages LangGraph's reducer gives ids)."""
     if encoded.kind == INLINE:
         return serializer().loads_typed((encoded.serde_kind, encoded.data))
     if encoded.kind == CHUNKS:
         out: list[Any] = []
         for part_hash in encoded.parts:
-            out.extend(_decoded_part(part_hash, encoded.serde_kind, source, partition))
+            out.extend(_decoded_part(part_hash, encoded.serde_kind, source, partition, remember))
         return out
     if encoded.kind == BLOB:
-        return _decoded_part(encoded.parts[0], encoded.serde_kind, source, partition)
+        return _decoded_part(encoded.parts[0], encoded.serde_kind, source, partition, remember)
     if encoded.kind == MAP:
-        return {k: decode(v, source, partition) for k, v in encoded.entries.items()}
+        return {
+            k: decode(v, source, partition, remember=remember) for k, v in encoded.entries.items()
+        }
     if encoded.kind == EMPTY:
         raise ValueError("an empty channel has no value")
     raise ValueError(f"unknown encoded value kind {encoded.kind!r}")
 
 
-def _decoded_part(part_hash: bytes, kind: str, source: PartSource, partition: str) -> Any:
+def _decoded_part(
+    part_hash: bytes, kind: str, source: PartSource, partition: str, remember: bool
+) -> Any:
     cache = caches()
     found = cache.decoded.get(partition, part_hash)
     if found is None:
@@ -316,10 +392,11 @@ def _decoded_part(part_hash: bytes, kind: str, source: PartSource, partition: st
         if part.data is None:
             raise MissingPart(f"part {part_hash.hex()} has no bytes here")
         found = serializer().loads_typed((kind, part.data))
-        cache.decoded.put(partition, part_hash, found, len(part.data))
-        if partition == SHARED and isinstance(found, list | str | bytes):
-            # Encoding these very objects again (the state a run starts from) is free.
-            cache.memo.put(found, (part_hash, kind, part.data))
+        if remember:
+            cache.decoded.put(partition, part_hash, found, len(part.data))
+            if partition == SHARED and isinstance(found, list | str | bytes):
+                # Encoding these very objects again (the state a run starts from) is free.
+                cache.memo.put(found, (part_hash, kind, part.data))
     return list(found) if isinstance(found, list) else found
 
 

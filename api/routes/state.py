@@ -83,12 +83,21 @@ async def _thread(
     return tid, await allowed_thread(state, tid, action)
 
 
-def _checkpoint_id(value: Any) -> str | None:
+def _checkpoint_id(value: Any, field: str = "") -> str | None:
+    """A checkpoint id given as itself, as a checkpoint (``{"checkpoint_id": ...}``) or
+    as a config (``{"configurable": {"checkpoint_id": ...}}``). ``field``: a dict without
+    an id is refused, naming the field (a checkpoint may otherwise name only a namespace)."""
     if value is None:
         return None
     if isinstance(value, dict):
+        if isinstance(value.get("configurable"), dict):
+            value = value["configurable"]
         value = value.get("checkpoint_id")
         if value is None:
+            if field:
+                raise HTTPException(
+                    422, f"{field} must be a checkpoint id or a checkpoint with a checkpoint_id"
+                )
             return None
     text = str(value)
     try:
@@ -113,6 +122,12 @@ def _namespace(checkpoint: dict[str, Any] | None) -> str:
     return namespace
 
 
+def _found(snapshot: Any) -> bool:
+    """Whether ``aget_state`` found a checkpoint: for one it does not find, LangGraph
+    returns an empty snapshot that echoes the config it was asked for."""
+    return snapshot.created_at is not None
+
+
 async def _state(
     state: AppState,
     thread_id: str,
@@ -127,7 +142,7 @@ async def _state(
     # A subgraph's namespace: LangGraph finds the subgraph and reads its checkpoints (an
     # unknown one reads as empty, as in LangGraph).
     snapshot = await graph.aget_state(_config(tid, checkpoint_id, namespace), subgraphs=subgraphs)
-    if snapshot.config.get("configurable", {}).get("checkpoint_id") is None:
+    if not _found(snapshot):
         if checkpoint_id is not None:
             raise HTTPException(404, f"Thread {tid} has no checkpoint {checkpoint_id}")
         return json_response(dict(_EMPTY_STATE))
@@ -251,8 +266,7 @@ async def update_state(thread_id: str, body: StateUpdateBody, state: State) -> d
         latest = await graph.aget_state(_config(tid, None, namespace))
         head = latest.config["configurable"].get("checkpoint_id")
         if checkpoint_id is not None:
-            found = await graph.aget_state(config)
-            if found.config["configurable"].get("checkpoint_id") != checkpoint_id:
+            if not _found(await graph.aget_state(config)):
                 raise HTTPException(404, f"Thread {tid} has no checkpoint {checkpoint_id}")
         if namespace and head is None:
             raise HTTPException(404, f"Thread {tid} has no checkpoint in {namespace!r}")
@@ -313,7 +327,7 @@ async def history(
         state,
         thread_id,
         body.limit,
-        _checkpoint_id(body.before),
+        _checkpoint_id(body.before, "before"),
         body.metadata,
         _namespace(body.checkpoint),
         _checkpoint_id(body.checkpoint),

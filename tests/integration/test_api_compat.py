@@ -350,6 +350,35 @@ async def test_history_update_state_and_fork(api: str) -> None:
     assert snapshot.next == ()
     assert snapshot.values == {"steps": [*fork_steps, "manual", "c", "remote"]}
 
+    # A checkpoint the thread does not have is a 404 for reads and updates alike, and
+    # an update aimed at one writes nothing.
+    before_bad = await sdk.threads.get_state(tid)
+    nowhere = str(uuid.uuid4())
+    async with httpx.AsyncClient(base_url=api) as http:
+        for response in [
+            await http.get(f"/threads/{tid}/state/{nowhere}"),
+            await http.post(
+                f"/threads/{tid}/state/checkpoint", json={"checkpoint": {"checkpoint_id": nowhere}}
+            ),
+            await http.post(
+                f"/threads/{tid}/state", json={"values": {"steps": ["x"]}, "checkpoint_id": nowhere}
+            ),
+        ]:
+            assert response.status_code == 404, response.text
+            assert f"has no checkpoint {nowhere}" in response.json()["detail"]
+        assert await sdk.threads.get_state(tid) == before_bad
+        # `before` as an id, a checkpoint or a config names the same page; junk is refused.
+        before_id = history[4]["checkpoint"]["checkpoint_id"]
+        for before in [
+            before_id,
+            {"checkpoint_id": before_id},
+            {"configurable": {"checkpoint_id": before_id}},
+        ]:
+            page = await http.post(f"/threads/{tid}/history", json={"limit": 3, "before": before})
+            assert page.json() == history[5:8], before
+        junk = await http.post(f"/threads/{tid}/history", json={"before": {"id": before_id}})
+        assert junk.status_code == 422 and "before" in junk.json()["detail"]
+
 
 async def test_background_join_and_rejoin_a_dropped_stream(api: str, gates: Gates) -> None:
     sdk = get_client(url=api)

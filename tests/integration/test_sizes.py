@@ -3,8 +3,10 @@ that does not grow with the state (values travel as claim checks, see temporal/c
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+import asyncpg
 import pytest
 from langgraph_sdk import get_client
 from temporalio.api.enums.v1 import EventType
@@ -97,6 +99,56 @@ async def test_a_ten_megabyte_value_flows_through_a_run(
     assert largest <= INLINE_LIMIT + 512
     assert total < 100_000
     assert big_input["size"] == 10 * 1024 * 1024
+
+
+async def table_bytes(postgres_url: str) -> dict[str, int]:
+    """Bytes in each table that grows with a thread's state."""
+    conn = await asyncpg.connect(postgres_url)
+    try:
+        return {
+            table: await conn.fetchval(
+                f"SELECT coalesce(sum(pg_column_size(t.*)), 0) FROM {table} t"
+            )
+            for table in (
+                "tempograph_values",
+                "checkpoint_blobs",
+                "checkpoint_writes",
+                "run_events",
+            )
+        }
+    finally:
+        await conn.close()
+
+
+async def test_a_big_message_in_a_chat_is_stored_once(
+    dev_server: DevServer, client: Client, postgres_url: str, graphs: dict[str, Any]
+) -> None:
+    """A 30 MB message (a pasted document) in a short chat: the run that brings it
+    completes, and later runs on the thread add their own messages, not copies of it."""
+    big = {"type": "human", "content": "p" * (30 * 1024 * 1024), "id": "pasted"}
+    async with api_stack(dev_server, client, postgres_url, graphs) as http:
+        sdk = get_client(url=str(http.base_url))
+        tid = (await sdk.threads.create())["thread_id"]
+        started = time.monotonic()
+        first = await sdk.runs.wait(tid, "chat", input={"messages": [big]})
+        print(f"the run with a 30 MB message took {time.monotonic() - started:.1f} s")
+        before = await table_bytes(postgres_url)
+        for turn in range(3):
+            started = time.monotonic()
+            question = {"type": "human", "content": f"question {turn}", "id": f"q{turn}"}
+            await sdk.runs.wait(tid, "chat", input={"messages": [question]})
+            print(f"a later run took {time.monotonic() - started:.2f} s")
+        after = await table_bytes(postgres_url)
+        runs = await sdk.runs.list(tid)
+        state = await sdk.threads.get_state(tid)
+
+    assert len(first["messages"]) == 4
+    assert [r["status"] for r in runs] == ["success"] * 4
+    assert len(state["values"]["messages"]) == 16
+    assert state["values"]["messages"][0]["content"] == big["content"]
+    grown = {table: after[table] - before[table] for table in after}
+    print(f"bytes added by three later runs: {grown}")
+    assert sum(grown.values()) < 1024 * 1024, grown
 
 
 async def test_a_twenty_node_runs_history_grows_a_few_kb_per_node_whatever_the_state(

@@ -144,3 +144,49 @@ def test_our_records_are_written_exactly_as_langgraph_writes_them() -> None:
 
     call = node_call({"messages": conversation(70), "n": 1})
     assert dumps(call) == serializer().dumps_typed(call)
+
+
+def test_a_short_list_of_small_items_is_the_serializer_own_bytes() -> None:
+    from tempograph.workflows.serde import serializer
+
+    items: list[Any] = [None, 1, "a", b"b", 2.5, {"k": [1]}, HumanMessage("hi", id="1")]
+    for n in range(1, 64):
+        value = [items[i % len(items)] for i in range(n)]
+        table = PartTable()
+        encoded = encode(value, table)
+        assert encoded.kind == INLINE and not table.parts
+        assert (encoded.serde_kind, encoded.data) == serializer().dumps_typed(value)
+
+
+@pytest.mark.parametrize("memo", [False, True])
+def test_a_big_message_in_a_short_conversation_is_stored_once(memo: bool) -> None:
+    big = AIMessage(content="t" * 2_000_000, id="tool-output")
+    messages = [HumanMessage("q", id="q"), big, AIMessage("a", id="a")]
+    first_table = PartTable()
+    first = encode({"messages": messages}, first_table, memo=memo)
+    assert first.entries["messages"].kind == CHUNKS
+    # Each item of the big item's chunk is a part; the big one is one part of its own.
+    assert sorted(len(p.data or b"") for p in first_table.parts.values())[-1] > 2_000_000
+    later = [*messages, HumanMessage("q2", id="q2")]
+    table = PartTable()
+    second = encode({"messages": later}, table, memo=memo)
+    new = set(second.entries["messages"].parts) - set(first.entries["messages"].parts)
+    assert len(new) == 1 and len(table.parts[new.pop()].data or b"") < 1000
+    assert decode(second, table_source(table), SHARED) == {"messages": later}
+
+
+def test_a_big_item_in_a_long_list_splits_only_its_chunk() -> None:
+    messages = conversation(100)
+    messages[40] = AIMessage(content="t" * 100_000, id="big")
+    table = PartTable()
+    encoded = encode(messages, table)
+    # Chunks 0 and 2 whole, chunk 1 item by item, the last chunk whole.
+    assert len(encoded.parts) == 1 + 32 + 1 + 1
+    assert decode(encoded, table_source(table), SHARED) == messages
+
+
+def test_any_big_value_is_a_part() -> None:
+    table = PartTable()
+    encoded = encode({"task": Send("n", {"doc": "d" * 20_000})}, table)
+    assert encoded.kind == MAP and encoded.entries["task"].kind == BLOB
+    assert decode(encoded, table_source(table), SHARED)["task"].arg == {"doc": "d" * 20_000}
