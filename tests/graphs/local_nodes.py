@@ -15,6 +15,7 @@ LOCAL = {"tempograph": {"local": True, "retry": {"initial_interval": 0.05}}}
 class State(TypedDict, total=False):
     ledger: str
     n: int
+    doc: str
     path: Annotated[list[str], operator.add]
 
 
@@ -33,7 +34,8 @@ def flaky(state: State) -> dict[str, Any]:
 
 
 async def finish(state: State) -> dict[str, Any]:
-    return {"path": [f"n={state['n']}"]}
+    doc = f" doc={len(state['doc'])}" if "doc" in state else ""
+    return {"path": [f"n={state['n']}{doc}"]}
 
 
 builder = StateGraph(State)

@@ -48,6 +48,28 @@ async def test_local_nodes_match_in_process_and_retry(
     assert len(markers) == 4
 
 
+async def test_local_nodes_read_a_stored_value_on_a_later_run(
+    stack_for: Any, tmp_path: Path
+) -> None:
+    """A value the thread holds already reaches a local node by reference: its worker's
+    codec fetches the bytes the workflow leaves out."""
+    durable = load_test_graph("local_nodes", "local_nodes.py:graph")
+    ledger = tmp_path / "ledger.txt"
+    ledger.write_text("flaky\n")  # no failing attempt: this test is about the value
+    doc = "d" * 100_000
+    async with stack_for({"local_nodes": durable}) as stack:
+        thread = stack.new_thread()
+        paths = []
+        for n, extra in ((1, {"doc": doc}), (2, {})):
+            ticket = await stack.threads.submit(
+                thread, "local_nodes", {"ledger": str(ledger), "n": n, **extra}
+            )
+            outcome = await stack.threads.wait(thread, ticket.run_id)
+            assert outcome.status == "success", outcome.error
+            paths.append(outcome.values["path"][-1])
+    assert paths == ["n=3 doc=100000", "n=5 doc=100000"]
+
+
 @pytest.mark.parametrize("extra", [{"task_queue": "gpu"}, {"heartbeat_timeout": 5}])
 def test_local_nodes_take_no_queue_or_heartbeat(extra: dict[str, object]) -> None:
     with pytest.raises(ConfigError, match="local node"):
