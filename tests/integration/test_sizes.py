@@ -114,6 +114,7 @@ async def table_bytes(postgres_url: str) -> dict[str, int]:
                 "checkpoint_blobs",
                 "checkpoint_writes",
                 "run_events",
+                "runs",
             )
         }
     finally:
