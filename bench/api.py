@@ -29,8 +29,9 @@ Measured with the official ``langgraph_sdk`` async client:
     threads.create + runs.wait of chain3 for D seconds; runs completed in the window
     per second, errors, and the latency under that load;
   * sizes (``--sizes``): runs.wait of ``chat`` (three nodes, each appending a ~500
-    character message) on a thread holding 10 messages and on one holding 1,000, each
-    sample on a fresh thread seeded untimed; the ratio of the two medians;
+    character message) on a thread holding 10 messages, on one holding 1,000, and on
+    one of 10 messages the first of which is 10 MB (a pasted document), each sample on a
+    fresh thread seeded untimed; the ratios of the medians to the 10-message one;
   * endings (``--endings``, Tempograph): a ``slow`` run terminated, and one cancelled,
     from Temporal (as the UI's buttons do); seconds until the API shows the run's end;
   * where a run's time goes (Tempograph and the floor): K sequential runs' Temporal
@@ -205,10 +206,14 @@ class Server:
         result = await sdk.runs.wait(thread["thread_id"], "chain3", input=CHAIN_INPUT)
         checked(result, CHAIN_OUTPUT, "runs.wait chain3")
 
-    async def chat_on(self, held: int) -> float:
-        """Seconds of one runs.wait of chat on a fresh thread holding ``held`` messages."""
+    async def chat_on(self, held: int, big: int = 0) -> float:
+        """Seconds of one runs.wait of chat on a fresh thread holding ``held`` messages,
+        the first of ``big`` characters when ``big`` is set (a pasted document)."""
         tid = (await self.sdk.threads.create())["thread_id"]
-        seeded = await self.sdk.runs.wait(tid, "chat", input={"messages": messages(held - 3)})
+        seed = messages(held - 3)
+        if big:
+            seed[0]["content"] = "p" * big
+        seeded = await self.sdk.runs.wait(tid, "chat", input={"messages": seed})
         if len(seeded.get("messages", [])) != held:  # type: ignore[union-attr]
             raise BenchError(f"chat seed: expected {held} messages")
         start = time.perf_counter()
@@ -382,17 +387,18 @@ async def throughput(subject: Subject, clients: int, duration: float) -> Through
 
 # --- sizes, endings, where the time goes, memory -------------------------------------------
 
-SIZES = (10, 1000)
+# (sample key, messages held, characters of the first message (0: like the others))
+SIZES = (("chat10", 10, 0), ("chat1000", 1000, 0), ("chat10big", 10, 10 * 1024 * 1024))
 
 
 async def sizes(servers: list[Server], rounds: int) -> dict[str, Samples]:
     results = {s.label: Samples() for s in servers}
     for i in range(rounds + 1):  # the first round warms up
-        for held in SIZES if i % 2 == 0 else SIZES[::-1]:
+        for key, held, big in SIZES if i % 2 == 0 else SIZES[::-1]:
             for server in servers if i % 2 == 0 else servers[::-1]:
-                seconds = await server.chat_on(held)
+                seconds = await server.chat_on(held, big)
                 if i:
-                    results[server.label].add(f"chat{held}", seconds)
+                    results[server.label].add(key, seconds)
     return results
 
 
@@ -706,14 +712,18 @@ def throughput_rows(through: dict[str, Throughput], clients: int, duration: floa
 
 
 def size_rows(samples: dict[str, Samples]) -> list[Row]:
-    rows = sample_rows(
-        samples, {f"chat{n}": f"runs.wait chat, {n:,}-message thread" for n in SIZES}
-    )
-    ratio = {
-        label: statistics.median(s.times["chat1000"]) / statistics.median(s.times["chat10"])
-        for label, s in samples.items()
+    names = {
+        "chat10": "runs.wait chat, 10-message thread",
+        "chat1000": "runs.wait chat, 1,000-message thread",
+        "chat10big": "runs.wait chat, 10-message thread, one message of 10 MB",
     }
-    rows.append(Row("  1,000-message / 10-message (medians)", ratio, digits=2))
+    rows = sample_rows(samples, names)
+    for key, label in (("chat1000", "1,000-message"), ("chat10big", "10 MB message")):
+        ratio = {
+            name: statistics.median(s.times[key]) / statistics.median(s.times["chat10"])
+            for name, s in samples.items()
+        }
+        rows.append(Row(f"  {label} / 10-message (medians)", ratio, digits=2))
     return rows
 
 
@@ -763,7 +773,7 @@ async def measure(args: argparse.Namespace, subjects: list[Subject], stack: Star
                 say(f"  {label} error: {message}")
         rows += throughput_rows(through, args.clients, args.duration)
     if args.sizes:
-        say(f"sizes: {args.size_samples} rounds of chat on 10 and 1,000 messages")
+        say(f"sizes: {args.size_samples} rounds of chat on 10, 1,000 and a 10 MB message")
         rows += size_rows(await sizes(servers, args.size_samples))
     notes: list[str] = []
     temporal = await Client.connect(args.temporal) if args.temporal else None
@@ -910,7 +920,7 @@ def parse_args() -> argparse.Namespace:
         default=1,
         help="split each subject's throughput seconds into this many alternating rounds",
     )
-    parser.add_argument("--sizes", action="store_true", help="chat on 10 vs 1,000 messages")
+    parser.add_argument("--sizes", action="store_true", help="chat: 10, 1,000, 10 MB")
     parser.add_argument("--size-samples", type=int, default=15, help="rounds of --sizes")
     parser.add_argument("--endings", action="store_true", help="terminate/cancel -> API")
     parser.add_argument("--ending-samples", type=int, default=3, help="rounds of --endings")
