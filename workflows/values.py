@@ -23,20 +23,14 @@ the payload converter moves them out of the record and the codec stores them, so
 history holds hashes only.
 
 Serializing the same unchanged items again would cost the whole state at every step,
-so :class:`Memo` remembers, by object identity, the part each chunk of items became
-(workflow code only: LangGraph's reducers make new lists of the same item objects and
-never change an item in place; node code may, so activities do not use it). Decoded
-parts are cached by hash (:class:`DecodedCache`), in a partition per consumer so an
-object handed to one thread's node is never handed to another's. Both are bounded;
-neither changes a result, only what it costs, so replay stays deterministic.
+so workflow code remembers the parts it made from unchanged objects, and decoded parts
+are cached (:mod:`tempograph.workflows.value_caches`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +38,13 @@ import ormsgpack
 from langgraph.checkpoint.serde.jsonplus import _msgpack_enc
 
 from tempograph.workflows.serde import serializer
+from tempograph.workflows.value_caches import (
+    DecodedCache,
+    Memo,
+    ValueCaches,
+    caches,
+    configure,
+)
 
 LIST_MIN = 64
 CHUNK = 32
@@ -123,114 +124,6 @@ class EncodedValue:
     def size(self) -> int:
         """Bytes described inline (parts not counted)."""
         return len(self.data) + sum(e.size() for e in self.entries.values())
-
-
-class _LRU:
-    """A thread-safe LRU bounded by the sum of its entries' weights."""
-
-    def __init__(self, budget: int) -> None:
-        self.budget = budget
-        self.used = 0
-        self._items: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: Hashable) -> Any:
-        with self._lock:
-            found = self._items.get(key)
-            if found is None:
-                return None
-            self._items.move_to_end(key)
-            return found[0]
-
-    def put(self, key: Hashable, value: Any, weight: int) -> None:
-        if weight > self.budget:
-            return
-        with self._lock:
-            old = self._items.pop(key, None)
-            if old is not None:
-                self.used -= old[1]
-            self._items[key] = (value, weight)
-            self.used += weight
-            while self.used > self.budget and self._items:
-                _, (_, dropped) = self._items.popitem(last=False)
-                self.used -= dropped
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-            self.used = 0
-
-
-# Decoded objects take a few times their serialized size in memory.
-_OBJECT_WEIGHT = 3
-
-
-class Memo:
-    """The part a run of items (or a big string) became, by the items' identity.
-
-    Entries hold the items, so their ids cannot be reused while remembered."""
-
-    def __init__(self, budget: int) -> None:
-        self._lru = _LRU(budget)
-
-    @staticmethod
-    def _key(items: Any) -> Hashable:
-        if isinstance(items, list):
-            return ("l", *map(id, items))
-        return ("v", id(items))
-
-    def get(self, items: Any) -> tuple[bytes, str, bytes] | None:
-        found = self._lru.get(self._key(items))
-        if found is None:
-            return None
-        # The entry holds the objects it was made from, so equal ids mean the same objects.
-        _, part = found
-        return part  # type: ignore[no-any-return]
-
-    def put(self, items: Any, part: tuple[bytes, str, bytes]) -> None:
-        # Weighed by the bytes it holds: the objects are the workflow's state's own.
-        self._lru.put(self._key(items), (items, part), len(part[2]))
-
-
-class DecodedCache:
-    """Decoded parts by (partition, hash). Lists come back as new lists of the cached
-    items, so a caller that appends to one never changes the cache."""
-
-    def __init__(self, budget: int) -> None:
-        self._lru = _LRU(budget)
-
-    def get(self, partition: str, part_hash: bytes) -> Any:
-        return self._lru.get((partition, part_hash))
-
-    def put(self, partition: str, part_hash: bytes, value: Any, size: int) -> None:
-        self._lru.put((partition, part_hash), value, size * _OBJECT_WEIGHT)
-
-
-@dataclass
-class ValueCaches:
-    """The process's memo and decoded-part cache (see the module docstring)."""
-
-    memo: Memo
-    decoded: DecodedCache
-
-    @classmethod
-    def with_budget(cls, total_bytes: int) -> ValueCaches:
-        return cls(Memo(total_bytes // 2), DecodedCache(total_bytes // 2))
-
-
-class _Process:
-    # Process-wide so every workflow and activity on a worker shares them; set once by
-    # configure() when the worker starts. Caching never changes a result.
-    caches = ValueCaches.with_budget(64 * 1024 * 1024)
-
-
-def configure(total_bytes: int) -> None:
-    """Size the process's caches (``TEMPOGRAPH_CACHE_MB``)."""
-    _Process.caches = ValueCaches.with_budget(total_bytes)
-
-
-def caches() -> ValueCaches:
-    return _Process.caches
 
 
 # -- encoding -------------------------------------------------------------------------
