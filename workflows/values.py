@@ -170,8 +170,9 @@ def _list(value: list[Any], table: PartTable, memo: Memo | None, needed: bool) -
     for start in range(0, len(value), CHUNK):
         chunk = value[start : start + CHUNK]
         found = memo.get(chunk) if memo is not None else None
-        if found is not None:
+        if found is not None:  # a part already: the list is parts, however short
             parts.append(found)
+            chunked = True
             continue
         ones = [memo.get([item]) if memo is not None else None for item in chunk]
         datas = [b"" if one else _msgpack_enc(item) for one, item in zip(ones, chunk, strict=True)]

@@ -3,17 +3,20 @@
 ``chat``: each node appends one message (``SIZE_CHARS`` characters, default 500) to a
 ``MessagesState`` conversation. ``chain20``: twenty nodes in a row, each appending a short
 message. ``document``: a node that returns a document of ``DOC_BYTES`` (default 10 MB).
-``too_big``: a node that returns one value past the store's cap.
+``too_big``: a node that returns one value past the store's cap. ``ask_first``: a graph
+that stops at ``interrupt()`` in its first node.
 """
 
 from __future__ import annotations
 
+import operator
 import os
 from typing import Annotated, TypedDict
 
 from langchain_core.messages import AIMessage
 from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.graph.message import add_messages
+from langgraph.types import interrupt
 
 
 def _chars() -> int:
@@ -81,3 +84,25 @@ too_big_builder.add_node("measure", measure)
 too_big_builder.add_edge(START, "overflow")
 too_big_builder.add_edge("overflow", "measure")
 too_big = too_big_builder.compile()
+
+
+class NotesState(TypedDict, total=False):
+    notes: Annotated[list[str], operator.add]
+    answer: str
+
+
+def ask(state: NotesState) -> dict:
+    """Stops for an answer first thing, with whatever the input put in ``notes``."""
+    return {"answer": interrupt({"notes": len(state.get("notes", []))})}
+
+
+def note(state: NotesState) -> dict:
+    return {"notes": [f"answered {state['answer']}"]}
+
+
+ask_builder = StateGraph(NotesState)
+ask_builder.add_node("ask", ask)
+ask_builder.add_node("note", note)
+ask_builder.add_edge(START, "ask")
+ask_builder.add_edge("ask", "note")
+ask_first = ask_builder.compile()

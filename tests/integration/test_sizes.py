@@ -36,7 +36,7 @@ def conversation(count: int, chars: int = 500) -> list[dict[str, Any]]:
 def graphs() -> dict[str, Any]:
     return {
         name: load_test_graph(name, f"size_graphs.py:{name}")
-        for name in ("chat", "chain20", "document", "too_big")
+        for name in ("chat", "chain20", "document", "too_big", "ask_first")
     }
 
 
@@ -150,6 +150,35 @@ async def test_a_big_message_in_a_chat_is_stored_once(
     grown = {table: after[table] - before[table] for table in after}
     print(f"bytes added by three later runs: {grown}")
     assert sum(grown.values()) < 1024 * 1024, grown
+
+
+async def test_every_checkpoint_reads_back_past_64_messages_and_with_big_items(
+    dev_server: DevServer, client: Client, postgres_url: str, graphs: dict[str, Any]
+) -> None:
+    """Where a list's encoding changes (past 64 items, an item of 16 KiB or more), every
+    checkpoint of the thread, its pending writes included, still reads back; and a run
+    that stops at interrupt() in its first node with a big item resumes."""
+    async with api_stack(dev_server, client, postgres_url, graphs) as http:
+        sdk = get_client(url=str(http.base_url))
+        tid = (await sdk.threads.create())["thread_id"]
+        await sdk.runs.wait(tid, "chat", input={"messages": conversation(58)})
+        for turn in range(3):  # 61 messages, then 65, 69, 73
+            question = {"type": "human", "content": f"question {turn}", "id": f"q{turn}"}
+            await sdk.runs.wait(tid, "chat", input={"messages": [question]})
+        history = await sdk.threads.get_history(tid, limit=100)
+        for entry in history:
+            at = await sdk.threads.get_state(tid, checkpoint_id=entry["checkpoint_id"])
+            assert at["values"] == entry["values"]
+        assert len(history) == 20 and len(history[0]["values"]["messages"]) == 73
+
+        asking = (await sdk.threads.create())["thread_id"]
+        big_note = "G" * 17_408
+        stopped = await sdk.runs.wait(asking, "ask_first", input={"notes": [big_note]})
+        assert stopped["__interrupt__"][0]["value"] == {"notes": 1}, stopped
+        assert (await sdk.threads.get_state(asking))["next"] == ["ask"]
+        done = await sdk.runs.wait(asking, "ask_first", command={"resume": "yes"})
+        assert done["notes"] == [big_note, "answered yes"]
+        assert len(await sdk.threads.get_history(asking, limit=10)) == 4
 
 
 async def test_a_twenty_node_runs_history_grows_a_few_kb_per_node_whatever_the_state(

@@ -190,3 +190,17 @@ def test_any_big_value_is_a_part() -> None:
     encoded = encode({"task": Send("n", {"doc": "d" * 20_000})}, table)
     assert encoded.kind == MAP and encoded.entries["task"].kind == BLOB
     assert decode(encoded, table_source(table), SHARED)["task"].arg == {"doc": "d" * 20_000}
+
+
+def test_remembered_items_round_trip_in_lists_of_any_length() -> None:
+    """The memo knows items and chunks by identity; a short list made of remembered ones
+    (a pending write of the message that ended a 65-message list, a one-item list of a
+    big message) is parts, never an inline value missing them."""
+    messages = conversation(65)
+    big = AIMessage(content="t" * 20_000, id="big")
+    encode(messages, PartTable(), memo=True)
+    encode([big, *messages[:3]], PartTable(), memo=True)
+    for value in ([messages[64]], messages[:40], [big], [big, messages[0]], messages[32:64]):
+        table = PartTable()
+        encoded = encode(value, table, memo=True)
+        assert decode(unpack(pack(encoded)), table_source(table), "t") == value
