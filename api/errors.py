@@ -89,6 +89,19 @@ def install(app: FastAPI) -> None:
             status_code=500,
         )
 
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # A defect of ours: JSON as every other error (not Starlette's plain text); the
+        # traceback goes to the server's log, not to the caller.
+        return JSONResponse(
+            {
+                "detail": f"Internal server error ({type(exc).__name__}); the server's log"
+                " has the details",
+                "code": "internal",
+            },
+            status_code=500,
+        )
+
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
