@@ -321,7 +321,7 @@ async def _queued_for_waiting(
     await conn.execute(
         "UPDATE runs SET workflow_id = $2 WHERE run_id = $1", record["run_id"], workflow_id
     )
-    return FinishOutcome(resume=ResumeRequest(value=command.resume, stream=request.stream))
+    return FinishOutcome(resume=ResumeRequest.of(command, request.stream))
 
 
 async def finalize_closed(

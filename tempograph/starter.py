@@ -48,8 +48,6 @@ def command_from(body: dict[str, Any] | None) -> Command[Any] | None:
     """A stored ``command`` ({resume, update, goto}) as LangGraph's ``Command``."""
     if not body:
         return None
-    if body.get("resume") is not None:
-        return Command(resume=body["resume"])
     goto = body.get("goto")
     targets = goto if isinstance(goto, list) else ([goto] if goto is not None else [])
     sends: list[Any] = [
@@ -58,6 +56,8 @@ def command_from(body: dict[str, Any] | None) -> Command[Any] | None:
     update: Any = body.get("update")
     if isinstance(update, list):
         update = [tuple(pair) for pair in update]
+    if body.get("resume") is not None:
+        return Command(resume=body["resume"], update=update, goto=sends)
     if update is None and not sends:
         return None
     return Command(update=update, goto=sends)

@@ -94,13 +94,14 @@ class Threads:
         run = response.json()
         return Run(run["run_id"], tid, run["workflow_id"])
 
-    async def resume(self, thread: str, value: Any) -> Run:
+    async def resume(self, thread: str, value: Any, update: Any = None) -> Run:
         tid = thread_uuid(thread)
         found = await self.http.get(f"/threads/{tid}")
         _raise_for(found)
         graph_id = found.json()["metadata"].get("graph_id") or "unknown"
         response = await self.http.post(
-            f"/threads/{tid}/runs", json={"assistant_id": graph_id, "command": {"resume": value}}
+            f"/threads/{tid}/runs",
+            json={"assistant_id": graph_id, "command": {"resume": value, "update": update}},
         )
         _raise_for(response)
         run = response.json()

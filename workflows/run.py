@@ -196,7 +196,11 @@ class RunWorkflow:
             self.saver.run_id = self._segment
             self.outbox.begin(answer.stream)
             # A breakpoint is continued with no input; an interrupt() gets the answer.
-            payload = Command(resume=answer.value) if state.interrupts else None
+            payload = (
+                Command(resume=answer.value, update=answer.update, goto=answer.goto)
+                if state.interrupts
+                else None
+            )
             breakpoints = {}
             config = _latest(config, run_id=self._segment)
             self._interrupts = []

@@ -236,6 +236,16 @@ class ResumeRequest:
 
     value: Any
     stream: StreamSpec | None = None
+    # Given with the answer, as LangGraph's Command(resume=..., update=..., goto=...).
+    update: Any = None
+    goto: list[Any] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, command: Any, stream: StreamSpec | None) -> ResumeRequest:
+        """The answer a LangGraph ``Command`` with ``resume`` gives, update and goto too."""
+        goto = command.goto
+        targets = list(goto) if isinstance(goto, list | tuple) else [goto]
+        return cls(command.resume, stream, command.update, targets)
 
 
 @dataclass

@@ -83,9 +83,6 @@ def check_body(body: RunCreate) -> None:
             raise HTTPException(422, f"config.{key} must be an object")
     if body.config.get("configurable") and body.context:
         raise HTTPException(400, "Cannot specify both configurable and context; use context")
-    if body.command is not None and body.command.resume is not None:
-        if body.command.update is not None or body.command.goto:
-            raise HTTPException(422, "command.resume cannot be combined with update or goto")
 
 
 def check_carriable(body: RunCreate, config: dict[str, Any], context: Any) -> None:

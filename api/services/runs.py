@@ -306,7 +306,9 @@ async def _start(state: AppState, run: dict[str, Any], request: RunRequest | Non
 async def _resume(state: AppState, admission: Admission, new: NewRun) -> None:
     holder = admission.resume_holder
     assert holder is not None
-    request = ResumeRequest(value=new.kwargs["command"]["resume"], stream=new.request.stream)
+    command = command_from(new.kwargs["command"])
+    assert command is not None and command.resume is not None
+    request = ResumeRequest.of(command, new.request.stream)
     handle = state.temporal.get_workflow_handle(holder)
     try:
         await handle.execute_update(RESUME, request)

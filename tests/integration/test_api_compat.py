@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.pregel.remote import RemoteGraph
 from langgraph.types import Command
 from langgraph_sdk import get_client, get_sync_client
@@ -25,6 +26,7 @@ from langgraph_sdk.errors import ConflictError
 from temporalio.client import Client
 
 from tempograph.temporal.devserver import DevServer
+from tempograph.workflows.jsonable import to_jsonable
 from tests.conftest import load_test_graph
 from tests.graphs.agent_tools import graph as agent_graph
 from tests.graphs.api_graphs import say_functional, say_graph
@@ -270,6 +272,25 @@ async def test_interrupt_and_resume_with_sdk_and_remote_graph(api: str) -> None:
     assert (await remote.aget_state(config)).next == ()
     thread = await sdk.threads.get(config["configurable"]["thread_id"])
     assert thread["status"] == "idle" and thread["metadata"]["graph_id"] == "approval"
+
+    # An answer with an update (and a goto), as LangGraph takes Command(resume, update).
+    original = load_test_graph("approval", "approval.py:graph").original.copy(
+        {"checkpointer": InMemorySaver()}
+    )
+    local: Any = {"configurable": {"thread_id": "local"}}
+    await original.ainvoke({"request": "z", "log": []}, local)
+    answer = Command(resume={"approved": True}, update={"log": ["amended"]})
+    expected = await original.ainvoke(answer, local)
+    tid = (await sdk.threads.create())["thread_id"]
+    await sdk.runs.wait(tid, "approval", input={"request": "z", "log": []})
+    got = await sdk.runs.wait(
+        tid, "approval", command={"resume": {"approved": True}, "update": {"log": ["amended"]}}
+    )
+    assert "amended" in got["log"]
+    for out in (expected_json := to_jsonable(expected), got):
+        for asked in out["__interrupt__"]:
+            asked.pop("id")  # made from the thread's id
+    assert expected_json == got
 
 
 async def test_history_update_state_and_fork(api: str) -> None:

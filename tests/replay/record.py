@@ -49,7 +49,9 @@ async def record(threads: Threads, scenario: Scenario, tmp: str) -> str:
         )
         outcome = await threads.wait(scenario.thread_id, run.run_id)
     for answer in scenario.answers:
-        resumed = await threads.resume(scenario.thread_id, answer(outcome.interrupts))
+        resumed = await threads.resume(
+            scenario.thread_id, answer(outcome.interrupts), scenario.resume_update
+        )
         outcome = await threads.wait(scenario.thread_id, resumed.run_id)
     print(f"{scenario.name}: {outcome.status} {str(outcome.values)[:80]} {outcome.error or ''}")
     return thread_uuid(scenario.thread_id)

@@ -63,6 +63,8 @@ class Scenario:
     env: dict[str, str] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
     runs: int = 1
+    # Sent with each answer, as Command(resume=..., update=...).
+    resume_update: Any = None
 
 
 def _by_id(value: Any) -> Callable[[list[Any]], Any]:
@@ -93,6 +95,14 @@ SCENARIOS = [
         "approval",
         {"request": "buy"},
         [_by_id({"approved": True}), _by_id("ann"), _by_id("looks good")],
+    ),
+    Scenario(
+        "approval_amended",
+        "replay-approval-amended",
+        "approval",
+        {"request": "fix"},
+        [_by_id({"approved": False})],
+        resume_update={"log": ["amended"]},
     ),
     Scenario(
         "fanout",
