@@ -36,6 +36,8 @@ NOTES = {
     " `stream_modes`); `state_update` mode: heartbeats only (no such events recorded)",
     "runs.create": "a stateless run uses a temporary thread",
     "runs.join_stream": "every run is resumable: its events always carry ids",
+    "runs.stream": '`stream_mode="events"` (LangChain\'s `astream_events`) is refused'
+    " with 422: nodes run in activities, whose callbacks are not streamed",
     "runs.cancel": "through Temporal; `rollback` also drops the run's checkpoints",
     "runs.create_batch": "every request is checked before any run is made: a bad one makes"
     " none; `thread_id` in an item is refused, not ignored (at most 100 per batch)",

@@ -51,9 +51,9 @@ _RELEASE_WAIT = 30.0
 
 
 class StateCheckpointBody(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")
 
-    checkpoint: dict[str, Any] = Field(default_factory=dict)
+    checkpoint: dict[str, Any]
     subgraphs: bool = False
 
 
@@ -114,8 +114,18 @@ def _config(thread_id: UUID, checkpoint_id: str | None, namespace: str = "") -> 
     return {"configurable": conf}
 
 
+_CHECKPOINT_KEYS = {"thread_id", "checkpoint_ns", "checkpoint_id", "checkpoint_map"}
+
+
 def _namespace(checkpoint: dict[str, Any] | None) -> str:
-    """A subgraph's ``checkpoint_ns`` in a request's ``checkpoint`` ("" for the graph's)."""
+    """A subgraph's ``checkpoint_ns`` in a request's ``checkpoint`` ("" for the graph's);
+    a ``checkpoint`` with other keys is refused (it would silently mean the head)."""
+    unknown = sorted(set(checkpoint or {}) - _CHECKPOINT_KEYS)
+    if unknown:
+        raise HTTPException(
+            422,
+            f"checkpoint has unknown keys {unknown}: it takes {sorted(_CHECKPOINT_KEYS)}",
+        )
     namespace = (checkpoint or {}).get("checkpoint_ns") or ""
     if not isinstance(namespace, str):
         raise HTTPException(422, "checkpoint.checkpoint_ns must be a string")
@@ -259,15 +269,16 @@ async def update_state(thread_id: str, body: StateUpdateBody, state: State) -> d
     # As LangGraph Server reads them: the checkpoint's id first, then checkpoint_id.
     checkpoint_id = _checkpoint_id(body.checkpoint) or _checkpoint_id(body.checkpoint_id)
     namespace = _namespace(body.checkpoint)  # a subgraph's: LangGraph updates the subgraph
+    config = _config(tid, checkpoint_id, namespace)
+    # Checkpoints never change: one that is not there is refused before the thread is
+    # taken (and touched).
+    if checkpoint_id is not None and not _found(await graph.aget_state(config)):
+        raise HTTPException(404, f"Thread {tid} has no checkpoint {checkpoint_id}")
     token = await _take_thread(state, tid)
     snapshot = None
     try:
-        config = _config(tid, checkpoint_id, namespace)
         latest = await graph.aget_state(_config(tid, None, namespace))
         head = latest.config["configurable"].get("checkpoint_id")
-        if checkpoint_id is not None:
-            if not _found(await graph.aget_state(config)):
-                raise HTTPException(404, f"Thread {tid} has no checkpoint {checkpoint_id}")
         if namespace and head is None:
             raise HTTPException(404, f"Thread {tid} has no checkpoint in {namespace!r}")
         try:

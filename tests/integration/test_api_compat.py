@@ -374,6 +374,7 @@ async def test_history_update_state_and_fork(api: str) -> None:
     # A checkpoint the thread does not have is a 404 for reads and updates alike, and
     # an update aimed at one writes nothing.
     before_bad = await sdk.threads.get_state(tid)
+    thread_before = await sdk.threads.get(tid)
     nowhere = str(uuid.uuid4())
     async with httpx.AsyncClient(base_url=api) as http:
         for response in [
@@ -387,7 +388,15 @@ async def test_history_update_state_and_fork(api: str) -> None:
         ]:
             assert response.status_code == 404, response.text
             assert f"has no checkpoint {nowhere}" in response.json()["detail"]
+        for path, body in [
+            (f"/threads/{tid}/state/checkpoint", {}),
+            (f"/threads/{tid}/state/checkpoint", {"checkpoint": {"foo": 1}}),
+            (f"/threads/{tid}/state", {"values": {"steps": ["x"]}, "checkpoint": {"foo": 1}}),
+        ]:
+            response = await http.post(path, json=body)
+            assert response.status_code == 422, (path, body, response.text)
         assert await sdk.threads.get_state(tid) == before_bad
+        assert (await sdk.threads.get(tid))["updated_at"] == thread_before["updated_at"]
         # `before` as an id, a checkpoint or a config names the same page; junk is refused.
         before_id = history[4]["checkpoint"]["checkpoint_id"]
         for before in [
