@@ -48,58 +48,47 @@ _STATUS = {
 }
 
 
+def _error(status: int, detail: str, code: str | None = None) -> JSONResponse:
+    return JSONResponse(ErrorBody(detail=detail, code=code).model_dump(), status_code=status)
+
+
 def install(app: FastAPI) -> None:
     """Register the exception handlers on ``app``."""
 
     @app.exception_handler(TempographError)
     async def tempograph_error(request: Request, exc: TempographError) -> JSONResponse:
-        status = _STATUS.get(exc.code, 400)
-        return JSONResponse({"detail": exc.message, "code": exc.code.value}, status_code=status)
+        return _error(_STATUS.get(exc.code, 400), exc.message, exc.code.value)
 
     @app.exception_handler(OSError)
     @app.exception_handler(asyncpg.InterfaceError)
     @app.exception_handler(asyncpg.PostgresConnectionError)
     async def database_gone(request: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse(
-            {
-                "detail": f"Postgres is unavailable: {exc}",
-                "code": ErrorCode.SERVER_UNAVAILABLE.value,
-            },
-            status_code=503,
-        )
+        return _error(503, f"Postgres is unavailable: {exc}", ErrorCode.SERVER_UNAVAILABLE.value)
 
     @app.exception_handler(asyncpg.DataError)
     async def invalid_value(request: Request, exc: Exception) -> JSONResponse:
         # Postgres refused a value the request carried: NUL or a lone surrogate in JSON
         # or text, a number past bigint.
-        return JSONResponse(
-            {"detail": f"Invalid value: {exc}", "code": ErrorCode.INVALID_INPUT.value},
-            status_code=422,
-        )
+        return _error(422, f"Invalid value: {exc}", ErrorCode.INVALID_INPUT.value)
 
     @app.exception_handler(DecryptionError)
     async def no_key(request: Request, exc: DecryptionError) -> JSONResponse:
         # Stored data sealed with a key this server was not given: its configuration.
-        return JSONResponse(
-            {
-                "detail": f"Stored data cannot be opened: {exc}. Give this server every key"
-                " still in use in TEMPOGRAPH_ENCRYPTION_KEYS.",
-                "code": "encryption_key_missing",
-            },
-            status_code=500,
+        return _error(
+            500,
+            f"Stored data cannot be opened: {exc}. Give this server every key still in use"
+            " in TEMPOGRAPH_ENCRYPTION_KEYS.",
+            "encryption_key_missing",
         )
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         # A defect of ours: JSON as every other error (not Starlette's plain text); the
         # traceback goes to the server's log, not to the caller.
-        return JSONResponse(
-            {
-                "detail": f"Internal server error ({type(exc).__name__}); the server's log"
-                " has the details",
-                "code": "internal",
-            },
-            status_code=500,
+        return _error(
+            500,
+            f"Internal server error ({type(exc).__name__}); the server's log has the details",
+            "internal",
         )
 
     @app.exception_handler(RequestValidationError)
