@@ -204,3 +204,23 @@ def test_remembered_items_round_trip_in_lists_of_any_length() -> None:
         table = PartTable()
         encoded = encode(value, table, memo=True)
         assert decode(unpack(pack(encoded)), table_source(table), "t") == value
+
+
+def test_lists_round_trip_whatever_the_memo_holds() -> None:
+    """Lists of every shape, made of the same objects in changing orders and lengths, as
+    LangGraph's reducers make them: with the memo filling up (by encoding and by decoding
+    parts), every encoding reads back as its list."""
+    import random
+
+    rng = random.Random(8)
+    pool: list[Any] = [
+        *conversation(40),
+        *(AIMessage(content=str(i) * 20_000, id=f"big-{i}") for i in range(3)),
+        *("s" * n for n in (10, 20_000)),
+        *({"n": i} for i in range(5)),
+    ]
+    for _ in range(300):
+        value = [rng.choice(pool) for _ in range(rng.choice([1, 2, 31, 32, 33, 63, 64, 65, 97]))]
+        table = PartTable()
+        encoded = unpack(pack(encode(value, table, memo=True)))
+        assert decode(encoded, table_source(table), rng.choice([SHARED, "t"])) == value
