@@ -371,7 +371,6 @@ class RunWorkflow:
             execution=info.run_id,
             parts=table,
         )
-        table.drop_stored(self.saver.stored_parts)
         await workflow.execute_local_activity(
             FINISH_RUN_ACTIVITY,
             end,

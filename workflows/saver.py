@@ -93,7 +93,7 @@ class WorkflowSaver(BaseCheckpointSaver[str]):
         if start is not None:
             self._parts.merge(parts or PartTable())
             self._add(start)
-            self._stored_parts |= start.part_hashes() | set((parts or PartTable()).parts)
+            self._stored_parts |= start.part_hashes() | set(self._parts.parts)
 
     # -- what the run adds, for activities to write ---------------------------------
 
