@@ -57,8 +57,21 @@ def test_one_request_is_one_trace_from_http_to_the_model_call(tmp_path: Path) ->
         )
         assert reply.status_code == 200, reply.text
 
+        def connected(spans: list[dict[str, Any]]) -> bool:
+            """Every span's parent has arrived too (each process exports in batches: a
+            parent that ends later, as the HTTP request's span does, can come later)."""
+            ids = {s["spanID"] for s in spans} | {caller_span}
+            return all(
+                any(r["refType"] == "CHILD_OF" and r["spanID"] in ids for r in refs)
+                for refs in (s.get("references", []) for s in spans)
+            )
+
         def complete(spans: list[dict[str, Any]]) -> bool:
-            return bool(named(spans, "chat ")) and len(named(spans, "node observed.flaky")) == 2
+            return (
+                bool(named(spans, "chat "))
+                and len(named(spans, "node observed.flaky")) == 2
+                and connected(spans)
+            )
 
         spans = receiver.trace(trace_id, complete)
         # A run queued behind another starts when that one ends, in the worker: its spans
