@@ -225,7 +225,7 @@ class Recorder:
         here."""
         pool = await self.pool()
         async with pool.acquire() as conn, conn.transaction():
-            outcome, next_run = await finish_segment(conn, end, self.values)
+            outcome, next_run = await finish_segment(conn, end)
             ended = None
             if end.run_id is not None:
                 ended = await conn.fetchrow(

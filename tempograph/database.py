@@ -340,6 +340,13 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX crons_tenant ON crons (tenant_id, created_at DESC);
     CREATE INDEX crons_thread ON crons (thread_id);
     """,
+    # 13: a thread's values held by reference (tempograph.api.storage.threads): when a
+    # run leaves values with parts in tempograph_values (a list of 64 items or more, a
+    # value of 16 KiB or more), the row keeps the encoded value, a few hundred bytes,
+    # instead of a JSON copy the size of the state; it is rendered when read.
+    """
+    ALTER TABLE threads ADD COLUMN values_value bytea;
+    """,
 )
 
 # An arbitrary constant: the advisory lock that serialises migrations across replicas.

@@ -12,7 +12,9 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
+from tempograph.crypto import unsealed
 from tempograph.workflows.jsonable import dumps, to_jsonable
 from tempograph.workflows.serde import serializer
 from tempograph.workflows.values import (
@@ -25,7 +27,11 @@ from tempograph.workflows.values import (
     EncodedValue,
     PartData,
     decode,
+    unpack,
 )
+
+if TYPE_CHECKING:
+    from tempograph.valuestore import ValueStore
 
 
 class _TextCache:
@@ -106,3 +112,11 @@ def needed_parts(values: Iterable[EncodedValue]) -> list[bytes]:
         for part_hash in parts_to_fetch(value):
             found[part_hash] = None
     return list(found)
+
+
+async def render_stored(stored: bytes, values: ValueStore) -> str:
+    """A value kept encoded in a row (``seal(pack(value))``) as compact JSON; its parts
+    come from ``values``."""
+    value = unpack(unsealed(bytes(stored)))
+    missing = needed_parts([value])
+    return render(value, await values.get_many(missing) if missing else {})

@@ -14,7 +14,7 @@ from temporalio.client import WorkflowExecutionStatus
 
 from tempograph.checkpoint_rows import rows_to_params, write_rows
 from tempograph.crypto import seal, seal_json_text, seal_text
-from tempograph.render import needed_parts, render
+from tempograph.render import render
 from tempograph.runs import (
     _RUN_COLUMNS,
     EVENTS_ONLY,
@@ -24,7 +24,6 @@ from tempograph.runs import (
     settle,
     stored_request,
 )
-from tempograph.valuestore import ValueStore
 from tempograph.workflows.jsonable import RUN_EVENTS_CHANNEL, dumps
 from tempograph.workflows.types import (
     CheckpointBatch,
@@ -35,7 +34,7 @@ from tempograph.workflows.types import (
     SegmentEnd,
     StreamEvent,
 )
-from tempograph.workflows.values import INLINE, pack
+from tempograph.workflows.values import INLINE, EncodedValue, pack
 
 
 async def write_events(
@@ -175,30 +174,14 @@ async def _reopened(conn: asyncpg.Connection, thread_id: UUID, workflow_id: str)
     await settle(conn, thread_id)
 
 
-async def _render_end(end: RunEnd, values: ValueStore) -> tuple[str | None, str | None]:
-    """The thread's values and the run's output as JSON text; the output is None when it
-    is large (then it is stored as an encoded value and rendered when read)."""
-
-    def text(value: Any, parts: dict[bytes, bytes]) -> str:
-        return render(value, parts)
-
-    wanted = [v for v in (end.values, end.output) if v is not None]
-    missing = needed_parts(wanted)
-    parts: dict[bytes, bytes] = {}
-    local = {h: p.data for h, p in end.parts.parts.items() if p.data is not None}
-    remote = [h for h in missing if h not in local]
-    parts = {**{h: local[h] for h in missing if h in local}}
-    if remote:
-        parts.update(await values.get_many(remote))
-    thread_values = text(end.values, parts) if end.values is not None else None
-    output = None
-    if end.output is not None and end.output.kind == INLINE:
-        output = text(end.output, parts)
-    return thread_values, output
+def _text(value: EncodedValue | None) -> str | None:
+    """``value`` as JSON text when it is inline (small: no parts); None when it has parts
+    in the value store, and is then stored as it is encoded and rendered when read."""
+    return render(value, {}) if value is not None and value.kind == INLINE else None
 
 
 async def finish_segment(
-    conn: asyncpg.Connection, end: RunEnd, values: ValueStore
+    conn: asyncpg.Connection, end: RunEnd
 ) -> tuple[FinishOutcome, dict[str, Any] | None]:
     """Record a segment's end (inside the caller's transaction).
 
@@ -215,7 +198,7 @@ async def finish_segment(
         conn, end.persist, end.run_id, end.events, end.workflow_id, end.execution, ending=True
     )
     if end.run_id is not None:
-        await _record_end(conn, end, values, thread_id)
+        await _record_end(conn, end, thread_id)
     outcome = FinishOutcome()
     next_run = None
     holds = thread["run_workflow_id"] == end.workflow_id
@@ -230,9 +213,7 @@ async def finish_segment(
     return outcome, next_run
 
 
-async def _record_end(
-    conn: asyncpg.Connection, end: RunEnd, values: ValueStore, thread_id: UUID
-) -> None:
+async def _record_end(conn: asyncpg.Connection, end: RunEnd, thread_id: UUID) -> None:
     assert end.run_id is not None
     run_id = UUID(end.run_id)
     status = SegmentEnd(end.status)  # enums cross payloads as their strings
@@ -246,7 +227,7 @@ async def _record_end(
         )
         await conn.execute("DELETE FROM checkpoints WHERE run_id = $1", end.run_id)
         await conn.execute("DELETE FROM runs WHERE run_id = $1", run_id)
-    thread_values, output = await _render_end(end, values)
+    thread_values, output = _text(end.values), _text(end.output)
     await conn.execute(
         "UPDATE runs SET status = $2, output = $3::jsonb, output_value = $4, updated_at = now()"
         " WHERE run_id = $1 AND (execution_id IS NULL OR execution_id = $5)",
@@ -261,8 +242,11 @@ async def _record_end(
         error = {"error": end.error.get("type", "Error"), "message": end.error["message"]}
         if end.error.get("node"):
             error["node"] = end.error["node"]
+    # The values as JSON text, or (large) by reference: one of the two, when the run
+    # left values at all.
     await conn.execute(
-        'UPDATE threads SET "values" = coalesce($2::jsonb, "values"), interrupts = $3::jsonb,'
+        'UPDATE threads SET "values" = CASE WHEN $6 THEN $2::jsonb ELSE "values" END,'
+        " values_value = CASE WHEN $6 THEN $7 ELSE values_value END, interrupts = $3::jsonb,"
         " error = $4::jsonb, waiting = $5, updated_at = now(), state_updated_at = now()"
         " WHERE thread_id = $1",
         thread_id,
@@ -270,6 +254,8 @@ async def _record_end(
         seal_json_text(dumps(end.interrupts)),
         seal_json_text(dumps(error)) if error is not None else None,
         end.waiting,
+        end.values is not None,
+        seal(pack(end.values)) if end.values is not None and thread_values is None else None,
     )
 
 

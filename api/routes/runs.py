@@ -23,7 +23,6 @@ from tempograph.api.routes.threads import drop_thread, thread_uuid
 from tempograph.api.services.checks import allowed_thread
 from tempograph.api.services.runs import cancel_run, create_run, start_stateless
 from tempograph.api.storage.runs import FINAL, RunStore
-from tempograph.api.storage.threads import ThreadStore
 from tempograph.api.streaming import (
     HEARTBEAT,
     MessageView,
@@ -68,9 +67,8 @@ _SSE_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def _stores(state: State) -> tuple[RunStore, ThreadStore]:
-    pool = await state.database.pool()
-    return RunStore(pool, state.values), ThreadStore(pool)
+async def _runs(state: State) -> RunStore:
+    return RunStore(await state.database.pool(), state.values)
 
 
 def _run_uuid(value: str) -> UUID:
@@ -88,7 +86,7 @@ def _headers(thread_id: UUID | None, run: dict[str, Any], tail: str) -> dict[str
 
 async def wait_body(state: State, run_id: UUID) -> AsyncIterator[bytes]:
     """``\\n`` every few seconds until the run ends, then its output (as LangGraph Server)."""
-    runs, _ = await _stores(state)
+    runs = await _runs(state)
     async for _ in until_final(runs, state.notifier, run_id):
         yield b"\n"
     found = await runs.output(run_id)
@@ -104,7 +102,7 @@ async def stream_body(
     on_disconnect_cancel: tuple[str, str] | None = None,
 ) -> AsyncIterator[bytes]:
     """The run's events as SSE, from after ``after`` until it ends."""
-    runs, _ = await _stores(state)
+    runs = await _runs(state)
     passes = mode_filter(modes)
     view = MessageView(modes)
     if view.whole and after > 0:
@@ -151,7 +149,7 @@ async def _rejoin_after(state: State, run_id: UUID, value: str | None) -> int:
     """Where a joined stream starts, as in LangGraph Server: without ``Last-Event-ID``,
     at the events still to come; after the given id; ``-`` or ``0``, the whole log."""
     if value is None or not value.strip():
-        runs, _ = await _stores(state)
+        runs = await _runs(state)
         return await runs.last_seq(run_id)
     return _last_event_id(value)
 
@@ -217,7 +215,7 @@ async def list_runs(
 ) -> list[dict[str, Any]]:
     tid = thread_uuid(thread_id)
     await allowed_thread(state, tid)
-    runs, _ = await _stores(state)
+    runs = await _runs(state)
     return await runs.list_runs(tid, limit, offset, status)
 
 
@@ -226,7 +224,7 @@ async def _existing(
 ) -> dict[str, Any]:
     """The run, when the caller may ``action`` its thread."""
     await allowed_thread(state, thread_id, action, {"thread_id": thread_id, "run_id": run_id})
-    runs, _ = await _stores(state)
+    runs = await _runs(state)
     run = await runs.get(thread_id, run_id)
     if run is None:
         raise HTTPException(404, f"Run {run_id} not found on thread {thread_id}")
@@ -243,7 +241,7 @@ async def run_attempts(thread_id: str, run_id: str, state: State) -> list[dict[s
     """Tempograph's: the run's node attempts (node, attempt, times, outcome, error), in the
     order they started; the console draws its timeline from them."""
     await _existing(state, thread_uuid(thread_id), _run_uuid(run_id))
-    runs, _ = await _stores(state)
+    runs = await _runs(state)
     return await runs.attempts(_run_uuid(run_id))
 
 
@@ -252,7 +250,7 @@ async def delete_run(thread_id: str, run_id: str, state: State) -> Response:
     run = await _existing(state, thread_uuid(thread_id), _run_uuid(run_id), "delete")
     if run["status"] not in FINAL:
         raise HTTPException(409, f"Run {run_id} is {run['status']}; cancel it before deleting")
-    runs, _ = await _stores(state)
+    runs = await _runs(state)
     await runs.delete(thread_uuid(thread_id), _run_uuid(run_id))
     return Response(status_code=204)
 
@@ -305,7 +303,7 @@ async def join_thread_stream(
     tid = thread_uuid(thread_id)
     await allowed_thread(state, tid)
     modes = thread_modes(request)
-    runs, _ = await _stores(state)
+    runs = await _runs(state)
     cursor = await Cursor.start(runs, tid, last_event_id)
     return _sse_response(thread_events(runs, state.notifier, tid, modes, cursor), {})
 
@@ -396,7 +394,7 @@ async def join_stateless_stream(
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
 ) -> StreamingResponse:
     rid = _run_uuid(run_id)
-    runs, _ = await _stores(state)
+    runs = await _runs(state)
     run = await runs.find(rid)
     if run is None:
         raise HTTPException(404, f"Run {rid} not found")

@@ -242,8 +242,9 @@ async def _give_back(state: AppState, tid: UUID, token: str, snapshot: Any) -> N
                 if task.interrupts
             }
             await conn.execute(
-                'UPDATE threads SET "values" = $2::jsonb, interrupts = $3::jsonb, waiting = $4,'
-                " error = NULL, state_updated_at = now() WHERE thread_id = $1",
+                'UPDATE threads SET "values" = $2::jsonb, values_value = NULL,'
+                " interrupts = $3::jsonb, waiting = $4, error = NULL, state_updated_at = now()"
+                " WHERE thread_id = $1",
                 tid,
                 seal_json_text(dumps(jsonable(snapshot.values))),
                 seal_json_text(dumps(interrupts)),
@@ -359,7 +360,7 @@ async def history_get(
 async def copy(thread_id: str, state: State) -> dict[str, Any]:
     tid, source = await _thread(state, thread_id)
     pool = await state.database.pool()
-    store = ThreadStore(pool)
+    store = ThreadStore(pool, state.values)
     async with pool.acquire() as conn:
         busy = await conn.fetchval(
             "SELECT EXISTS (SELECT 1 FROM runs WHERE thread_id = $1 AND status = ANY($2::text[]))",
@@ -380,8 +381,9 @@ async def copy(thread_id: str, state: State) -> dict[str, Any]:
     await (await state.checkpoints()).acopy_thread(str(tid), str(new_id))
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute(
-            'UPDATE threads t SET "values" = s."values", interrupts = s.interrupts,'
-            " error = s.error, waiting = s.waiting, state_updated_at = now()"
+            'UPDATE threads t SET "values" = s."values", values_value = s.values_value,'
+            " interrupts = s.interrupts, error = s.error, waiting = s.waiting,"
+            " state_updated_at = now()"
             " FROM threads s WHERE t.thread_id = $1 AND s.thread_id = $2",
             new_id,
             tid,

@@ -55,7 +55,7 @@ def _not_found(thread_id: UUID) -> HTTPException:
 
 
 async def _store(state: State) -> ThreadStore:
-    return ThreadStore(await state.database.pool())
+    return ThreadStore(await state.database.pool(), state.values)
 
 
 def _extract_paths(extract: dict[str, str]) -> dict[str, tuple[str, list[str | int]]]:
@@ -189,7 +189,7 @@ async def count(
 @router.get("/{thread_id}")
 async def get(thread_id: str, state: State, include: str | None = None) -> dict[str, Any]:
     # ``include=ttl`` is accepted; threads carry no TTL yet.
-    return await allowed_thread(state, thread_uuid(thread_id))
+    return await allowed_thread(state, thread_uuid(thread_id), values=True)
 
 
 @router.patch(
@@ -219,7 +219,7 @@ async def drop_thread(state: AppState, thread_id: UUID) -> bool:
     is stopped first; resets' executions too) is deleted from Temporal, then its runs,
     events and checkpoints from Postgres. False when it is unknown."""
     pool = await state.database.pool()
-    store = ThreadStore(pool)
+    store = ThreadStore(pool, state.values)
     checkpoints = await state.checkpoints()
     records = await pool.fetch(
         "SELECT workflow_id, bool_or(updated_at > now() - $2::interval) AS recent FROM runs"

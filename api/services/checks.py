@@ -49,12 +49,19 @@ async def assistant(state: AppState, assistant_id: str) -> dict[str, Any]:
 
 
 async def allowed_thread(
-    state: AppState, thread_id: UUID, action: str = "read", value: dict[str, Any] | None = None
+    state: AppState,
+    thread_id: UUID,
+    action: str = "read",
+    value: dict[str, Any] | None = None,
+    *,
+    values: bool = False,
 ) -> dict[str, Any]:
-    """The thread, when the caller may ``action`` it (the auth handler's filter holds for
-    its metadata); a 404 when it is unknown or not theirs, as LangGraph Server answers."""
+    """The thread (with its ``values`` only if asked), when the caller may ``action`` it
+    (the auth handler's filter holds for its metadata); a 404 when it is unknown or not
+    theirs, as LangGraph Server answers."""
     filters = await authorize("threads", action, value or {"thread_id": thread_id})
-    found = await ThreadStore(await state.database.pool()).get(thread_id, auth.tenant())
+    store = ThreadStore(await state.database.pool(), state.values)
+    found = await store.get(thread_id, auth.tenant(), values=values)
     if found is None or not matches(found["metadata"], filters):
         raise HTTPException(404, f"Thread {thread_id} not found")
     return found

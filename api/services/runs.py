@@ -114,7 +114,7 @@ async def create_run(
     check_input(state, graph_id, body, config)
     check_carriable(body, config, context)
     metadata = {k: v for k, v in asked["metadata"].items() if k not in _RESERVED_METADATA}
-    threads = ThreadStore(pool)
+    threads = ThreadStore(pool, state.values)
     owner = auth.tenant()
     if owner is not None and state.tenant_max_runs:
         async with pool.acquire() as conn:
@@ -130,7 +130,7 @@ async def create_run(
             is not None
         )
     if filters:
-        existing = await threads.get(thread_id)
+        existing = await threads.get(thread_id, values=False)
         if existing is not None and not matches(existing["metadata"], filters):
             raise HTTPException(404, f"Thread {thread_id} not found")
     if configurable.get("checkpoint_id") and not await _has_checkpoint(
@@ -198,7 +198,7 @@ async def create_run(
     audit.note(resource_id=str(run_id), thread_id=str(thread_id))
     if new.resume and body.command is not None:
         # An approval decision: the interrupt it answers and the answer given.
-        waiting = await threads.get(thread_id, auth.tenant())
+        waiting = await threads.get(thread_id, auth.tenant(), values=False)
         audit.note(
             action="interrupts.answer",
             interrupts=(waiting or {}).get("interrupts"),
@@ -364,7 +364,7 @@ async def refresh_values(state: AppState, thread_id: UUID) -> None:
     its last finished node, and ``threads.get`` shows those, as ``get_state`` does. Called
     before the next queued run starts, so nothing newer is overwritten."""
     pool = await state.database.pool()
-    thread = await ThreadStore(pool).get(thread_id)
+    thread = await ThreadStore(pool, state.values).get(thread_id, values=False)
     graph = await thread_graph(state, thread) if thread is not None else None
     if graph is None:
         return
@@ -376,7 +376,8 @@ async def refresh_values(state: AppState, thread_id: UUID) -> None:
     if snapshot.created_at is None:
         return  # no checkpoint yet
     await pool.execute(
-        'UPDATE threads SET "values" = $2::jsonb, state_updated_at = now() WHERE thread_id = $1',
+        'UPDATE threads SET "values" = $2::jsonb, values_value = NULL, state_updated_at = now()'
+        " WHERE thread_id = $1",
         thread_id,
         seal_json_text(dumps(jsonable(snapshot.values))),
     )

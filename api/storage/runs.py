@@ -15,11 +15,10 @@ from uuid import UUID
 
 import asyncpg
 
-from tempograph.crypto import unseal_json_text, unseal_text, unsealed
-from tempograph.render import needed_parts, render
+from tempograph.crypto import unseal_json_text, unseal_text
+from tempograph.render import render_stored
 from tempograph.runs import FINAL, IN_FLIGHT, run_json
 from tempograph.valuestore import ValueStore
-from tempograph.workflows.values import unpack
 
 __all__ = ["FINAL", "IN_FLIGHT", "Event", "RunStore"]
 
@@ -196,7 +195,4 @@ class RunStore:
         return out
 
     async def _render(self, stored: bytes) -> str:
-        value = unpack(unsealed(bytes(stored)))
-        missing = needed_parts([value])
-        parts = await self._values.get_many(missing) if missing else {}
-        return render(value, parts)
+        return await render_stored(stored, self._values)

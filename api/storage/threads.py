@@ -11,12 +11,18 @@ import asyncpg
 
 from tempograph.api.auth_filters import filter_sql
 from tempograph.crypto import at_rest, seal_json_text, unseal_json
+from tempograph.render import render_stored
+from tempograph.valuestore import ValueStore
 
-# "values" is quoted everywhere: VALUES is an SQL keyword.
-_COLUMNS = (
-    'thread_id, created_at, updated_at, state_updated_at, metadata, config, status, "values",'
+# "values" is quoted everywhere: VALUES is an SQL keyword. A thread's values are JSON
+# text, or (when a run left them with parts in the value store: a long list, a big value)
+# ``values_value``, the encoded value, rendered when read: a run on a thread of a 10 MB
+# state does not rewrite 10 MB of row, nor does every check of the thread read it.
+_LIGHT = (
+    "thread_id, created_at, updated_at, state_updated_at, metadata, config, status,"
     " interrupts, error"
 )
+_COLUMNS = f'{_LIGHT}, "values", values_value'
 _JSON = ("metadata", "config", "values", "interrupts", "error")
 _SEALED = ("values", "interrupts", "error")  # run content: sealed at rest
 _TIMES = ("created_at", "updated_at", "state_updated_at")
@@ -26,12 +32,14 @@ STATUSES = {"idle", "busy", "interrupted", "error"}
 
 def _row(record: asyncpg.Record) -> dict[str, Any]:
     out = dict(record)
+    out.pop("values_value", None)
     out["thread_id"] = str(out["thread_id"])
     for key in _JSON:
-        if isinstance(out[key], str):
+        if isinstance(out.get(key), str):
             out[key] = json.loads(out[key])
     for key in _SEALED:
-        out[key] = unseal_json(out[key])
+        if key in out:
+            out[key] = unseal_json(out[key])
     for key in _TIMES:
         out[key] = out[key].isoformat()
     return out
@@ -60,9 +68,10 @@ def _filters(
     if metadata:
         args.append(json.dumps(metadata))
         clauses.append(f"metadata @> ${len(args)}::jsonb")
-    if values and at_rest() is None:  # sealed values are matched in Python (_contains)
+    if values and at_rest() is None:
+        # Sealed values, and values by reference, are matched in Python (_contains).
         args.append(json.dumps(values))
-        clauses.append(f'"values" @> ${len(args)}::jsonb')
+        clauses.append(f'("values" @> ${len(args)}::jsonb OR values_value IS NOT NULL)')
     if status is not None:
         args.append(status)
         clauses.append(f"status = ${len(args)}")
@@ -93,8 +102,23 @@ def _contains(document: Any, pattern: Any) -> bool:
 class ThreadStore:
     """SQL for threads; the pool is injected. Rows are the API's Thread objects."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, values: ValueStore) -> None:
         self._pool = pool
+        self._values = values
+
+    async def _rows(self, records: Sequence[asyncpg.Record]) -> list[dict[str, Any]]:
+        """The threads of ``records``, their values by reference rendered."""
+        out = []
+        for record in records:
+            row = _row(record)
+            stored = record.get("values_value")
+            if stored is not None:
+                row["values"] = json.loads(await render_stored(stored, self._values))
+            out.append(row)
+        return out
+
+    async def _one(self, record: asyncpg.Record | None) -> dict[str, Any] | None:
+        return (await self._rows([record]))[0] if record is not None else None
 
     async def create(
         self,
@@ -118,20 +142,24 @@ class ThreadStore:
             ttl[1] if ttl else None,
         )
         if record is not None:
-            return _row(record)
+            return _row(record)  # a new thread: no values yet
         if if_exists == "do_nothing":
             return await self.get(thread_id, tenant)
         return None
 
-    async def get(self, thread_id: UUID, tenant: str | None = None) -> dict[str, Any] | None:
-        """The thread; None when it is unknown or (``tenant`` given) another tenant's."""
+    async def get(
+        self, thread_id: UUID, tenant: str | None = None, *, values: bool = True
+    ) -> dict[str, Any] | None:
+        """The thread; None when it is unknown or (``tenant`` given) another tenant's.
+        Without ``values``, the thread less its values (for checks of its metadata or
+        status: they need not read a state that can be megabytes)."""
         record = await self._pool.fetchrow(
-            f"SELECT {_COLUMNS} FROM threads WHERE thread_id = $1"
+            f"SELECT {_COLUMNS if values else _LIGHT} FROM threads WHERE thread_id = $1"
             " AND ($2::text IS NULL OR tenant_id = $2)",
             thread_id,
             tenant,
         )
-        return _row(record) if record is not None else None
+        return await self._one(record)
 
     async def update(
         self, thread_id: UUID, metadata: dict[str, Any], ttl: tuple[float, str] | None = None
@@ -147,7 +175,7 @@ class ThreadStore:
             ttl[0] if ttl else None,
             ttl[1] if ttl else None,
         )
-        return _row(record) if record is not None else None
+        return await self._one(record)
 
     async def delete(
         self,
@@ -193,12 +221,14 @@ class ThreadStore:
         where, args = _filters(metadata, values, status, ids, allowed, tenant)
         direction = "ASC" if sort_order == "asc" else "DESC"
         order = f"{sort_by} {direction}, thread_id {direction}"
-        if values and at_rest() is not None:
-            # Sealed at rest: the values filter is applied to the opened rows, in order.
+        if values:
+            # Sealed at rest or by reference: the values filter is applied in Python to
+            # the opened and rendered rows, in order (SQL leaves out what it can).
             records = await self._pool.fetch(
                 f"SELECT {_COLUMNS} FROM threads{where} ORDER BY {order}", *args
             )
-            matching = [row for row in map(_row, records) if _contains(row["values"], values)]
+            rows = await self._rows(records)
+            matching = [row for row in rows if _contains(row["values"], values)]
             return matching[offset : offset + limit], len(matching)
         async with self._pool.acquire() as conn:
             total = await conn.fetchval(f"SELECT count(*) FROM threads{where}", *args)
@@ -207,7 +237,7 @@ class ThreadStore:
                 f" LIMIT {int(limit)} OFFSET {int(offset)}",
                 *args,
             )
-        return [_row(r) for r in records], int(total)
+        return await self._rows(records), int(total)
 
     async def count(
         self,
@@ -218,7 +248,7 @@ class ThreadStore:
         allowed: dict[str, Any] | None = None,
         tenant: str | None = None,
     ) -> int:
-        if values and at_rest() is not None:
+        if values:
             _, total = await self.search(
                 metadata=metadata,
                 values=values,
@@ -245,8 +275,9 @@ class ThreadStore:
         if status not in STATUSES:
             raise ValueError(f"unknown thread status {status!r}; expected one of {STATUSES}")
         record = await self._pool.fetchrow(
-            f'UPDATE threads SET status = $2, "values" = $3::jsonb, interrupts = $4::jsonb,'
-            f" error = $5::jsonb, state_updated_at = now(), updated_at = now()"
+            f'UPDATE threads SET status = $2, "values" = $3::jsonb, values_value = NULL,'
+            f" interrupts = $4::jsonb, error = $5::jsonb, state_updated_at = now(),"
+            f" updated_at = now()"
             f" WHERE thread_id = $1 RETURNING {_COLUMNS}",
             thread_id,
             status,
@@ -254,4 +285,4 @@ class ThreadStore:
             seal_json_text(json.dumps(interrupts)),
             seal_json_text(_json(error)),
         )
-        return _row(record) if record is not None else None
+        return await self._one(record)

@@ -19,6 +19,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from tempograph.api.storage.threads import ThreadStore
 from tempograph.database import open_pool
 from tempograph.temporal.devserver import DevServer
+from tempograph.valuestore import MemoryValueStore
 from tempograph.workflows.types import RUN_WORKFLOW, CheckpointBatch, RunInput, RunRequest
 from tests.integration.api_server import serving
 
@@ -99,7 +100,7 @@ async def test_search_count_sort_page_select(api: str, pool: asyncpg.Pool) -> No
         for n in range(3)
     ]
     # Runs record what they leave behind with set_state; here the test stands in for one.
-    stored = await ThreadStore(pool).set_state(
+    stored = await ThreadStore(pool, MemoryValueStore()).set_state(
         uuid.UUID(b["thread_id"]),
         "interrupted",
         {"step": 2, "result": "half"},

@@ -72,11 +72,21 @@ async def test_a_thousand_message_thread_keeps_running(
         state = await sdk.threads.get_state(tid)
         history = await sdk.threads.get_history(tid, limit=20)
         sizes = [await history_bytes(client, r["workflow_id"]) for r in runs]
+        # The thread's own values (kept by reference: its row stays small) read as the
+        # state does, match a values search, and go with a copy.
+        thread = await sdk.threads.get(tid)
+        row = await thread_row_bytes(postgres_url, tid)
+        found = await sdk.threads.search(values={"messages": [{"id": "m-999"}]}, limit=100)
+        missed = await sdk.threads.search(values={"messages": [{"id": "nowhere"}]})
+        copied = await sdk.threads.get((await sdk.threads.copy(tid))["thread_id"])
 
     assert len(first["messages"]) == 1003
     assert len(second["messages"]) == 1006  # the repeated id replaced its message
     assert [r["status"] for r in runs] == ["success", "success"]
     assert len(state["values"]["messages"]) == 1006
+    assert thread["values"] == state["values"] == copied["values"]
+    assert row < 16 * 1024, row
+    assert tid in [t["thread_id"] for t in found] and tid not in [t["thread_id"] for t in missed]
     assert len(history) == 10
     assert max(largest for _, largest in sizes) <= INLINE_LIMIT + 512
 
@@ -121,6 +131,17 @@ async def table_bytes(postgres_url: str) -> dict[str, int]:
         await conn.close()
 
 
+async def thread_row_bytes(postgres_url: str, thread_id: str) -> int:
+    conn = await asyncpg.connect(postgres_url)
+    try:
+        size = await conn.fetchval(
+            "SELECT pg_column_size(t.*) FROM threads t WHERE thread_id = $1::uuid", thread_id
+        )
+        return int(size)
+    finally:
+        await conn.close()
+
+
 async def test_a_big_message_in_a_chat_is_stored_once(
     dev_server: DevServer, client: Client, postgres_url: str, graphs: dict[str, Any]
 ) -> None:
@@ -142,11 +163,15 @@ async def test_a_big_message_in_a_chat_is_stored_once(
         after = await table_bytes(postgres_url)
         runs = await sdk.runs.list(tid)
         state = await sdk.threads.get_state(tid)
+        thread = await sdk.threads.get(tid)
+        row = await thread_row_bytes(postgres_url, tid)
 
     assert len(first["messages"]) == 4
     assert [r["status"] for r in runs] == ["success"] * 4
     assert len(state["values"]["messages"]) == 16
     assert state["values"]["messages"][0]["content"] == big["content"]
+    assert thread["values"] == state["values"]
+    assert row < 16 * 1024, row  # not a copy of the state: each run would rewrite it
     grown = {table: after[table] - before[table] for table in after}
     print(f"bytes added by three later runs: {grown}")
     assert sum(grown.values()) < 1024 * 1024, grown
