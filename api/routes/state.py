@@ -25,7 +25,7 @@ from tempograph.api.services.checks import allowed_thread
 from tempograph.api.services.runs import signal_cancel, thread_graph
 from tempograph.api.snapshots import json_response, jsonable, snapshot_json
 from tempograph.api.state import AppState
-from tempograph.api.storage.threads import ThreadStore
+from tempograph.api.storage.threads import ThreadStore, values_columns
 from tempograph.crypto import seal_json_text
 from tempograph.run_ends import hand_off
 from tempograph.runs import IN_FLIGHT, settle
@@ -241,14 +241,16 @@ async def _give_back(state: AppState, tid: UUID, token: str, snapshot: Any) -> N
                 for task in snapshot.tasks
                 if task.interrupts
             }
+            text, stored = await values_columns(snapshot.values, state.values)
             await conn.execute(
-                'UPDATE threads SET "values" = $2::jsonb, values_value = NULL,'
+                'UPDATE threads SET "values" = $2::jsonb, values_value = $5,'
                 " interrupts = $3::jsonb, waiting = $4, error = NULL, state_updated_at = now()"
                 " WHERE thread_id = $1",
                 tid,
-                seal_json_text(dumps(jsonable(snapshot.values))),
+                text,
                 seal_json_text(dumps(interrupts)),
                 bool(snapshot.next),
+                stored,
             )
         if holder == token:
             next_run = await hand_off(conn, tid)

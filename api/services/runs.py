@@ -24,10 +24,8 @@ from tempograph.api.auth import authorize, strip_user_keys
 from tempograph.api.auth_filters import matches
 from tempograph.api.models import RunCreate
 from tempograph.api.services.checks import assistant, check_body, check_carriable, check_input
-from tempograph.api.snapshots import jsonable
 from tempograph.api.state import AppState
-from tempograph.api.storage.threads import ThreadStore
-from tempograph.crypto import seal_json_text
+from tempograph.api.storage.threads import ThreadStore, values_columns
 from tempograph.errors import ErrorCode, InvalidRequestError, TempographError
 from tempograph.metrics import RUNS_STARTED
 from tempograph.run_ends import finalize_closed
@@ -46,7 +44,6 @@ from tempograph.runs import (
 from tempograph.starter import command_from
 from tempograph.telemetry import traceparent
 from tempograph.webhooks import WebhookRefused, check_url
-from tempograph.workflows.jsonable import dumps
 from tempograph.workflows.types import (
     CANCEL_RUN,
     RESUME,
@@ -375,11 +372,13 @@ async def refresh_values(state: AppState, thread_id: UUID) -> None:
         return
     if snapshot.created_at is None:
         return  # no checkpoint yet
+    text, stored = await values_columns(snapshot.values, state.values)
     await pool.execute(
-        'UPDATE threads SET "values" = $2::jsonb, values_value = NULL, state_updated_at = now()'
+        'UPDATE threads SET "values" = $2::jsonb, values_value = $3, state_updated_at = now()'
         " WHERE thread_id = $1",
         thread_id,
-        seal_json_text(dumps(jsonable(snapshot.values))),
+        text,
+        stored,
     )
 
 

@@ -10,9 +10,12 @@ from uuid import UUID
 import asyncpg
 
 from tempograph.api.auth_filters import filter_sql
-from tempograph.crypto import at_rest, seal_json_text, unseal_json
+from tempograph.api.snapshots import jsonable
+from tempograph.crypto import at_rest, seal, seal_json_text, unseal_json
 from tempograph.render import render_stored
 from tempograph.valuestore import ValueStore
+from tempograph.workflows.jsonable import dumps
+from tempograph.workflows.values import INLINE, PartTable, encode, pack
 
 # "values" is quoted everywhere: VALUES is an SQL keyword. A thread's values are JSON
 # text, or (when a run left them with parts in the value store: a long list, a big value)
@@ -97,6 +100,21 @@ def _contains(document: Any, pattern: Any) -> bool:
     if isinstance(document, bool) or isinstance(pattern, bool):
         return document is pattern  # JSON true is not 1
     return bool(document == pattern)
+
+
+async def values_columns(values: Any, store: ValueStore) -> tuple[str | None, bytes | None]:
+    """A thread row's ``"values"`` and ``values_value`` for ``values`` (a state's, as
+    objects): small values as (sealed) JSON text; values with parts by reference, the
+    parts stored first (content-addressed: the checkpoint that holds them stored the
+    same ones)."""
+    table = PartTable()
+    encoded = encode(values, table, memo=True)
+    if encoded.kind == INLINE:
+        return seal_json_text(dumps(jsonable(values))), None
+    data = {h: p.data for h, p in table.parts.items() if p.data is not None}
+    if data:
+        await store.put_many(data)
+    return None, seal(pack(encoded))
 
 
 class ThreadStore:

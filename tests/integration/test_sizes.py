@@ -79,13 +79,19 @@ async def test_a_thousand_message_thread_keeps_running(
         found = await sdk.threads.search(values={"messages": [{"id": "m-999"}]}, limit=100)
         missed = await sdk.threads.search(values={"messages": [{"id": "nowhere"}]})
         copied = await sdk.threads.get((await sdk.threads.copy(tid))["thread_id"])
+        edit = {"type": "human", "content": "edited", "id": "m-0"}
+        await sdk.threads.update_state(tid, {"messages": [edit]})
+        updated, edited = await sdk.threads.get(tid), await sdk.threads.get_state(tid)
+        updated_row = await thread_row_bytes(postgres_url, tid)
 
     assert len(first["messages"]) == 1003
     assert len(second["messages"]) == 1006  # the repeated id replaced its message
     assert [r["status"] for r in runs] == ["success", "success"]
     assert len(state["values"]["messages"]) == 1006
     assert thread["values"] == state["values"] == copied["values"]
-    assert row < 16 * 1024, row
+    assert row < 16 * 1024 and updated_row < 16 * 1024, (row, updated_row)
+    assert updated["values"] == edited["values"] != state["values"]
+    assert edited["values"]["messages"][0]["content"] == "edited"
     assert tid in [t["thread_id"] for t in found] and tid not in [t["thread_id"] for t in missed]
     assert len(history) == 10
     assert max(largest for _, largest in sizes) <= INLINE_LIMIT + 512
