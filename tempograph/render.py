@@ -64,33 +64,60 @@ class _TextCache:
 _TEXTS = _TextCache()
 
 
-def parts_to_fetch(value: EncodedValue) -> list[bytes]:
-    """The parts whose bytes :func:`render` will need (their text is not cached)."""
-    return [h for h in value.part_hashes() if _TEXTS.get(h) is None]
+class RenderPlan:
+    """What rendering some values takes: the texts of their parts cached when it was made
+    (held here, so the cache evicting them meanwhile, while the other parts are fetched or
+    while rendering caches new texts, takes nothing away) and the parts to fetch."""
+
+    def __init__(self, values: Iterable[EncodedValue]) -> None:
+        self.texts: dict[bytes, str] = {}
+        missing: dict[bytes, None] = {}
+        for value in values:
+            for part_hash in value.part_hashes():
+                text = _TEXTS.get(part_hash)
+                if text is not None:
+                    self.texts[part_hash] = text
+                else:
+                    missing[part_hash] = None
+        self.missing = list(missing)
 
 
-def render(value: EncodedValue, parts: Mapping[bytes, bytes]) -> str:
-    """``value`` as compact JSON; ``parts`` has the bytes of :func:`parts_to_fetch`."""
+def render(
+    value: EncodedValue, parts: Mapping[bytes, bytes], plan: RenderPlan | None = None
+) -> str:
+    """``value`` as compact JSON; ``parts`` has the bytes of ``plan.missing`` (of every
+    part, without a plan)."""
+    texts = plan.texts if plan is not None else {}
     if value.kind == INLINE:
         return dumps(to_jsonable(serializer().loads_typed((value.serde_kind, value.data))))
     if value.kind == MAP:
         return (
             "{"
-            + ",".join(f"{dumps(str(k))}:{render(v, parts)}" for k, v in value.entries.items())
+            + ",".join(
+                f"{dumps(str(k))}:{render(v, parts, plan)}" for k, v in value.entries.items()
+            )
             + "}"
         )
     if value.kind == CHUNKS:
-        texts = [_part_text(h, value.serde_kind, parts, items=True) for h in value.parts]
-        return "[" + ",".join(t for t in texts if t) + "]"
+        chunks = [_part_text(h, value.serde_kind, parts, texts, items=True) for h in value.parts]
+        return "[" + ",".join(t for t in chunks if t) + "]"
     if value.kind == BLOB:
-        return _part_text(value.parts[0], value.serde_kind, parts, items=False)
+        return _part_text(value.parts[0], value.serde_kind, parts, texts, items=False)
     if value.kind == EMPTY:
         return "null"
     raise ValueError(f"unknown encoded value kind {value.kind!r}")
 
 
-def _part_text(part_hash: bytes, kind: str, parts: Mapping[bytes, bytes], items: bool) -> str:
-    text = _TEXTS.get(part_hash)
+def _part_text(
+    part_hash: bytes,
+    kind: str,
+    parts: Mapping[bytes, bytes],
+    texts: Mapping[bytes, str],
+    items: bool,
+) -> str:
+    text = texts.get(part_hash)
+    if text is None:
+        text = _TEXTS.get(part_hash)
     if text is None:
         decoded = decode(
             EncodedValue(CHUNKS if items else BLOB, serde_kind=kind, parts=[part_hash]),
@@ -105,18 +132,9 @@ def _part_text(part_hash: bytes, kind: str, parts: Mapping[bytes, bytes], items:
     return text
 
 
-def needed_parts(values: Iterable[EncodedValue]) -> list[bytes]:
-    """:func:`parts_to_fetch` of several values, each hash once."""
-    found: dict[bytes, None] = {}
-    for value in values:
-        for part_hash in parts_to_fetch(value):
-            found[part_hash] = None
-    return list(found)
-
-
 async def render_stored(stored: bytes, values: ValueStore) -> str:
     """A value kept encoded in a row (``seal(pack(value))``) as compact JSON; its parts
     come from ``values``."""
     value = unpack(unsealed(bytes(stored)))
-    missing = needed_parts([value])
-    return render(value, await values.get_many(missing) if missing else {})
+    plan = RenderPlan([value])
+    return render(value, await values.get_many(plan.missing) if plan.missing else {}, plan)

@@ -23,7 +23,7 @@ from temporalio.api.common.v1 import Payload
 from tempograph.api.auth import authorize, require_operator
 from tempograph.api.deps import State
 from tempograph.crypto import DecryptionError
-from tempograph.render import needed_parts, render
+from tempograph.render import RenderPlan, render
 from tempograph.valuestore import MissingValue
 from tempograph.workflows.jsonable import to_jsonable
 from tempograph.workflows.values import EncodedValue, PartTable
@@ -85,10 +85,11 @@ def _to_json(payload: Payload) -> dict[str, Any]:
 async def _readable(value: Any, parts: dict[bytes, bytes], state: Any) -> Any:
     """``value`` (a decoded record) as JSON, its encoded values rendered in full."""
     if isinstance(value, EncodedValue):
-        missing = [h for h in needed_parts([value]) if h not in parts]
+        plan = RenderPlan([value])
+        missing = [h for h in plan.missing if h not in parts]
         if missing:
             parts.update(await state.values.get_many(missing))
-        return json.loads(render(value, parts))
+        return json.loads(render(value, parts, plan))
     if isinstance(value, PartTable):
         return None
     if dataclasses.is_dataclass(value) and not isinstance(value, type):

@@ -8,9 +8,11 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.types import Send
 
-from tempograph.render import needed_parts, render
+from tempograph import render as render_module
+from tempograph.render import RenderPlan, render
 from tempograph.temporal.codec import INLINE_LIMIT, ClaimCheckCodec, data_converter
 from tempograph.valuestore import MemoryValueStore, MissingValue
+from tempograph.workflows import value_caches
 from tempograph.workflows.jsonable import dumps, to_jsonable
 from tempograph.workflows.types import NodeCall, StreamSpec
 from tempograph.workflows.values import (
@@ -96,11 +98,31 @@ def test_render_is_dumps_of_to_jsonable() -> None:
     value = {"messages": conversation(130), "count": 2, "tags": ["a", "b"]}
     table = PartTable()
     encoded = encode(value, table)
-    parts = {h: table.parts[h].data for h in needed_parts([encoded])}
-    assert render(encoded, parts) == dumps(to_jsonable(value))  # type: ignore[arg-type]
+    plan = RenderPlan([encoded])
+    parts = {h: table.parts[h].data for h in plan.missing}
+    assert render(encoded, parts, plan) == dumps(to_jsonable(value))  # type: ignore[arg-type]
     # The second time the parts' texts are cached: no bytes needed.
-    assert needed_parts([encoded]) == []
-    assert render(encoded, {}) == dumps(to_jsonable(value))
+    again = RenderPlan([encoded])
+    assert again.missing == []
+    assert render(encoded, {}, again) == dumps(to_jsonable(value))
+
+
+def test_a_render_keeps_the_texts_its_plan_found_while_the_cache_evicts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two big values in one state, over the text cache's budget: rendering the one not
+    cached caches its text and evicts the other's, which the plan said needs no bytes."""
+    monkeypatch.setattr(render_module, "_TEXTS", render_module._TextCache(budget=150_000))
+    monkeypatch.setattr(value_caches._Process, "caches", value_caches.ValueCaches.with_budget(2))
+    value = {"a": "A" * 100_000, "b": "B" * 100_000}
+    table = PartTable()
+    encoded = encode(value, table)
+    everything = {h: p.data for h, p in table.parts.items()}
+    render(encoded, everything)  # caches b's text (a's was evicted for it)
+    plan = RenderPlan([encoded])
+    assert len(plan.missing) == 1 and len(plan.texts) == 1
+    parts = {h: everything[h] for h in plan.missing}
+    assert render(encoded, parts, plan) == dumps(value)  # type: ignore[arg-type]
 
 
 def node_call(value: Any) -> NodeCall:
