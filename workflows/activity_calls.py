@@ -133,6 +133,12 @@ async def run_activity(
     run made since the last activity (that activity writes them first), so neither
     streaming nor checkpointing costs a round trip of its own.
     """
+    instance = workflow.instance()
+    if getattr(instance, "stopping", False):
+        # The run was asked to stop. Its cancel of LangGraph's loop can come too late for
+        # the node it was awaiting (that activity's result had arrived: Temporal's SDK
+        # gives the result, not the cancel), so no node starts after it.
+        raise asyncio.CancelledError
     conf = config.get(CONF, {})
     scratchpad = conf.get(CONFIG_KEY_SCRATCHPAD)
     runtime = conf.get(CONFIG_KEY_RUNTIME)
@@ -159,7 +165,6 @@ async def run_activity(
         resume_map=conf.get(CONFIG_KEY_RESUME_MAP),
         replay_checkpoint_id=getattr(conf.get(CONFIG_KEY_REPLAY_STATE), "checkpoint_id", None),
     )
-    instance = workflow.instance()
     outbox = getattr(instance, "outbox", None)
     published = outbox.batch() if outbox is not None else None
     if published is not None:

@@ -123,6 +123,11 @@ class RunWorkflow:
         if self._cancel is not CancelReason.ROLLBACK:
             self._cancel = wanted
 
+    @property
+    def stopping(self) -> bool:
+        """Asked to stop: no node starts any more (read by ``run_activity``)."""
+        return self._cancel is not None
+
     @workflow.query(name=RUN_STATUS)
     def status(self) -> RunState:
         return RunState(self._phase, self._segment, list(self._interrupts))

@@ -120,3 +120,20 @@ flaky_builder.add_node("respond", respond_then_fail_once)
 flaky_builder.add_edge(START, "respond")
 flaky_builder.add_edge("respond", END)
 flaky_chat = flaky_builder.compile()
+
+
+def first(state: SlowState) -> dict:
+    return {"steps": ["first"]}
+
+
+# A quick node, then a slow one: a cancel sent as the run starts finds its first node
+# already done or about to be.
+quick_then_slow_builder = StateGraph(SlowState)
+quick_then_slow_builder.add_node("first", first)
+quick_then_slow_builder.add_node("slow", slow)
+quick_then_slow_builder.add_node("after", after)
+quick_then_slow_builder.add_edge(START, "first")
+quick_then_slow_builder.add_edge("first", "slow")
+quick_then_slow_builder.add_edge("slow", "after")
+quick_then_slow_builder.add_edge("after", END)
+quick_then_slow = quick_then_slow_builder.compile()

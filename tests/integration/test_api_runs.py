@@ -28,6 +28,7 @@ async def api(dev_server: DevServer, client: Client, postgres_url: str) -> Async
         "chat": load_test_graph("chat", "api_graphs.py:chat"),
         "flaky_chat": load_test_graph("flaky_chat", "api_graphs.py:flaky_chat"),
         "slow": load_test_graph("slow", "api_graphs.py:slow_graph"),
+        "quick_then_slow": load_test_graph("quick_then_slow", "api_graphs.py:quick_then_slow"),
         "approval": load_test_graph("approval", "approval.py:graph"),
         "feat_subgraph": load_test_graph("feat_subgraph", "feat_subgraph.py:graph"),
     }
@@ -323,6 +324,42 @@ async def test_rollback_undoes_a_run_as_if_it_never_happened(api: str) -> None:
     result = await sdk.runs.wait(tid, "slow", input={"seconds": 0}, multitask_strategy="rollback")
     assert result == {"seconds": 0, "steps": ["slow", "after", "slow", "after"]}
     assert [r["status"] for r in await sdk.runs.list(tid)] == ["success", "success"]
+
+
+async def test_a_run_cancelled_as_it_starts_runs_no_node_after_the_cancel(
+    api: str, client: Client
+) -> None:
+    """A cancel sent right after the run is made reaches the workflow while its quick
+    first node ends: the node's result arrives with the cancel (Temporal's SDK then
+    gives the result, not the cancel). No later node may start: the run stops there, as
+    a run cancelled mid-node does, and the thread is free for the next run."""
+    sdk = get_client(url=api)
+    for action in ("interrupt", "rollback"):
+        tid = (await sdk.threads.create())["thread_id"]
+        run = await sdk.runs.create(tid, "quick_then_slow", input={"seconds": 1})
+        await sdk.runs.cancel(tid, run["run_id"], action=action)
+        await sdk.runs.join(tid, run["run_id"])
+        # The run's end is recorded as the cancel is handled; its workflow closes then
+        # too, unless (the defect) it goes on to run the graph's other nodes.
+        handle = client.get_workflow_handle(run["run_id"])
+        await handle.result()
+        history = await handle.fetch_history()
+        scheduled = [
+            e.activity_task_scheduled_event_attributes.activity_type.name
+            for e in history.events
+            if e.HasField("activity_task_scheduled_event_attributes")
+        ]
+        # "slow" may be scheduled when the cancel comes after "first" ended, and is then
+        # cancelled; "after" never is.
+        assert "quick_then_slow.after" not in scheduled, (action, scheduled)
+        state = await sdk.threads.get_state(tid)
+        assert state["values"].get("steps", []) in ([], ["first"]), (action, state["values"])
+        if action == "rollback":
+            assert state["values"] == {}
+        else:
+            assert (await sdk.runs.get(tid, run["run_id"]))["status"] == "interrupted"
+        after = await sdk.runs.wait(tid, "slow", input={"seconds": 0})
+        assert after["steps"][-2:] == ["slow", "after"]
 
 
 async def test_webhook_is_posted_when_the_run_ends(api: str) -> None:

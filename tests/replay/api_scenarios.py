@@ -63,6 +63,18 @@ async def cancel_and_interrupt(sdk: LangGraphClient) -> str:
     return str(tid)
 
 
+async def early_cancel(sdk: LangGraphClient) -> str:
+    """A cancel sent as the run starts: it meets the first node's result, and no node
+    starts after it; then a rollback the same way."""
+    thread = await sdk.threads.create()
+    tid = thread["thread_id"]
+    for action in ("interrupt", "rollback"):
+        run = await sdk.runs.create(tid, "quick_then_slow", input={"seconds": 1})
+        await sdk.runs.cancel(tid, run["run_id"], action=action)
+        await sdk.runs.join(tid, run["run_id"])
+    return str(tid)
+
+
 async def update_and_fork(sdk: LangGraphClient) -> str:
     thread = await sdk.threads.create()
     tid = thread["thread_id"]
@@ -194,6 +206,7 @@ API_SCENARIOS: dict[str, Callable[[LangGraphClient], Awaitable[str]]] = {
     "api_stream_modes": stream_modes,
     "api_approval_segments": approval_segments,
     "api_cancel_and_interrupt": cancel_and_interrupt,
+    "api_early_cancel": early_cancel,
     "api_update_and_fork": update_and_fork,
     "api_superseded_interrupt": superseded_interrupt,
     "api_rollback": rollback,
@@ -207,6 +220,7 @@ API_GRAPHS: dict[str, str] = {
     "chat": "api_graphs.py:chat",
     "chain3": "api_graphs.py:chain3",
     "slow": "api_graphs.py:slow_graph",
+    "quick_then_slow": "api_graphs.py:quick_then_slow",
     "nested_as_node": "nested.py:as_node",
     "nested_in_node": "nested.py:in_node",
     "reset": "reset_graph.py:graph",
