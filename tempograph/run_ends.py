@@ -347,11 +347,14 @@ async def finalize_closed(
                 if not cancelled
                 else [],
             )
-        if ended and not cancelled:
+        if ended:
+            # A segment was running (a resumed one too): the thread no longer waits for
+            # the answer it took (the caller reads what is pending from the checkpoints).
             await conn.execute(
-                "UPDATE threads SET error = $2::jsonb WHERE thread_id = $1",
+                "UPDATE threads SET waiting = false, error = coalesce($2::jsonb, error)"
+                " WHERE thread_id = $1",
                 thread_id,
-                dumps({"error": "RunEnded", "message": reason}),
+                None if cancelled else dumps({"error": "RunEnded", "message": reason}),
             )
         holder = await conn.fetchval(
             "SELECT run_workflow_id FROM threads WHERE thread_id = $1", thread_id

@@ -24,8 +24,10 @@ from tempograph.api.auth import authorize, strip_user_keys
 from tempograph.api.auth_filters import matches
 from tempograph.api.models import RunCreate
 from tempograph.api.services.checks import assistant, check_body, check_carriable, check_input
+from tempograph.api.snapshots import jsonable
 from tempograph.api.state import AppState
 from tempograph.api.storage.threads import ThreadStore, values_columns
+from tempograph.crypto import seal_json_text
 from tempograph.errors import ErrorCode, InvalidRequestError, TempographError
 from tempograph.metrics import RUNS_STARTED
 from tempograph.run_ends import finalize_closed
@@ -44,6 +46,7 @@ from tempograph.runs import (
 from tempograph.starter import command_from
 from tempograph.telemetry import traceparent
 from tempograph.webhooks import WebhookRefused, check_url
+from tempograph.workflows.jsonable import dumps
 from tempograph.workflows.types import (
     CANCEL_RUN,
     RESUME,
@@ -373,13 +376,21 @@ async def refresh_values(state: AppState, thread_id: UUID) -> None:
     if snapshot.created_at is None:
         return  # no checkpoint yet
     text, stored = await values_columns(snapshot.values, state.values)
-    await pool.execute(
-        'UPDATE threads SET "values" = $2::jsonb, values_value = $3, state_updated_at = now()'
-        " WHERE thread_id = $1",
-        thread_id,
-        text,
-        stored,
-    )
+    # And its pending interrupts: a resumed segment that Temporal ended had answered the
+    # ones the thread shows (finalize_closed stopped it waiting), unless it ended before
+    # its node took the answer; then they are pending still, and the thread waits again.
+    interrupts = {t.id: jsonable(list(t.interrupts)) for t in snapshot.tasks if t.interrupts}
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            'UPDATE threads SET "values" = $2::jsonb, values_value = $3, interrupts = $4::jsonb,'
+            " waiting = waiting OR $5, state_updated_at = now() WHERE thread_id = $1",
+            thread_id,
+            text,
+            stored,
+            seal_json_text(dumps(interrupts)),
+            bool(interrupts),
+        )
+        await settle(conn, thread_id)
 
 
 async def cancel_run(state: AppState, run: dict[str, Any], rollback: bool) -> None:

@@ -13,6 +13,7 @@ from langgraph.func import entrypoint, task
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.runtime import Runtime
+from langgraph.types import interrupt
 
 
 class ChainState(TypedDict, total=False):
@@ -137,3 +138,17 @@ quick_then_slow_builder.add_edge("first", "slow")
 quick_then_slow_builder.add_edge("slow", "after")
 quick_then_slow_builder.add_edge("after", END)
 quick_then_slow = quick_then_slow_builder.compile()
+
+
+def ask(state: SlowState) -> dict:
+    return {"steps": [f"answered {interrupt('go on?')}"]}
+
+
+# A question, then a slow node: an operator can end the resumed run mid-node.
+ask_then_slow_builder = StateGraph(SlowState)
+ask_then_slow_builder.add_node("ask", ask)
+ask_then_slow_builder.add_node("slow", slow)
+ask_then_slow_builder.add_edge(START, "ask")
+ask_then_slow_builder.add_edge("ask", "slow")
+ask_then_slow_builder.add_edge("slow", END)
+ask_then_slow = ask_then_slow_builder.compile()

@@ -121,6 +121,34 @@ async def test_a_terminated_runs_thread_shows_its_newest_state(
     assert thread["status"] == "error"
 
 
+async def test_a_resumed_run_terminated_mid_node_leaves_no_answered_interrupt(
+    dev_server: DevServer, client: Client, postgres_url: str
+) -> None:
+    """The resume of a waiting run, terminated while its next node runs: the thread
+    shows the error and no longer the interrupt its resume answered, as ``get_state``."""
+    graphs = {"ask_then_slow": load_test_graph("ask_then_slow", "api_graphs.py:ask_then_slow")}
+    async with api_stack(dev_server, client, postgres_url, graphs) as http:
+        sdk = get_client(url=str(http.base_url))
+        tid = (await sdk.threads.create())["thread_id"]
+        asked = await sdk.runs.wait(tid, "ask_then_slow", input={"seconds": 600})
+        assert asked["__interrupt__"][0]["value"] == "go on?"
+        assert (await sdk.threads.get(tid))["status"] == "interrupted"
+        resumed = await sdk.runs.create(tid, "ask_then_slow", command={"resume": "yes"})
+        await until_status(sdk, tid, resumed["run_id"], {"running"})
+        for _ in range(400):  # until the answer is taken: the slow node runs
+            if (await sdk.threads.get_state(tid))["next"] == ["slow"]:
+                break
+            await asyncio.sleep(0.05)
+        temporal_cli(dev_server, "workflow", "terminate", "--workflow-id", resumed["workflow_id"])
+        await until_status(sdk, tid, resumed["run_id"], {"error"})
+        thread = await sdk.threads.get(tid)
+        state = await sdk.threads.get_state(tid)
+
+    assert state["next"] == ["slow"] and state["interrupts"] == []
+    assert thread["values"] == state["values"] == {"seconds": 600, "steps": ["answered yes"]}
+    assert thread["status"] == "error" and thread["interrupts"] == {}, thread
+
+
 async def test_cancelled_run_is_interrupted_and_its_thread_idle(
     dev_server: DevServer, client: Client, postgres_url: str, slow: dict[str, Any]
 ) -> None:
