@@ -218,15 +218,7 @@ async def _record_end(conn: asyncpg.Connection, end: RunEnd, thread_id: UUID) ->
     run_id = UUID(end.run_id)
     status = SegmentEnd(end.status)  # enums cross payloads as their strings
     if status is SegmentEnd.ROLLBACK:
-        # As LangGraph Server does: a rolled-back run is gone, with its checkpoints.
-        await conn.execute(
-            "DELETE FROM checkpoint_writes w USING checkpoints c"
-            " WHERE c.run_id = $1 AND w.thread_id = c.thread_id"
-            " AND w.checkpoint_ns = c.checkpoint_ns AND w.checkpoint_id = c.checkpoint_id",
-            end.run_id,
-        )
-        await conn.execute("DELETE FROM checkpoints WHERE run_id = $1", end.run_id)
-        await conn.execute("DELETE FROM runs WHERE run_id = $1", run_id)
+        await _roll_back(conn, [run_id])
     thread_values, output = _text(end.values), _text(end.output)
     await conn.execute(
         "UPDATE runs SET status = $2, output = $3::jsonb, output_value = $4, updated_at = now()"
@@ -257,6 +249,19 @@ async def _record_end(conn: asyncpg.Connection, end: RunEnd, thread_id: UUID) ->
         end.values is not None,
         seal(pack(end.values)) if end.values is not None and thread_values is None else None,
     )
+
+
+async def _roll_back(conn: asyncpg.Connection, run_ids: Sequence[UUID]) -> None:
+    """As LangGraph Server does: a rolled-back run is gone, with its checkpoints."""
+    ids = [str(r) for r in run_ids]
+    await conn.execute(
+        "DELETE FROM checkpoint_writes w USING checkpoints c"
+        " WHERE c.run_id = ANY($1::text[]) AND w.thread_id = c.thread_id"
+        " AND w.checkpoint_ns = c.checkpoint_ns AND w.checkpoint_id = c.checkpoint_id",
+        ids,
+    )
+    await conn.execute("DELETE FROM checkpoints WHERE run_id = ANY($1::text[])", ids)
+    await conn.execute("DELETE FROM runs WHERE run_id = ANY($1::uuid[])", list(run_ids))
 
 
 async def hand_off(conn: asyncpg.Connection, thread_id: UUID) -> dict[str, Any] | None:
@@ -311,31 +316,46 @@ async def _queued_for_waiting(
 
 
 async def finalize_closed(
-    conn: asyncpg.Connection, workflow_id: str, status: WorkflowExecutionStatus, reason: str
+    conn: asyncpg.Connection,
+    workflow_id: str,
+    status: WorkflowExecutionStatus,
+    reason: str,
+    *,
+    rollback: bool = False,
 ) -> tuple[UUID | None, dict[str, Any] | None]:
     """Temporal closed ``workflow_id`` without its finish activity (terminated, timed out,
-    cancelled before it could finish, failed by a limit): its runs end with the reason,
-    and its thread goes to the next queued run. Returns the thread (None: none found) and
-    that run, for the caller to start once the thread's values are brought up to date
-    (the checkpoints the closed workflow wrote are its newest state)."""
-    cancelled = status == WorkflowExecutionStatus.CANCELED
+    cancelled before it could finish, failed by a limit): its runs end with the reason
+    (``rollback``: a rollback asked of it finds it closed, and they go, with their
+    checkpoints), and its thread goes to the next queued run. Returns the thread (None:
+    none found) and that run, for the caller to start once the thread's values are
+    brought up to date (the checkpoints the closed workflow wrote are its newest state)."""
+    cancelled = rollback or status == WorkflowExecutionStatus.CANCELED
     thread_id = await conn.fetchval(
         "SELECT thread_id FROM threads WHERE run_workflow_id = $1 FOR UPDATE", workflow_id
     )
-    ended = await conn.fetch(
-        "UPDATE runs SET status = $2, output = $3::jsonb, updated_at = now()"
-        " WHERE workflow_id = $1 AND status = ANY($4::text[]) RETURNING run_id, thread_id",
-        workflow_id,
-        RunStatus.INTERRUPTED.value if cancelled else RunStatus.ERROR.value,
-        None
-        if cancelled
-        else seal_json_text(dumps({"__error__": {"error": "RunEnded", "message": reason}})),
-        IN_FLIGHT,
-    )
+    if rollback:
+        ended = await conn.fetch(
+            "SELECT run_id, thread_id FROM runs WHERE workflow_id = $1"
+            " AND status = ANY($2::text[])",
+            workflow_id,
+            IN_FLIGHT,
+        )
+        await _roll_back(conn, [r["run_id"] for r in ended])
+    else:
+        ended = await conn.fetch(
+            "UPDATE runs SET status = $2, output = $3::jsonb, updated_at = now()"
+            " WHERE workflow_id = $1 AND status = ANY($4::text[]) RETURNING run_id, thread_id",
+            workflow_id,
+            RunStatus.INTERRUPTED.value if cancelled else RunStatus.ERROR.value,
+            None
+            if cancelled
+            else seal_json_text(dumps({"__error__": {"error": "RunEnded", "message": reason}})),
+            IN_FLIGHT,
+        )
     thread_id = thread_id or (ended[0]["thread_id"] if ended else None)
     next_run = None
     if thread_id is not None:
-        for record in ended:
+        for record in ended if not rollback else ():
             await write_events(
                 conn,
                 str(record["run_id"]),

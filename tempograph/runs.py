@@ -94,7 +94,12 @@ class Admission:
 
 
 class ThreadBusy(Exception):
-    """The thread has a run in flight (multitask_strategy ``reject``)."""
+    """The thread has a run in flight (multitask_strategy ``reject``); ``holder``: the
+    workflow holding it."""
+
+    def __init__(self, thread_id: UUID, holder: str | None) -> None:
+        super().__init__(thread_id)
+        self.holder = holder
 
 
 class QuotaExceeded(Exception):
@@ -204,7 +209,7 @@ async def admit(
     queued = await runs_in_flight(conn, new.thread_id)
     holder: str | None = thread["run_workflow_id"]
     if new.multitask_strategy == "reject" and queued:
-        raise ThreadBusy(new.thread_id)
+        raise ThreadBusy(new.thread_id, holder)
     decision = Admission(run={})
     workflow_id = str(new.run_id)
     if new.resume:

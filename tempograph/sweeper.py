@@ -95,6 +95,23 @@ class Sweeper:
             await self._release_update(record["thread_id"], record["run_workflow_id"])
         return sum(found)
 
+    async def settle_closed(self, workflow_id: str) -> bool:
+        """Record now, if Temporal has closed it, the end of a workflow that holds a
+        thread (a request found the thread busy just after an operator ended it); True
+        when it was closed."""
+        handle = self._client.get_workflow_handle(workflow_id)
+        try:
+            status = (await handle.describe()).status
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
+            return False  # not started yet, or its start was lost: the sweep decides
+        if status in (None, WorkflowExecutionStatus.RUNNING):
+            return False
+        reason = await _close_reason(handle, status, self._client.data_converter)
+        await self._finalize(workflow_id, status, reason)
+        return True
+
     async def _check(self, suspect: dict[str, Any]) -> int:
         workflow_id = suspect["workflow_id"]
         handle = self._client.get_workflow_handle(workflow_id)

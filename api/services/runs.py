@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from functools import partial
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -44,6 +45,7 @@ from tempograph.runs import (
     withdraw,
 )
 from tempograph.starter import command_from
+from tempograph.sweeper import Sweeper
 from tempograph.telemetry import traceparent
 from tempograph.webhooks import WebhookRefused, check_url
 from tempograph.workflows.jsonable import dumps
@@ -207,6 +209,10 @@ async def create_run(
     for attempt in range(2):
         try:
             admission = await _admit(state, new)
+        except _Busy as busy:
+            if not attempt and await _holder_closed(state, busy.holder):
+                continue  # the thread was free after all
+            raise
         except HTTPException as err:
             if err.status_code == 429 and created_thread:
                 await threads.delete(thread_id)  # lost a race for the quota: store nothing
@@ -260,12 +266,8 @@ async def _admit(state: AppState, new: NewRun) -> Admission:
     try:
         async with pool.acquire() as conn, conn.transaction():
             return await admit(conn, new)
-    except ThreadBusy:
-        raise HTTPException(
-            409,
-            "Thread is already running a task. Wait for it to finish or choose a different "
-            "multitask strategy.",
-        ) from None
+    except ThreadBusy as err:
+        raise _Busy(err.holder) from None
     except NotWaiting:
         raise InvalidRequestError(
             f"Thread {new.thread_id} is not waiting for input: it has no pending interrupt",
@@ -275,6 +277,33 @@ async def _admit(state: AppState, new: NewRun) -> Admission:
         raise HTTPException(404, "Thread or assistant not found.") from None
     except QuotaExceeded as err:
         raise _over_quota(err.limit) from None
+
+
+class _Busy(HTTPException):
+    def __init__(self, holder: str | None) -> None:
+        super().__init__(
+            409,
+            "Thread is already running a task. Wait for it to finish or choose a different "
+            "multitask strategy.",
+        )
+        self.holder = holder
+
+
+async def _holder_closed(state: AppState, holder: str | None) -> bool:
+    """Whether the thread's holder had closed in Temporal (an operator's terminate the
+    sweeper has not seen yet); its end is recorded now, and the thread is free."""
+    if holder is None or holder.startswith("update:"):
+        return False
+    sweeper = Sweeper(
+        state.database.pool,
+        state.temporal,
+        state.task_queue,
+        refresh_values=partial(refresh_values, state),
+    )
+    try:
+        return await sweeper.settle_closed(holder)
+    except RPCError as err:
+        raise _unavailable(err) from None
 
 
 def _over_quota(limit: int) -> HTTPException:
@@ -334,15 +363,23 @@ async def signal_cancel(state: AppState, workflow_id: str, reason: CancelReason)
     except RPCError as err:
         if err.status != RPCStatusCode.NOT_FOUND:
             raise _unavailable(err) from None
-        await release_vanished(state, workflow_id, "its workflow no longer exists")
+        await release_vanished(
+            state,
+            workflow_id,
+            "its workflow no longer exists",
+            rollback=reason is CancelReason.ROLLBACK,
+        )
 
 
-async def release_vanished(state: AppState, workflow_id: str, reason: str) -> None:
-    """A thread's holder is gone from Temporal: end its runs, start the next one."""
+async def release_vanished(
+    state: AppState, workflow_id: str, reason: str, *, rollback: bool = False
+) -> None:
+    """A thread's holder is gone from Temporal: end its runs (``rollback``: delete them
+    and their checkpoints, as the rollback asked would have), start the next one."""
     pool = await state.database.pool()
     async with pool.acquire() as conn, conn.transaction():
         thread_id, next_run = await finalize_closed(
-            conn, workflow_id, WorkflowExecutionStatus.TERMINATED, reason
+            conn, workflow_id, WorkflowExecutionStatus.TERMINATED, reason, rollback=rollback
         )
     if thread_id is not None:
         await refresh_values(state, thread_id)

@@ -149,6 +149,53 @@ async def test_a_resumed_run_terminated_mid_node_leaves_no_answered_interrupt(
     assert thread["status"] == "error" and thread["interrupts"] == {}, thread
 
 
+async def test_a_new_run_right_after_a_terminate_is_not_refused(
+    dev_server: DevServer, client: Client, postgres_url: str, slow: dict[str, Any]
+) -> None:
+    """A run asked for with multitask_strategy="reject" just after an operator
+    terminated the thread's run starts: the API asks Temporal before it refuses."""
+    async with api_stack(dev_server, client, postgres_url, slow) as http:
+        sdk = get_client(url=str(http.base_url))
+        tid = (await sdk.threads.create())["thread_id"]
+        run = await sdk.runs.create(tid, "slow", input={"seconds": 600})
+        await until_status(sdk, tid, run["run_id"], {"running"})
+        # Terminated as the CLI does (by Temporal's API here: the CLI's own start-up can
+        # take long enough for the sweeper to record the end first).
+        await client.get_workflow_handle(run["workflow_id"]).terminate("by an operator")
+        after = await sdk.runs.wait(tid, "slow", input={"seconds": 0}, multitask_strategy="reject")
+        ended = await sdk.runs.get(tid, run["run_id"])
+
+    assert after["seconds"] == 0 and after["steps"][-2:] == ["slow", "after"]
+    assert ended["status"] == "error"
+
+
+async def test_a_rollback_that_finds_its_run_terminated_still_rolls_it_back(
+    dev_server: DevServer, client: Client, postgres_url: str
+) -> None:
+    """An operator terminates a run; before the API has seen it, a new run comes with
+    multitask_strategy="rollback": the terminated run and its checkpoints go, as they
+    would have had it still been running."""
+    graphs = {
+        "quick_then_slow": load_test_graph("quick_then_slow", "api_graphs.py:quick_then_slow")
+    }
+    async with api_stack(dev_server, client, postgres_url, graphs) as http:
+        sdk = get_client(url=str(http.base_url))
+        tid = (await sdk.threads.create())["thread_id"]
+        doomed = await sdk.runs.create(tid, "quick_then_slow", input={"seconds": 600})
+        for _ in range(400):  # its first node is done: it wrote a checkpoint
+            if (await sdk.threads.get_state(tid))["next"] == ["slow"]:
+                break
+            await asyncio.sleep(0.05)
+        temporal_cli(dev_server, "workflow", "terminate", "--workflow-id", doomed["workflow_id"])
+        after = await sdk.runs.wait(
+            tid, "quick_then_slow", input={"seconds": 0}, multitask_strategy="rollback"
+        )
+        runs = await sdk.runs.list(tid)
+
+    assert after == {"seconds": 0, "steps": ["first", "slow", "after"]}
+    assert [r["run_id"] for r in runs] != [] and doomed["run_id"] not in [r["run_id"] for r in runs]
+
+
 async def test_cancelled_run_is_interrupted_and_its_thread_idle(
     dev_server: DevServer, client: Client, postgres_url: str, slow: dict[str, Any]
 ) -> None:
