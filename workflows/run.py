@@ -165,6 +165,10 @@ class RunWorkflow:
                 self._cancel, self._cancelled_by_temporal = CancelReason.CANCEL, True
         # The checkpoint the segment started from: a rollback returns the thread there.
         segment_start = configurable.get("checkpoint_id") or self.saver.head_id()
+        if self._cancel is not None:
+            # Cancelled before it began (during its delay): it leaves no trace, not even
+            # its input.
+            return await self._cancelled(graph, config, segment_start)
         while True:
             self._phase = RUNNING
             try:

@@ -607,3 +607,12 @@ async def test_idempotency_key_and_after_seconds(api: str) -> None:
     assert await sdk.runs.join(tid, later["run_id"]) == {"steps": ["a", "b", "c"]}
     assert (await sdk.runs.get(tid, later["run_id"]))["status"] == "success"
     assert (await sdk.threads.get(tid))["status"] == "idle"
+
+    # Cancelled while it waits for its time: it never ran, and left not even its input.
+    before = await sdk.threads.get_state(tid)
+    delayed = await sdk.runs.create(tid, "chain3", input={"steps": ["x"]}, after_seconds=60)
+    await sdk.runs.cancel(tid, delayed["run_id"], wait=True)
+    assert (await sdk.runs.get(tid, delayed["run_id"]))["status"] == "interrupted"
+    after = await sdk.threads.get_state(tid)
+    assert after["values"] == before["values"] and after["checkpoint"] == before["checkpoint"]
+    assert (await sdk.threads.get(tid))["status"] == "idle"

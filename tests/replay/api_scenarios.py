@@ -65,13 +65,16 @@ async def cancel_and_interrupt(sdk: LangGraphClient) -> str:
 
 async def early_cancel(sdk: LangGraphClient) -> str:
     """A cancel sent as the run starts: it meets the first node's result, and no node
-    starts after it; then a rollback the same way."""
+    starts after it; then a rollback the same way; then a cancel of a delayed run."""
     thread = await sdk.threads.create()
     tid = thread["thread_id"]
     for action in ("interrupt", "rollback"):
         run = await sdk.runs.create(tid, "quick_then_slow", input={"seconds": 1})
         await sdk.runs.cancel(tid, run["run_id"], action=action)
         await sdk.runs.join(tid, run["run_id"])
+    # Cancelled while it waits for its time (after_seconds): it never runs a step.
+    delayed = await sdk.runs.create(tid, "quick_then_slow", input={"seconds": 0}, after_seconds=60)
+    await sdk.runs.cancel(tid, delayed["run_id"], wait=True)
     return str(tid)
 
 
