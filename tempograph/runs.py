@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from uuid import UUID
 
@@ -254,7 +254,8 @@ async def admit(
         new.multitask_strategy,
         new.idempotency_key,
         workflow_id,
-        seal(serializer().dumps_typed(new.request)[1]),
+        # Its input is in kwargs already (the same JSON): a 10 MB input is kept once.
+        seal(serializer().dumps_typed(replace(new.request, input=None))[1]),
         new.tenant_id or "",
         new.created_by,
         new.request.graph_id,
@@ -287,7 +288,10 @@ async def withdraw(conn: asyncpg.Connection, run_id: UUID, thread_id: UUID) -> N
     await settle(conn, thread_id)
 
 
-def stored_request(stored: bytes) -> RunRequest:
-    """A run's request as stored (sealed at rest)."""
+def stored_request(stored: bytes, kwargs: str | None = None) -> RunRequest:
+    """A run's request as stored (sealed at rest); its input comes from the run's
+    ``kwargs`` (JSON text, sealed at rest), where it is stored once (see :func:`admit`)."""
     request: RunRequest = serializer().loads_typed(("msgpack", unsealed(bytes(stored))))
+    if kwargs is not None:
+        request = replace(request, input=(unseal_json(json.loads(kwargs)) or {}).get("input"))
     return request

@@ -80,12 +80,13 @@ class RunStarter:
                 # Started later (a queued run, by the end of the run before it): the
                 # stored request, and the trace of the call that made the run.
                 stored = await conn.fetchrow(
-                    "SELECT request, traceparent FROM runs WHERE run_id = $1",
+                    "SELECT request, kwargs::text AS kwargs, traceparent FROM runs"
+                    " WHERE run_id = $1",
                     UUID(run["run_id"]),
                 )
                 if stored is None or stored["request"] is None:
                     return  # deleted meanwhile (its thread too, or a rollback)
-                request = stored_request(stored["request"])
+                request = stored_request(stored["request"], stored["kwargs"])
                 trace = stored["traceparent"]
             fork = (request.config.get("configurable") or {}).get("checkpoint_id")
             start, parts = await load_start_rows(conn, run["thread_id"], fork)

@@ -109,12 +109,18 @@ async def test_a_ten_megabyte_value_flows_through_a_run(
         run = (await sdk.runs.list(tid))[0]
         total, largest = await history_bytes(client, run["workflow_id"])
         big_input = await sdk.runs.wait(None, "document", input={"doc": "i" * (10 * 1024 * 1024)})
+        conn = await asyncpg.connect(postgres_url)
+        try:  # the input is kept once, in the run's kwargs, not again in its request
+            requests = await conn.fetchval("SELECT max(length(request)) FROM runs")
+        finally:
+            await conn.close()
 
     assert out["size"] == 10 * 1024 * 1024
     assert out["doc"] == "d" * (10 * 1024 * 1024)
     assert largest <= INLINE_LIMIT + 512
     assert total < 100_000
     assert big_input["size"] == 10 * 1024 * 1024
+    assert requests < 64 * 1024, requests
 
 
 async def table_bytes(postgres_url: str) -> dict[str, int]:
