@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import math
 from datetime import date, datetime, time
 from enum import Enum
 from typing import Any
@@ -17,14 +18,33 @@ RUN_EVENTS_CHANNEL = "tempograph_runs"
 
 
 def dumps(value: Any) -> str:
-    """Compact JSON on one line, as LangGraph Server writes SSE data."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    """Compact JSON on one line, as LangGraph Server writes SSE data. NaN and the
+    infinities, which JSON has not, are null (as orjson, and so LangGraph Server, write
+    them): a client's JSON parser must be able to read every answer."""
+    try:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        return json.dumps(finite(value), separators=(",", ":"), ensure_ascii=False)
+
+
+def finite(value: Any) -> Any:
+    """``value`` (JSON-shaped) with NaN and the infinities as None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    return value
 
 
 def to_jsonable(value: Any) -> Any:
-    """Messages and pydantic models as ``model_dump()``, dataclasses as dicts, and so on."""
-    if value is None or isinstance(value, bool | int | float | str):
+    """Messages and pydantic models as ``model_dump()``, dataclasses as dicts, and so on;
+    NaN and the infinities as None."""
+    if value is None or isinstance(value, bool | int | str):
         return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
     if isinstance(value, dict):
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):

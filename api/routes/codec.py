@@ -25,7 +25,7 @@ from tempograph.api.deps import State
 from tempograph.crypto import DecryptionError
 from tempograph.render import RenderPlan, render
 from tempograph.valuestore import MissingValue
-from tempograph.workflows.jsonable import to_jsonable
+from tempograph.workflows.jsonable import finite, to_jsonable
 from tempograph.workflows.values import EncodedValue, PartTable
 
 router = APIRouter(prefix="/codec", tags=["codec"])
@@ -119,7 +119,7 @@ async def _as_json(payload: Payload, state: Any) -> Payload:
             if p.data is not None
         }
         shown = await _readable(value, parts, state)
-        data = json.dumps(shown, default=str).encode()
+        data = json.dumps(finite(shown), default=str, allow_nan=False).encode()
     except Exception:  # noqa: BLE001 - a payload we cannot render stays as it is
         return payload
     return Payload(metadata={"encoding": _JSON}, data=data)

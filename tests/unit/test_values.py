@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -246,3 +247,17 @@ def test_lists_round_trip_whatever_the_memo_holds() -> None:
         table = PartTable()
         encoded = unpack(pack(encode(value, table, memo=True)))
         assert decode(encoded, table_source(table), rng.choice([SHARED, "t"])) == value
+
+
+def test_nan_and_infinities_render_as_null() -> None:
+    """JSON has no NaN: a client's parser (the SDK's) refuses the bare token. Null, as
+    orjson and so LangGraph Server write it, whether the value is inline or in parts."""
+    value = {"score": float("nan"), "bounds": [float("-inf"), 1.5, float("inf")]}
+    expected = '{"score":null,"bounds":[null,1.5,null]}'
+    assert dumps(to_jsonable(value)) == dumps(value) == expected
+    for shape in (value, {**value, "big": "x" * 20_000, "items": list(range(70))}):
+        table = PartTable()
+        encoded = encode(shape, table)
+        plan = RenderPlan([encoded])
+        text = render(encoded, {h: table.parts[h].data for h in plan.missing}, plan)
+        assert json.loads(text, parse_constant=lambda c: pytest.fail(c))["score"] is None
