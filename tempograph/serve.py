@@ -6,6 +6,9 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import os
+import sys
+import threading
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
@@ -19,7 +22,14 @@ if TYPE_CHECKING:
 
 from tempograph.api.cors import cors_settings
 from tempograph.api.custom_app import load_app
-from tempograph.console import ENDPOINTS_FILE, _database_url, _err, _say, _stop_requested
+from tempograph.console import (
+    ENDPOINTS_FILE,
+    EXIT_FAILED,
+    _database_url,
+    _err,
+    _say,
+    _stop_requested,
+)
 
 
 async def _serve_worker(
@@ -49,6 +59,7 @@ async def _serve_worker(
     from tempograph.temporal.worker import build_workers
     from tempograph.workflows import values
 
+    standalone = stop is None  # `tempograph worker` (not within `up`)
     stop = stop or _stop_requested()
     require_temporal_auth(settings, "a worker")
     host = settings.temporal_address.rsplit(":", 1)[0].strip("[]")
@@ -97,7 +108,11 @@ async def _serve_worker(
         recorder,
         node_queues=queues,
         max_concurrent_activities=settings.activity_slots,
-        graceful_shutdown=timedelta(seconds=settings.graceful_shutdown_seconds),
+        # A standalone worker ends itself at the grace (_exit_after): the SDK's own
+        # cancel, later, never comes.
+        graceful_shutdown=timedelta(
+            seconds=settings.graceful_shutdown_seconds + (_PAST_GRACE if standalone else 0)
+        ),
         webhook_allow_private=settings.webhook_allow_private,
         store=store,
         sandbox=sandbox,
@@ -122,6 +137,31 @@ async def _serve_worker(
                 )
         on_ready(sorted(graphs))
         await stop.wait()
+        if standalone:
+            _exit_after(settings.graceful_shutdown_seconds)
+
+
+_PAST_GRACE = 60.0
+
+
+def _exit_after(grace: float) -> None:
+    """A stopping worker's nodes still running when ``grace`` is over die with the process,
+    as in a crash: Temporal retries them on another worker after their heartbeat timeout.
+    Cancelling them instead (the SDK's way) has Temporal retry at once, while a sync node,
+    whose thread nothing can stop, runs on here: two copies of the node at once."""
+
+    def abandon() -> None:
+        _err(
+            f"nodes still running {grace:g} s after the stop signal"
+            " (TEMPOGRAPH_GRACEFUL_SHUTDOWN_SECONDS): exiting; Temporal retries them on"
+            " another worker after their heartbeat timeout"
+        )
+        sys.stderr.flush()
+        os._exit(EXIT_FAILED)
+
+    timer = threading.Timer(grace, abandon)
+    timer.daemon = True
+    timer.start()
 
 
 def _serve_metrics(host: str, port: int) -> None:

@@ -279,6 +279,49 @@ async def test_a_stopped_worker_lets_its_node_finish_and_takes_no_more(
     assert after[-1] == ("finish", "n3")
 
 
+async def test_a_stopped_workers_node_past_its_grace_never_runs_twice_at_once(
+    client: Client,
+    dev_server: DevServer,
+    postgres_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SIGTERM while n3 (a sync node) runs longer than the grace period: the worker exits
+    at the grace, with n3, and only then does the other worker retry n3 (its heartbeat
+    timeout). Cancelling n3 had Temporal retry it at once while its thread ran on."""
+    expected = await chain_oracle(monkeypatch)
+    ledger = tmp_path / "ledger.txt"
+    queue = f"grace-{uuid.uuid4()}"
+    thread = f"t-{uuid.uuid4()}"
+    # A short grace: what this test is about is its end (the default is 30 s).
+    env = {
+        "CRASH_LEDGER": str(ledger),
+        "CRASH_SLOW_SECONDS": "8",
+        "TEMPOGRAPH_GRACEFUL_SHUTDOWN_SECONDS": "2",
+    }
+    with workers_on(tmp_path, dev_server.address, queue, postgres_url) as workers:
+        first = await workers.start(**env)
+        second = await workers.start(**env)
+        async with api_for(dev_server, postgres_url, queue) as threads:
+            ticket = await threads.submit(thread, "crash_chain", CHAIN_INPUT)
+            await until(lambda: ledger_counts(ledger)["start", "n3"] == 1, "n3 starting", RUN_BOUND)
+            (running,) = [pid for event, node, pid in ledger_lines(ledger) if node == "n3"]
+            stopped = first if running == first.pid else second
+            os.kill(stopped.pid, signal.SIGTERM)
+            code = await asyncio.to_thread(stopped.process.wait, 60)
+            started_by_then = ledger_counts(ledger)["start", "n3"]
+            outcome = await asyncio.wait_for(threads.wait(thread, ticket.run_id), RUN_BOUND)
+
+    assert code != 0  # it did not finish its node
+    assert "after the stop signal" in stopped.err.read_text(errors="replace")
+    assert started_by_then == 1  # no second copy of n3 while the first one ran
+    assert outcome.status == "success", outcome
+    assert outcome.values == expected
+    counts = ledger_counts(ledger)
+    assert_chain_ran_once_except_n3(counts)
+    assert counts["start", "n3"] == 2 and counts["finish", "n3"] == 1, counts
+
+
 # -- 2. the Temporal server stopped and restarted mid-run --------------------------------
 
 
