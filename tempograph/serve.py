@@ -29,6 +29,7 @@ from tempograph.console import (
     _err,
     _say,
     _stop_requested,
+    _temporal_address,
 )
 
 
@@ -61,6 +62,8 @@ async def _serve_worker(
 
     standalone = stop is None  # `tempograph worker` (not within `up`)
     stop = stop or _stop_requested()
+    if standalone:  # beside a `tempograph up`, its Temporal unless TEMPORAL_ADDRESS says
+        settings = dataclasses.replace(settings, temporal_address=_temporal_address(settings))
     require_temporal_auth(settings, "a worker")
     host = settings.temporal_address.rsplit(":", 1)[0].strip("[]")
     if host not in LOOPBACK and KeyRing.load() is None:

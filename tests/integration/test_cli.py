@@ -274,7 +274,9 @@ def test_worker_reports_a_broken_graph_by_name_and_serves_the_others(
             }
         )
     )
-    env = {**up.env, "TEMPOGRAPH_TASK_QUEUE": "cli-broken"}
+    # Beside `tempograph up`: its data directory names its Temporal and database.
+    beside = {k: v for k, v in up.env.items() if k not in ("TEMPORAL_ADDRESS", "DATABASE_URL")}
+    env = {**beside, "TEMPOGRAPH_TASK_QUEUE": "cli-broken"}
     args = ["worker", "--config", str(config)]
     with started(args, env, ready_within=60, stderr=subprocess.PIPE) as (process, lines):
         assert "['fails']" in lines[-1]
