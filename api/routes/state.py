@@ -147,7 +147,9 @@ async def _state(
 ) -> Response:
     tid, thread = await _thread(state, thread_id)
     graph = await thread_graph(state, thread)
-    if graph is None:
+    if graph is None:  # no run yet: no checkpoint either
+        if checkpoint_id is not None:
+            raise HTTPException(404, f"Thread {tid} has no checkpoint {checkpoint_id}")
         return json_response(dict(_EMPTY_STATE))
     # A subgraph's namespace: LangGraph finds the subgraph and reads its checkpoints (an
     # unknown one reads as empty, as in LangGraph).

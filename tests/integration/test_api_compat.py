@@ -388,6 +388,9 @@ async def test_history_update_state_and_fork(api: str) -> None:
         ]:
             assert response.status_code == 404, response.text
             assert f"has no checkpoint {nowhere}" in response.json()["detail"]
+        fresh = (await sdk.threads.create())["thread_id"]  # no run yet: no checkpoints
+        assert (await http.get(f"/threads/{fresh}/state/{nowhere}")).status_code == 404
+        assert (await http.get(f"/threads/{fresh}/state")).json()["values"] == {}
         for path, body in [
             (f"/threads/{tid}/state/checkpoint", {}),
             (f"/threads/{tid}/state/checkpoint", {"checkpoint": {"foo": 1}}),
