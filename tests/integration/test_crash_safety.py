@@ -187,6 +187,13 @@ async def chain_oracle(monkeypatch: pytest.MonkeyPatch) -> Any:
         return to_jsonable(await graph.ainvoke(CHAIN_INPUT))
 
 
+async def n3_runner(ledger: Path, *workers: WorkerProcess) -> WorkerProcess:
+    """The worker that runs n3, once n3 has started."""
+    await until(lambda: ledger_counts(ledger)["start", "n3"] == 1, "n3 starting", RUN_BOUND)
+    (running,) = [pid for event, node, pid in ledger_lines(ledger) if node == "n3"]
+    return next(worker for worker in workers if worker.pid == running)
+
+
 def assert_chain_ran_once_except_n3(counts: Counter[tuple[str, str]]) -> None:
     for node in ["n1", "n2", "n4", "n5"]:
         assert counts["start", node] == 1, (node, counts)
@@ -216,9 +223,8 @@ async def test_a_killed_workers_node_is_retried_on_another_worker_within_seconds
         second = await workers.start(**{**env, "CRASH_SLOW_SECONDS": "1"})
         async with api_for(dev_server, postgres_url, queue) as threads:
             ticket = await threads.submit(thread, "crash_chain", CHAIN_INPUT)
-            await until(lambda: ledger_counts(ledger)["start", "n3"] == 1, "n3 starting", RUN_BOUND)
-            (running,) = [pid for event, node, pid in ledger_lines(ledger) if node == "n3"]
-            victim, survivor = (first, second) if running == first.pid else (second, first)
+            victim = await n3_runner(ledger, first, second)
+            survivor = second if victim is first else first
             victim.kill()
             killed_at = time.monotonic()
             await until(
@@ -262,9 +268,7 @@ async def test_a_stopped_worker_lets_its_node_finish_and_takes_no_more(
         second = await workers.start(**env)
         async with api_for(dev_server, postgres_url, queue) as threads:
             ticket = await threads.submit(thread, "crash_chain", CHAIN_INPUT)
-            await until(lambda: ledger_counts(ledger)["start", "n3"] == 1, "n3 starting", RUN_BOUND)
-            (running,) = [pid for event, node, pid in ledger_lines(ledger) if node == "n3"]
-            draining = first if running == first.pid else second
+            draining = await n3_runner(ledger, first, second)
             os.kill(draining.pid, signal.SIGTERM)
             assert await asyncio.to_thread(draining.process.wait, 60) == 0
             outcome = await asyncio.wait_for(threads.wait(thread, ticket.run_id), RUN_BOUND)
@@ -304,9 +308,7 @@ async def test_a_stopped_workers_node_past_its_grace_never_runs_twice_at_once(
         second = await workers.start(**env)
         async with api_for(dev_server, postgres_url, queue) as threads:
             ticket = await threads.submit(thread, "crash_chain", CHAIN_INPUT)
-            await until(lambda: ledger_counts(ledger)["start", "n3"] == 1, "n3 starting", RUN_BOUND)
-            (running,) = [pid for event, node, pid in ledger_lines(ledger) if node == "n3"]
-            stopped = first if running == first.pid else second
+            stopped = await n3_runner(ledger, first, second)
             os.kill(stopped.pid, signal.SIGTERM)
             code = await asyncio.to_thread(stopped.process.wait, 60)
             started_by_then = ledger_counts(ledger)["start", "n3"]
