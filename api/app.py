@@ -44,8 +44,8 @@ from tempograph.api.routes import (
 )
 from tempograph.api.routes import breakers as breaker_routes
 from tempograph.api.routes.codec import CodecCors
+from tempograph.api.services.closed import refresh_values
 from tempograph.api.services.cron_fire import serving_crons
-from tempograph.api.services.runs import refresh_values
 from tempograph.api.state import AppState, Database
 from tempograph.api.storage.assistants import AssistantStore
 from tempograph.api.streaming import Notifier

@@ -22,7 +22,8 @@ from tempograph.api.auth import authorize, tenant
 from tempograph.api.deps import State
 from tempograph.api.routes.threads import thread_uuid
 from tempograph.api.services.checks import allowed_thread
-from tempograph.api.services.runs import signal_cancel, thread_graph
+from tempograph.api.services.closed import thread_graph
+from tempograph.api.services.runs import signal_cancel
 from tempograph.api.snapshots import json_response, jsonable, snapshot_json
 from tempograph.api.state import AppState
 from tempograph.api.storage.threads import ThreadStore, values_columns

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from functools import partial
 from typing import Any
 from uuid import UUID, uuid4
 
 from fastapi import HTTPException
-from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
+from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -25,13 +24,11 @@ from tempograph.api.auth import authorize, strip_user_keys
 from tempograph.api.auth_filters import matches
 from tempograph.api.models import RunCreate
 from tempograph.api.services.checks import assistant, check_body, check_carriable, check_input
-from tempograph.api.snapshots import jsonable
+from tempograph.api.services.closed import holder_closed, release_vanished, unavailable
 from tempograph.api.state import AppState
-from tempograph.api.storage.threads import ThreadStore, values_columns
-from tempograph.crypto import seal_json_text
+from tempograph.api.storage.threads import ThreadStore
 from tempograph.errors import ErrorCode, InvalidRequestError, TempographError
 from tempograph.metrics import RUNS_STARTED
-from tempograph.run_ends import finalize_closed
 from tempograph.runs import (
     Admission,
     NewRun,
@@ -45,10 +42,8 @@ from tempograph.runs import (
     withdraw,
 )
 from tempograph.starter import command_from
-from tempograph.sweeper import Sweeper
 from tempograph.telemetry import traceparent
 from tempograph.webhooks import WebhookRefused, check_url
-from tempograph.workflows.jsonable import dumps
 from tempograph.workflows.types import (
     CANCEL_RUN,
     RESUME,
@@ -210,7 +205,7 @@ async def create_run(
         try:
             admission = await _admit(state, new)
         except _Busy as busy:
-            if not attempt and await _holder_closed(state, busy.holder):
+            if not attempt and await holder_closed(state, busy.holder):
                 continue  # the thread was free after all
             raise
         except HTTPException as err:
@@ -289,23 +284,6 @@ class _Busy(HTTPException):
         self.holder = holder
 
 
-async def _holder_closed(state: AppState, holder: str | None) -> bool:
-    """Whether the thread's holder had closed in Temporal (an operator's terminate the
-    sweeper has not seen yet); its end is recorded now, and the thread is free."""
-    if holder is None or holder.startswith("update:"):
-        return False
-    sweeper = Sweeper(
-        state.database.pool,
-        state.temporal,
-        state.task_queue,
-        refresh_values=partial(refresh_values, state),
-    )
-    try:
-        return await sweeper.settle_closed(holder)
-    except RPCError as err:
-        raise _unavailable(err) from None
-
-
 def _over_quota(limit: int) -> HTTPException:
     return HTTPException(
         429,
@@ -329,7 +307,7 @@ async def _start(state: AppState, run: dict[str, Any], request: RunRequest | Non
     try:
         await (await state.starter()).start(run, request)
     except RPCError as err:
-        raise _unavailable(err) from None
+        raise unavailable(err) from None
 
 
 async def _resume(state: AppState, admission: Admission, new: NewRun) -> None:
@@ -349,7 +327,7 @@ async def _resume(state: AppState, admission: Admission, new: NewRun) -> None:
         raise InvalidRequestError(message) from None
     except RPCError as err:
         if err.status != RPCStatusCode.NOT_FOUND:
-            raise _unavailable(err) from None
+            raise unavailable(err) from None
         await release_vanished(state, holder, "its workflow no longer exists")
         raise _HolderGone from None
 
@@ -362,72 +340,13 @@ async def signal_cancel(state: AppState, workflow_id: str, reason: CancelReason)
         await handle.signal(CANCEL_RUN, reason.value)
     except RPCError as err:
         if err.status != RPCStatusCode.NOT_FOUND:
-            raise _unavailable(err) from None
+            raise unavailable(err) from None
         await release_vanished(
             state,
             workflow_id,
             "its workflow no longer exists",
             rollback=reason is CancelReason.ROLLBACK,
         )
-
-
-async def release_vanished(
-    state: AppState, workflow_id: str, reason: str, *, rollback: bool = False
-) -> None:
-    """A thread's holder is gone from Temporal: end its runs (``rollback``: delete them
-    and their checkpoints, as the rollback asked would have), start the next one."""
-    pool = await state.database.pool()
-    async with pool.acquire() as conn, conn.transaction():
-        thread_id, next_run = await finalize_closed(
-            conn, workflow_id, WorkflowExecutionStatus.TERMINATED, reason, rollback=rollback
-        )
-    if thread_id is not None:
-        await refresh_values(state, thread_id)
-    if next_run is not None:
-        await _start(state, next_run)
-
-
-async def thread_graph(state: AppState, thread: dict[str, Any]) -> Any:
-    """The thread's graph reading and writing its checkpoints; None before it has one."""
-    graph = state.catalog.graphs.get(thread["metadata"].get("graph_id"))
-    if graph is None:
-        return None
-    return graph.copy({"checkpointer": await state.checkpoints()})
-
-
-async def refresh_values(state: AppState, thread_id: UUID) -> None:
-    """The thread's ``values`` from its newest checkpoint. A run's finish activity writes
-    them; a run Temporal ended without it (terminated, timed out) wrote checkpoints up to
-    its last finished node, and ``threads.get`` shows those, as ``get_state`` does. Called
-    before the next queued run starts, so nothing newer is overwritten."""
-    pool = await state.database.pool()
-    thread = await ThreadStore(pool, state.values).get(thread_id, values=False)
-    graph = await thread_graph(state, thread) if thread is not None else None
-    if graph is None:
-        return
-    try:
-        snapshot = await graph.aget_state({"configurable": {"thread_id": str(thread_id)}})
-    except Exception:  # the run's end is recorded; the values stay as they were
-        logger.exception("could not read thread %s's newest state", thread_id)
-        return
-    if snapshot.created_at is None:
-        return  # no checkpoint yet
-    text, stored = await values_columns(snapshot.values, state.values)
-    # And its pending interrupts: a resumed segment that Temporal ended had answered the
-    # ones the thread shows (finalize_closed stopped it waiting), unless it ended before
-    # its node took the answer; then they are pending still, and the thread waits again.
-    interrupts = {t.id: jsonable(list(t.interrupts)) for t in snapshot.tasks if t.interrupts}
-    async with pool.acquire() as conn, conn.transaction():
-        await conn.execute(
-            'UPDATE threads SET "values" = $2::jsonb, values_value = $3, interrupts = $4::jsonb,'
-            " waiting = waiting OR $5, state_updated_at = now() WHERE thread_id = $1",
-            thread_id,
-            text,
-            stored,
-            seal_json_text(dumps(interrupts)),
-            bool(interrupts),
-        )
-        await settle(conn, thread_id)
 
 
 async def cancel_run(state: AppState, run: dict[str, Any], rollback: bool) -> None:
@@ -462,11 +381,3 @@ async def cancel_run(state: AppState, run: dict[str, Any], rollback: bool) -> No
 
 class _HolderGone(Exception):
     """The workflow a resume was for no longer exists."""
-
-
-def _unavailable(err: RPCError) -> TempographError:
-    if err.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
-        return TempographError(
-            f"Temporal is unavailable: {err.message}", code=ErrorCode.SERVER_UNAVAILABLE
-        )
-    return TempographError(f"Temporal refused the request: {err.message}")
