@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import logging
 import os
 import threading
 import time
@@ -258,17 +259,28 @@ def temporal_runtime() -> Any:
     with _lock:
         if _runtime is None:
             from temporalio.runtime import (
+                LogForwardingConfig,
+                LoggingConfig,
                 MetricBuffer,
                 MetricBufferDurationFormat,
                 Runtime,
                 TelemetryConfig,
+                TelemetryFilter,
             )
 
+            # The SDK core's own warnings go through Python's logging (the process's JSON
+            # lines), not straight to stderr as plain text between them.
+            logs = LoggingConfig(
+                filter=TelemetryFilter(core_level="WARN", other_level="ERROR"),
+                forwarding=LogForwardingConfig(
+                    logger=logging.getLogger("temporalio.core"), append_target_to_name=False
+                ),
+            )
             if not ENABLED:
-                _runtime = Runtime(telemetry=TelemetryConfig())
+                _runtime = Runtime(telemetry=TelemetryConfig(logging=logs))
                 return _runtime
             buffer = MetricBuffer(100_000, MetricBufferDurationFormat.SECONDS)
-            _runtime = Runtime(telemetry=TelemetryConfig(metrics=buffer))
+            _runtime = Runtime(telemetry=TelemetryConfig(logging=logs, metrics=buffer))
             _temporal = TemporalMetrics(buffer)
             REGISTRY.register(_temporal)
             threading.Thread(target=_drain_forever, name="temporal-metrics", daemon=True).start()
