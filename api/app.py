@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
-from functools import partial
 from typing import Any, cast
 
 from fastapi import FastAPI
@@ -44,7 +43,7 @@ from tempograph.api.routes import (
 )
 from tempograph.api.routes import breakers as breaker_routes
 from tempograph.api.routes.codec import CodecCors
-from tempograph.api.services.closed import refresh_values
+from tempograph.api.services.closed import sweeper
 from tempograph.api.services.cron_fire import serving_crons
 from tempograph.api.state import AppState, Database
 from tempograph.api.storage.assistants import AssistantStore
@@ -52,7 +51,6 @@ from tempograph.api.streaming import Notifier
 from tempograph.breakers import BreakerConfig, Breakers
 from tempograph.database import DatabaseUnavailable
 from tempograph.settings import Settings
-from tempograph.sweeper import Sweeper
 from tempograph.telemetry import instrument_app
 from tempograph.temporal.client import connect
 from tempograph.valuestore import PostgresValueStore
@@ -137,14 +135,7 @@ def create_app(
             temporal_ui=settings.temporal_ui_url,
             auth_kind="none" if auth is None else getattr(auth, "kind", "custom"),
         )
-        sweeper = asyncio.create_task(
-            Sweeper(
-                database.pool,
-                temporal,
-                settings.task_queue,
-                refresh_values=partial(refresh_values, app.state.tempograph),
-            ).run_forever()
-        )
+        sweeping = asyncio.create_task(sweeper(app.state.tempograph).run_forever())
         reaper = asyncio.create_task(
             ThreadReaper(app.state.tempograph, thread_ttl or {}).run_forever()
         )
@@ -152,7 +143,7 @@ def create_app(
             async with serving_crons(app.state.tempograph, auth):  # every replica fires
                 yield
         finally:
-            for task in (sweeper, reaper):
+            for task in (sweeping, reaper):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

@@ -355,18 +355,11 @@ async def finalize_closed(
     thread_id = thread_id or (ended[0]["thread_id"] if ended else None)
     next_run = None
     if thread_id is not None:
-        for record in ended if not rollback else ():
-            await write_events(
-                conn,
-                str(record["run_id"]),
-                [
-                    StreamEvent(
-                        f"end:{workflow_id}", "error", {"error": "RunEnded", "message": reason}
-                    )
-                ]
-                if not cancelled
-                else [],
-            )
+        ending = StreamEvent(
+            f"end:{workflow_id}", "error", {"error": "RunEnded", "message": reason}
+        )
+        for record in ended if not cancelled else ():  # a cancel's stream just ends
+            await write_events(conn, str(record["run_id"]), [ending])
         if ended:
             # A segment was running (a resumed one too): the thread no longer waits for
             # the answer it took (the caller reads what is pending from the checkpoints).

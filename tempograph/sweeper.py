@@ -98,36 +98,31 @@ class Sweeper:
     async def settle_closed(self, workflow_id: str) -> bool:
         """Record now, if Temporal has closed it, the end of a workflow that holds a
         thread (a request found the thread busy just after an operator ended it); True
-        when it was closed."""
+        when it was closed. One Temporal has not (yet) is left to the sweep."""
+        return bool(await self._settle(workflow_id))
+
+    async def _check(self, suspect: dict[str, Any]) -> int:
+        settled = await self._settle(suspect["workflow_id"])
+        if settled is None:
+            return await self._never_started(suspect)
+        return int(settled)
+
+    async def _settle(self, workflow_id: str) -> bool | None:
+        """True when Temporal had closed ``workflow_id`` (its end is recorded now), False
+        while it runs, None when Temporal has no such workflow."""
         handle = self._client.get_workflow_handle(workflow_id)
         try:
             status = (await handle.describe()).status
         except RPCError as err:
             if err.status != RPCStatusCode.NOT_FOUND:
                 raise
-            return False  # not started yet, or its start was lost: the sweep decides
+            return None
         if status in (None, WorkflowExecutionStatus.RUNNING):
             return False
         reason = await _close_reason(handle, status, self._client.data_converter)
-        await self._finalize(workflow_id, status, reason)
-        return True
-
-    async def _check(self, suspect: dict[str, Any]) -> int:
-        workflow_id = suspect["workflow_id"]
-        handle = self._client.get_workflow_handle(workflow_id)
-        try:
-            description = await handle.describe()
-        except RPCError as err:
-            if err.status != RPCStatusCode.NOT_FOUND:
-                raise
-            return await self._never_started(suspect)
-        status = description.status
-        if status in (None, WorkflowExecutionStatus.RUNNING):
-            return 0
-        reason = await _close_reason(handle, status, self._client.data_converter)
         logger.warning("run workflow %s closed without recording its end: %s", workflow_id, reason)
         await self._finalize(workflow_id, status, reason)
-        return 1
+        return True
 
     async def _finalize(
         self, workflow_id: str, status: WorkflowExecutionStatus, reason: str

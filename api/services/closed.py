@@ -30,19 +30,24 @@ from tempograph.workflows.jsonable import dumps
 logger = logging.getLogger(__name__)
 
 
-async def holder_closed(state: AppState, holder: str | None) -> bool:
-    """Whether the thread's holder had closed in Temporal (an operator's terminate the
-    sweeper has not seen yet); its end is recorded now, and the thread is free."""
-    if holder is None or holder.startswith("update:"):
-        return False
-    sweeper = Sweeper(
+def sweeper(state: AppState) -> Sweeper:
+    """The sweeper of ``state``'s API: it brings a thread's values up to date from its
+    checkpoints before the next run starts."""
+    return Sweeper(
         state.database.pool,
         state.temporal,
         state.task_queue,
         refresh_values=partial(refresh_values, state),
     )
+
+
+async def holder_closed(state: AppState, holder: str | None) -> bool:
+    """Whether the thread's holder had closed in Temporal (an operator's terminate the
+    sweeper has not seen yet); its end is recorded now, and the thread is free."""
+    if holder is None or holder.startswith("update:"):
+        return False
     try:
-        return await sweeper.settle_closed(holder)
+        return await sweeper(state).settle_closed(holder)
     except RPCError as err:
         raise unavailable(err) from None
 
