@@ -29,7 +29,6 @@ RUN_STATUS_PATCH = "run-status-search-attribute"
 with workflow.unsafe.imports_passed_through():
     from langchain_core.runnables import RunnableConfig
     from langgraph._internal._constants import CONFIG_KEY_RUNTIME, CONFIG_KEY_STREAM
-    from langgraph.errors import GraphRecursionError
     from langgraph.pregel.protocol import StreamProtocol
     from langgraph.runtime import Runtime
     from langgraph.types import Command
@@ -40,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
     from tempograph.workflows.approvals import deadline, default_answer
     from tempograph.workflows.graphs import durable_graph
     from tempograph.workflows.jsonable import to_jsonable
+    from tempograph.workflows.outcome import as_failure, segment_output
     from tempograph.workflows.saver import WorkflowSaver
     from tempograph.workflows.stream import Outbox
     from tempograph.workflows.types import (
@@ -178,7 +178,7 @@ class RunWorkflow:
             except asyncio.CancelledError:
                 return await self._cancelled(graph, config, segment_start)
             except Exception as err:  # noqa: BLE001 - every failure fails the run, visibly
-                return await self._fail(graph, config, _as_failure(err))
+                return await self._fail(graph, config, as_failure(err))
             if not state.next:
                 break
             # Stopped at interrupt() or at a static breakpoint (interrupt_before/after).
@@ -276,18 +276,9 @@ class RunWorkflow:
     ) -> FinishOutcome:
         """Write the segment's remaining events, checkpoints and end to Postgres."""
         table = PartTable()
-        values = state.values if state is not None else None
-        interrupts = {
-            task.id: to_jsonable(list(task.interrupts))
-            for task in (state.tasks if state is not None else ())
-            if task.interrupts
-        }
-        output: Any = values
+        values, interrupts, output = segment_output(state, error)
         if error is not None:
-            output = {"__error__": _error_json(error)}
             self.outbox.error(error)
-        elif interrupts and isinstance(values, dict):
-            output = {**values, "__interrupt__": [i for v in interrupts.values() for i in v]}
         events, event_parts = self.outbox.drain()
         table.merge(event_parts)
         persisted = self.saver.batch()
@@ -421,31 +412,9 @@ class RunWorkflow:
         raise err
 
 
-def _error_json(error: dict[str, str]) -> dict[str, str]:
-    """A run's error as LangGraph Server shows it (plus the failed node, when one did)."""
-    shown = {"error": error.get("type", "Error"), "message": error["message"]}
-    if error.get("node"):
-        shown["node"] = error["node"]
-    return shown
-
-
 def _latest(config: Any, run_id: str | None = None) -> Any:
     """``config`` pointing at the thread's newest checkpoint rather than a fork point."""
     configurable = {k: v for k, v in config["configurable"].items() if k != "checkpoint_id"}
     if run_id is not None:
         configurable["run_id"] = run_id
     return {**config, "configurable": configurable}
-
-
-def _as_failure(err: Exception) -> ApplicationError:
-    """The run's failure: a node's error as it is, anything else by its type and message."""
-    if isinstance(err, ApplicationError):
-        return err
-    if isinstance(err, GraphRecursionError):
-        return ApplicationError(str(err), type=ErrorType.RECURSION_LIMIT, non_retryable=True)
-    # A router, reducer or the entrypoint raised in the workflow: fail the run, do not
-    # retry the workflow task forever. The type is the error's; the message its text (a
-    # client shows "type: message", as LangGraph Server's errors read).
-    return ApplicationError(
-        str(err) or type(err).__name__, type=type(err).__name__, non_retryable=True
-    )

@@ -5,23 +5,23 @@ from __future__ import annotations
 from langgraph.errors import EmptyInputError, GraphRecursionError
 from temporalio.exceptions import ApplicationError
 
-from tempograph.workflows.run import _as_failure
+from tempograph.workflows.outcome import as_failure
 from tempograph.workflows.types import ErrorType
 
 
 def test_the_type_and_the_message_are_said_once_each() -> None:
-    failure = _as_failure(EmptyInputError("Received no input for __start__"))
+    failure = as_failure(EmptyInputError("Received no input for __start__"))
     assert (failure.type, failure.message) == ("EmptyInputError", "Received no input for __start__")
     assert failure.non_retryable
 
 
 def test_an_error_without_text_is_named_by_its_type() -> None:
-    failure = _as_failure(KeyError())
+    failure = as_failure(KeyError())
     assert (failure.type, failure.message) == ("KeyError", "KeyError")
 
 
 def test_a_nodes_failure_and_the_recursion_limit_keep_their_own_form() -> None:
     node = ApplicationError("boom", type="ValueError")
-    assert _as_failure(node) is node
-    limit = _as_failure(GraphRecursionError("Recursion limit of 3 reached"))
+    assert as_failure(node) is node
+    limit = as_failure(GraphRecursionError("Recursion limit of 3 reached"))
     assert limit.type == ErrorType.RECURSION_LIMIT
