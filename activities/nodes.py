@@ -47,7 +47,7 @@ from tempograph.activities.sandbox import SandboxCall, run_sandboxed
 from tempograph.activities.watch import AttemptWatch
 from tempograph.breakers import CIRCUIT_OPEN, Breaker, Breakers
 from tempograph.checkpoints import PostgresCheckpointStore
-from tempograph.temporal.determinism import raise_floor
+from tempograph.temporal.determinism import checkpoint_uuid6, raise_floor
 from tempograph.usage import Prices
 from tempograph.valuestore import MAX_VALUE_BYTES
 from tempograph.workflows.durable import ActivityTarget, DurableGraph
@@ -143,6 +143,7 @@ class NodeActivities:
                 if breaker is not None:
                     await breaker.succeeded(trial=trial)
                 watch.outcome = "interrupted" if done.interrupts else "ok"
+                done.stamp = str(checkpoint_uuid6())
                 return done
         finally:
             beating.cancel()

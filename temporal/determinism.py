@@ -27,7 +27,13 @@ from typing import Any
 
 from temporalio import workflow
 
-from tempograph.workflows.ids import make_uuid6, uuid6_timestamp, workflow_uuid6
+from tempograph.workflows.ids import (
+    make_uuid6,
+    uuid6_timestamp,
+    workflow_time,
+    workflow_uuid4,
+    workflow_uuid6,
+)
 
 
 class _Original:
@@ -58,7 +64,9 @@ def raise_floor(checkpoint_id: str | None) -> None:
         _FLOOR.set(uuid6_timestamp(checkpoint_id))
 
 
-def _uuid6(node: int | None = None, clock_seq: int | None = None) -> uuid.UUID:
+def checkpoint_uuid6(node: int | None = None, clock_seq: int | None = None) -> uuid.UUID:
+    """LangGraph's ``uuid6`` as installed: the workflow's inside one, else the clock's
+    (after the floor)."""
     if workflow.in_workflow():
         return workflow_uuid6(clock_seq)
     result: uuid.UUID = _Original.uuid6(node, clock_seq)
@@ -71,20 +79,21 @@ def _uuid6(node: int | None = None, clock_seq: int | None = None) -> uuid.UUID:
 
 
 class WorkflowAwareDatetime(datetime):
-    """``datetime`` whose ``now()`` is ``workflow.now()`` inside a workflow."""
+    """``datetime`` whose ``now()`` is the workflow's time inside a workflow (see
+    :func:`tempograph.workflows.ids.workflow_time`)."""
 
     @classmethod
     def now(cls, tz: tzinfo | None = None) -> WorkflowAwareDatetime:
         if not workflow.in_workflow():
             real = datetime.now(tz)
             return cls.fromtimestamp(real.timestamp(), real.tzinfo)
-        value = workflow.now()
+        value = workflow_time()
         value = value.astimezone(tz) if tz is not None else value.replace(tzinfo=None)
         return cls.fromtimestamp(value.timestamp(), value.tzinfo)
 
 
 class _WorkflowAwareUuid:
-    """The ``uuid`` module, but ``uuid4()`` is ``workflow.uuid4()`` inside a workflow.
+    """The ``uuid`` module, but ``uuid4()`` is the workflow's inside a workflow.
 
     ``add_messages`` gives id-less messages a ``uuid4`` id while it runs as a reducer in
     the workflow; a replay must give them the same ids.
@@ -95,7 +104,7 @@ class _WorkflowAwareUuid:
 
     @staticmethod
     def uuid4() -> uuid.UUID:
-        return workflow.uuid4() if workflow.in_workflow() else uuid.uuid4()
+        return workflow_uuid4() if workflow.in_workflow() else uuid.uuid4()
 
 
 def patched_names() -> list[tuple[Any, str]]:
@@ -118,7 +127,7 @@ def install() -> None:
     if _Original.uuid6 is None:
         _Original.uuid6 = vars(_checkpoint)["uuid6"]
     replacements = {
-        "uuid6": _uuid6,
+        "uuid6": checkpoint_uuid6,
         "datetime": WorkflowAwareDatetime,
         "uuid": _WorkflowAwareUuid(),
     }

@@ -21,7 +21,13 @@ from datetime import timedelta
 from langgraph.store.base import BaseStore
 from temporalio.client import Client
 from temporalio.common import WorkerDeploymentVersion
-from temporalio.worker import Replayer, UnsandboxedWorkflowRunner, Worker, WorkflowRunner
+from temporalio.worker import (
+    Interceptor,
+    Replayer,
+    UnsandboxedWorkflowRunner,
+    Worker,
+    WorkflowRunner,
+)
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 from temporalio.workflow import NondeterminismError
 
@@ -81,6 +87,7 @@ def build_replayer(
     *,
     sandboxed: bool = False,
     keys: KeyRing | None = None,
+    interceptors: Sequence[Interceptor] = (),
 ) -> Replayer:
     """A replayer for recorded histories of runs of ``graphs``; ``values`` holds the
     values their payloads name; ``keys`` opens encrypted ones (a deployment's)."""
@@ -94,6 +101,7 @@ def build_replayer(
         data_converter=data_converter(values, keys),
         workflow_runner=runner,
         build_id=_REPLAY_BUILD_ID,
+        interceptors=interceptors,
     )
 
 

@@ -27,6 +27,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 from tempograph.errors import ErrorCode, GraphLoadError
+from tempograph.workflows import ids
 from tempograph.workflows.policy import (
     NodePolicy,
 )
@@ -190,6 +191,7 @@ async def run_activity(
         )
     except ActivityError as err:
         raise node_failure(name, err) from None
+    ids.take_stamp(result.stamp)
     if outbox is not None:
         outbox.confirm(call.publish)
     if saver is not None:

@@ -31,6 +31,7 @@ from langgraph.checkpoint.base import (
 )
 from temporalio import workflow
 
+from tempograph.workflows.ids import workflow_random
 from tempograph.workflows.serde import serializer
 from tempograph.workflows.types import (
     BlobRow,
@@ -319,5 +320,5 @@ class WorkflowSaver(BaseCheckpointSaver[str]):
     def get_next_version(self, current: str | None, channel: None) -> str:
         # Outside a workflow (tests, tools) a per-saver count keeps suffixes distinct.
         self._draws += 1
-        draw = workflow.random().random() if workflow.in_workflow() else self._draws
+        draw = workflow_random().random() if workflow.in_workflow() else self._draws
         return next_version(current, draw)

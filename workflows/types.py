@@ -312,6 +312,9 @@ class NodeResult:
     parent_command: Any = None
     consumed_null_resume: bool = False
     parts: PartTable = field(default_factory=PartTable)
+    # A uuid6 the activity minted as it finished: what the workflow mints after this
+    # result derives from it, so a reset mints it again (see workflows/ids.py).
+    stamp: str | None = None
 
 
 class NodeFailure(ApplicationError):

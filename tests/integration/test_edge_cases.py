@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -38,6 +40,33 @@ async def test_static_breakpoint_stops_the_run_and_resume_continues(
         done = await stack.threads.wait(thread, waiting.run_id)
     assert done.status == "success"
     assert done.values == to_jsonable(expected)
+
+
+async def test_a_resumed_runs_checkpoints_carry_the_resumes_time(
+    stack_for: Any, client: Client
+) -> None:
+    """Checkpoints a workflow task mints from a node's result take their time from that
+    result (so a reset mints them again); a resume of the waiting workflow, later, mints
+    with its own time, also before any node ran (here: its update)."""
+    durable = load_test_graph("edge_approval_time", "approval.py:graph")
+    async with stack_for({"edge_approval_time": durable}) as stack:
+        thread = stack.new_thread()
+        ticket = await stack.threads.submit(thread, "edge_approval_time", {"request": "r"})
+        assert (await stack.threads.wait(thread, ticket.run_id)).status == "interrupted"
+        paused = {c["checkpoint_id"] for c in (await stack.threads.state(thread, True)).history}
+        await asyncio.sleep(1.5)
+        resumed_at = datetime.now(UTC)
+        waiting = await stack.threads.resume(thread, {"approved": False}, {"note": "late"})
+        assert (await stack.threads.wait(thread, waiting.run_id)).status == "success"
+        history = (await stack.threads.state(thread, True)).history
+    times = {c["checkpoint_id"]: datetime.fromisoformat(c["created_at"]) for c in history}
+    later = [moment for checkpoint, moment in times.items() if checkpoint not in paused]
+    earlier = [moment for checkpoint, moment in times.items() if checkpoint in paused]
+    assert later and earlier
+    assert min(later) > max(earlier) + timedelta(seconds=1)
+    assert min(later) > resumed_at - timedelta(seconds=1)
+    # Newest first by id is newest first by time.
+    assert [times[c["checkpoint_id"]] for c in history] == sorted(times.values(), reverse=True)
 
 
 async def test_sync_node_can_heartbeat(stack_for: Any, client: Client) -> None:

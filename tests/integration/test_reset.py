@@ -113,17 +113,16 @@ async def test_reset_to_a_node_reruns_from_it_and_forks_the_thread(
     assert first["steps"] == ["first", "middle read before", "last"]
     assert again["steps"] == ["first", "middle read after", "last"]
     assert shown["status"] == "success" and thread["status"] == "idle"
-    # The new branch: new checkpoints (the reset workflow task writes the one it wrote
-    # before, "first" done, anew), whose chain leads back to the checkpoint that task ran
-    # from; the old branch's checkpoints stay in the history.
+    # As LangGraph's time travel from the checkpoint at the reset point ("first" done,
+    # "middle" next): the new branch's first checkpoint has that very one as its parent
+    # (the reset workflow task mints the ids it minted before, not a copy), and the old
+    # branch's checkpoints stay in the history, unchanged.
     old_ids = {c["checkpoint_id"] for c in before}
     new = [c for c in after if c["checkpoint_id"] not in old_ids]
-    assert [c["values"]["steps"][-1] for c in new] == ["last", "middle read after", "first"]
-    assert new[-1]["next"] == ["middle"]
-    fork_point = new[-1]["parent_checkpoint_id"]
-    assert fork_point in old_ids
-    parent = next(c for c in before if c["checkpoint_id"] == fork_point)
-    assert parent["next"] == ["first"]
+    assert [c["values"]["steps"][-1] for c in new] == ["last", "middle read after"]
+    [fork_point] = [c for c in before if c["next"] == ["middle"]]
+    assert new[-1]["parent_checkpoint"]["checkpoint_id"] == fork_point["checkpoint_id"]
+    assert [c for c in after if c["checkpoint_id"] in old_ids] == before
     assert state["checkpoint_id"] == new[0]["checkpoint_id"]
     # Only the nodes from the reset point on ran again.
     assert [name for _, name in scheduled(reset_history)] == [
