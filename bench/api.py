@@ -129,6 +129,13 @@ def messages(count: int) -> list[dict[str, str]]:
     return [{"type": "human", "content": f"{i}: {TEXT}"} for i in range(count)]
 
 
+class Chain3:
+    """The graph the chain3 rows run: ``chain3``, or ``chain3_local`` (the same graph with
+    every node a local activity, bench/peer/langgraph.json), by ``--chain-graph``."""
+
+    graph = "chain3"
+
+
 # --- subjects ------------------------------------------------------------------------------
 
 
@@ -152,7 +159,7 @@ class Server:
         start = time.perf_counter()
         thread = await self.sdk.threads.create()
         created = time.perf_counter()
-        result = await self.sdk.runs.wait(thread["thread_id"], "chain3", input=CHAIN_INPUT)
+        result = await self.sdk.runs.wait(thread["thread_id"], Chain3.graph, input=CHAIN_INPUT)
         done = time.perf_counter()
         checked(result, CHAIN_OUTPUT, "runs.wait chain3")
         samples.add("create", created - start)
@@ -162,7 +169,7 @@ class Server:
         if self._thread is None:
             self._thread = (await self.sdk.threads.create())["thread_id"]
         start = time.perf_counter()
-        result = await self.sdk.runs.wait(self._thread, "chain3", input=CHAIN_INPUT)
+        result = await self.sdk.runs.wait(self._thread, Chain3.graph, input=CHAIN_INPUT)
         samples.add("wait_existing", time.perf_counter() - start)
         if not isinstance(result, dict) or result.get("path", [])[-3:] != CHAIN_OUTPUT:
             raise BenchError(f"runs.wait chain3 (existing thread): got {str(result)[:300]}")
@@ -174,7 +181,7 @@ class Server:
         last: Any = None
         start = time.perf_counter()
         async for part in self.sdk.runs.stream(
-            thread["thread_id"], "chain3", input=CHAIN_INPUT, stream_mode="values"
+            thread["thread_id"], Chain3.graph, input=CHAIN_INPUT, stream_mode="values"
         ):
             now = time.perf_counter()
             first = first or now
@@ -203,7 +210,7 @@ class Server:
 
     async def one_run(self, sdk: LangGraphClient) -> None:
         thread = await sdk.threads.create()
-        result = await sdk.runs.wait(thread["thread_id"], "chain3", input=CHAIN_INPUT)
+        result = await sdk.runs.wait(thread["thread_id"], Chain3.graph, input=CHAIN_INPUT)
         checked(result, CHAIN_OUTPUT, "runs.wait chain3")
 
     async def chat_on(self, held: int, big: int = 0) -> float:
@@ -796,7 +803,7 @@ async def measure(args: argparse.Namespace, subjects: list[Subject], stack: Star
             tid = (await ours.sdk.threads.create())["thread_id"]
 
             async def one_ours() -> str:
-                await ours.sdk.runs.wait(tid, "chain3", input=CHAIN_INPUT)
+                await ours.sdk.runs.wait(tid, Chain3.graph, input=CHAIN_INPUT)
                 return str((await ours.sdk.runs.list(tid, limit=1))[0]["workflow_id"])
 
             split["tempograph"] = await where_time_goes(temporal, args.breakdown, one_ours)
@@ -827,6 +834,7 @@ async def measure(args: argparse.Namespace, subjects: list[Subject], stack: Star
 
 
 async def main(args: argparse.Namespace) -> None:
+    Chain3.graph = args.chain_graph
     main_task = asyncio.current_task()
     assert main_task is not None
     # SIGTERM stops the run like Ctrl-C does, so the servers started here stop too.
@@ -887,6 +895,12 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--temporal", help="Temporal address of the target's dev server")
     parser.add_argument("--floor", action="store_true", help="plain Temporal on that dev server")
+    parser.add_argument(
+        "--chain-graph",
+        default="chain3",
+        choices=["chain3", "chain3_local"],
+        help="the chain3 rows' graph; chain3_local runs its nodes as local activities",
+    )
     parser.add_argument(
         "--observed",
         nargs="?",

@@ -179,6 +179,11 @@ async def run_activity(
         table.merge(rows_parts)
     if saver is not None:
         table.drop_stored(saver.stored_parts)
+        # What goes out with this call the codec stores as this workflow task completes
+        # (if it does not complete, the workflow is replayed from its history): the nodes
+        # scheduled beside this one (a fan-out) name those parts without carrying them
+        # again, which made a fan-out's payloads grow with the square of its width.
+        saver.stored_parts.update(h for h, part in table.parts.items() if part.data is not None)
     info = workflow.info()
     execute = workflow.execute_local_activity if policy.local else workflow.execute_activity
     try:

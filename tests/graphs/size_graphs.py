@@ -4,7 +4,8 @@
 ``MessagesState`` conversation. ``chain20``: twenty nodes in a row, each appending a short
 message. ``document``: a node that returns a document of ``DOC_BYTES`` (default 10 MB).
 ``too_big``: a node that returns one value past the store's cap. ``ask_first``: a graph
-that stops at ``interrupt()`` in its first node.
+that stops at ``interrupt()`` in its first node. ``map_docs``: a map-reduce, one
+``Send`` per document (``n`` of ``size`` characters each), then a node that sums them.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Annotated, TypedDict
 from langchain_core.messages import AIMessage
 from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.graph.message import add_messages
-from langgraph.types import interrupt
+from langgraph.types import Send, interrupt
 
 
 def _chars() -> int:
@@ -106,3 +107,30 @@ ask_builder.add_node("note", note)
 ask_builder.add_edge(START, "ask")
 ask_builder.add_edge("ask", "note")
 ask_first = ask_builder.compile()
+
+
+class MapState(TypedDict, total=False):
+    n: int
+    size: int
+    lengths: Annotated[list[int], operator.add]
+    total: int
+
+
+def split(state: MapState) -> list[Send]:
+    return [Send("read", {"doc": f"{i:03d}" + "m" * state["size"]}) for i in range(state["n"])]
+
+
+def read(arg: dict) -> dict:
+    return {"lengths": [len(arg["doc"])]}
+
+
+def reduce_lengths(state: MapState) -> dict:
+    return {"total": sum(state["lengths"])}
+
+
+map_builder = StateGraph(MapState)
+map_builder.add_node("read", read)
+map_builder.add_node("reduce", reduce_lengths)
+map_builder.add_conditional_edges(START, split, ["read"])
+map_builder.add_edge("read", "reduce")
+map_docs = map_builder.compile()

@@ -36,7 +36,7 @@ def conversation(count: int, chars: int = 500) -> list[dict[str, Any]]:
 def graphs() -> dict[str, Any]:
     return {
         name: load_test_graph(name, f"size_graphs.py:{name}")
-        for name in ("chat", "chain20", "document", "too_big", "ask_first")
+        for name in ("chat", "chain20", "document", "too_big", "ask_first", "map_docs")
     }
 
 
@@ -121,6 +121,26 @@ async def test_a_ten_megabyte_value_flows_through_a_run(
     assert total < 100_000
     assert big_input["size"] == 10 * 1024 * 1024
     assert requests < 64 * 1024, requests
+
+
+async def test_a_fan_out_of_big_documents_sends_each_document_once(
+    dev_server: DevServer, client: Client, postgres_url: str, graphs: dict[str, Any]
+) -> None:
+    """A map-reduce over 50 documents of 500 KB (``Send`` per document): every branch
+    named all 25 MB of them in its input, so the workflow task scheduling them took
+    seconds, Temporal's deadlock detector failed it, and the run hung (found 2026-12-02).
+    Now each document goes out once, and the run completes."""
+    async with api_stack(dev_server, client, postgres_url, graphs) as http:
+        sdk = get_client(url=str(http.base_url))
+        tid = (await sdk.threads.create())["thread_id"]
+        out = await sdk.runs.wait(tid, "map_docs", input={"n": 50, "size": 500_000})
+        run = (await sdk.runs.list(tid))[0]
+        total, largest = await history_bytes(client, run["workflow_id"])
+
+    assert out["total"] == 50 * 500_003, out
+    assert sorted(out["lengths"]) == [500_003] * 50
+    assert largest <= INLINE_LIMIT + 512
+    assert total < 300_000
 
 
 async def table_bytes(postgres_url: str) -> dict[str, int]:

@@ -40,6 +40,7 @@ def graphs() -> dict[str, DurableGraph]:
         "edge_ask": "edge_cases.py:parallel_interrupts_graph",
         "local_nodes": "local_nodes.py:graph",
         "feat_big": "feat_big.py:graph",
+        "map_docs": "size_graphs.py:map_docs",
         **API_GRAPHS,
     }.items():
         loaded[graph_id] = load_test_graph(graph_id, ref, FAST_RETRY)
@@ -144,4 +145,6 @@ SCENARIOS = [
     Scenario("thread_runs", "replay-thread-runs", "feat_counter", {"count": 1}, runs=3),
     # A state far past Temporal's payload limit travels as parts in Postgres.
     Scenario("large_state", "replay-large", "feat_big", {"messages": []}),
+    # A fan-out whose branches' inputs are parts of their own: each goes out once.
+    Scenario("map_docs", "replay-map", "map_docs", {"n": 8, "size": 20_000}),
 ]
