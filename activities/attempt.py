@@ -9,6 +9,8 @@ from typing import Any
 
 from langgraph._internal._scratchpad import PregelScratchpad
 
+from tempograph.workflows.outcome import cut_message
+
 
 def new_scratchpad(
     step: int,
@@ -66,16 +68,9 @@ DEFAULT_NON_RETRYABLE: tuple[type[BaseException], ...] = (
 )
 
 
-# A node's error message in the history is cut here; the full text stays in the worker's
-# log. Keeps a failing node's events small whatever its exception says.
-_MESSAGE_LIMIT = 2000
-
-
 def error_message(exc: Exception) -> str:
-    text = str(exc) or type(exc).__name__
-    if len(text) > _MESSAGE_LIMIT:
-        text = f"{text[:_MESSAGE_LIMIT]}... ({len(text)} characters)"
-    return text
+    """A node's error message, cut as a run's failure is (workflows/outcome.py)."""
+    return cut_message(str(exc) or type(exc).__name__)
 
 
 def is_retryable(exc: Exception, retry_on: Sequence[Any], non_retryable: Sequence[str]) -> bool:

@@ -41,6 +41,8 @@ NOTES = {
     "runs.cancel": "through Temporal; `rollback` also drops the run's checkpoints",
     "runs.create_batch": "every request is checked before any run is made: a bad one makes"
     " none; `thread_id` in an item is refused, not ignored (at most 100 per batch)",
+    "threads.create": "`supersteps` (a thread seeded with updates) is refused with 422:"
+    " make the thread, then `update_state` each step",
     "threads.prune": "`keep_latest` leaves a thread with a run in flight as it is",
     "crons.create": "a Temporal Schedule `cron-<id>` (expressions fire as croniter reads"
     " them); a tick skips while the last fire is still making its run",

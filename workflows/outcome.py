@@ -38,15 +38,29 @@ def error_json(error: dict[str, str]) -> dict[str, str]:
     return shown
 
 
+# An error message in a run's failure is cut here (the full text stays in the worker's
+# log): a failing run's events, the run and its thread's `error` stay small whatever the
+# exception says.
+MESSAGE_LIMIT = 2000
+
+
+def cut_message(text: str) -> str:
+    if len(text) > MESSAGE_LIMIT:
+        return f"{text[:MESSAGE_LIMIT]}... ({len(text)} characters)"
+    return text
+
+
 def as_failure(err: Exception) -> ApplicationError:
     """The run's failure: a node's error as it is, anything else by its type and message."""
     if isinstance(err, ApplicationError):
         return err
     if isinstance(err, GraphRecursionError):
-        return ApplicationError(str(err), type=ErrorType.RECURSION_LIMIT, non_retryable=True)
+        return ApplicationError(
+            cut_message(str(err)), type=ErrorType.RECURSION_LIMIT, non_retryable=True
+        )
     # A router, reducer or the entrypoint raised in the workflow: fail the run, do not
     # retry the workflow task forever. The type is the error's; the message its text (a
     # client shows "type: message", as LangGraph Server's errors read).
     return ApplicationError(
-        str(err) or type(err).__name__, type=type(err).__name__, non_retryable=True
+        cut_message(str(err) or type(err).__name__), type=type(err).__name__, non_retryable=True
     )

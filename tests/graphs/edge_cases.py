@@ -1,5 +1,5 @@
 """Graphs for the edge cases a review found: breakpoints, heartbeats, caches, parallel
-interrupts, node error handlers."""
+interrupts, node error handlers, a router raising a huge error."""
 
 from __future__ import annotations
 
@@ -93,6 +93,18 @@ _handled = StateGraph(State)
 _handled.add_node("failing", failing, error_handler=fallback)
 _handled.add_edge(START, "failing")
 error_handler_graph = _handled.compile()
+
+
+def loud_route(state: State) -> str:
+    raise ValueError("W" * 300_000)
+
+
+_loud = StateGraph(State)
+_loud.add_node("first", first)
+_loud.add_node("second", second)
+_loud.add_edge(START, "first")
+_loud.add_conditional_edges("first", loud_route, ["second"])
+loud_router_graph = _loud.compile()
 
 
 @entrypoint()

@@ -12,6 +12,7 @@ from langgraph.types import Command
 from temporalio.client import Client
 
 from tempograph.errors import GraphLoadError, InvalidRequestError
+from tempograph.remote import thread_uuid
 from tempograph.workflows.jsonable import to_jsonable
 from tests.conftest import load_test_graph
 from tests.integration.history import node_executions
@@ -67,6 +68,25 @@ async def test_a_resumed_runs_checkpoints_carry_the_resumes_time(
     assert min(later) > resumed_at - timedelta(seconds=1)
     # Newest first by id is newest first by time.
     assert [times[c["checkpoint_id"]] for c in history] == sorted(times.values(), reverse=True)
+
+
+async def test_a_router_raising_a_huge_error_fails_its_run_with_the_error_cut(
+    stack_for: Any, client: Client
+) -> None:
+    """Errors raised in workflow code (a router, a reducer) are cut as a node's are: the
+    run, its thread and its history keep ~2,000 characters, not 300 KB."""
+    durable = load_test_graph("edge_loud", "edge_cases.py:loud_router_graph")
+    async with stack_for({"edge_loud": durable}) as stack:
+        thread = stack.new_thread()
+        ticket = await stack.threads.submit(thread, "edge_loud", {"n": 1})
+        outcome = await stack.threads.wait(thread, ticket.run_id)
+        row = (await stack.http.get(f"/threads/{thread_uuid(thread)}")).json()
+        history = await client.get_workflow_handle(ticket.workflow_id).fetch_history()
+    assert outcome.status == "error"
+    assert outcome.error is not None and "ValueError" in str(outcome.error)
+    assert str(outcome.error).count("W") == 2000 and "(300000 characters)" in str(outcome.error)
+    assert row["status"] == "error" and len(str(row["error"])) < 2500
+    assert sum(e.ByteSize() for e in history.events) < 40_000
 
 
 async def test_sync_node_can_heartbeat(stack_for: Any, client: Client) -> None:
