@@ -8,6 +8,7 @@ an advisory lock, so several API replicas starting at once apply each exactly on
 
 from __future__ import annotations
 
+import json
 import time
 import warnings
 from dataclasses import dataclass
@@ -45,9 +46,23 @@ class EmbeddedPostgres:
             warnings.simplefilter("ignore")
             import pgserver  # heavy import, only when the embedded server is used
 
+            self._forget_dead_handles()
             self._server = pgserver.get_server(self.data_dir, cleanup_mode="stop")
         url: str = self._server.get_uri()
         return url
+
+    def _forget_dead_handles(self) -> None:
+        """pgserver stops the server when the last process using it exits, counting them
+        in ``.handle_pids.json``; one killed (SIGKILL) stays there for good, and no later
+        process would stop the server. Forget the ones that no longer run."""
+        handles = self.data_dir / ".handle_pids.json"
+        try:
+            pids = json.loads(handles.read_text())
+        except (OSError, ValueError):
+            return
+        alive = [pid for pid in pids if isinstance(pid, int) and running(pid)]
+        if alive != pids:
+            handles.write_text(json.dumps(alive))
 
     def pid(self) -> int | None:
         """The postmaster's PID while it runs (its ``postmaster.pid``'s first line)."""

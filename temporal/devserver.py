@@ -8,17 +8,20 @@ Temporal's binary download cannot be reached from our machines, so the CLI is bu
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 from temporalio.client import Client
 
 from tempograph.errors import ErrorCode, TempographError
 from tempograph.settings import SEARCH_ATTRIBUTES
-from tempograph.temporal.processes import terminate
+from tempograph.temporal.processes import running, terminate
 
 # v1.5.1 (Temporal server 1.29.1, UI 2.42.1) is the newest release whose go.mod has no
 # `replace` directive, so `go install module@version` accepts it.
@@ -70,6 +73,10 @@ def ensure_temporal_cli() -> Path:
 # ~50 ms for a token, and a timer (a retry's backoff too) about a second. A cluster has
 # hundreds of shards, whose limits add up; one shard gets their sum here. Production
 # clusters should raise numHistoryShards (and give the database headroom) instead.
+# In the data dir: the PIDs of the server and of the process that started it.
+_PID_FILE = "temporal.pid"
+logger = logging.getLogger(__name__)
+
 DEV_SERVER_RATES = {
     "history.transferProcessorMaxPollRPS": "10000",
     "history.timerProcessorMaxPollRPS": "10000",
@@ -160,10 +167,38 @@ class DevServer:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+        # The server's PID and ours: a later process stops it only once we are gone.
+        (self.data_dir / _PID_FILE).write_text(f"{self.process.pid} {os.getpid()}")
         return self.process
+
+    def stop_leftover(self) -> int | None:
+        """Stop the server a previous process started on this data dir and could not stop
+        (it was SIGKILLed, or the machine ran out of memory): by the PID it recorded, and
+        only while that PID still runs a dev server on this data dir. Its PID, if so."""
+        try:
+            pid, owner = map(int, (self.data_dir / _PID_FILE).read_text().split())
+            args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            return None
+        ours = b"start-dev" in args and str(self.data_dir / "temporal.db").encode() in args
+        if not ours or not running(pid) or running(owner):
+            return None
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        while running(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if running(pid):
+            os.kill(pid, signal.SIGKILL)
+        logger.warning(
+            "stopped the Temporal dev server (pid %d) that an earlier process left running on %s",
+            pid,
+            self.data_dir,
+        )
+        return pid
 
     async def start(self, ready_within: float = 60.0) -> None:
         """Start the server and return once it answers; raises with its output if not."""
+        await asyncio.to_thread(self.stop_leftover)
         if _port_taken(self.host, self.port):
             raise TempographError(
                 f"port {self.port} on {self.host} is already in use; stop what listens there "
@@ -196,3 +231,4 @@ class DevServer:
         """Stop the server we started (by its PID) and wait for it."""
         if self.process is not None:
             terminate(self.process, timeout)
+            (self.data_dir / _PID_FILE).unlink(missing_ok=True)

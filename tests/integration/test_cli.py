@@ -20,6 +20,7 @@ import pytest
 from langgraph_sdk import get_sync_client
 
 from tempograph.temporal.devserver import temporal_binary
+from tempograph.temporal.processes import running
 from tests.conftest import TEST_GRAPHS, free_port
 
 TEMPOGRAPH = str(Path(sys.executable).with_name("tempograph"))
@@ -228,6 +229,39 @@ def test_sigterm_stops_everything_up_started(tmp_path: Path) -> None:
         assert not port_open(port)
         assert not port_open(api_port)
     assert (tmp_path / "postgres").is_dir()
+
+
+def test_up_after_a_killed_up_stops_what_it_left_and_stops_cleanly(tmp_path: Path) -> None:
+    """A ``tempograph up`` killed with SIGKILL (OOM, ``kill -9``) leaves its dev server and
+    Postgres running (each in a session of its own, so Ctrl-C reaches only ``up``). The
+    next ``up`` on that data dir stops the dev server it left, by the PID it recorded, and
+    takes Postgres over; stopped, it stops both (found 2026-12-02: the port stayed taken,
+    and Postgres outlived every later ``up``)."""
+    port, ui_port, api_port = free_port(), free_port(), free_port()
+    env = {**os.environ, "TEMPOGRAPH_DATA_DIR": str(tmp_path)}
+    args = ["up", "--port", str(port), "--ui-port", str(ui_port), "--api-port", str(api_port)]
+    pid_file = tmp_path / "temporal" / "temporal.pid"
+    postmaster = tmp_path / "postgres" / "postmaster.pid"
+    left: list[int] = []
+    try:
+        with started(args, env) as (first, _):
+            left = [int(pid_file.read_text().split()[0]), int(postmaster.read_text().split()[0])]
+            first.kill()
+            first.wait()
+        assert all(running(pid) for pid in left)  # what the killed `up` left
+        with started(args, env) as (second, _):
+            server = int(pid_file.read_text().split()[0])
+            assert not running(left[0]) and server != left[0]
+            with urllib.request.urlopen(f"http://127.0.0.1:{api_port}/ok?check_db=1") as ok:
+                assert json.loads(ok.read()) == {"ok": True}
+            second.send_signal(signal.SIGTERM)
+            assert second.wait(timeout=60) == 0
+        assert not running(server) and not port_open(port)
+        assert not running(left[1])  # Postgres stopped with the last `up` using it
+    finally:
+        for pid in left:  # our own leftovers, if the test failed before they were stopped
+            if running(pid):
+                os.kill(pid, signal.SIGKILL)
 
 
 def test_dev_server_alone_registers_search_attributes_and_serves_the_ui(tmp_path: Path) -> None:
