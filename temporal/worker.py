@@ -186,6 +186,24 @@ def build_workers(
             },
         )
     ]
+    allow_slow_workflow_tasks(workers[0])
     if node_queues == "all":
         workers += [Worker(client, task_queue=q, **common) for q in named]  # type: ignore[arg-type]
     return workers
+
+
+def allow_slow_workflow_tasks(worker: Worker) -> None:
+    """Turn off the SDK's 2 s deadlock detector for ``worker``'s workflows.
+
+    A graph's routers and reducers run in workflow code. A router taking 3 s (or a
+    reducer over a big state) tripped the detector: the SDK failed the workflow task and
+    then could not evict the workflow ("Eviction processed, but N tasks remain"), so the
+    run hung and the worker could not stop (found 2026-12-02). Without it a slow task
+    takes the time it takes; one slower than the workflow task timeout (10 s) is timed
+    out by Temporal and retried, as its history shows. The SDK's only switch for it is
+    ``debug_mode``, which also runs every activation on the worker's event loop, so this
+    sets the attribute behind it; a unit test fails if an SDK upgrade moves it.
+    """
+    workflow_worker = worker._workflow_worker
+    if workflow_worker is not None:
+        workflow_worker._deadlock_timeout_seconds = None

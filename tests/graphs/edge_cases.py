@@ -1,9 +1,10 @@
 """Graphs for the edge cases a review found: breakpoints, heartbeats, caches, parallel
-interrupts, node error handlers, a router raising a huge error."""
+interrupts, node error handlers, a router raising a huge error, a slow router."""
 
 from __future__ import annotations
 
 import operator
+import time
 from typing import Annotated, Any
 
 from langgraph.cache.memory import InMemoryCache
@@ -105,6 +106,19 @@ _loud.add_node("second", second)
 _loud.add_edge(START, "first")
 _loud.add_conditional_edges("first", loud_route, ["second"])
 loud_router_graph = _loud.compile()
+
+
+def slow_route(state: State) -> str:
+    time.sleep(3)  # a router doing slow work in workflow code (it should not; users do)
+    return "second"
+
+
+_slow = StateGraph(State)
+_slow.add_node("first", first)
+_slow.add_node("second", second)
+_slow.add_edge(START, "first")
+_slow.add_conditional_edges("first", slow_route, ["second"])
+slow_router_graph = _slow.compile()
 
 
 @entrypoint()

@@ -89,6 +89,21 @@ async def test_a_router_raising_a_huge_error_fails_its_run_with_the_error_cut(
     assert sum(e.ByteSize() for e in history.events) < 40_000
 
 
+async def test_a_router_slower_than_the_sdks_deadlock_timeout_still_routes(
+    stack_for: Any, client: Client
+) -> None:
+    """A router that takes 3 s runs in workflow code past the SDK's 2 s deadlock
+    detector; that failed the task, the workflow could not be evicted, and the run hung
+    for good. The detector is off for our workflows: the run completes."""
+    durable = load_test_graph("edge_slow_route", "edge_cases.py:slow_router_graph")
+    async with stack_for({"edge_slow_route": durable}) as stack:
+        thread = stack.new_thread()
+        ticket = await stack.threads.submit(thread, "edge_slow_route", {"n": 1})
+        outcome = await asyncio.wait_for(stack.threads.wait(thread, ticket.run_id), 60)
+    assert outcome.status == "success", outcome.error
+    assert outcome.values == {"n": 20, "log": ["first", "second"]}
+
+
 async def test_sync_node_can_heartbeat(stack_for: Any, client: Client) -> None:
     durable = load_test_graph("edge_beat", "edge_cases.py:heartbeat_graph")
     async with stack_for({"edge_beat": durable}) as stack:
