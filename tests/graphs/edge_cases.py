@@ -96,16 +96,18 @@ _handled.add_edge(START, "failing")
 error_handler_graph = _handled.compile()
 
 
+def _routed(route: Any) -> Any:
+    """first, then ``route`` (in workflow code) to second."""
+    builder = StateGraph(State)
+    builder.add_node("first", first)
+    builder.add_node("second", second)
+    builder.add_edge(START, "first")
+    builder.add_conditional_edges("first", route, ["second"])
+    return builder.compile()
+
+
 def loud_route(state: State) -> str:
     raise ValueError("W" * 300_000)
-
-
-_loud = StateGraph(State)
-_loud.add_node("first", first)
-_loud.add_node("second", second)
-_loud.add_edge(START, "first")
-_loud.add_conditional_edges("first", loud_route, ["second"])
-loud_router_graph = _loud.compile()
 
 
 def slow_route(state: State) -> str:
@@ -113,12 +115,8 @@ def slow_route(state: State) -> str:
     return "second"
 
 
-_slow = StateGraph(State)
-_slow.add_node("first", first)
-_slow.add_node("second", second)
-_slow.add_edge(START, "first")
-_slow.add_conditional_edges("first", slow_route, ["second"])
-slow_router_graph = _slow.compile()
+loud_router_graph = _routed(loud_route)
+slow_router_graph = _routed(slow_route)
 
 
 @entrypoint()
