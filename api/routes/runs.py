@@ -21,6 +21,7 @@ from tempograph.api.deps import State, parse_uuid
 from tempograph.api.models import RunCreate
 from tempograph.api.routes.threads import drop_thread, thread_uuid
 from tempograph.api.services.checks import allowed_thread
+from tempograph.api.services.closed import until_rerun_claims
 from tempograph.api.services.runs import cancel_run, create_run, start_stateless
 from tempograph.api.storage.runs import FINAL, RunStore
 from tempograph.api.streaming import (
@@ -84,9 +85,15 @@ def _headers(thread_id: UUID | None, run: dict[str, Any], tail: str) -> dict[str
     return {"Location": f"{base}/{tail}", "Content-Location": base}
 
 
-async def wait_body(state: State, run_id: UUID) -> AsyncIterator[bytes]:
-    """``\\n`` every few seconds until the run ends, then its output (as LangGraph Server)."""
+async def wait_body(
+    state: State, run_id: UUID, joined: dict[str, Any] | None = None
+) -> AsyncIterator[bytes]:
+    """``\\n`` every few seconds until the run ends, then its output (as LangGraph Server).
+    ``joined``: the run as a join found it (finished, it may since have been reset)."""
     runs = await _runs(state)
+    if joined is not None:
+        async for _ in until_rerun_claims(state, runs, joined):
+            yield b"\n"
     async for _ in until_final(runs, state.notifier, run_id):
         yield b"\n"
     found = await runs.output(run_id)
@@ -260,7 +267,9 @@ async def join(thread_id: str, run_id: str, state: State) -> StreamingResponse:
     tid, rid = thread_uuid(thread_id), _run_uuid(run_id)
     run = await _existing(state, tid, rid)
     return StreamingResponse(
-        wait_body(state, rid), media_type="application/json", headers=_headers(tid, run, "join")
+        wait_body(state, rid, run),
+        media_type="application/json",
+        headers=_headers(tid, run, "join"),
     )
 
 

@@ -1,6 +1,7 @@
 """Threads whose holder Temporal closed without the run's finish (terminated, timed
 out, cancelled before it could finish): the runs' ends, the thread's values and pending
-interrupts from its newest checkpoint, and the next queued run.
+interrupts from its newest checkpoint, and the next queued run. And the other way
+round: a finished run an operator reset, running again before its row says so.
 
 The sweeper (:mod:`tempograph.sweeper`) finds such workflows within seconds; the API
 comes here sooner when a request meets one: a signal that finds the workflow gone, or a
@@ -9,7 +10,9 @@ comes here sooner when a request meets one: a signal that finds the workflow gon
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import AsyncIterator
 from functools import partial
 from typing import Any
 from uuid import UUID
@@ -19,6 +22,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from tempograph.api.snapshots import jsonable
 from tempograph.api.state import AppState
+from tempograph.api.storage.runs import FINAL, RunStore
 from tempograph.api.storage.threads import ThreadStore, values_columns
 from tempograph.crypto import seal_json_text
 from tempograph.errors import ErrorCode, TempographError
@@ -120,3 +124,40 @@ def unavailable(err: RPCError) -> TempographError:
             f"Temporal is unavailable: {err.message}", code=ErrorCode.SERVER_UNAVAILABLE
         )
     return TempographError(f"Temporal refused the request: {err.message}")
+
+
+# How often a join waiting for a reset execution to claim its run looks, and how long.
+_RERUN_POLL = 0.2
+_RERUN_WAIT = 120.0
+
+
+async def until_rerun_claims(
+    state: AppState, runs: RunStore, run: dict[str, Any]
+) -> AsyncIterator[None]:
+    """A finished run that an operator reset in Temporal runs again under a new
+    execution, but its row shows the old end until that execution's first node (or its
+    end) claims it, which can take a while (a slow router, a long replay). Until then,
+    wait here (yielding every few seconds, for heartbeats), so ``join`` answers with the
+    new end instead of the old one. Returns at once for a run in flight, or whose
+    workflow's current execution is the one that claimed it."""
+    execution = await runs.execution(UUID(run["run_id"]))
+    if run["status"] not in FINAL or not run.get("workflow_id") or execution is None:
+        return
+    handle = state.temporal.get_workflow_handle(run["workflow_id"])
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + _RERUN_WAIT
+    beat = loop.time() + 5
+    while loop.time() < deadline:
+        try:
+            described = await handle.describe()
+        except RPCError:
+            return
+        if described.status != WorkflowExecutionStatus.RUNNING or described.run_id == execution:
+            return
+        await asyncio.sleep(_RERUN_POLL)
+        if loop.time() > beat:
+            beat = loop.time() + 5
+            yield None
+        claimed = await runs.execution(UUID(run["run_id"]))
+        if claimed != execution:
+            return

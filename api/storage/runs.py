@@ -145,6 +145,11 @@ class RunStore:
         )
         return bool(status.endswith(" 1"))
 
+    async def execution(self, run_id: UUID) -> str | None:
+        """The Temporal execution (its run id) that last claimed the run, if any."""
+        value = await self._pool.fetchval("SELECT execution_id FROM runs WHERE run_id = $1", run_id)
+        return str(value) if value is not None else None
+
     async def status(self, run_id: UUID) -> str | None:
         value = await self._pool.fetchval("SELECT status FROM runs WHERE run_id = $1", run_id)
         return str(value) if value is not None else None

@@ -102,8 +102,10 @@ async def test_reset_to_a_node_reruns_from_it_and_forks_the_thread(
             "--event-id",
             str(point),
         )
-        state = await until_rerun(sdk, tid)
+        # Joined at once: the reset execution has not claimed the run yet (its row still
+        # says success, with the old output); the join waits for the new end.
         again = await sdk.runs.join(tid, run["run_id"])
+        state = await until_rerun(sdk, tid)
         shown = await sdk.runs.get(tid, run["run_id"])
         thread = await sdk.threads.get(tid)
         after = await sdk.threads.get_history(tid, limit=50)
