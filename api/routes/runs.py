@@ -107,9 +107,14 @@ async def stream_body(
     modes: list[str] | None,
     after: int = 0,
     on_disconnect_cancel: tuple[str, str] | None = None,
+    joined: dict[str, Any] | None = None,
 ) -> AsyncIterator[bytes]:
-    """The run's events as SSE, from after ``after`` until it ends."""
+    """The run's events as SSE, from after ``after`` until it ends (``joined``: as for
+    :func:`wait_body`)."""
     runs = await _runs(state)
+    if joined is not None:
+        async for _ in until_rerun_claims(state, runs, joined):
+            yield HEARTBEAT
     passes = mode_filter(modes)
     view = MessageView(modes)
     if view.whole and after > 0:
@@ -294,7 +299,7 @@ async def join_stream(
     )
     cancel = (str(tid), str(rid)) if cancel_on_disconnect else None
     return _sse_response(
-        stream_body(state, rid, modes, await _rejoin_after(state, rid, last_event_id), cancel),
+        stream_body(state, rid, modes, await _rejoin_after(state, rid, last_event_id), cancel, run),
         _headers(tid, run, "stream"),
     )
 

@@ -68,6 +68,10 @@ async def reset(dev_server: DevServer, workflow_id: str, reason: str, *point: st
     )
 
 
+async def streamed(stream: Any) -> list[Any]:
+    return [part async for part in stream]
+
+
 async def until_rerun(sdk: Any, thread_id: str) -> dict[str, Any]:
     """The thread's state once the reset branch ran (its middle node read "after")."""
     deadline = asyncio.get_running_loop().time() + BOUND
@@ -103,8 +107,10 @@ async def test_reset_to_a_node_reruns_from_it_and_forks_the_thread(
             str(point),
         )
         # Joined at once: the reset execution has not claimed the run yet (its row still
-        # says success, with the old output); the join waits for the new end.
-        again = await sdk.runs.join(tid, run["run_id"])
+        # says success, with the old output); the joins wait for the new execution.
+        again, parts = await asyncio.gather(
+            sdk.runs.join(tid, run["run_id"]), streamed(sdk.runs.join_stream(tid, run["run_id"]))
+        )
         state = await until_rerun(sdk, tid)
         shown = await sdk.runs.get(tid, run["run_id"])
         thread = await sdk.threads.get(tid)
@@ -114,6 +120,8 @@ async def test_reset_to_a_node_reruns_from_it_and_forks_the_thread(
 
     assert first["steps"] == ["first", "middle read before", "last"]
     assert again["steps"] == ["first", "middle read after", "last"]
+    values = [p.data["steps"] for p in parts if p.event == "values"]
+    assert values and values[-1] == ["first", "middle read after", "last"], parts
     assert shown["status"] == "success" and thread["status"] == "idle"
     # As LangGraph's time travel from the checkpoint at the reset point ("first" done,
     # "middle" next): the new branch's first checkpoint has that very one as its parent
