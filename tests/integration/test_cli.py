@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -58,7 +59,7 @@ def wait_for_line(process: subprocess.Popen[str], needle: str, timeout: float) -
     def read() -> None:
         for line in iter(stdout.readline, ""):
             seen.append(line)
-            if needle in line:
+            if re.search(rf"\b{re.escape(needle)}\b", line):  # not "already in use"
                 found.set()
         ended.set()
 
