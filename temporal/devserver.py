@@ -68,15 +68,15 @@ def ensure_temporal_cli() -> Path:
     return binary
 
 
+# In the data dir: the PIDs of the server and of the process that started it.
+_PID_FILE = "temporal.pid"
+logger = logging.getLogger(__name__)
+
 # The dev server runs one history shard, and each of a shard's task queues polls at most
 # 20 times a second by default: after a burst of about 20, every workflow task waited
 # ~50 ms for a token, and a timer (a retry's backoff too) about a second. A cluster has
 # hundreds of shards, whose limits add up; one shard gets their sum here. Production
 # clusters should raise numHistoryShards (and give the database headroom) instead.
-# In the data dir: the PIDs of the server and of the process that started it.
-_PID_FILE = "temporal.pid"
-logger = logging.getLogger(__name__)
-
 DEV_SERVER_RATES = {
     "history.transferProcessorMaxPollRPS": "10000",
     "history.timerProcessorMaxPollRPS": "10000",

@@ -202,7 +202,8 @@ def allow_slow_workflow_tasks(worker: Worker) -> None:
     takes the time it takes; one slower than the workflow task timeout (10 s) is timed
     out by Temporal and retried, as its history shows. The SDK's only switch for it is
     ``debug_mode``, which also runs every activation on the worker's event loop, so this
-    sets the attribute behind it; a unit test fails if an SDK upgrade moves it.
+    sets the attribute behind it; the slow-router test (``test_edge_cases.py``) fails if
+    an SDK upgrade moves it.
     """
     workflow_worker = worker._workflow_worker
     if workflow_worker is not None:

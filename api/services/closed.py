@@ -140,8 +140,10 @@ async def until_rerun_claims(
     wait here (yielding every few seconds, for heartbeats), so ``join`` answers with the
     new end instead of the old one. Returns at once for a run in flight, or whose
     workflow's current execution is the one that claimed it."""
+    if run["status"] not in FINAL or not run.get("workflow_id"):
+        return
     execution = await runs.execution(UUID(run["run_id"]))
-    if run["status"] not in FINAL or not run.get("workflow_id") or execution is None:
+    if execution is None:
         return
     handle = state.temporal.get_workflow_handle(run["workflow_id"])
     loop = asyncio.get_running_loop()
