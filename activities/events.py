@@ -38,10 +38,12 @@ from tempograph.workflows.jsonable import to_jsonable
 from tempograph.workflows.types import (
     DEFAULT_ANSWER_ACTIVITY,
     FINISH_RUN_ACTIVITY,
+    FLUSH_RUN_ACTIVITY,
     ErrorType,
     FinishOutcome,
     NodeCall,
     RunEnd,
+    RunFlush,
     StreamEvent,
     StreamSpec,
 )
@@ -89,6 +91,15 @@ class Recorder:
             run_id = call.publish.run_id
         async with pool.acquire() as conn:
             await record_node(conn, call.persist, run_id, events, workflow_id, execution)
+
+    @activity.defn(name=FLUSH_RUN_ACTIVITY)
+    async def flush_run(self, flush: RunFlush) -> None:
+        """What a run has not written when it continues as new, as a node writes it."""
+        pool = await self.pool()
+        async with pool.acquire() as conn:
+            await record_node(
+                conn, flush.persist, flush.run_id, flush.events, flush.workflow_id, flush.execution
+            )
 
     async def record_attempt(
         self, run_id: str, attempt: NodeAttempt, by_model: dict[str, Any]

@@ -180,6 +180,7 @@ def build_workers(
                 "activities": [
                     nodes.execute_node,
                     recorder.finish_run,
+                    recorder.flush_run,
                     recorder.answer_by_default,
                     webhooks.deliver,
                 ],

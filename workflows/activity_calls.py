@@ -22,7 +22,7 @@ from langgraph._internal._constants import (
     CONFIG_KEY_SEND,
     CONFIG_KEY_TASK_ID,
 )
-from langgraph.errors import GraphInterrupt, ParentCommand
+from langgraph.errors import GraphBubbleUp, GraphInterrupt, ParentCommand
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
@@ -89,6 +89,13 @@ def unconsumed_null_resume(scratchpad: Any) -> Any:
     return None
 
 
+class HistoryFull(GraphBubbleUp):
+    """Raised instead of scheduling a node when Temporal suggests the run continue as
+    new (its history grew long). A bubble-up to LangGraph, like an interrupt: the
+    superstep's tasks stop before they start, no error is recorded and no error handler
+    runs; the run goes on from the superstep's checkpoint in a new execution."""
+
+
 def _plain(value: Any) -> bool:
     if value is None or isinstance(value, str | int | float | bool):
         return True
@@ -140,6 +147,10 @@ async def run_activity(
         # the node it was awaiting (that activity's result had arrived: Temporal's SDK
         # gives the result, not the cancel), so no node starts after it.
         raise asyncio.CancelledError
+    continuing = getattr(instance, "should_continue_as_new", None)
+    if kind == "node" and continuing is not None and continuing():
+        # Not for an entrypoint's @task: the entrypoint's own code could catch it.
+        raise HistoryFull(f"{name}: continuing as new")
     conf = config.get(CONF, {})
     scratchpad = conf.get(CONFIG_KEY_SCRATCHPAD)
     runtime = conf.get(CONFIG_KEY_RUNTIME)
@@ -314,4 +325,4 @@ def inline_executor(loop: asyncio.AbstractEventLoop) -> None:
     loop.run_in_executor = run_in_executor  # type: ignore[method-assign,assignment]
 
 
-__all__ = ["ActivityNode", "EntrypointNode", "inline_executor", "run_activity"]
+__all__ = ["ActivityNode", "EntrypointNode", "HistoryFull", "inline_executor", "run_activity"]

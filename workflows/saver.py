@@ -140,6 +140,41 @@ class WorkflowSaver(BaseCheckpointSaver[str]):
         ids = self._rows.get(namespace, {})
         return max(ids) if ids else None
 
+    def step_of(self, config: RunnableConfig) -> int:
+        """The step of the checkpoint LangGraph's loop would start from with ``config``
+        (-2, LangGraph's own figure, when there is none)."""
+        found = self.get_tuple(config)
+        return int(found.metadata.get("step", -2)) if found is not None else -2
+
+    def continuation(self, also: str | None = None) -> tuple[CheckpointBatch, PartTable]:
+        """What a continued execution starts from, by reference (as a run's start is
+        loaded from Postgres): the newest root checkpoint and, after it, the newest of each
+        subgraph namespace (a subgraph stopped midway), with their channel values and
+        pending writes, and the root checkpoint ``also`` (where the segment started)."""
+        roots = self._rows.get("", {})
+        chosen = [roots[max(roots)]] if roots else []
+        if also is not None and also in roots and chosen and also != chosen[0].checkpoint_id:
+            chosen.append(roots[also])
+        head = chosen[0].checkpoint_id if chosen else ""
+        for namespace, rows in sorted(self._rows.items()):
+            if namespace and rows and max(rows) > head:
+                chosen.append(rows[max(rows)])
+        batch = CheckpointBatch(self.thread_id)
+        seen: set[tuple[str, str, str]] = set()
+        for row in chosen:
+            batch.checkpoints.append(row)
+            versions = self.serde.loads_typed(row.checkpoint)["channel_versions"]
+            for channel, version in versions.items():
+                key = (row.namespace, channel, str(version))
+                if key in self._blobs and key not in seen:
+                    seen.add(key)
+                    batch.blobs.append(BlobRow(*key, self._blobs[key]))
+            batch.writes.extend(self._writes.get((row.namespace, row.checkpoint_id), {}).values())
+        table = PartTable()
+        for part_hash in sorted(batch.part_hashes()):
+            table.add(part_hash, "", None, needed=True)
+        return batch, table
+
     def part(self, part_hash: bytes) -> PartData:
         return self._parts.parts[part_hash]
 

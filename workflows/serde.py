@@ -45,6 +45,7 @@ _OWN_TYPES: frozenset[tuple[str, str]] = frozenset(
             "PublishBatch",
             "ResumeRequest",
             "RunEnd",
+            "RunFlush",
             "RunInput",
             "RunRequest",
             "RunState",

@@ -40,13 +40,18 @@ class Outbox:
         self._pending: list[StreamEvent] = []
         self._parts = PartTable()
         self._count = 0
+        self._resumed_values = False
 
-    def begin(self, spec: StreamSpec | None) -> None:
-        """A segment starts: later events belong to ``spec.run_id``, opened by ``metadata``."""
+    def begin(self, spec: StreamSpec | None, *, opened: bool = False) -> None:
+        """A segment starts: later events belong to ``spec.run_id``, opened by ``metadata``
+        (unless ``opened``: it goes on in a continued execution)."""
         self.spec = spec
         self._pending = []
         self._parts = PartTable()
-        if spec is not None:
+        # LangGraph's loop shows the state it resumes from: shown already, before it
+        # continued as new.
+        self._resumed_values = opened
+        if spec is not None and not opened:
             self._add("metadata", {"run_id": spec.run_id, "attempt": 1})
 
     def modes(self) -> set[str]:
@@ -55,6 +60,9 @@ class Outbox:
     def put(self, chunk: tuple[tuple[str, ...], str, Any]) -> None:
         """LangGraph's stream callback: ``(namespace, mode, payload)``."""
         namespace, mode, payload = chunk
+        if mode == "values" and not namespace and self._resumed_values:
+            self._resumed_values = False
+            return
         if self.spec is None or mode not in self.spec.modes:
             return
         if namespace and not self.spec.subgraphs:

@@ -28,6 +28,7 @@ RESUME = "resume"
 CANCEL_RUN = "cancel_run"
 RUN_STATUS = "status"
 FINISH_RUN_ACTIVITY = "tempograph.finish_run"
+FLUSH_RUN_ACTIVITY = "tempograph.flush_run"
 DEFAULT_ANSWER_ACTIVITY = "tempograph.answer_by_default"
 WEBHOOK_ACTIVITY = "tempograph.webhook"
 
@@ -231,6 +232,20 @@ class RunEnd:
 
 
 @dataclass
+class RunFlush:
+    """What a run has not written yet when it continues as a new execution (its history
+    grew long): its checkpoints and events, written as a node activity writes them."""
+
+    run_id: str | None  # the API run (segment) the events belong to
+    workflow_id: str
+    execution: str
+    events: list[StreamEvent] = field(default_factory=list)
+    persist: CheckpointBatch | None = None
+    parts: PartTable = field(default_factory=PartTable)
+    local: bool = True  # a local activity's input: never in the history
+
+
+@dataclass
 class ResumeRequest:
     """The answer to a waiting run, and the API run that carries the resumed segment."""
 
@@ -360,6 +375,13 @@ class RunInput:
     request: RunRequest
     start: CheckpointBatch
     parts: PartTable = field(default_factory=PartTable)
+    # A run that continued as new (its history grew long) goes on in this execution:
+    # from the thread's newest checkpoint, in the same segment, its stream already open.
+    continued: bool = False
+    # Where that segment started (a rollback returns the thread there), and the step
+    # past which its loop stops (LangGraph's recursion limit, counted from its start).
+    segment_start: str | None = None
+    stop: int | None = None
 
 
 register_records(
@@ -372,6 +394,7 @@ register_records(
     WriteRow,
     CheckpointBatch,
     RunEnd,
+    RunFlush,
     ResumeRequest,
     FinishOutcome,
     RunState,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import operator
 from typing import Annotated, TypedDict
 
-from langgraph.graph import START, StateGraph
+from langgraph.graph import END, START, StateGraph
 
 
 class State(TypedDict, total=False):
@@ -31,3 +31,24 @@ builder.add_edge(START, "ping")
 builder.add_edge("ping", "pong")
 builder.add_conditional_edges("pong", again, ["ping"])
 graph = builder.compile()
+
+
+class Trail(TypedDict, total=False):
+    target: int
+    trail: Annotated[list[int], operator.add]
+
+
+def step(state: Trail) -> dict:
+    return {"trail": [len(state.get("trail") or [])]}
+
+
+def more(state: Trail) -> str:
+    return "step" if len(state["trail"]) < state["target"] else END
+
+
+# Loops until its trail holds `target` entries (one per step): a long run that ends.
+until = StateGraph(Trail)
+until.add_node("step", step)
+until.add_edge(START, "step")
+until.add_conditional_edges("step", more, ["step", END])
+until_graph = until.compile()

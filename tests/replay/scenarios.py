@@ -30,6 +30,7 @@ def graphs() -> dict[str, DurableGraph]:
         "feat_fanout": "feat_fanout.py:graph",
         "feat_subgraph": "feat_subgraph.py:graph",
         "feat_loop": "feat_loop.py:graph",
+        "feat_until": "feat_loop.py:until_graph",
         "feat_command": "feat_routing.py:command_graph",
         "agent_tools": "agent_tools.py:graph",
         "agent_fn": "agent_functional.py:pipeline",
@@ -147,4 +148,7 @@ SCENARIOS = [
     Scenario("large_state", "replay-large", "feat_big", {"messages": []}),
     # A fan-out whose branches' inputs are parts of their own: each goes out once.
     Scenario("map_docs", "replay-map", "map_docs", {"n": 8, "size": 20_000}),
+    # A run past the history length at which Temporal suggests a new execution (lowered
+    # for the recording: see SUGGEST_CONTINUE_AT): it continues as new, twice.
+    Scenario("continued", "replay-continued", "feat_until", {"target": 45}),
 ]

@@ -111,6 +111,17 @@ def test_the_corpus_holds_an_operators_reset() -> None:
     assert "EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED" in reset.read_text()
 
 
+def test_the_corpus_holds_a_run_that_continued_as_new() -> None:
+    """A run that outgrew its history (the recording lowers Temporal's threshold) went on
+    in new executions: each continued-as-new history, and the last, completed one, is in
+    the corpus and replays above."""
+    chain = sorted(p for p in HISTORIES if p.stem.startswith("continued__"))
+    assert len(chain) >= 2
+    for path in chain[:-1]:
+        assert "EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW" in path.read_text()
+    assert "EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED" in chain[-1].read_text()
+
+
 async def test_the_corpus_holds_node_results_with_and_without_stamps() -> None:
     """Node results recorded since checkpoint ids derive from them carry a stamp (see
     workflows/ids.py); those recorded before do not, and replay above all the same: a run

@@ -1,0 +1,122 @@
+"""Runs longer than a Temporal history should hold (issue 8): a run continues as new.
+
+Temporal suggests it when a history grows long (4Ki events or 4 MB by default); the run
+then writes what it has not written and goes on in a new execution of the same workflow,
+from the newest checkpoint. These run with the defaults a user gets, so they take a few
+hundred supersteps.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from langgraph.errors import GraphRecursionError
+from langgraph_sdk import get_client
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowExecutionStatus
+
+from tempograph.workflows.jsonable import to_jsonable
+from tests.conftest import load_test_graph
+from tests.integration.test_graph_features import run_durably, with_saver
+
+
+async def executions_of(client: Client, workflow_id: str) -> list[Any]:
+    """Every execution of ``workflow_id``, oldest first, with its history."""
+    found = [e async for e in client.list_workflows(f'WorkflowId = "{workflow_id}"')]
+    found.sort(key=lambda e: e.start_time)
+    return [
+        (e, await client.get_workflow_handle(workflow_id, run_id=e.run_id).fetch_history())
+        for e in found
+    ]
+
+
+def node_count(history: Any) -> int:
+    return sum(
+        1 for e in history.events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    )
+
+
+async def test_a_long_loop_continues_as_new_and_fails_where_langgraph_does(
+    stack_for: Any, client: Client
+) -> None:
+    """An endless loop with recursion_limit=900 outlives one history: it continues as new
+    and still stops with LangGraph's GraphRecursionError at the same step, with the same
+    state, each node run once."""
+    durable = load_test_graph("feat_loop", "feat_loop.py:graph")
+    local = with_saver(durable)
+    config: Any = {"recursion_limit": 900}
+    with pytest.raises(GraphRecursionError) as raised:
+        await local.ainvoke({"hops": 0}, {**config, "configurable": {"thread_id": "x"}})
+    local_values = to_jsonable(
+        (await local.aget_state({"configurable": {"thread_id": "x"}})).values
+    )
+
+    async with stack_for({"feat_loop": durable}) as stack:
+        thread = stack.new_thread()
+        run_id, outcome = await run_durably(stack, "feat_loop", {"hops": 0}, config, thread)
+        state = await stack.threads.state(thread)
+        runs = await executions_of(client, run_id)
+
+    assert outcome.status == "error"
+    assert outcome.error == {"type": "GraphRecursionError", "message": str(raised.value)}
+    assert state.status == "error"
+    assert state.values == local_values
+    statuses = [e.status for e, _ in runs]
+    assert len(runs) >= 2, statuses
+    assert statuses[:-1] == [WorkflowExecutionStatus.CONTINUED_AS_NEW] * (len(runs) - 1)
+    assert statuses[-1] == WorkflowExecutionStatus.FAILED
+    assert sum(node_count(h) for _, h in runs) == local_values["hops"]
+    assert all(len(h.events) < 6000 for _, h in runs)
+
+
+async def test_a_long_run_continues_as_new_without_a_seam(stack_for: Any, client: Client) -> None:
+    """A run of 750 supersteps that ends by itself: streamed through the SDK, its events
+    read as one run's (one metadata event, every update once, in order), its output and
+    the thread's state and history are what LangGraph gives in-process, while Temporal
+    shows the run as a chain of executions, each history bounded."""
+    target = 750
+    durable = load_test_graph("feat_until", "feat_loop.py:until_graph")
+    local = with_saver(durable)
+    conf: Any = {"configurable": {"thread_id": "x"}, "recursion_limit": 1000}
+    expected = to_jsonable(await local.ainvoke({"target": target}, conf))
+    local_history = [s async for s in local.aget_state_history(conf)]
+
+    async with stack_for({"feat_until": durable}) as stack:
+        sdk = get_client(url=str(stack.http.base_url))
+        thread = await sdk.threads.create()
+        events = [
+            (part.event, part.data)
+            async for part in sdk.runs.stream(
+                thread["thread_id"],
+                "feat_until",
+                input={"target": target},
+                config={"recursion_limit": 1000},
+                stream_mode=["values", "updates"],
+            )
+        ]
+        state = await sdk.threads.get_state(thread["thread_id"])
+        history: list[Any] = []
+        while True:  # the API pages by at most 1,000 checkpoints
+            before = history[-1]["checkpoint"] if history else None
+            page = await sdk.threads.get_history(thread["thread_id"], limit=1000, before=before)
+            history += page
+            if len(page) < 1000:
+                break
+        [run] = await sdk.runs.list(thread["thread_id"])
+        runs = await executions_of(client, run["run_id"])
+
+    assert [e for e, _ in events].count("metadata") == 1
+    updates = [d for e, d in events if e == "updates"]
+    assert updates == [{"step": {"trail": [i]}} for i in range(target)]
+    assert [e for e, _ in events if e not in ("metadata", "updates")] == ["values"] * (target + 1)
+    assert events[-1] == ("values", expected)
+    assert run["status"] == "success"
+    assert state["values"] == expected
+    assert len(history) == len(local_history)
+    assert [h["metadata"]["step"] for h in history] == [h.metadata["step"] for h in local_history]
+    statuses = [e.status for e, _ in runs]
+    assert len(runs) >= 2, statuses
+    assert statuses[-1] == WorkflowExecutionStatus.COMPLETED
+    assert sum(node_count(h) for _, h in runs) == target
+    assert all(len(h.events) < 6000 for _, h in runs)
