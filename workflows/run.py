@@ -18,7 +18,6 @@ thread to the oldest queued run (see :mod:`tempograph.run_ends`). Whatever else 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from datetime import timedelta
 from typing import Any, cast
 
@@ -29,7 +28,6 @@ RUN_STATUS_PATCH = "run-status-search-attribute"
 
 with workflow.unsafe.imports_passed_through():
     from langchain_core.runnables import RunnableConfig
-    from langgraph._internal._config import ensure_config
     from langgraph._internal._constants import CONFIG_KEY_RUNTIME, CONFIG_KEY_STREAM
     from langgraph.errors import GraphRecursionError
     from langgraph.pregel.protocol import StreamProtocol
@@ -37,7 +35,7 @@ with workflow.unsafe.imports_passed_through():
     from langgraph.types import Command
     from langsmith.run_helpers import tracing_context
 
-    from tempograph.workflows import ids
+    from tempograph.workflows import continuation, ids
     from tempograph.workflows.activity_calls import HistoryFull, inline_executor
     from tempograph.workflows.approvals import deadline, default_answer
     from tempograph.workflows.graphs import durable_graph
@@ -48,7 +46,6 @@ with workflow.unsafe.imports_passed_through():
     from tempograph.workflows.types import (
         CANCEL_RUN,
         FINISH_RUN_ACTIVITY,
-        FLUSH_RUN_ACTIVITY,
         RESUME,
         RUN_STATUS,
         RUN_WORKFLOW,
@@ -59,7 +56,6 @@ with workflow.unsafe.imports_passed_through():
         NodeFailure,
         ResumeRequest,
         RunEnd,
-        RunFlush,
         RunInput,
         RunState,
         SegmentEnd,
@@ -137,11 +133,8 @@ class RunWorkflow:
         return self._cancel is not None
 
     def should_continue_as_new(self) -> bool:
-        """Temporal suggests a new execution (the history grew long) and the recursion
-        limit leaves the next loop a step: no node starts (read by ``run_activity``)."""
-        if self._stop is None or not workflow.info().is_continue_as_new_suggested():
-            return False
-        return self._stop - self.saver.step_of({"configurable": {}}) - 2 >= 1
+        """The run goes on in a new execution: no node starts (read by ``run_activity``)."""
+        return continuation.suggested(self._stop, self.saver)
 
     @workflow.query(name=RUN_STATUS)
     def status(self) -> RunState:
@@ -186,17 +179,16 @@ class RunWorkflow:
             # Cancelled before it began (during its delay): it leaves no trace, not even
             # its input.
             return await self._cancelled(graph, config, segment_start)
-        carried_stop = inp.stop
+        carried_stop = inp.stop  # continued as new: where the first loop would stop
         while True:
             self._phase = RUNNING
-            limit = int(ensure_config(graph.config, config)["recursion_limit"])
-            step = self.saver.step_of(config)
-            self._stop = step + limit + 2  # where LangGraph's loop stops
+            self._stop, limit, user_limit = continuation.loop_start(
+                graph, self.saver, config, carried_stop
+            )
+            carried_stop = None
             loop_config = self._streaming(config)
-            if carried_stop is not None:
-                # Continued as new: what the first execution's loop had left.
-                self._stop, carried_stop = carried_stop, None
-                loop_config = {**loop_config, "recursion_limit": max(1, self._stop - step - 2)}
+            if limit != user_limit:  # else the user's (or LangGraph's default), untouched
+                loop_config = {**loop_config, "recursion_limit": limit}
             try:
                 state = await self._invoke(
                     graph, payload, loop_config, request.context, breakpoints
@@ -206,12 +198,12 @@ class RunWorkflow:
             except HistoryFull:
                 if self._cancel is not None:
                     return await self._cancelled(graph, config, segment_start)
-                return await self._continue_as_new(breakpoints, segment_start)
+                await continuation.continue_as_new(
+                    inp, self.saver, self.outbox, self._stop, breakpoints, segment_start
+                )
             except GraphRecursionError as err:
-                # Its message names the limit the user set, not what a continued loop had.
-                said = f"Recursion limit of {loop_config['recursion_limit']} reached"
-                told = str(err).replace(said, f"Recursion limit of {limit} reached", 1)
-                return await self._fail(graph, config, as_failure(GraphRecursionError(told)))
+                err = continuation.as_set(err, limit, user_limit)
+                return await self._fail(graph, config, as_failure(err))
             except Exception as err:  # noqa: BLE001 - every failure fails the run, visibly
                 return await self._fail(graph, config, as_failure(err))
             if not state.next:
@@ -310,15 +302,10 @@ class RunWorkflow:
         error: dict[str, str] | None = None,
     ) -> FinishOutcome:
         """Write the segment's remaining events, checkpoints and end to Postgres."""
-        table = PartTable()
         values, interrupts, output = segment_output(state, error)
         if error is not None:
             self.outbox.error(error)
-        events, event_parts = self.outbox.drain()
-        table.merge(event_parts)
-        persisted = self.saver.batch()
-        if persisted is not None:
-            table.merge(persisted[1])
+        events, persist, table = continuation.unwritten(self.outbox, self.saver)
         info = workflow.info()
         spec = self.outbox.spec
         end = RunEnd(
@@ -335,7 +322,7 @@ class RunWorkflow:
             interrupts=interrupts,
             error=error,
             events=events,
-            persist=persisted[0] if persisted is not None else None,
+            persist=persist,
             execution=info.run_id,
             parts=table,
         )
@@ -355,60 +342,6 @@ class RunWorkflow:
             await start_delivery(spec.webhook, self._inp.thread_id, end)
         self.outbox.begin(None)
         return outcome
-
-    async def _continue_as_new(
-        self, breakpoints: dict[str, Any], segment_start: str | None
-    ) -> RunState:
-        """Go on in a new execution of this workflow (same id, same API run): write what
-        is unwritten, then start over from the newest checkpoint, by reference, with what
-        is left of the recursion limit. The history Temporal keeps stays bounded."""
-        events, table = self.outbox.drain()
-        persisted = self.saver.batch()
-        if persisted is not None:
-            table.merge(persisted[1])
-        table.drop_stored(self.saver.stored_parts)
-        info, spec = workflow.info(), self.outbox.spec
-        flush = RunFlush(
-            run_id=spec.run_id if spec is not None else None,
-            workflow_id=info.workflow_id,
-            execution=info.run_id,
-            events=events,
-            persist=persisted[0] if persisted is not None else None,
-            parts=table,
-        )
-        await workflow.execute_local_activity(
-            FLUSH_RUN_ACTIVITY,
-            flush,
-            start_to_close_timeout=timedelta(seconds=60),
-            summary=f"continuing as new after {info.get_current_history_length()} events",
-        )
-        self.saver.confirm(flush.persist)
-        start, parts = self.saver.continuation(also=segment_start)
-        request = self._inp.request
-        configurable = dict(request.config.get("configurable") or {})
-        configurable.pop("checkpoint_id", None)
-        request = dataclasses.replace(
-            request,
-            input=None,
-            command=None,
-            config={**request.config, "configurable": configurable},
-            stream=spec,
-            interrupt_before=breakpoints.get("interrupt_before"),
-            interrupt_after=breakpoints.get("interrupt_after"),
-            after_seconds=0,
-        )
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        workflow.continue_as_new(
-            dataclasses.replace(
-                self._inp,
-                request=request,
-                start=start,
-                parts=parts,
-                continued=True,
-                segment_start=segment_start,
-                stop=self._stop,
-            )
-        )
 
     async def _wait_for_answer(self, graph_id: str, state: Any) -> None:
         """Until a human answers (or a cancel). A node whose policy sets an approval
