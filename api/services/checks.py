@@ -135,11 +135,13 @@ def check_input(state: AppState, graph_id: str, body: RunCreate, config: dict[st
         )
     properties: dict[str, Any] = durable.input_schema.get("properties", {})
     unknown = sorted(set(body.input) - set(properties))
-    if properties and unknown:
+    if properties and unknown and len(unknown) == len(body.input):
+        # Keys beside the graph's own are ignored, as LangGraph ignores them (an app may
+        # send more than one graph reads); an input that sets none of them is a mistake.
         raise HTTPException(
             422,
-            f"input has keys {unknown} that graph {graph_id!r} does not accept; its input "
-            f"keys are {sorted(properties)}",
+            f"input has keys {unknown} that graph {graph_id!r} does not accept, and none it "
+            f"does; its input keys are {sorted(properties)}",
         )
     channels = durable.workflow_graph.channels
     for key in sorted(body.input):

@@ -106,7 +106,9 @@ async def test_threads_wait_stream_and_search_with_both_clients(api: str) -> Non
     thread = await sdk.threads.create(metadata={"owner": owner})
     tid = thread["thread_id"]
     assert thread["status"] == "idle" and thread["values"] is None
-    assert await sdk.runs.wait(tid, "chain3", input={"steps": []}) == {"steps": ["a", "b", "c"]}
+    # A key beside the graph's own is ignored, as LangGraph ignores it (not stored either).
+    done = await sdk.runs.wait(tid, "chain3", input={"steps": [], "user_id": "u1"})
+    assert done == {"steps": ["a", "b", "c"]}
     after = await sdk.threads.get(tid)
     assert after["status"] == "idle" and after["values"] == {"steps": ["a", "b", "c"]}
     assert after["metadata"]["owner"] == owner and after["metadata"]["graph_id"] == "chain3"
