@@ -1,4 +1,5 @@
-"""A graph that never stops by itself: ping and pong call each other forever."""
+"""Long runs: a graph that never stops by itself (ping and pong call each other forever),
+one that loops to a target, and one that asks a human on the way."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import operator
 from typing import Annotated, TypedDict
 
 from langgraph.graph import END, START, StateGraph
+from langgraph.types import interrupt
 
 
 class State(TypedDict, total=False):
@@ -52,3 +54,31 @@ until.add_node("step", step)
 until.add_edge(START, "step")
 until.add_conditional_edges("step", more, ["step", END])
 until_graph = until.compile()
+
+
+# Loops to `target`, asks a human (interrupt), then takes ten more steps: an interrupt in
+# a run that has continued as new, and its resume.
+class Asked(TypedDict, total=False):
+    target: int
+    trail: Annotated[list[int], operator.add]
+    answer: str
+
+
+def ask(state: Asked) -> dict:
+    return {"answer": str(interrupt("go on?"))}
+
+
+def after_step(state: Asked) -> str:
+    done = len(state["trail"])
+    if done == state["target"] and "answer" not in state:
+        return "ask"
+    return "step" if done < state["target"] + 10 else END
+
+
+asking = StateGraph(Asked)
+asking.add_node("step", step)
+asking.add_node("ask", ask)
+asking.add_edge(START, "step")
+asking.add_conditional_edges("step", after_step, ["step", "ask", END])
+asking.add_edge("ask", "step")
+asking_graph = asking.compile()

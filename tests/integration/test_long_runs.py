@@ -8,11 +8,15 @@ hundred supersteps.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 import pytest
 from langgraph.errors import GraphRecursionError
+from langgraph.types import Command
 from langgraph_sdk import get_client
+from langgraph_sdk.client import LangGraphClient
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
 
@@ -29,6 +33,17 @@ async def executions_of(client: Client, workflow_id: str) -> list[Any]:
         (e, await client.get_workflow_handle(workflow_id, run_id=e.run_id).fetch_history())
         for e in found
     ]
+
+
+async def whole_history(sdk: LangGraphClient, thread_id: str) -> list[Any]:
+    """Every checkpoint of the thread, newest first (the API pages by at most 1,000)."""
+    history: list[Any] = []
+    while True:
+        before = history[-1]["checkpoint"] if history else None
+        page = await sdk.threads.get_history(thread_id, limit=1000, before=before)
+        history += page
+        if len(page) < 1000:
+            return history
 
 
 def node_count(history: Any) -> int:
@@ -96,13 +111,7 @@ async def test_a_long_run_continues_as_new_without_a_seam(stack_for: Any, client
             )
         ]
         state = await sdk.threads.get_state(thread["thread_id"])
-        history: list[Any] = []
-        while True:  # the API pages by at most 1,000 checkpoints
-            before = history[-1]["checkpoint"] if history else None
-            page = await sdk.threads.get_history(thread["thread_id"], limit=1000, before=before)
-            history += page
-            if len(page) < 1000:
-                break
+        history = await whole_history(sdk, thread["thread_id"])
         [run] = await sdk.runs.list(thread["thread_id"])
         runs = await executions_of(client, run["run_id"])
 
@@ -120,3 +129,84 @@ async def test_a_long_run_continues_as_new_without_a_seam(stack_for: Any, client
     assert statuses[-1] == WorkflowExecutionStatus.COMPLETED
     assert sum(node_count(h) for _, h in runs) == target
     assert all(len(h.events) < 6000 for _, h in runs)
+
+
+async def test_an_interrupt_after_a_continue_waits_and_resumes(
+    stack_for: Any, client: Client
+) -> None:
+    """A run that has continued as new stops at an interrupt as LangGraph does (the
+    thread waits at the same task, with the same question); answered, it goes on from
+    there, and the thread's values and history equal LangGraph's in-process."""
+    target, conf = 720, {"recursion_limit": 1000}
+    durable = load_test_graph("feat_asking", "feat_loop.py:asking_graph")
+    local = with_saver(durable)
+    local_conf: Any = {**conf, "configurable": {"thread_id": "x"}}
+    await local.ainvoke({"target": target}, local_conf)
+    local_waiting = await local.aget_state(local_conf)
+    expected = to_jsonable(await local.ainvoke(Command(resume="yes"), local_conf))
+    local_history = [s async for s in local.aget_state_history(local_conf)]
+
+    async with stack_for({"feat_asking": durable}) as stack:
+        sdk = get_client(url=str(stack.http.base_url))
+        tid = (await sdk.threads.create())["thread_id"]
+        first = await sdk.runs.wait(tid, "feat_asking", input={"target": target}, config=conf)
+        waiting = await sdk.threads.get_state(tid)
+        thread = await sdk.threads.get(tid)
+        [asked] = await sdk.runs.list(tid)
+        asked_executions = await executions_of(client, asked["run_id"])
+        done = await sdk.runs.wait(tid, "feat_asking", command={"resume": "yes"}, config=conf)
+        state = await sdk.threads.get_state(tid)
+        history = await whole_history(sdk, tid)
+        runs = await sdk.runs.list(tid)
+
+    assert first["__interrupt__"][0]["value"] == "go on?"
+    assert first["trail"] == list(range(target))
+    assert thread["status"] == "interrupted"
+    assert waiting["next"] == list(local_waiting.next) == ["ask"]
+    assert waiting["tasks"][0]["interrupts"][0]["value"] == "go on?"
+    assert len(asked_executions) >= 2, [e.status for e, _ in asked_executions]
+    assert [e.status for e, _ in asked_executions][:-1] == [
+        WorkflowExecutionStatus.CONTINUED_AS_NEW
+    ] * (len(asked_executions) - 1)
+    assert done == expected
+    assert state["values"] == expected and state["next"] == []
+    # A run that stopped at an interrupt is a success, as LangGraph Server records it.
+    assert [r["status"] for r in runs] == ["success", "success"]
+    assert [h["metadata"]["step"] for h in history] == [h.metadata["step"] for h in local_history]
+    assert [h["next"] for h in history] == [list(h.next) for h in local_history]
+
+
+async def test_a_rollback_after_a_continue_leaves_no_trace_of_the_run(
+    stack_for: Any, client: Client
+) -> None:
+    """A run that has continued as new, cancelled with ``action="rollback"``: its
+    checkpoints from every execution are gone, the run too, and the thread holds what it
+    held before the run, in its values as in its history."""
+    durable = load_test_graph("feat_until", "feat_loop.py:until_graph")
+    async with stack_for({"feat_until": durable}) as stack:
+        sdk = get_client(url=str(stack.http.base_url))
+        tid = (await sdk.threads.create())["thread_id"]
+        kept = await sdk.runs.wait(tid, "feat_until", input={"target": 3})
+        before = await whole_history(sdk, tid)
+        long = await sdk.runs.create(
+            tid, "feat_until", input={"target": 5000}, config={"recursion_limit": 6000}
+        )
+        deadline = time.monotonic() + 120
+        while len(await executions_of(client, long["run_id"])) < 2:
+            assert time.monotonic() < deadline, "the long run never continued as new"
+            await asyncio.sleep(0.5)
+        await sdk.runs.cancel(tid, long["run_id"], wait=True, action="rollback")
+        thread = await sdk.threads.get(tid)
+        runs = await sdk.runs.list(tid)
+        history = await whole_history(sdk, tid)
+        executions = await executions_of(client, long["run_id"])
+        again = await sdk.runs.wait(tid, "feat_until", input={"target": 5})
+
+    assert kept == {"target": 3, "trail": [0, 1, 2]}
+    assert len(executions) >= 2
+    assert executions[-1][0].status == WorkflowExecutionStatus.COMPLETED
+    assert thread["status"] == "idle" and thread["values"] == kept
+    assert [r["status"] for r in runs] == ["success"]  # the first run's; the long one is gone
+    assert long["run_id"] not in {r["run_id"] for r in runs}
+    assert history == before
+    assert again == {"target": 5, "trail": [0, 1, 2, 3, 4]}
