@@ -1,5 +1,6 @@
 """Long runs: a graph that never stops by itself (ping and pong call each other forever),
-one that loops to a target, and one that asks a human on the way."""
+one that loops to a target, one that asks a human on the way, and one that loops in a
+subgraph."""
 
 from __future__ import annotations
 
@@ -82,3 +83,30 @@ asking.add_edge(START, "step")
 asking.add_conditional_edges("step", after_step, ["step", "ask", END])
 asking.add_edge("ask", "step")
 asking_graph = asking.compile()
+
+
+# The loop above as a subgraph node between two nodes of a parent: a run continues as new
+# while the subgraph is midway, and the subgraph goes on from its own checkpoint.
+class Outer(TypedDict, total=False):
+    target: int
+    trail: Annotated[list[int], operator.add]
+    log: Annotated[list[str], operator.add]
+
+
+def before(state: Outer) -> dict:
+    return {"log": ["before"]}
+
+
+def after(state: Outer) -> dict:
+    return {"log": [f"after {len(state['trail'])}"]}
+
+
+outer = StateGraph(Outer)
+outer.add_node("before", before)
+outer.add_node("loop", until_graph)
+outer.add_node("after", after)
+outer.add_edge(START, "before")
+outer.add_edge("before", "loop")
+outer.add_edge("loop", "after")
+outer.add_edge("after", END)
+outer_graph = outer.compile()

@@ -210,3 +210,30 @@ async def test_a_rollback_after_a_continue_leaves_no_trace_of_the_run(
     assert long["run_id"] not in {r["run_id"] for r in runs}
     assert history == before
     assert again == {"target": 5, "trail": [0, 1, 2, 3, 4]}
+
+
+async def test_a_subgraph_midway_goes_on_after_a_continue(stack_for: Any, client: Client) -> None:
+    """A subgraph node that loops 720 steps outlives one history: the run continues as
+    new while the subgraph is midway, and it goes on from its own checkpoint (no step
+    repeated, none lost); the parent then runs its last node, as in-process."""
+    target, conf = 720, {"recursion_limit": 1000}
+    durable = load_test_graph("feat_outer", "feat_loop.py:outer_graph")
+    local = with_saver(durable)
+    local_conf: Any = {**conf, "configurable": {"thread_id": "x"}}
+    expected = to_jsonable(await local.ainvoke({"target": target}, local_conf))
+    local_history = [s async for s in local.aget_state_history(local_conf)]
+
+    async with stack_for({"feat_outer": durable}) as stack:
+        sdk = get_client(url=str(stack.http.base_url))
+        tid = (await sdk.threads.create())["thread_id"]
+        done = await sdk.runs.wait(tid, "feat_outer", input={"target": target}, config=conf)
+        history = await whole_history(sdk, tid)
+        [run] = await sdk.runs.list(tid)
+        executions = await executions_of(client, run["run_id"])
+
+    assert done == expected
+    assert expected["log"] == ["before", f"after {target}"]
+    assert run["status"] == "success"
+    assert [h["metadata"]["step"] for h in history] == [h.metadata["step"] for h in local_history]
+    assert len(executions) >= 2, [e.status for e, _ in executions]
+    assert sum(node_count(h) for _, h in executions) == target + 2
