@@ -145,19 +145,27 @@ async def _serve_worker(
 
 
 _PAST_GRACE = 60.0
+# `up` waits this long past the grace for its worker, whose nodes are cancelled at the grace.
+_UP_MARGIN = 5.0
 
 
-def _exit_after(grace: float) -> None:
+def _exit_after(
+    grace: float,
+    then: str = "Temporal retries them on another worker after their heartbeat timeout",
+    before: Callable[[], None] | None = None,
+) -> None:
     """A stopping worker's nodes still running when ``grace`` is over die with the process,
     as in a crash: Temporal retries them on another worker after their heartbeat timeout.
     Cancelling them instead (the SDK's way) has Temporal retry at once, while a sync node,
-    whose thread nothing can stop, runs on here: two copies of the node at once."""
+    whose thread nothing can stop, runs on here: two copies of the node at once.
+    ``before`` stops what the process started (``up``'s dev server and Postgres)."""
 
     def abandon() -> None:
+        if before is not None:
+            before()
         _err(
             f"nodes still running {grace:g} s after the stop signal"
-            " (TEMPOGRAPH_GRACEFUL_SHUTDOWN_SECONDS): exiting; Temporal retries them on"
-            " another worker after their heartbeat timeout"
+            f" (TEMPOGRAPH_GRACEFUL_SHUTDOWN_SECONDS): exiting; {then}"
         )
         sys.stderr.flush()
         os._exit(EXIT_FAILED)
@@ -386,6 +394,12 @@ async def _up(
     pending = {"worker", "api"}
     endpoints = settings.data_dir / ENDPOINTS_FILE
 
+    @_once
+    def stop_servers() -> None:
+        server.stop()
+        if embedded is not None:
+            embedded.stop()
+
     def ready(part: str, detail: str) -> None:
         _say(f"{part}: {detail}")
         pending.discard(part)
@@ -429,15 +443,37 @@ async def _up(
                 )
             ),
         ]
-        # If one part fails (a taken port, a bad graph file), stop the others too.
-        await asyncio.wait(parts, return_when=asyncio.FIRST_EXCEPTION)
+        # A stop signal, or one part failing (a taken port, a bad graph file), stops all.
+        stopping = asyncio.ensure_future(stop.wait())
+        await asyncio.wait([*parts, stopping], return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
         stop.set()
         client.cancel()  # an API still waiting for the worker's client gives up
+        # The worker cancels its nodes at the grace, but a sync node's thread cannot be
+        # stopped: the process would wait for it (for as long as the node runs) to exit.
+        _exit_after(
+            settings.graceful_shutdown_seconds + _UP_MARGIN,
+            "the next `tempograph up` runs them again after their heartbeat timeout",
+            before=stop_servers,
+        )
         for result in await asyncio.gather(*parts, return_exceptions=True):
             if isinstance(result, BaseException):
                 raise result
     finally:
         endpoints.unlink(missing_ok=True)
-        server.stop()
-        if embedded is not None:
-            await asyncio.to_thread(embedded.stop)
+        await asyncio.to_thread(stop_servers)
+
+
+def _once(stop: Callable[[], None]) -> Callable[[], None]:
+    """``stop``, run by whichever caller comes first (the others wait for it)."""
+    lock = threading.Lock()
+    done = False
+
+    def run() -> None:
+        nonlocal done
+        with lock:
+            if not done:
+                done = True
+                stop()
+
+    return run

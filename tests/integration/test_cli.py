@@ -265,6 +265,79 @@ def test_up_after_a_killed_up_stops_what_it_left_and_stops_cleanly(tmp_path: Pat
                 os.kill(pid, signal.SIGKILL)
 
 
+STUCK_GRAPH = """
+import os
+import time
+from pathlib import Path
+from typing import TypedDict
+
+from langgraph.graph import END, START, StateGraph
+
+
+class State(TypedDict, total=False):
+    n: int
+
+
+def stuck(state: State) -> dict:
+    marker = Path(os.environ["STUCK_MARKER"])
+    if not marker.exists():  # the first attempt: a sync node that will not end soon
+        marker.write_text("started")
+        time.sleep(600)
+    return {"n": state.get("n", 0) + 1}
+
+
+builder = StateGraph(State).add_node("stuck", stuck)
+graph = builder.add_edge(START, "stuck").add_edge("stuck", END).compile()
+"""
+
+
+def test_ctrl_c_past_the_grace_stops_up_and_the_next_up_finishes_the_run(
+    tmp_path: Path,
+) -> None:
+    """Ctrl-C while a sync node runs on past the grace (the default, 30 s): ``up`` stops
+    its dev server and Postgres and exits, as a crash would end it; nothing can stop the
+    node's thread, and waiting for it held Ctrl-C for as long as the node ran (found
+    2026-12-03). The next ``up`` on the data dir runs the node again after its heartbeat
+    timeout, and the run succeeds."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "stuck.py").write_text(STUCK_GRAPH)
+    (project / "langgraph.json").write_text(json.dumps({"graphs": {"stuck": "./stuck.py:graph"}}))
+    marker = tmp_path / "started"
+    env = {**os.environ, "TEMPOGRAPH_DATA_DIR": str(tmp_path / "data"), "STUCK_MARKER": str(marker)}
+    port, ui_port, api_port = free_port(), free_port(), free_port()
+    args = ["up", "--config", str(project / "langgraph.json"), "--port", str(port)]
+    args += ["--ui-port", str(ui_port), "--api-port", str(api_port)]
+    postmaster = tmp_path / "data" / "postgres" / "postmaster.pid"
+    with started(args, env, stderr=subprocess.PIPE) as (first, _):
+        pg = int(postmaster.read_text().split()[0])
+        sdk = get_sync_client(url=f"http://127.0.0.1:{api_port}")
+        thread_id = sdk.threads.create()["thread_id"]
+        run_id = sdk.runs.create(thread_id, "stuck", input={"n": 0})["run_id"]
+        deadline = time.monotonic() + 60
+        while not marker.exists():
+            assert time.monotonic() < deadline, "the node never started"
+            time.sleep(0.2)
+        first.send_signal(signal.SIGINT)
+        code = first.wait(timeout=120)
+        assert first.stderr is not None
+        errors = first.stderr.read()
+    assert code == 1, errors
+    assert "after the stop signal" in errors
+    assert not port_open(port) and not port_open(api_port) and not running(pg)
+
+    with started(args, env) as (second, _):
+        sdk = get_sync_client(url=f"http://127.0.0.1:{api_port}")
+        deadline = time.monotonic() + 120
+        while (run := sdk.runs.get(thread_id, run_id))["status"] in ("pending", "running"):
+            assert time.monotonic() < deadline, run
+            time.sleep(0.5)
+        assert run["status"] == "success"
+        assert sdk.threads.get_state(thread_id)["values"] == {"n": 1}
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(timeout=60) == 0
+
+
 def test_dev_server_alone_registers_search_attributes_and_serves_the_ui(tmp_path: Path) -> None:
     port, ui_port = free_port(), free_port()
     env = {**os.environ, "TEMPOGRAPH_DATA_DIR": str(tmp_path)}
