@@ -199,6 +199,8 @@ async def test_a_rollback_after_a_continue_leaves_no_trace_of_the_run(
         thread = await sdk.threads.get(tid)
         runs = await sdk.runs.list(tid)
         history = await whole_history(sdk, tid)
+        # The API answers once the rollback is written; the workflow closes right after.
+        await asyncio.wait_for(client.get_workflow_handle(long["run_id"]).result(), 30)
         executions = await executions_of(client, long["run_id"])
         again = await sdk.runs.wait(tid, "feat_until", input={"target": 5})
 
