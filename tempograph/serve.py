@@ -6,9 +6,6 @@ import asyncio
 import contextlib
 import dataclasses
 import json
-import os
-import sys
-import threading
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
@@ -16,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from tempograph.errors import ErrorCode, TempographError
 from tempograph.settings import Settings
+from tempograph.stopping import PAST_GRACE, UP_MARGIN, exit_after, once
 
 if TYPE_CHECKING:
     from temporalio.client import Client
@@ -24,7 +22,6 @@ from tempograph.api.cors import cors_settings
 from tempograph.api.custom_app import load_app
 from tempograph.console import (
     ENDPOINTS_FILE,
-    EXIT_FAILED,
     _database_url,
     _err,
     _say,
@@ -111,10 +108,10 @@ async def _serve_worker(
         recorder,
         node_queues=queues,
         max_concurrent_activities=settings.activity_slots,
-        # A standalone worker ends itself at the grace (_exit_after): the SDK's own
+        # A standalone worker ends itself at the grace (exit_after): the SDK's own
         # cancel, later, never comes.
         graceful_shutdown=timedelta(
-            seconds=settings.graceful_shutdown_seconds + (_PAST_GRACE if standalone else 0)
+            seconds=settings.graceful_shutdown_seconds + (PAST_GRACE if standalone else 0)
         ),
         webhook_allow_private=settings.webhook_allow_private,
         store=store,
@@ -141,38 +138,7 @@ async def _serve_worker(
         on_ready(sorted(graphs))
         await stop.wait()
         if standalone:
-            _exit_after(settings.graceful_shutdown_seconds)
-
-
-_PAST_GRACE = 60.0
-# `up` waits this long past the grace for its worker, whose nodes are cancelled at the grace.
-_UP_MARGIN = 5.0
-
-
-def _exit_after(
-    grace: float,
-    then: str = "Temporal retries them on another worker after their heartbeat timeout",
-    before: Callable[[], None] | None = None,
-) -> None:
-    """A stopping worker's nodes still running when ``grace`` is over die with the process,
-    as in a crash: Temporal retries them on another worker after their heartbeat timeout.
-    Cancelling them instead (the SDK's way) has Temporal retry at once, while a sync node,
-    whose thread nothing can stop, runs on here: two copies of the node at once.
-    ``before`` stops what the process started (``up``'s dev server and Postgres)."""
-
-    def abandon() -> None:
-        if before is not None:
-            before()
-        _err(
-            f"nodes still running {grace:g} s after the stop signal"
-            f" (TEMPOGRAPH_GRACEFUL_SHUTDOWN_SECONDS): exiting; {then}"
-        )
-        sys.stderr.flush()
-        os._exit(EXIT_FAILED)
-
-    timer = threading.Timer(grace, abandon)
-    timer.daemon = True
-    timer.start()
+            exit_after(settings.graceful_shutdown_seconds)
 
 
 def _serve_metrics(host: str, port: int) -> None:
@@ -394,7 +360,7 @@ async def _up(
     pending = {"worker", "api"}
     endpoints = settings.data_dir / ENDPOINTS_FILE
 
-    @_once
+    @once
     def stop_servers() -> None:
         server.stop()
         if embedded is not None:
@@ -451,8 +417,8 @@ async def _up(
         client.cancel()  # an API still waiting for the worker's client gives up
         # The worker cancels its nodes at the grace, but a sync node's thread cannot be
         # stopped: the process would wait for it (for as long as the node runs) to exit.
-        _exit_after(
-            settings.graceful_shutdown_seconds + _UP_MARGIN,
+        exit_after(
+            settings.graceful_shutdown_seconds + UP_MARGIN,
             "the next `tempograph up` runs them again after their heartbeat timeout",
             before=stop_servers,
         )
@@ -462,18 +428,3 @@ async def _up(
     finally:
         endpoints.unlink(missing_ok=True)
         await asyncio.to_thread(stop_servers)
-
-
-def _once(stop: Callable[[], None]) -> Callable[[], None]:
-    """``stop``, run by whichever caller comes first (the others wait for it)."""
-    lock = threading.Lock()
-    done = False
-
-    def run() -> None:
-        nonlocal done
-        with lock:
-            if not done:
-                done = True
-                stop()
-
-    return run
