@@ -331,4 +331,10 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE threads ADD COLUMN values_value bytea;
     """,
+    # 14: the run that added a pending write. A resumed run writes its answer and its
+    # first task's writes onto the checkpoint it resumed from, which an earlier run made;
+    # a rollback removes those writes too, so that checkpoint is as it was.
+    """
+    ALTER TABLE checkpoint_writes ADD COLUMN run_id text;
+    """,
 )

@@ -89,9 +89,9 @@ WITH
     ON CONFLICT DO NOTHING),
   wr AS (
     INSERT INTO checkpoint_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, idx,
-      channel, value, task_path)
-    SELECT * FROM unnest($16::text[], $17::text[], $18::text[], $19::text[], $20::int[],
-                         $21::text[], $22::bytea[], $23::text[])
+      channel, value, task_path, run_id)
+    SELECT *, $24::uuid::text FROM unnest($16::text[], $17::text[], $18::text[], $19::text[],
+                                    $20::int[], $21::text[], $22::bytea[], $23::text[])
     ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO UPDATE
       SET channel = excluded.channel, value = excluded.value, task_path = excluded.task_path
       WHERE checkpoint_writes.idx < 0),
@@ -218,7 +218,7 @@ async def _record_end(conn: asyncpg.Connection, end: RunEnd, thread_id: UUID) ->
     run_id = UUID(end.run_id)
     status = SegmentEnd(end.status)  # enums cross payloads as their strings
     if status is SegmentEnd.ROLLBACK:
-        await _roll_back(conn, [run_id])
+        await _roll_back(conn, thread_id, [run_id])
     thread_values, output = _text(end.values), _text(end.output)
     await conn.execute(
         "UPDATE runs SET status = $2, output = $3::jsonb, output_value = $4, updated_at = now()"
@@ -251,13 +251,19 @@ async def _record_end(conn: asyncpg.Connection, end: RunEnd, thread_id: UUID) ->
     )
 
 
-async def _roll_back(conn: asyncpg.Connection, run_ids: Sequence[UUID]) -> None:
-    """As LangGraph Server does: a rolled-back run is gone, with its checkpoints."""
+async def _roll_back(conn: asyncpg.Connection, thread_id: UUID, run_ids: Sequence[UUID]) -> None:
+    """As LangGraph Server does: a rolled-back run is gone, with its checkpoints and the
+    writes it added to earlier ones (a resume's answer and its first task's writes)."""
     ids = [str(r) for r in run_ids]
     await conn.execute(
         "DELETE FROM checkpoint_writes w USING checkpoints c"
         " WHERE c.run_id = ANY($1::text[]) AND w.thread_id = c.thread_id"
         " AND w.checkpoint_ns = c.checkpoint_ns AND w.checkpoint_id = c.checkpoint_id",
+        ids,
+    )
+    await conn.execute(
+        "DELETE FROM checkpoint_writes WHERE thread_id = $1 AND run_id = ANY($2::text[])",
+        str(thread_id),
         ids,
     )
     await conn.execute("DELETE FROM checkpoints WHERE run_id = ANY($1::text[])", ids)
@@ -340,7 +346,8 @@ async def finalize_closed(
             workflow_id,
             IN_FLIGHT,
         )
-        await _roll_back(conn, [r["run_id"] for r in ended])
+        if ended:  # one workflow's runs: one thread's
+            await _roll_back(conn, ended[0]["thread_id"], [r["run_id"] for r in ended])
     else:
         ended = await conn.fetch(
             "UPDATE runs SET status = $2, output = $3::jsonb, updated_at = now()"

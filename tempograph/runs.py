@@ -212,20 +212,19 @@ async def admit(
         raise ThreadBusy(new.thread_id, holder)
     decision = Admission(run={})
     workflow_id = str(new.run_id)
-    if new.resume:
-        if holder is not None and not queued:
-            decision.resume_holder = workflow_id = holder
-        elif holder is None:
-            if not thread["waiting"]:
-                raise NotWaiting(new.thread_id)
-            decision.start = True
-    elif holder is None:
+    if holder is None:
+        if new.resume and not thread["waiting"]:
+            raise NotWaiting(new.thread_id)
         decision.start = True
+    elif new.resume and not queued:
+        decision.resume_holder = workflow_id = holder
     elif not queued:
         # The holder waits at an interrupt: a new input supersedes it (it ends, and the
         # new run starts from the thread's checkpoints), as LangGraph starts anew.
         decision.cancel = (holder, CancelReason.SUPERSEDE)
     elif new.multitask_strategy in ("interrupt", "rollback"):
+        # The running segment stops (a resume too: it then starts from the thread's
+        # checkpoints, as LangGraph Server runs it); the queued runs are dropped.
         rollback = new.multitask_strategy == "rollback"
         decision.dropped = [r["run_id"] for r in queued if r["status"] == RunStatus.PENDING]
         decision.cancel = (holder, CancelReason.ROLLBACK if rollback else CancelReason.CANCEL)

@@ -314,9 +314,14 @@ class RunWorkflow:
             workflow_id=info.workflow_id,
             status=status,
             final=final,
-            # Waiting for input: stopped at an interrupt or a breakpoint (a failed or
-            # cancelled run also has nodes left to run, but waits for nobody).
-            waiting=status is SegmentEnd.SUCCESS and bool(state is not None and state.next),
+            # Waiting for input: stopped at an interrupt or a breakpoint, or rolled back
+            # to an interrupt (a failed or cancelled run also has nodes left to run, but
+            # waits for nobody).
+            waiting=state is not None
+            and (
+                (status is SegmentEnd.SUCCESS and bool(state.next))
+                or (status is SegmentEnd.ROLLBACK and bool(state.interrupts))
+            ),
             output=encode(output, table, memo=True) if output is not None else None,
             values=encode(values, table, memo=True) if values is not None else None,
             interrupts=interrupts,

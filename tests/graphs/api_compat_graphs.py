@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
 from langgraph.graph import END, START, StateGraph
+from langgraph.types import interrupt
 
 _GATE_POLL_SECONDS = 0.05
 _GATE_LIMIT_SECONDS = 60.0
@@ -57,3 +58,20 @@ changed_builder.add_edge(START, "release")
 changed_builder.add_edge("release", "hold")
 changed_builder.add_edge("hold", END)
 gate_changed_graph = changed_builder.compile()
+
+
+def ask(state: GateState) -> dict[str, Any]:
+    """Ask which gate to wait at: the answer to the interrupt is the gate."""
+    return {"gate": interrupt("which gate?"), "steps": ["asked"]}
+
+
+# Asks for its gate, then waits at it: a resumed run that a test holds in "hold".
+ask_builder = StateGraph(GateState)
+ask_builder.add_node("ask", ask)
+ask_builder.add_node("hold", hold)
+ask_builder.add_node("release", release)
+ask_builder.add_edge(START, "ask")
+ask_builder.add_edge("ask", "hold")
+ask_builder.add_edge("hold", "release")
+ask_builder.add_edge("release", END)
+ask_gate_graph = ask_builder.compile()

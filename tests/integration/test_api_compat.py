@@ -46,6 +46,7 @@ async def api(dev_server: DevServer, client: Client, postgres_url: str) -> Async
         "say_functional": load_test_graph("say_functional", "api_graphs.py:say_functional"),
         "approval": load_test_graph("approval", "approval.py:graph"),
         "gate": load_test_graph("gate", "api_compat_graphs.py:gate_graph"),
+        "ask_gate": load_test_graph("ask_gate", "api_compat_graphs.py:ask_gate_graph"),
     }
     async with api_stack(dev_server, client, postgres_url, graphs) as http:
         yield str(http.base_url)
@@ -548,6 +549,53 @@ async def test_multitask_interrupt(api: str, gates: Gates) -> None:
     assert (await sdk.threads.get(tid))["status"] == "idle"
 
 
+async def _resume_held_at_gate(
+    sdk: LangGraphClient, gates: Gates
+) -> tuple[str, str, dict[str, Any]]:
+    """A thread of ``ask_gate`` resumed with a closed gate, its run held at that gate:
+    the thread, the gate and the run."""
+    tid = (await sdk.threads.create())["thread_id"]
+    await sdk.runs.wait(tid, "ask_gate", input={"steps": []})  # waits at "which gate?"
+    held = gates.closed()
+    run = await sdk.runs.create(tid, "ask_gate", command={"resume": held})
+    for _ in range(_STATUS_POLLS):  # the resume is past "ask", held at its gate
+        if (await sdk.threads.get_state(tid))["next"] == ["hold"]:
+            return tid, held, run
+        await asyncio.sleep(0.05)
+    raise AssertionError("the resume never reached its gate")
+
+
+@pytest.mark.parametrize("strategy", ["interrupt", "rollback"])
+async def test_multitask_a_resume_stops_the_running_resume(
+    api: str, gates: Gates, strategy: str
+) -> None:
+    """A resume sent with "interrupt" or "rollback" while an earlier resume runs stops
+    that run, as for a new input: it is not queued behind it."""
+    sdk = get_client(url=api)
+    tid, held, first = await _resume_held_at_gate(sdk, gates)
+    opened = gates.opened()
+    second = await sdk.runs.create(
+        tid, "ask_gate", command={"resume": opened}, multitask_strategy=strategy
+    )
+    if strategy == "interrupt":
+        await _until_status(sdk, tid, first["run_id"], "interrupted")
+        # The second run goes on from the first's checkpoints (no interrupt is pending:
+        # its answer is unused, as in LangGraph), so it waits at the first's gate.
+        gates.open(held)
+        result = await sdk.runs.join(tid, second["run_id"])
+        assert result == {"gate": held, "steps": ["asked", "held", "released"]}
+        assert [r["status"] for r in await sdk.runs.list(tid)][:2] == ["success", "interrupted"]
+    else:
+        # The first run is gone with its checkpoints: the second answers the interrupt.
+        result = await sdk.runs.join(tid, second["run_id"])
+        assert result == {"gate": opened, "steps": ["asked", "held", "released"]}
+        assert first["run_id"] not in [r["run_id"] for r in await sdk.runs.list(tid)]
+        history = await sdk.threads.get_history(tid, limit=50)
+        assert first["run_id"] not in {h["metadata"].get("run_id") for h in history}
+    assert (await sdk.runs.get(tid, second["run_id"]))["status"] == "success"
+    assert (await sdk.threads.get(tid))["status"] == "idle"
+
+
 async def test_stateless_runs(api: str) -> None:
     sdk = get_client(url=api)
     sync = get_sync_client(url=api)
@@ -620,4 +668,34 @@ async def test_idempotency_key_and_after_seconds(api: str) -> None:
     assert (await sdk.runs.get(tid, delayed["run_id"]))["status"] == "interrupted"
     after = await sdk.threads.get_state(tid)
     assert after["values"] == before["values"] and after["checkpoint"] == before["checkpoint"]
+    assert (await sdk.threads.get(tid))["status"] == "idle"
+
+
+async def test_rolling_back_a_resumed_run_returns_the_thread_to_its_interrupt(
+    api: str, gates: Gates
+) -> None:
+    """runs.cancel(action="rollback") of a resume: the thread waits at the interrupt
+    again, as before the resume (its answer and its node's writes are gone too), and
+    another answer goes on from there."""
+    sdk = get_client(url=api)
+    tid, _, first = await _resume_held_at_gate(sdk, gates)
+    # The checkpoints before the resume (it added one, the newest).
+    before = [h["checkpoint"] for h in await sdk.threads.get_history(tid, limit=50)][1:]
+    await sdk.runs.cancel(tid, first["run_id"], action="rollback")
+    for _ in range(_STATUS_POLLS):
+        if (await sdk.threads.get(tid))["status"] == "interrupted":
+            break
+        await asyncio.sleep(0.05)
+    thread = await sdk.threads.get(tid)
+    assert thread["status"] == "interrupted" and len(thread["interrupts"]) == 1
+    state = await sdk.threads.get_state(tid)
+    assert state["next"] == ["ask"] and state["values"] == {"steps": []}
+    [task] = state["tasks"]
+    assert task["interrupts"][0]["value"] == "which gate?" and task["result"] is None
+    assert [h["checkpoint"] for h in await sdk.threads.get_history(tid, limit=50)] == before
+    assert first["run_id"] not in [r["run_id"] for r in await sdk.runs.list(tid)]
+
+    opened = gates.opened()
+    result = await sdk.runs.wait(tid, "ask_gate", command={"resume": opened})
+    assert result == {"gate": opened, "steps": ["asked", "held", "released"]}
     assert (await sdk.threads.get(tid))["status"] == "idle"
