@@ -162,31 +162,34 @@ def _list(value: list[Any], table: PartTable, memo: Memo | None, needed: bool) -
 
     Items are serialized one by one: a serialized list is its array header followed by
     its items' bytes, so a chunk's part is the same bytes as the chunk serialized whole,
-    and each item's size is known without serializing anything twice."""
+    and each item's size is known without serializing anything twice. The memo only
+    saves serializing: what the list becomes depends on its content alone, never on
+    what the process encoded before (a replay on another worker makes the same)."""
     parts: list[tuple[bytes, str, bytes]] = []
-    # Chunks of small items not yet made parts: (chunk, its items' bytes, where in parts).
-    pending: list[tuple[list[Any], list[bytes], int]] = []
+    # Chunks of small items: (chunk, its items' bytes, its part if known, where in parts).
+    small: list[tuple[list[Any], bytes, tuple[bytes, str, bytes] | None, int]] = []
     chunked = len(value) >= LIST_MIN
     for start in range(0, len(value), CHUNK):
         chunk = value[start : start + CHUNK]
         found = memo.get(chunk) if memo is not None else None
-        if found is not None:  # a part already: the list is parts, however short
-            parts.append(found)
-            chunked = True
+        if found is not None:  # made from these very items, all small (never changed)
+            small.append((chunk, found[2][len(_array_header(len(chunk))) :], found, len(parts)))
             continue
         ones = [memo.get([item]) if memo is not None else None for item in chunk]
-        datas = [b"" if one else _msgpack_enc(item) for one, item in zip(ones, chunk, strict=True)]
-        if not any(ones) and all(len(d) < LEAF_MIN for d in datas):
-            pending.append((chunk, datas, len(parts)))
+        datas = [
+            one[2][1:] if one else _msgpack_enc(item) for one, item in zip(ones, chunk, strict=True)
+        ]
+        if all(len(d) < LEAF_MIN for d in datas):
+            small.append((chunk, b"".join(datas), None, len(parts)))
             continue
         chunked = True
         for item, one, data in zip(chunk, ones, datas, strict=True):
             parts.append(one or _remember([item], data, memo))
     if not chunked:
-        data = _array_header(len(value)) + b"".join(d for _, datas, _ in pending for d in datas)
+        data = _array_header(len(value)) + b"".join(body for _, body, _, _ in small)
         return EncodedValue(INLINE, data=data, serde_kind="msgpack")
-    for chunk, datas, at in reversed(pending):
-        parts.insert(at, _remember(chunk, b"".join(datas), memo))
+    for chunk, body, found, at in reversed(small):
+        parts.insert(at, found or _remember(chunk, body, memo))
     for part_hash, kind, data in parts:
         table.add(part_hash, kind, data, needed)
     return EncodedValue(CHUNKS, serde_kind="msgpack", parts=[p[0] for p in parts])

@@ -18,6 +18,7 @@ from tempograph.workflows.jsonable import dumps, to_jsonable
 from tempograph.workflows.types import NodeCall, StreamSpec
 from tempograph.workflows.values import (
     BLOB,
+    CHUNK,
     CHUNKS,
     INLINE,
     MAP,
@@ -261,3 +262,16 @@ def test_nan_and_infinities_render_as_null() -> None:
         plan = RenderPlan([encoded])
         text = render(encoded, {h: table.parts[h].data for h in plan.missing}, plan)
         assert json.loads(text, parse_constant=lambda c: pytest.fail(c))["score"] is None
+
+
+def test_what_a_list_becomes_depends_on_its_content_not_on_the_memo() -> None:
+    """Small ints (and interned strings) are shared objects, so the memo may know a
+    short list's items from another list. The short list is still inline: a replay on
+    a fresh worker, with an empty memo, must make the same activity inputs."""
+    big = "x" * 20_000
+    encode(list(range(100)), PartTable(), memo=True)  # remembers the chunk 0..31
+    encode([big, 7, 8], PartTable(), memo=True)  # a chunk with a big item: one part each
+    for short in (list(range(CHUNK)), [7, 8], [7, 8, *range(10)]):
+        made = encode(short, PartTable(), memo=True)
+        assert made == encode(short, PartTable()) and made.kind == INLINE
+    assert encode([big, 7], PartTable(), memo=True) == encode([big, 7], PartTable())
