@@ -261,7 +261,7 @@ class NodeAttempt:
     node: str
     started_at: datetime
     ended_at: datetime
-    outcome: str  # ok, interrupted, retrying, failed, cancelled
+    outcome: str  # ok, interrupted, retrying, failed, cancelled, lost
     error: dict[str, str] | None = None
 
 

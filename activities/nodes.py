@@ -125,7 +125,7 @@ class NodeActivities:
         # LangGraph's RunnableSeq sets this around a node; interrupt(), get_config() and
         # get_stream_writer() read it. Each activity runs in its own asyncio task.
         var_child_runnable_config.set(config)
-        beating = asyncio.ensure_future(_keep_heartbeating())
+        beating = asyncio.ensure_future(_keep_heartbeating(watch.started_at.isoformat()))
         breaker = self._breaker_of(policy, info.task_queue)
         try:
             async with watch.watching(self._recorder):
@@ -338,12 +338,13 @@ async def _run_task(func: Any, input: Any) -> Any:
     return await asyncio.to_thread(context.run, func, *args, **kwargs)
 
 
-async def _keep_heartbeating(every: float = 2.0) -> None:
+async def _keep_heartbeating(started_at: str, every: float = 2.0) -> None:
     """Heartbeat while the node runs: a cancelled run's node hears of it and stops (Temporal
-    delivers an activity's cancellation with its heartbeats; the SDK throttles them)."""
+    delivers an activity's cancellation with its heartbeats; the SDK throttles them). The
+    details say when the attempt started: a retry after a lost worker records it."""
     while True:
         await asyncio.sleep(every)
-        activity.heartbeat()
+        activity.heartbeat(started_at)
 
 
 def _find_task(task_ref: str) -> Any:

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio import activity
@@ -36,6 +36,7 @@ class AttemptWatch:
         self._run_id = str(configurable.get("run_id") or "")
         self.usage = UsageHandler(prices, tracer() if tracing_on() else None)
         self.outcome = "failed"  # until the attempt says otherwise
+        self.started_at = datetime.now(UTC)
 
     @contextlib.asynccontextmanager
     async def watching(self, recorder: Recorder | None) -> AsyncIterator[None]:
@@ -48,7 +49,7 @@ class AttemptWatch:
             attempt=info.attempt,
         )
         failure: dict[str, str] | None = None
-        started, started_at = time.perf_counter(), datetime.now(UTC)
+        started, started_at = time.perf_counter(), self.started_at
         # The attempt's span is Temporal's (its interceptor's RunActivity span, one per
         # attempt), named for the node and given its coordinates: one span, not two.
         span = current_span()
@@ -85,6 +86,9 @@ class AttemptWatch:
             NODE_SECONDS.labels(*labels).observe(time.perf_counter() - started)
             record_usage(self.usage.by_model)
             if recorder is not None and self._run_id:
+                lost = lost_attempt(info, self._task_id, self._node)
+                if lost is not None:  # its own record never came (kept if it did)
+                    await recorder.record_attempt(self._run_id, lost, {})
                 attempt = NodeAttempt(
                     self._task_id,
                     info.attempt,
@@ -95,3 +99,31 @@ class AttemptWatch:
                     failure,
                 )
                 await recorder.record_attempt(self._run_id, attempt, self.usage.by_model)
+
+
+def lost_attempt(info: activity.Info, task_id: str, node: str) -> NodeAttempt | None:
+    """The attempt before ``info``'s as Temporal gave up on it (its worker died, or it
+    timed out): it started when its heartbeats said, or, killed before its first one,
+    about a heartbeat timeout before this retry was scheduled, when it ended. None on a
+    first attempt."""
+    if info.attempt <= 1:
+        return None
+    given_up = info.current_attempt_scheduled_time
+    started = given_up - (info.heartbeat_timeout or timedelta())
+    details = list(info.heartbeat_details)
+    if details and isinstance(details[0], str):
+        with contextlib.suppress(ValueError):
+            started = min(datetime.fromisoformat(details[0]), given_up)
+    message = (
+        "no result reached Temporal (its worker stopped, or the attempt timed out);"
+        " Temporal retried the node"
+    )
+    return NodeAttempt(
+        task_id,
+        info.attempt - 1,
+        node,
+        started,
+        given_up,
+        "lost",
+        {"error": "AttemptLost", "message": message},
+    )

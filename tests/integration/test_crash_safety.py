@@ -21,6 +21,7 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+import asyncpg
 import httpx
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
@@ -247,6 +248,18 @@ async def test_a_killed_workers_node_is_retried_on_another_worker_within_seconds
     assert counts["finish", "n3"] == 1, counts
     attempts = attempts_by_node(await node_executions(client, ticket.workflow_id))
     assert attempts == Counter({f"crash_chain.{n}": 1 for n in CHAIN} | {"crash_chain.n3": 2})
+    # The run's timeline (/attempts) shows the killed attempt too, as lost, before the retry.
+    conn = await asyncpg.connect(postgres_url)
+    try:
+        rows = await conn.fetch(
+            "SELECT attempt, outcome, started_at, ended_at FROM node_attempts"
+            " WHERE run_id = $1 AND node = 'n3' ORDER BY attempt",
+            uuid.UUID(ticket.run_id),
+        )
+    finally:
+        await conn.close()
+    assert [(r["attempt"], r["outcome"]) for r in rows] == [(1, "lost"), (2, "ok")]
+    assert rows[0]["started_at"] < rows[0]["ended_at"] <= rows[1]["started_at"]
 
 
 async def test_a_stopped_worker_lets_its_node_finish_and_takes_no_more(
