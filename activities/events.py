@@ -269,8 +269,12 @@ class NodeStream:
     """Events a node body produces while it runs (chat model tokens, custom writes).
 
     Callbacks may come from an executor thread (sync nodes); a flusher task on the
-    activity's loop writes them in small batches. Keys count events within the node
-    execution, so a retried attempt does not show again what an earlier one showed.
+    activity's loop writes them in small batches. A message's chunks are keyed by the
+    message's id and their position in it, so a retry that streams the same message (a
+    model or cache that gives its answer a stable id) does not show it twice. A retry's
+    new message (a new id: LangChain gives each model call its own) and its other events
+    are keyed by attempt and shown in full, as LangGraph shows a retried node's in-process:
+    never spliced onto what the failed attempt showed.
     """
 
     def __init__(
@@ -278,12 +282,15 @@ class NodeStream:
         publish: Callable[[str, list[StreamEvent]], Awaitable[None]],
         spec: StreamSpec,
         task_id: str,
+        attempt: int,
     ) -> None:
         self._publish = publish
         self.spec = spec
         self._task_id = task_id
+        self._attempt = attempt
         self._pending: list[StreamEvent] = []
         self._count = 0
+        self._chunks: dict[str, int] = {}  # chunks so far per message id and namespace
         self._lock = threading.Lock()
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
@@ -301,10 +308,18 @@ class NodeStream:
         if not self.wants(mode) or (namespace and not self.spec.subgraphs):
             return
         data = to_jsonable(list(payload) if mode == "messages" else payload)
+        event = "|".join((mode, *namespace))
+        message = data[0] if mode == "messages" and data and isinstance(data[0], dict) else {}
+        message_id = message.get("id")
         with self._lock:
-            self._count += 1
-            key = f"n:{self._task_id}:{self._count}"
-            self._pending.append(StreamEvent(key, "|".join((mode, *namespace)), data))
+            if isinstance(message_id, str) and message_id:
+                of = f"{event}|{message_id}"
+                self._chunks[of] = self._chunks.get(of, 0) + 1
+                key = f"n:{self._task_id}:m:{self._chunks[of]}:{of}"
+            else:
+                self._count += 1
+                key = f"n:{self._task_id}:{self._attempt}:{self._count}"
+            self._pending.append(StreamEvent(key, event, data))
         self._loop.call_soon_threadsafe(self._wake.set)
 
     async def _flusher(self) -> None:

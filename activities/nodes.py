@@ -112,7 +112,7 @@ class NodeActivities:
                 call, info.workflow_id or "", info.workflow_run_id or ""
             )
             if call.stream is not None:
-                stream = NodeStream(self._recorder.publish, call.stream, call.task_id)
+                stream = NodeStream(self._recorder.publish, call.stream, call.task_id, info.attempt)
         # The thread's own partition: objects this node may change stay with its thread.
         node_input = decode(call.input, table_source(call.parts), call.thread_id)
         config = node_config(

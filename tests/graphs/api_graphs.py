@@ -123,6 +123,25 @@ flaky_builder.add_edge("respond", END)
 flaky_chat = flaky_builder.compile()
 
 
+async def answer_anew_after_failing(state: ChatState, runtime: Runtime[None]) -> dict:
+    """A real model's retry: each attempt streams a different answer under its own id
+    (LangChain's per-call id), and the first attempt fails after streaming its answer."""
+    info = runtime.execution_info
+    attempt = info.node_attempt if info is not None else 1
+    text = "a long first answer that the connection cut" if attempt == 1 else "second try"
+    reply = await GenericFakeChatModel(messages=iter([AIMessage(text)])).ainvoke(state["messages"])
+    if attempt == 1:
+        raise RuntimeError("lost the connection after answering")
+    return {"messages": [reply]}
+
+
+fresh_builder = StateGraph(ChatState)
+fresh_builder.add_node("respond", answer_anew_after_failing)
+fresh_builder.add_edge(START, "respond")
+fresh_builder.add_edge("respond", END)
+flaky_fresh_chat = fresh_builder.compile()
+
+
 def first(state: SlowState) -> dict:
     return {"steps": ["first"]}
 

@@ -27,6 +27,7 @@ async def api(dev_server: DevServer, client: Client, postgres_url: str) -> Async
         "chain3": load_test_graph("chain3", "api_graphs.py:chain3"),
         "chat": load_test_graph("chat", "api_graphs.py:chat"),
         "flaky_chat": load_test_graph("flaky_chat", "api_graphs.py:flaky_chat"),
+        "flaky_fresh_chat": load_test_graph("flaky_fresh_chat", "api_graphs.py:flaky_fresh_chat"),
         "slow": load_test_graph("slow", "api_graphs.py:slow_graph"),
         "quick_then_slow": load_test_graph("quick_then_slow", "api_graphs.py:quick_then_slow"),
         "approval": load_test_graph("approval", "approval.py:graph"),
@@ -251,6 +252,31 @@ async def test_a_retried_node_does_not_show_its_tokens_twice(api: str, client: C
         if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
     ]
     assert attempts == [2]  # the node ran twice; its tokens were shown once
+
+
+async def test_a_retry_streams_its_new_answer_whole_not_spliced_onto_the_failed_one(
+    api: str,
+) -> None:
+    """A retried model call answers anew under a new message id: the client sees each
+    attempt's message whole (as LangGraph streams a retried node in-process), and the
+    thread keeps the retry's."""
+    sdk = get_client(url=api)
+    thread = await sdk.threads.create()
+    tid = thread["thread_id"]
+    by_id: dict[str, str] = {}
+    async for part in sdk.runs.stream(
+        tid,
+        "flaky_fresh_chat",
+        input={"messages": [{"role": "user", "content": "hi"}]},
+        stream_mode="messages-tuple",
+    ):
+        if part.event == "messages":
+            chunk = part.data[0]
+            by_id[chunk["id"]] = by_id.get(chunk["id"], "") + chunk["content"]
+    assert list(by_id.values()) == ["a long first answer that the connection cut", "second try"]
+    state = await sdk.threads.get_state(tid)
+    last = state["values"]["messages"][-1]
+    assert (last["content"], last["id"]) == ("second try", list(by_id)[1])
 
 
 async def test_streaming_adds_no_round_trip_per_node(api: str, client: Client) -> None:
