@@ -175,6 +175,13 @@ def _config_arg(args: argparse.Namespace) -> Path:
     return path
 
 
+def project_settings(args: argparse.Namespace) -> Settings:
+    """The settings a command runs with: given a project's ``langgraph.json``, its data
+    (Postgres, keys, Temporal's database) lives beside it, wherever the command runs from."""
+    config: Path | None = getattr(args, "config", None)
+    return Settings.from_env(config.resolve().parent if config is not None else None)
+
+
 def _encryption(settings: Settings, *, create: bool) -> Any:
     """The key ring this process encrypts with (see :mod:`tempograph.crypto`): from the
     environment, else the data directory's key file (which ``up`` makes). It is put in
@@ -200,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         reconfigure = getattr(stream, "reconfigure", None)
         if reconfigure is not None:
             reconfigure(line_buffering=True)
-    settings = Settings.from_env()
+    settings = project_settings(args)
     commands: dict[str, Callable[[], Coroutine[Any, Any, Any]]] = {
         "up": lambda: _up(settings, _config_arg(args), args.port, args.ui_port, args.api_port),
         "api": lambda: _api(settings, _config_arg(args), args.host, args.port),

@@ -75,14 +75,18 @@ class Settings:
     activity_slots: int = 100
 
     @classmethod
-    def from_env(cls) -> Settings:
+    def from_env(cls, project: Path | None = None) -> Settings:
+        """Settings from the environment; the data directory defaults to ``.tempograph``
+        in ``project`` (the folder holding the ``langgraph.json`` a command was given),
+        else in the current directory."""
         env = os.environ
+        data_dir = Path(env["TEMPOGRAPH_DATA_DIR"]) if env.get("TEMPOGRAPH_DATA_DIR") else None
         return cls(
             temporal_address=env.get("TEMPORAL_ADDRESS", cls.temporal_address),
             api_url=env.get("TEMPOGRAPH_API_URL", cls.api_url),
             namespace=env.get("TEMPORAL_NAMESPACE", cls.namespace),
             task_queue=env.get("TEMPOGRAPH_TASK_QUEUE", cls.task_queue),
-            data_dir=Path(env.get("TEMPOGRAPH_DATA_DIR", str(cls.data_dir))),
+            data_dir=data_dir or (project / cls.data_dir if project is not None else cls.data_dir),
             database_url=env.get("DATABASE_URL") or None,
             graceful_shutdown_seconds=float(
                 env.get("TEMPOGRAPH_GRACEFUL_SHUTDOWN_SECONDS", cls.graceful_shutdown_seconds)
