@@ -93,8 +93,14 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        problems = [f"{'.'.join(str(p) for p in e['loc'])}: {_why(e)}" for e in exc.errors()]
         return JSONResponse({"detail": "; ".join(problems) or "invalid request"}, status_code=422)
+
+
+def _why(error: Any) -> str:
+    """A validation error's message; a body that is not JSON says why it is not."""
+    reason = (error.get("ctx") or {}).get("error") if error.get("type") == "json_invalid" else None
+    return f"{error['msg']} ({reason})" if reason else str(error["msg"])
 
 
 class BodyLimit:

@@ -23,8 +23,9 @@ from tempograph.api.models import (
 from tempograph.api.services.crons import forget_schedules
 from tempograph.api.storage.assistants import AssistantStore
 from tempograph.api.storage.crons import CronStore
+from tempograph.api.strict_json import StrictJSONRoute
 
-router = APIRouter(prefix="/assistants", tags=["assistants"])
+router = APIRouter(route_class=StrictJSONRoute, prefix="/assistants", tags=["assistants"])
 
 
 def _id(state: Any, assistant_id: str) -> UUID:

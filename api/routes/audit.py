@@ -9,9 +9,10 @@ from fastapi import APIRouter, HTTPException, Query
 
 from tempograph.api.auth import authorize, current, tenant
 from tempograph.api.deps import State
+from tempograph.api.strict_json import StrictJSONRoute
 from tempograph.audit import AuditLog
 
-router = APIRouter(prefix="/audit", tags=["audit"])
+router = APIRouter(route_class=StrictJSONRoute, prefix="/audit", tags=["audit"])
 
 
 @router.get("")

@@ -10,8 +10,9 @@ from fastapi import APIRouter
 
 from tempograph.api.auth import require_operator
 from tempograph.api.deps import State
+from tempograph.api.strict_json import StrictJSONRoute
 
-router = APIRouter(tags=["system"])
+router = APIRouter(route_class=StrictJSONRoute, tags=["system"])
 
 
 @router.get("/breakers")

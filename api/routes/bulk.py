@@ -19,13 +19,14 @@ from tempograph.api.routes.threads import drop_thread, thread_uuid
 from tempograph.api.services.checks import allowed_thread, check_run
 from tempograph.api.services.runs import cancel_run, start_stateless
 from tempograph.api.storage.runs import RunStore
+from tempograph.api.strict_json import StrictJSONRoute
 from tempograph.errors import TempographError
 from tempograph.runs import IN_FLIGHT
 
 logger = logging.getLogger(__name__)
 
-router = APIRouter(tags=["runs"])
-thread_router = APIRouter(tags=["threads"])
+router = APIRouter(route_class=StrictJSONRoute, tags=["runs"])
+thread_router = APIRouter(route_class=StrictJSONRoute, tags=["threads"])
 
 _MAX_BATCH = 100
 

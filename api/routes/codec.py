@@ -22,13 +22,14 @@ from temporalio.api.common.v1 import Payload
 
 from tempograph.api.auth import authorize, require_operator
 from tempograph.api.deps import State
+from tempograph.api.strict_json import StrictJSONRoute
 from tempograph.crypto import DecryptionError
 from tempograph.render import RenderPlan, render
 from tempograph.valuestore import MissingValue
 from tempograph.workflows.jsonable import finite, to_jsonable
 from tempograph.workflows.values import EncodedValue, PartTable
 
-router = APIRouter(prefix="/codec", tags=["codec"])
+router = APIRouter(route_class=StrictJSONRoute, prefix="/codec", tags=["codec"])
 
 _JSON = b"json/plain"
 

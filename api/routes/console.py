@@ -12,7 +12,11 @@ from pathlib import Path
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse
 
-router = APIRouter(prefix="/console", tags=["console"], include_in_schema=False)
+from tempograph.api.strict_json import StrictJSONRoute
+
+router = APIRouter(
+    route_class=StrictJSONRoute, prefix="/console", tags=["console"], include_in_schema=False
+)
 
 _FILES = Path(__file__).resolve().parent.parent / "console"
 _STATIC = {"console.js": "text/javascript", "console.css": "text/css"}

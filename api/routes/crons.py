@@ -11,8 +11,9 @@ from tempograph.api.deps import State, parse_uuid
 from tempograph.api.models import CronCount, CronCreate, CronPatch, CronSearch
 from tempograph.api.routes.threads import thread_uuid
 from tempograph.api.services import crons
+from tempograph.api.strict_json import StrictJSONRoute
 
-router = APIRouter(tags=["crons"])
+router = APIRouter(route_class=StrictJSONRoute, tags=["crons"])
 
 
 @router.post("/runs/crons")

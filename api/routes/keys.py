@@ -10,10 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from tempograph.api.audit import note
 from tempograph.api.auth import authorize, tenant
 from tempograph.api.deps import State
+from tempograph.api.strict_json import StrictJSONRoute
 from tempograph.identity import Role
 from tempograph.keys import KeyStore
 
-router = APIRouter(prefix="/keys", tags=["keys"])
+router = APIRouter(route_class=StrictJSONRoute, prefix="/keys", tags=["keys"])
 
 
 class KeyCreate(BaseModel):

@@ -24,9 +24,10 @@ from temporalio.service import RPCError
 from tempograph.api.auth import require_operator
 from tempograph.api.deps import State
 from tempograph.api.state import AppState
+from tempograph.api.strict_json import StrictJSONRoute
 from tempograph.metrics import BACKLOG, INTERRUPT_OLDEST, INTERRUPTS_WAITING
 
-router = APIRouter(tags=["system"])
+router = APIRouter(route_class=StrictJSONRoute, tags=["system"])
 logger = logging.getLogger(__name__)
 
 _KINDS = {

@@ -32,12 +32,13 @@ from tempograph.api.streaming import (
     sse,
     until_final,
 )
+from tempograph.api.strict_json import StrictJSONRoute
 from tempograph.api.thread_stream import Cursor, thread_events, thread_modes
 from tempograph.errors import TempographError
 
-router = APIRouter(tags=["runs"])
+router = APIRouter(route_class=StrictJSONRoute, tags=["runs"])
 # A thread's stream: LangGraph Server counts it among the thread routes (disable_threads).
-thread_router = APIRouter(tags=["threads"])
+thread_router = APIRouter(route_class=StrictJSONRoute, tags=["threads"])
 
 
 class EventStream(StreamingResponse):

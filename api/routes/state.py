@@ -27,6 +27,7 @@ from tempograph.api.services.runs import signal_cancel
 from tempograph.api.snapshots import json_response, jsonable, snapshot_json
 from tempograph.api.state import AppState
 from tempograph.api.storage.threads import ThreadStore, values_columns
+from tempograph.api.strict_json import StrictJSONRoute
 from tempograph.crypto import seal_json_text
 from tempograph.run_ends import hand_off
 from tempograph.runs import IN_FLIGHT, settle
@@ -35,7 +36,7 @@ from tempograph.temporal.determinism import checkpoint_floor
 from tempograph.workflows.jsonable import dumps
 from tempograph.workflows.types import CancelReason
 
-router = APIRouter(prefix="/threads", tags=["threads"])
+router = APIRouter(route_class=StrictJSONRoute, prefix="/threads", tags=["threads"])
 
 _EMPTY_STATE: dict[str, Any] = {
     "values": {},

@@ -12,9 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tempograph.api.auth import authorize, tenant
 from tempograph.api.deps import State
+from tempograph.api.strict_json import StrictJSONRoute
 from tempograph.tenant_store import TenantStore
 
-router = APIRouter(prefix="/store", tags=["store"])
+router = APIRouter(route_class=StrictJSONRoute, prefix="/store", tags=["store"])
 T = TypeVar("T")
 
 # One value must fit well inside a request body; LangGraph Server has no lower limit.

@@ -10,9 +10,12 @@ from fastapi import APIRouter
 from tempograph import __version__
 from tempograph.api.auth import tenant
 from tempograph.api.deps import State
+from tempograph.api.strict_json import StrictJSONRoute
 
-health = APIRouter(tags=["system"])  # first, never shadowed by a project's routes
-router = APIRouter(tags=["system"])
+health = APIRouter(
+    route_class=StrictJSONRoute, tags=["system"]
+)  # first, never shadowed by a project's routes
+router = APIRouter(route_class=StrictJSONRoute, tags=["system"])
 
 
 @health.get("/ok")

@@ -32,10 +32,11 @@ from tempograph.api.services.crons import forget_schedules
 from tempograph.api.state import AppState
 from tempograph.api.storage.crons import CronStore
 from tempograph.api.storage.threads import ThreadStore
+from tempograph.api.strict_json import StrictJSONRoute
 from tempograph.errors import ErrorCode, TempographError
 from tempograph.workflows.types import THREAD_ID, WEBHOOK_WORKFLOW
 
-router = APIRouter(prefix="/threads", tags=["threads"])
+router = APIRouter(route_class=StrictJSONRoute, prefix="/threads", tags=["threads"])
 
 _THREAD_FIELDS = set(get_args(ThreadField))
 # How long erasing a thread waits for a run's workflow that is closing.

@@ -479,3 +479,38 @@ async def test_subgraph_events_carry_their_namespace_as_langgraph_streams_them(a
     # Same events, same namespaces (task ids differ between the two runs).
     assert [(e.split(":")[0], d) for e, d in ours] == [(e.split(":")[0], d) for e, d in local]
     assert any(e.startswith("updates|sub:") for e, _ in ours)
+
+
+async def test_bodies_that_are_not_strict_json_get_a_422_and_store_nothing(api: str) -> None:
+    """NaN/Infinity and lone surrogates (which Python's json takes) are refused as
+    LangGraph Server refuses them; an escaped surrogate *pair* is an emoji and is kept."""
+    sdk = get_client(url=api)
+    thread = await sdk.threads.create()
+    tid = thread["thread_id"]
+    await sdk.runs.wait(tid, "chat", input={"messages": [{"role": "user", "content": "hi"}]})
+    before = await sdk.threads.get_state(tid)
+    namespace = f"strict-{uuid.uuid4().hex}"
+    headers = {"content-type": "application/json"}
+    bodies = {
+        f"/threads/{tid}/runs/wait": b'{"assistant_id": "chat", "config": {"tags": [NaN]}}',
+        f"/threads/{tid}/state": b'{"values": {"messages": [{"role": "user", "content": "\\ud800"'
+        b"}]}}",
+        "/store/items": b'{"namespace": ["NS"], "key": "k", "value": {"v": "a\\udfff"}}'.replace(
+            b"NS", namespace.encode()
+        ),
+        "/threads": b'{"metadata": {"n": Infinity}}',
+    }
+    async with httpx.AsyncClient(base_url=api, timeout=60) as http:
+        for path, body in bodies.items():
+            method = "PUT" if path == "/store/items" else "POST"
+            answer = await http.request(method, path, content=body, headers=headers)
+            assert answer.status_code == 422, (path, answer.text)
+            detail = answer.json()["detail"]
+            assert "surrogate" in detail or "is not JSON" in detail, detail
+        emoji = b'{"namespace": ["NS"], "key": "e", "value": {"v": "\\ud83d\\ude00"}}'
+        emoji = emoji.replace(b"NS", namespace.encode())
+        assert (await http.put("/store/items", content=emoji, headers=headers)).is_success
+    assert (await sdk.store.get_item([namespace], "e"))["value"] == {"v": "\U0001f600"}
+    assert await sdk.store.get_item([namespace], "k") is None
+    assert [r["status"] for r in await sdk.runs.list(tid)] == ["success"]
+    assert (await sdk.threads.get_state(tid))["checkpoint"] == before["checkpoint"]
