@@ -10,7 +10,7 @@ of every segment are written to Postgres by the workers; this module only reads 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -107,7 +107,6 @@ async def stream_body(
     run_id: UUID,
     modes: list[str] | None,
     after: int = 0,
-    on_disconnect_cancel: tuple[str, str] | None = None,
     joined: dict[str, Any] | None = None,
 ) -> AsyncIterator[bytes]:
     """The run's events as SSE, from after ``after`` until it ends (``joined``: as for
@@ -123,31 +122,57 @@ async def stream_body(
         for earlier in await runs.events_after(run_id, 0, limit=after):
             if earlier.seq <= after and passes(earlier.event):
                 list(view.render(earlier))
-    finished = False
-    try:
-        async for event in follow(runs, state.notifier, run_id, after):
-            if event is None:
-                yield HEARTBEAT
-                continue
-            if not passes(event.event):
-                continue
-            rendered = list(view.render(event))
-            for n, (name, data) in enumerate(rendered, start=1):
-                # One stored event may become two (messages/metadata, then the message):
-                # only the last carries the id, so a resume never lands between them.
-                yield sse(name, data, event.seq if n == len(rendered) else None)
-        finished = True
-    finally:
-        if not finished and on_disconnect_cancel is not None:
-            thread_id, run = on_disconnect_cancel
-            asyncio.get_running_loop().create_task(_cancel_quietly(state, thread_id, run))
+    async for event in follow(runs, state.notifier, run_id, after):
+        if event is None:
+            yield HEARTBEAT
+            continue
+        if not passes(event.event):
+            continue
+        rendered = list(view.render(event))
+        for n, (name, data) in enumerate(rendered, start=1):
+            # One stored event may become two (messages/metadata, then the message):
+            # only the last carries the id, so a resume never lands between them.
+            yield sse(name, data, event.seq if n == len(rendered) else None)
 
 
-async def _cancel_quietly(state: State, thread_id: str, run_id: str) -> None:
-    try:
-        await _cancel(state, UUID(thread_id), UUID(run_id))
-    except (HTTPException, TempographError):
-        pass
+def _cancel_on_disconnect(
+    body: AsyncIterator[bytes], state: State, run: dict[str, Any], cancel: bool
+) -> AsyncIterator[bytes]:
+    """``body`` (a wait, join or stream), cancelling ``run`` when ``cancel`` and the client
+    leaves before the body ends (``on_disconnect="cancel"``, ``cancel_on_disconnect``)."""
+    if not cancel:
+        return body
+
+    async def watched() -> AsyncIterator[bytes]:
+        finished = False
+        try:
+            async for chunk in body:
+                yield chunk
+            finished = True
+        finally:
+            if not finished:
+                thread_id, run_id = UUID(str(run["thread_id"])), UUID(str(run["run_id"]))
+                _after_leaving(_cancel(state, thread_id, run_id))
+
+    return watched()
+
+
+_LEFT_BEHIND: set[asyncio.Task[Any]] = set()
+
+
+def _after_leaving(work: Coroutine[Any, Any, Any]) -> None:
+    """``work`` done for a client that has gone (nobody to tell if it cannot be done:
+    the run ended meanwhile, or was deleted)."""
+
+    async def quietly() -> None:
+        try:
+            await work
+        except (HTTPException, TempographError):
+            pass
+
+    task = asyncio.get_running_loop().create_task(quietly())
+    _LEFT_BEHIND.add(task)
+    task.add_done_callback(_LEFT_BEHIND.discard)
 
 
 def _sse_response(body: AsyncIterator[bytes], headers: dict[str, str]) -> StreamingResponse:
@@ -196,7 +221,9 @@ async def create_wait(
     tid = thread_uuid(thread_id)
     run = await create_run(state, tid, body, key)
     return StreamingResponse(
-        wait_body(state, UUID(run["run_id"])),
+        _cancel_on_disconnect(
+            wait_body(state, UUID(run["run_id"])), state, run, body.on_disconnect == "cancel"
+        ),
         media_type="application/json",
         headers=_headers(tid, run, "join"),
     )
@@ -210,9 +237,9 @@ async def create_stream(
 ) -> StreamingResponse:
     tid = thread_uuid(thread_id)
     run = await create_run(state, tid, body, key)
-    cancel = (str(tid), run["run_id"]) if body.on_disconnect == "cancel" else None
+    out = stream_body(state, UUID(run["run_id"]), body.modes())
     return _sse_response(
-        stream_body(state, UUID(run["run_id"]), body.modes(), 0, cancel),
+        _cancel_on_disconnect(out, state, run, body.on_disconnect == "cancel"),
         _headers(tid, run, "stream"),
     )
 
@@ -269,11 +296,13 @@ async def delete_run(thread_id: str, run_id: str, state: State) -> Response:
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}/join")
-async def join(thread_id: str, run_id: str, state: State) -> StreamingResponse:
+async def join(
+    thread_id: str, run_id: str, state: State, cancel_on_disconnect: bool = False
+) -> StreamingResponse:
     tid, rid = thread_uuid(thread_id), _run_uuid(run_id)
     run = await _existing(state, tid, rid)
     return StreamingResponse(
-        wait_body(state, rid, run),
+        _cancel_on_disconnect(wait_body(state, rid, run), state, run, cancel_on_disconnect),
         media_type="application/json",
         headers=_headers(tid, run, "join"),
     )
@@ -298,9 +327,11 @@ async def join_stream(
     modes = [m for m in request.query_params.getlist("stream_mode") if m] or run["kwargs"].get(
         "stream_mode"
     )
-    cancel = (str(tid), str(rid)) if cancel_on_disconnect else None
+    after = await _rejoin_after(state, rid, last_event_id)
     return _sse_response(
-        stream_body(state, rid, modes, await _rejoin_after(state, rid, last_event_id), cancel, run),
+        _cancel_on_disconnect(
+            stream_body(state, rid, modes, after, run), state, run, cancel_on_disconnect
+        ),
         _headers(tid, run, "stream"),
     )
 
@@ -359,12 +390,29 @@ async def cancel(
 # -- stateless runs: a temporary thread ---------------------------------------------------
 
 
-async def _then_drop(
-    body: AsyncIterator[bytes], state: State, thread_id: UUID
+def _stateless(
+    body: AsyncIterator[bytes], state: State, thread_id: UUID, run: dict[str, Any], req: RunCreate
 ) -> AsyncIterator[bytes]:
-    async for chunk in body:
-        yield chunk
-    await drop_thread(state, thread_id)
+    """A stateless run's wait or stream: with ``on_completion="delete"`` its thread is
+    erased after it (or, with ``on_disconnect="cancel"``, when the client leaves first:
+    erasing stops the run)."""
+    cancel = req.on_disconnect == "cancel"
+    if req.on_completion != "delete":
+        return _cancel_on_disconnect(body, state, run, cancel)
+
+    async def then_drop() -> AsyncIterator[bytes]:
+        finished = False
+        try:
+            async for chunk in body:
+                yield chunk
+            finished = True
+        finally:
+            if finished:
+                await drop_thread(state, thread_id)
+            elif cancel:
+                _after_leaving(drop_thread(state, thread_id))
+
+    return then_drop()
 
 
 @router.post("/runs")
@@ -382,9 +430,7 @@ async def create_stateless_wait(
     body: RunCreate, state: State, key: IdempotencyKey = None
 ) -> StreamingResponse:
     thread_id, run = await start_stateless(state, body, key)
-    out = wait_body(state, UUID(run["run_id"]))
-    if body.on_completion == "delete":
-        out = _then_drop(out, state, thread_id)
+    out = _stateless(wait_body(state, UUID(run["run_id"])), state, thread_id, run, body)
     return StreamingResponse(
         out, media_type="application/json", headers=_headers(thread_id, run, "join")
     )
@@ -395,9 +441,9 @@ async def create_stateless_stream(
     body: RunCreate, state: State, key: IdempotencyKey = None
 ) -> StreamingResponse:
     thread_id, run = await start_stateless(state, body, key)
-    out = stream_body(state, UUID(run["run_id"]), body.modes())
-    if body.on_completion == "delete":
-        out = _then_drop(out, state, thread_id)
+    out = _stateless(
+        stream_body(state, UUID(run["run_id"]), body.modes()), state, thread_id, run, body
+    )
     return _sse_response(out, _headers(None, run, "stream"))
 
 

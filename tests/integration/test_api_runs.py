@@ -514,3 +514,67 @@ async def test_bodies_that_are_not_strict_json_get_a_422_and_store_nothing(api: 
     assert await sdk.store.get_item([namespace], "k") is None
     assert [r["status"] for r in await sdk.runs.list(tid)] == ["success"]
     assert (await sdk.threads.get_state(tid))["checkpoint"] == before["checkpoint"]
+
+
+async def _status_when_done(sdk: Any, thread_id: str, run_id: str) -> str:
+    for _ in range(600):
+        run = await sdk.runs.get(thread_id, run_id)
+        if run["status"] not in ("pending", "running"):
+            return str(run["status"])
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"run {run_id} still {run['status']}")
+
+
+@pytest.mark.parametrize("route", ["wait", "stream", "join", "join_stream"])
+async def test_a_client_that_leaves_cancels_its_run_when_it_asked_to(api: str, route: str) -> None:
+    """``on_disconnect="cancel"`` (wait, stream) and ``cancel_on_disconnect=true`` (join,
+    join_stream), as LangGraph Server has them: the run ends ``interrupted`` when the
+    client goes before it ends; the same run with the default goes on to ``success``."""
+    sdk = get_client(url=api)
+    statuses = []
+    for cancel in (True, False):
+        tid = (await sdk.threads.create())["thread_id"]
+        body: dict[str, Any] = {"assistant_id": "slow", "input": {"seconds": 3}}
+        async with httpx.AsyncClient(base_url=api, timeout=60) as http:
+            if route in ("wait", "stream"):
+                if cancel:
+                    body["on_disconnect"] = "cancel"
+                request = http.build_request("POST", f"/threads/{tid}/runs/{route}", json=body)
+            else:
+                run = await sdk.runs.create(tid, "slow", input={"seconds": 3})
+                path = f"/threads/{tid}/runs/{run['run_id']}/{route.replace('join_', '')}"
+                params = {"cancel_on_disconnect": "true"} if cancel else {}
+                request = http.build_request("GET", path, params=params)
+            answer = await http.send(request, stream=True)
+            assert answer.status_code == 200
+            run_id = answer.headers["Content-Location"].rsplit("/", 1)[1]
+            await asyncio.sleep(0.5)
+            await answer.aclose()  # the client leaves mid-run
+        statuses.append(await _status_when_done(sdk, tid, run_id))
+    assert statuses == ["interrupted", "success"]
+
+
+async def test_a_stateless_run_deleted_on_completion_goes_with_a_client_that_leaves(
+    api: str,
+) -> None:
+    """``/runs/wait`` with ``on_completion="delete"`` and ``on_disconnect="cancel"``: the
+    client leaving stops the run and erases its temporary thread."""
+    sdk = get_client(url=api)
+    body = {
+        "assistant_id": "slow",
+        "input": {"seconds": 30},
+        "on_completion": "delete",
+        "on_disconnect": "cancel",
+    }
+    async with httpx.AsyncClient(base_url=api, timeout=60) as http:
+        answer = await http.send(http.build_request("POST", "/runs/wait", json=body), stream=True)
+        _, _, thread_id, _, _ = answer.headers["Content-Location"].split("/")
+        await asyncio.sleep(0.5)
+        await answer.aclose()
+    for _ in range(600):
+        try:
+            await sdk.threads.get(thread_id)
+        except NotFoundError:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("the stateless run's thread is still there")
