@@ -117,6 +117,18 @@ async def create_run(
         async with pool.acquire() as conn:
             if await tenant_in_flight(conn, owner) >= state.tenant_max_runs:
                 raise _over_quota(state.tenant_max_runs)  # before anything is stored
+    if configurable.get("checkpoint_id") and not await _has_checkpoint(
+        state, thread_id, configurable["checkpoint_id"]
+    ):
+        if temporary:
+            raise HTTPException(
+                404,
+                f"A stateless run has no checkpoint {configurable['checkpoint_id']} to start"
+                " from: send a run that forks a checkpoint to its thread's /threads/{id}/runs",
+            )
+        raise HTTPException(
+            404, f"Thread {thread_id} has no checkpoint {configurable['checkpoint_id']}"
+        )
     created_thread = False
     if body.if_not_exists == "create":
         # Created only now: a request refused above leaves no thread behind. (A thread
@@ -130,12 +142,6 @@ async def create_run(
         existing = await threads.get(thread_id, values=False)
         if existing is not None and not matches(existing["metadata"], filters):
             raise HTTPException(404, f"Thread {thread_id} not found")
-    if configurable.get("checkpoint_id") and not await _has_checkpoint(
-        state, thread_id, configurable["checkpoint_id"]
-    ):
-        raise HTTPException(
-            404, f"Thread {thread_id} has no checkpoint {configurable['checkpoint_id']}"
-        )
     metadata.update({"graph_id": graph_id, "assistant_id": str(found["assistant_id"])})
     run_id = uuid4()
     new = NewRun(
@@ -201,16 +207,27 @@ async def create_run(
             interrupts=(waiting or {}).get("interrupts"),
             answer=body.command.resume,
         )
+    try:
+        run = await _admit_and_start(state, new, temporary)
+    except BaseException:
+        if created_thread:
+            await threads.delete(thread_id)  # refused (or lost a race): store nothing
+        raise
+    if created_thread and run["thread_id"] != str(thread_id):
+        await threads.delete(thread_id)  # a stateless request repeated: the first run's
+    return run
+
+
+async def _admit_and_start(state: AppState, new: NewRun, temporary: bool) -> dict[str, Any]:
+    """The run admitted on its thread and, when the thread is free, started."""
+    thread_id = new.thread_id
+    pool = await state.database.pool()
     for attempt in range(2):
         try:
             admission = await _admit(state, new)
         except _Busy as busy:
             if not attempt and await holder_closed(state, busy.holder):
                 continue  # the thread was free after all
-            raise
-        except HTTPException as err:
-            if err.status_code == 429 and created_thread:
-                await threads.delete(thread_id)  # lost a race for the quota: store nothing
             raise
         if not admission.created:
             # The same idempotency key: the earlier run, not a second execution.

@@ -578,3 +578,35 @@ async def test_a_stateless_run_deleted_on_completion_goes_with_a_client_that_lea
             return
         await asyncio.sleep(0.1)
     raise AssertionError("the stateless run's thread is still there")
+
+
+async def test_a_refused_run_leaves_no_thread_it_would_have_made(api: str) -> None:
+    """A stateless run, or one with ``if_not_exists="create"``, refused for a checkpoint
+    it cannot start from stores nothing; a repeated stateless request (the same
+    Idempotency-Key) returns the first run and leaves no second thread."""
+    sdk = get_client(url=api)
+
+    async def count() -> int:
+        async with httpx.AsyncClient(base_url=api, timeout=60) as http:
+            return int((await http.post("/threads/count", json={})).json())
+
+    before = await count()
+    fork = {"assistant_id": "chain3", "input": {"steps": []}, "checkpoint_id": str(uuid.uuid4())}
+    async with httpx.AsyncClient(base_url=api, timeout=60) as http:
+        stateless = await http.post("/runs/wait", json=fork)
+        assert stateless.status_code == 404
+        assert "stateless run has no checkpoint" in stateless.json()["detail"]
+        new_id = str(uuid.uuid4())
+        created = await http.post(
+            f"/threads/{new_id}/runs/wait", json={**fork, "if_not_exists": "create"}
+        )
+        assert created.status_code == 404 and "has no checkpoint" in created.json()["detail"]
+        assert (await http.get(f"/threads/{new_id}")).status_code == 404
+        assert await count() == before
+        key = {"Idempotency-Key": f"stateless-{uuid.uuid4()}"}
+        body = {"assistant_id": "chain3", "input": {"steps": []}}
+        first = await http.post("/runs", json=body, headers=key)
+        again = await http.post("/runs", json=body, headers=key)
+        assert first.json()["run_id"] == again.json()["run_id"]
+    assert await count() == before + 1
+    await sdk.runs.join(first.json()["thread_id"], first.json()["run_id"])
