@@ -134,6 +134,8 @@ class RunWorkflow:
 
     def should_continue_as_new(self) -> bool:
         """The run goes on in a new execution: no node starts (read by ``run_activity``)."""
+        if self._inp.request.durability == "exit":
+            return False  # its checkpoints are kept at its end only: nothing to go on from
         return continuation.suggested(self._stop, self.saver)
 
     @workflow.query(name=RUN_STATUS)
@@ -162,6 +164,9 @@ class RunWorkflow:
             "interrupt_before": request.interrupt_before,
             "interrupt_after": request.interrupt_after,
         }
+        # LangGraph's own durability for every segment of the run (histories recorded
+        # before it existed pass none, as before).
+        durability = {"durability": request.durability} if request.durability else {}
         if request.after_seconds > 0:
             try:
                 await workflow.wait_condition(
@@ -191,7 +196,7 @@ class RunWorkflow:
                 loop_config = {**loop_config, "recursion_limit": limit}
             try:
                 state = await self._invoke(
-                    graph, payload, loop_config, request.context, breakpoints
+                    graph, payload, loop_config, request.context, {**breakpoints, **durability}
                 )
             except asyncio.CancelledError:
                 return await self._cancelled(graph, config, segment_start)
@@ -265,14 +270,15 @@ class RunWorkflow:
         return {**config, "configurable": configurable}
 
     async def _invoke(
-        self, graph: Any, payload: Any, config: Any, context: Any, breakpoints: dict[str, Any]
+        self, graph: Any, payload: Any, config: Any, context: Any, options: dict[str, Any]
     ) -> Any:
-        """One pass of LangGraph's loop; a cancel request stops it (CancelledError)."""
+        """One pass of LangGraph's loop (``options``: its breakpoints and durability); a
+        cancel request stops it (CancelledError)."""
 
         async def invoke() -> Any:
             # LangSmith tracing from workflow code would post again on every replay.
             with tracing_context(enabled=False):
-                await graph.ainvoke(payload, config, context=context, **breakpoints)
+                await graph.ainvoke(payload, config, context=context, **options)
             # The thread's newest state: without the checkpoint a fork started from.
             return await graph.aget_state(_latest(config))
 

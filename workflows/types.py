@@ -364,6 +364,10 @@ class RunRequest:
     # Start this many seconds after the run's turn comes (LangGraph Server's after_seconds).
     after_seconds: float = 0
     assistant_id: str | None = None
+    # LangGraph's durability ("sync", "async", "exit"; None: its default). With "exit"
+    # only the run's last checkpoint is kept, and the run never continues as new (it
+    # would have no newer checkpoint to go on from).
+    durability: str | None = None
 
 
 @dataclass

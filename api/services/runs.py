@@ -143,6 +143,8 @@ async def create_run(
         if existing is not None and not matches(existing["metadata"], filters):
             raise HTTPException(404, f"Thread {thread_id} not found")
     metadata.update({"graph_id": graph_id, "assistant_id": str(found["assistant_id"])})
+    # checkpoint_during=false is the older spelling of durability="exit".
+    durability = body.durability or ("exit" if body.checkpoint_during is False else None)
     run_id = uuid4()
     new = NewRun(
         traceparent=traceparent(),
@@ -170,7 +172,7 @@ async def create_run(
             "checkpoint_during": body.checkpoint_during
             if body.checkpoint_during is not None
             else True,
-            "durability": body.durability or "async",
+            "durability": durability or "async",
         },
         multitask_strategy=body.multitask_strategy,
         idempotency_key=idempotency_key,
@@ -190,6 +192,7 @@ async def create_run(
             interrupt_after=body.interrupt_after,
             after_seconds=body.after_seconds or 0,
             assistant_id=str(found["assistant_id"]),
+            durability=durability,
         ),
         resume=body.command is not None and body.command.resume is not None,
         thread_metadata={

@@ -610,3 +610,33 @@ async def test_a_refused_run_leaves_no_thread_it_would_have_made(api: str) -> No
         assert first.json()["run_id"] == again.json()["run_id"]
     assert await count() == before + 1
     await sdk.runs.join(first.json()["thread_id"], first.json()["run_id"])
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"durability": "sync"}, {"durability": "exit"}, {"checkpoint_during": False}],
+    ids=["default", "sync", "exit", "checkpoint_during_false"],
+)
+async def test_durability_keeps_the_checkpoints_langgraph_keeps(
+    api: str, options: dict[str, Any]
+) -> None:
+    """``durability="exit"`` (or the older ``checkpoint_during=false``) keeps only a run's
+    last checkpoint, as in-process LangGraph does; the others keep every step's."""
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    from tests.graphs.api_graphs import chain3
+
+    local = chain3.copy(update={"checkpointer": InMemorySaver()})
+    config: Any = {"configurable": {"thread_id": "t"}}
+    durability = "exit" if options.get("checkpoint_during") is False else options.get("durability")
+    extra = {"durability": durability} if durability else {}
+    for _ in range(2):
+        await local.ainvoke({"steps": []}, config, **extra)
+    expected = [(s.metadata["step"], s.values) async for s in local.aget_state_history(config)]
+    sdk = get_client(url=api)
+    tid = (await sdk.threads.create())["thread_id"]
+    for _ in range(2):
+        result = await sdk.runs.wait(tid, "chain3", input={"steps": []}, **options)
+    assert result == expected[0][1]
+    history = await sdk.threads.get_history(tid, limit=100)
+    assert [(s["metadata"]["step"], s["values"]) for s in history] == expected

@@ -51,6 +51,16 @@ async def approval_segments(sdk: LangGraphClient) -> str:
     return str(tid)
 
 
+async def durability_exit(sdk: LangGraphClient) -> str:
+    """``durability="exit"``: a run kept at its interrupt and its end only, resumed."""
+    thread = await sdk.threads.create()
+    tid = thread["thread_id"]
+    await sdk.runs.wait(tid, "chain3", input={"steps": []}, durability="exit")
+    await sdk.runs.wait(tid, "approval", input={"request": "buy"}, durability="exit")
+    await sdk.runs.wait(tid, "approval", command={"resume": {"approved": True}})
+    return str(tid)
+
+
 async def cancel_and_interrupt(sdk: LangGraphClient) -> str:
     thread = await sdk.threads.create()
     tid = thread["thread_id"]
@@ -217,6 +227,7 @@ API_SCENARIOS: dict[str, Callable[[LangGraphClient], Awaitable[str]]] = {
     "api_approval_deadline": approval_deadline,
     "api_subgraph_interrupts": subgraph_interrupts,
     "api_graph_in_node_interrupts": graph_in_node_interrupts,
+    "api_durability_exit": durability_exit,
 }
 
 API_GRAPHS: dict[str, str] = {
