@@ -18,7 +18,12 @@ one, a reset execution other ones, so a reset run's new events are kept beside i
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.messages import BaseMessage
+from langgraph._internal._constants import NS_SEP
+from langgraph.types import Command
 from temporalio import workflow
 
 from tempograph.workflows.jsonable import to_jsonable
@@ -57,16 +62,23 @@ class Outbox:
     def modes(self) -> set[str]:
         return set(self.spec.modes) & WORKFLOW_MODES if self.spec is not None else set()
 
+    def wants_messages(self) -> bool:
+        return self.spec is not None and bool({"messages", "messages-tuple"} & set(self.spec.modes))
+
     def put(self, chunk: tuple[tuple[str, ...], str, Any]) -> None:
         """LangGraph's stream callback: ``(namespace, mode, payload)``."""
         namespace, mode, payload = chunk
         if mode == "values" and not namespace and self._resumed_values:
             self._resumed_values = False
             return
-        if self.spec is None or mode not in self.spec.modes:
+        if self.spec is None or (mode not in self.spec.modes and mode != "messages"):
             return
         if namespace and not self.spec.subgraphs:
             return
+        if mode == "messages":
+            if not self.wants_messages():
+                return
+            payload = list(payload)
         self._add("|".join((mode, *namespace)), payload)
 
     def error(self, error: dict[str, str]) -> None:
@@ -113,3 +125,77 @@ class Outbox:
             return
         self._parts.merge(table)
         self._pending.append(StreamEvent(key, event, value=encoded))
+
+
+class SubgraphNodeMessages(BaseCallbackHandler):
+    """The ``messages`` stream's share that is made in the workflow.
+
+    In process, LangGraph's messages stream shows the messages a node returns when the
+    node ends (those it was not given). A node body runs in an activity, which shows its
+    own. But a compiled subgraph added as a node runs its loop here, in the workflow:
+    without ``subgraphs`` the messages it returns (its inner nodes' answers) are shown at
+    the parent's level when it ends, as in process. (With ``subgraphs``, its inner nodes'
+    activities have shown them already, so this handler is used only without.)
+    LangGraph leaves its own handler out of a loop that does not stream ``messages``,
+    which is why this one is not a ``StreamMessagesHandler``.
+    """
+
+    run_inline = True
+
+    def __init__(self, outbox: Outbox, nodes: frozenset[str]) -> None:
+        self._outbox = outbox
+        self._nodes = nodes
+        self._open: dict[UUID, tuple[dict[str, Any], set[Any]]] = {}
+
+    def on_chain_start(
+        self,
+        serialized: Any,
+        inputs: Any,
+        *,
+        run_id: UUID,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        metadata = metadata or {}
+        node = metadata.get("langgraph_node")
+        namespace = str(metadata.get("langgraph_checkpoint_ns", ""))
+        if node in self._nodes and kwargs.get("name") == node and NS_SEP not in namespace:
+            given = {m.id for m in _messages_in(inputs) if m.id is not None}
+            self._open[run_id] = (metadata, given)
+
+    def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        opened = self._open.pop(run_id, None)
+        if opened is None:
+            return
+        metadata, shown = opened
+        for message in _messages_in(outputs):
+            if message.id not in shown:
+                shown.add(message.id)
+                self._outbox.put(((), "messages", (message, metadata)))
+
+    def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        self._open.pop(run_id, None)
+
+
+def _messages_in(value: Any) -> list[BaseMessage]:
+    """The messages in a node's input or output: a state, an update, a Command's update,
+    or a list of those."""
+    if isinstance(value, Command):
+        value = value.update
+    if isinstance(value, BaseMessage):
+        return [value]
+    if isinstance(value, list | tuple):
+        return [m for item in value for m in _messages_in(item)]
+    if isinstance(value, dict):
+        values = list(value.values())
+    elif hasattr(value, "__dict__"):
+        values = list(vars(value).values())  # a dataclass or pydantic state
+    else:
+        return []
+    found: list[BaseMessage] = []
+    for item in values:
+        if isinstance(item, BaseMessage):
+            found.append(item)
+        elif isinstance(item, list | tuple):
+            found.extend(m for m in item if isinstance(m, BaseMessage))
+    return found

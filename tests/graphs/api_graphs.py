@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import operator
-from typing import Annotated, TypedDict
+from typing import Annotated, Any, TypedDict
 
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, AnyMessage
@@ -171,3 +171,22 @@ ask_then_slow_builder.add_edge(START, "ask")
 ask_then_slow_builder.add_edge("ask", "slow")
 ask_then_slow_builder.add_edge("slow", END)
 ask_then_slow = ask_then_slow_builder.compile()
+
+
+def _answer(text: str) -> Any:
+    async def answer(state: ChatState) -> dict:
+        model = GenericFakeChatModel(messages=iter([AIMessage(text)]))
+        return {"messages": [await model.ainvoke(state["messages"])]}
+
+    return answer
+
+
+agent_builder = StateGraph(ChatState)
+agent_builder.add_node("talk", _answer("inner model says hi"))
+agent_builder.add_edge(START, "talk")
+chat_with_agent_builder = StateGraph(ChatState)
+chat_with_agent_builder.add_node("outer", _answer("outer says yo"))
+chat_with_agent_builder.add_node("agent", agent_builder.compile())
+chat_with_agent_builder.add_edge(START, "outer")
+chat_with_agent_builder.add_edge("outer", "agent")
+chat_with_agent = chat_with_agent_builder.compile()

@@ -28,6 +28,7 @@ async def api(dev_server: DevServer, client: Client, postgres_url: str) -> Async
         "chat": load_test_graph("chat", "api_graphs.py:chat"),
         "flaky_chat": load_test_graph("flaky_chat", "api_graphs.py:flaky_chat"),
         "flaky_fresh_chat": load_test_graph("flaky_fresh_chat", "api_graphs.py:flaky_fresh_chat"),
+        "chat_with_agent": load_test_graph("chat_with_agent", "api_graphs.py:chat_with_agent"),
         "slow": load_test_graph("slow", "api_graphs.py:slow_graph"),
         "quick_then_slow": load_test_graph("quick_then_slow", "api_graphs.py:quick_then_slow"),
         "approval": load_test_graph("approval", "approval.py:graph"),
@@ -640,3 +641,54 @@ async def test_durability_keeps_the_checkpoints_langgraph_keeps(
     assert result == expected[0][1]
     history = await sdk.threads.get_history(tid, limit=100)
     assert [(s["metadata"]["step"], s["values"]) for s in history] == expected
+
+
+@pytest.mark.parametrize("subgraphs", [False, True])
+async def test_messages_show_what_a_subgraph_node_returns_as_in_process(
+    api: str, subgraphs: bool
+) -> None:
+    """A compiled subgraph added as a node (an agent under a supervisor): without
+    ``subgraphs`` its answer shows when it ends, at the parent's level; with them, as
+    its inner node streams it. The same messages, nodes and namespaces as in process."""
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    from tests.graphs.api_graphs import chat_with_agent
+
+    question = {"messages": [{"role": "user", "content": "hi", "id": "q"}]}
+    local = chat_with_agent.copy(update={"checkpointer": InMemorySaver()})
+    config: Any = {"configurable": {"thread_id": "t"}}
+    expected = []
+    if subgraphs:
+        async for namespace, (message, meta) in local.astream(
+            question, config, stream_mode="messages", subgraphs=True
+        ):
+            expected.append((len(namespace), meta["langgraph_node"], message.content))
+    else:
+        async for message, meta in local.astream(question, config, stream_mode="messages"):
+            expected.append((0, meta["langgraph_node"], message.content))
+    sdk = get_client(url=api)
+    tid = (await sdk.threads.create())["thread_id"]
+    got = []
+    async for part in sdk.runs.stream(
+        tid,
+        "chat_with_agent",
+        input=question,
+        stream_mode="messages-tuple",
+        stream_subgraphs=subgraphs,
+    ):
+        if part.event.startswith("messages"):
+            depth = len(part.event.split("|")) - 1
+            got.append((depth, part.data[1]["langgraph_node"], part.data[0]["content"]))
+    # Tokens arrive one per chunk: compare the text each node showed, in order.
+    assert _joined(got) == _joined(expected)
+    assert ("agent" in {node for _, node, _ in got}) is not subgraphs
+
+
+def _joined(parts: list[tuple[int, str, str]]) -> list[tuple[int, str, str]]:
+    joined: list[tuple[int, str, str]] = []
+    for depth, node, text in parts:
+        if joined and joined[-1][:2] == (depth, node):
+            joined[-1] = (depth, node, joined[-1][2] + text)
+        else:
+            joined.append((depth, node, text))
+    return joined
