@@ -44,6 +44,8 @@ NOTES = {
     "threads.create": "`supersteps` (a thread seeded with updates) is refused with 422:"
     " make the thread, then `update_state` each step",
     "threads.prune": "`keep_latest` leaves a thread with a run in flight as it is",
+    "threads.copy": "409 while a run is in flight on the thread (a copy is never of a"
+    " half-written run); copy it when the run ends",
     "crons.create": "a Temporal Schedule `cron-<id>` (expressions fire as croniter reads"
     " them); a tick skips while the last fire is still making its run",
     "crons.update": "`enabled: false` pauses the Schedule (a pause in the Temporal UI shows"
