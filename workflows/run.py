@@ -30,7 +30,6 @@ with workflow.unsafe.imports_passed_through():
     from langchain_core.runnables import RunnableConfig
     from langgraph._internal._constants import CONFIG_KEY_RUNTIME, CONFIG_KEY_STREAM
     from langgraph.errors import GraphRecursionError
-    from langgraph.pregel import Pregel
     from langgraph.pregel.protocol import StreamProtocol
     from langgraph.runtime import Runtime
     from langgraph.types import Command
@@ -43,7 +42,7 @@ with workflow.unsafe.imports_passed_through():
     from tempograph.workflows.jsonable import to_jsonable
     from tempograph.workflows.outcome import as_failure, segment_output
     from tempograph.workflows.saver import WorkflowSaver
-    from tempograph.workflows.stream import Outbox, SubgraphNodeMessages
+    from tempograph.workflows.stream import Outbox, subgraph_messages
     from tempograph.workflows.types import (
         CANCEL_RUN,
         FINISH_RUN_ACTIVITY,
@@ -259,13 +258,10 @@ class RunWorkflow:
             for k, v in config["configurable"].items()
             if k not in (CONFIG_KEY_STREAM, CONFIG_KEY_RUNTIME)
         }
-        callbacks = [*(config.get("callbacks") or [])]
-        spec = self.outbox.spec
-        if spec is not None and not spec.subgraphs and self.outbox.wants_messages():
-            graph = durable_graph(self._inp.request.graph_id).workflow_graph
-            nodes = frozenset(n for n, it in graph.nodes.items() if isinstance(it.bound, Pregel))
-            if nodes:
-                callbacks.append(SubgraphNodeMessages(self.outbox, nodes))
+        callbacks = [
+            *(config.get("callbacks") or []),
+            *subgraph_messages(self.outbox, durable_graph(self._inp.request.graph_id)),
+        ]
         if self.outbox.modes():
             configurable[CONFIG_KEY_STREAM] = StreamProtocol(
                 self.outbox.put, cast(Any, self.outbox.modes())

@@ -23,6 +23,7 @@ from uuid import UUID
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage
 from langgraph._internal._constants import NS_SEP
+from langgraph.pregel import Pregel
 from langgraph.types import Command
 from temporalio import workflow
 
@@ -125,6 +126,17 @@ class Outbox:
             return
         self._parts.merge(table)
         self._pending.append(StreamEvent(key, event, value=encoded))
+
+
+def subgraph_messages(outbox: Outbox, graph: Any) -> list[BaseCallbackHandler]:
+    """A :class:`SubgraphNodeMessages` for ``graph`` (a durable graph) when the stream
+    shows messages and the graph has compiled subgraphs as nodes."""
+    spec = outbox.spec
+    if spec is None or spec.subgraphs or not outbox.wants_messages():
+        return []
+    loop = graph.workflow_graph
+    nodes = frozenset(n for n, node in loop.nodes.items() if isinstance(node.bound, Pregel))
+    return [SubgraphNodeMessages(outbox, nodes)] if nodes else []
 
 
 class SubgraphNodeMessages(BaseCallbackHandler):

@@ -9,7 +9,6 @@ of every segment are written to Postgres by the workers; this module only reads 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Coroutine
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -20,21 +19,12 @@ from fastapi.responses import StreamingResponse
 from tempograph.api.deps import State, parse_uuid
 from tempograph.api.models import RunCreate
 from tempograph.api.routes.threads import drop_thread, thread_uuid
+from tempograph.api.run_bodies import around, run_store, stream_body, wait_body
 from tempograph.api.services.checks import allowed_thread
-from tempograph.api.services.closed import until_rerun_claims
 from tempograph.api.services.runs import cancel_run, create_run, start_stateless
-from tempograph.api.storage.runs import FINAL, RunStore
-from tempograph.api.streaming import (
-    HEARTBEAT,
-    MessageView,
-    follow,
-    mode_filter,
-    sse,
-    until_final,
-)
+from tempograph.api.storage.runs import FINAL
 from tempograph.api.strict_json import StrictJSONRoute
 from tempograph.api.thread_stream import Cursor, thread_events, thread_modes
-from tempograph.errors import TempographError
 
 router = APIRouter(route_class=StrictJSONRoute, tags=["runs"])
 # A thread's stream: LangGraph Server counts it among the thread routes (disable_threads).
@@ -69,10 +59,6 @@ _SSE_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def _runs(state: State) -> RunStore:
-    return RunStore(await state.database.pool(), state.values)
-
-
 def _run_uuid(value: str) -> UUID:
     return parse_uuid(value, "run")
 
@@ -86,55 +72,6 @@ def _headers(thread_id: UUID | None, run: dict[str, Any], tail: str) -> dict[str
     return {"Location": f"{base}/{tail}", "Content-Location": base}
 
 
-async def wait_body(
-    state: State, run_id: UUID, joined: dict[str, Any] | None = None
-) -> AsyncIterator[bytes]:
-    """``\\n`` every few seconds until the run ends, then its output (as LangGraph Server).
-    ``joined``: the run as a join found it (finished, it may since have been reset)."""
-    runs = await _runs(state)
-    if joined is not None:
-        async for _ in until_rerun_claims(state, runs, joined):
-            yield b"\n"
-    async for _ in until_final(runs, state.notifier, run_id):
-        yield b"\n"
-    found = await runs.output(run_id)
-    output = found[1] if found is not None else None
-    yield (output if output is not None else "{}").encode()
-
-
-async def stream_body(
-    state: State,
-    run_id: UUID,
-    modes: list[str] | None,
-    after: int = 0,
-    joined: dict[str, Any] | None = None,
-) -> AsyncIterator[bytes]:
-    """The run's events as SSE, from after ``after`` until it ends (``joined``: as for
-    :func:`wait_body`)."""
-    runs = await _runs(state)
-    if joined is not None:
-        async for _ in until_rerun_claims(state, runs, joined):
-            yield HEARTBEAT
-    passes = mode_filter(modes)
-    view = MessageView(modes)
-    if view.whole and after > 0:
-        # Whole messages so far: replay the tokens before the rejoin point, unsent.
-        for earlier in await runs.events_after(run_id, 0, limit=after):
-            if earlier.seq <= after and passes(earlier.event):
-                list(view.render(earlier))
-    async for event in follow(runs, state.notifier, run_id, after):
-        if event is None:
-            yield HEARTBEAT
-            continue
-        if not passes(event.event):
-            continue
-        rendered = list(view.render(event))
-        for n, (name, data) in enumerate(rendered, start=1):
-            # One stored event may become two (messages/metadata, then the message):
-            # only the last carries the id, so a resume never lands between them.
-            yield sse(name, data, event.seq if n == len(rendered) else None)
-
-
 def _cancel_on_disconnect(
     body: AsyncIterator[bytes], state: State, run: dict[str, Any], cancel: bool
 ) -> AsyncIterator[bytes]:
@@ -142,37 +79,8 @@ def _cancel_on_disconnect(
     leaves before the body ends (``on_disconnect="cancel"``, ``cancel_on_disconnect``)."""
     if not cancel:
         return body
-
-    async def watched() -> AsyncIterator[bytes]:
-        finished = False
-        try:
-            async for chunk in body:
-                yield chunk
-            finished = True
-        finally:
-            if not finished:
-                thread_id, run_id = UUID(str(run["thread_id"])), UUID(str(run["run_id"]))
-                _after_leaving(_cancel(state, thread_id, run_id))
-
-    return watched()
-
-
-_LEFT_BEHIND: set[asyncio.Task[Any]] = set()
-
-
-def _after_leaving(work: Coroutine[Any, Any, Any]) -> None:
-    """``work`` done for a client that has gone (nobody to tell if it cannot be done:
-    the run ended meanwhile, or was deleted)."""
-
-    async def quietly() -> None:
-        try:
-            await work
-        except (HTTPException, TempographError):
-            pass
-
-    task = asyncio.get_running_loop().create_task(quietly())
-    _LEFT_BEHIND.add(task)
-    task.add_done_callback(_LEFT_BEHIND.discard)
+    thread_id, run_id = UUID(str(run["thread_id"])), UUID(str(run["run_id"]))
+    return around(body, on_leave=lambda: _cancel(state, thread_id, run_id))
 
 
 def _sse_response(body: AsyncIterator[bytes], headers: dict[str, str]) -> StreamingResponse:
@@ -187,7 +95,7 @@ async def _rejoin_after(state: State, run_id: UUID, value: str | None) -> int:
     """Where a joined stream starts, as in LangGraph Server: without ``Last-Event-ID``,
     at the events still to come; after the given id; ``-`` or ``0``, the whole log."""
     if value is None or not value.strip():
-        runs = await _runs(state)
+        runs = await run_store(state)
         return await runs.last_seq(run_id)
     return _last_event_id(value)
 
@@ -255,7 +163,7 @@ async def list_runs(
 ) -> list[dict[str, Any]]:
     tid = thread_uuid(thread_id)
     await allowed_thread(state, tid)
-    runs = await _runs(state)
+    runs = await run_store(state)
     return await runs.list_runs(tid, limit, offset, status)
 
 
@@ -264,7 +172,7 @@ async def _existing(
 ) -> dict[str, Any]:
     """The run, when the caller may ``action`` its thread."""
     await allowed_thread(state, thread_id, action, {"thread_id": thread_id, "run_id": run_id})
-    runs = await _runs(state)
+    runs = await run_store(state)
     run = await runs.get(thread_id, run_id)
     if run is None:
         raise HTTPException(404, f"Run {run_id} not found on thread {thread_id}")
@@ -281,7 +189,7 @@ async def run_attempts(thread_id: str, run_id: str, state: State) -> list[dict[s
     """Tempograph's: the run's node attempts (node, attempt, times, outcome, error), in the
     order they started; the console draws its timeline from them."""
     await _existing(state, thread_uuid(thread_id), _run_uuid(run_id))
-    runs = await _runs(state)
+    runs = await run_store(state)
     return await runs.attempts(_run_uuid(run_id))
 
 
@@ -290,7 +198,7 @@ async def delete_run(thread_id: str, run_id: str, state: State) -> Response:
     run = await _existing(state, thread_uuid(thread_id), _run_uuid(run_id), "delete")
     if run["status"] not in FINAL:
         raise HTTPException(409, f"Run {run_id} is {run['status']}; cancel it before deleting")
-    runs = await _runs(state)
+    runs = await run_store(state)
     await runs.delete(thread_uuid(thread_id), _run_uuid(run_id))
     return Response(status_code=204)
 
@@ -349,7 +257,7 @@ async def join_thread_stream(
     tid = thread_uuid(thread_id)
     await allowed_thread(state, tid)
     modes = thread_modes(request)
-    runs = await _runs(state)
+    runs = await run_store(state)
     cursor = await Cursor.start(runs, tid, last_event_id)
     return _sse_response(thread_events(runs, state.notifier, tid, modes, cursor), {})
 
@@ -400,19 +308,10 @@ def _stateless(
     if req.on_completion != "delete":
         return _cancel_on_disconnect(body, state, run, cancel)
 
-    async def then_drop() -> AsyncIterator[bytes]:
-        finished = False
-        try:
-            async for chunk in body:
-                yield chunk
-            finished = True
-        finally:
-            if finished:
-                await drop_thread(state, thread_id)
-            elif cancel:
-                _after_leaving(drop_thread(state, thread_id))
+    def drop() -> Coroutine[Any, Any, Any]:
+        return drop_thread(state, thread_id)
 
-    return then_drop()
+    return around(body, at_end=drop, on_leave=drop if cancel else None)
 
 
 @router.post("/runs")
@@ -455,7 +354,7 @@ async def join_stateless_stream(
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
 ) -> StreamingResponse:
     rid = _run_uuid(run_id)
-    runs = await _runs(state)
+    runs = await run_store(state)
     run = await runs.find(rid)
     if run is None:
         raise HTTPException(404, f"Run {rid} not found")
