@@ -116,11 +116,16 @@ async def respond_then_fail_once(state: ChatState, runtime: Runtime[None]) -> di
     return {"messages": [reply]}
 
 
-flaky_builder = StateGraph(ChatState)
-flaky_builder.add_node("respond", respond_then_fail_once)
-flaky_builder.add_edge(START, "respond")
-flaky_builder.add_edge("respond", END)
-flaky_chat = flaky_builder.compile()
+def _responding(respond: Any) -> Any:
+    """A chat graph of one node, ``respond``."""
+    builder = StateGraph(ChatState)
+    builder.add_node("respond", respond)
+    builder.add_edge(START, "respond")
+    builder.add_edge("respond", END)
+    return builder.compile()
+
+
+flaky_chat = _responding(respond_then_fail_once)
 
 
 async def answer_anew_after_failing(state: ChatState, runtime: Runtime[None]) -> dict:
@@ -135,11 +140,7 @@ async def answer_anew_after_failing(state: ChatState, runtime: Runtime[None]) ->
     return {"messages": [reply]}
 
 
-fresh_builder = StateGraph(ChatState)
-fresh_builder.add_node("respond", answer_anew_after_failing)
-fresh_builder.add_edge(START, "respond")
-fresh_builder.add_edge("respond", END)
-flaky_fresh_chat = fresh_builder.compile()
+flaky_fresh_chat = _responding(answer_anew_after_failing)
 
 
 def first(state: SlowState) -> dict:
