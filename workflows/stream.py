@@ -76,11 +76,17 @@ class Outbox:
             return
         if namespace and not self.spec.subgraphs:
             return
+        key = None
         if mode == "messages":
             if not self.wants_messages():
                 return
             payload = list(payload)
-        self._add("|".join((mode, *namespace)), payload)
+            message_id = getattr(payload[0], "id", None)
+            if message_id is not None:
+                # Keyed by the message, not by the run's count and random source: shown
+                # by a handler that histories recorded before it did not have.
+                key = f"wm:{'|'.join(namespace)}:{message_id}"
+        self._add("|".join((mode, *namespace)), payload, key)
 
     def error(self, error: dict[str, str]) -> None:
         shown = {"error": error.get("type", "Error"), "message": error["message"]}
@@ -115,10 +121,11 @@ class Outbox:
                     table.add(part_hash, part.kind, part.data, needed=False)
         return table
 
-    def _add(self, event: str, payload: Any) -> None:
-        self._count += 1
-        suffix = f".{workflow.random().getrandbits(32):08x}" if workflow.in_workflow() else ""
-        key = f"w{self._count}{suffix}"
+    def _add(self, event: str, payload: Any, key: str | None = None) -> None:
+        if key is None:
+            self._count += 1
+            suffix = f".{workflow.random().getrandbits(32):08x}" if workflow.in_workflow() else ""
+            key = f"w{self._count}{suffix}"
         table = PartTable()
         encoded: EncodedValue = encode(payload, table, memo=True, needed=False)
         if encoded.kind == INLINE and encoded.size() <= _JSON_NOW:
