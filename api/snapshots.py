@@ -96,7 +96,10 @@ def snapshot_json(thread_id: str, snapshot: Any) -> dict[str, Any]:
                 "id": task.id,
                 "name": task.name,
                 "path": jsonable(list(task.path)),
-                "error": repr(task.error) if task.error is not None else None,
+                # LangGraph keeps a task's error as its repr (a string) in the checkpoint.
+                "error": task.error
+                if task.error is None or isinstance(task.error, str)
+                else repr(task.error),
                 "interrupts": jsonable(list(task.interrupts)),
                 "checkpoint": _checkpoint(thread_id, nested) if isinstance(nested, dict) else None,
                 # With subgraphs=true, LangGraph puts the subgraph's own snapshot here.

@@ -348,6 +348,11 @@ class NodeFailure(ApplicationError):
         self.error_type = error_type
         self.error_message = message
 
+    def __repr__(self) -> str:
+        # What LangGraph keeps of a failed task (the repr of its error): the node's own
+        # error, as in process, not this wrapper.
+        return f"{self.error_type}({self.error_message!r})"
+
 
 @dataclass
 class RunRequest:

@@ -222,6 +222,10 @@ async def test_a_failing_node_fails_its_run_with_the_error_visible(api: str) -> 
     }
     body = await sdk.runs.join(tid, run["run_id"])
     assert body == {"__error__": failed["error"]}
+    # The failed task in the state shows the node's own error, as in process
+    # (LangGraph keeps its repr).
+    [task] = (await sdk.threads.get_state(tid))["tasks"]
+    assert (task["name"], task["error"]) == ("slow", "ValueError('seconds must not be negative')")
     # The thread is usable again: the next run starts from the last good checkpoint.
     assert await sdk.runs.wait(tid, "slow", input={"seconds": 0}) == {
         "seconds": 0,
