@@ -7,6 +7,7 @@ happens when one is sent in full or when the client leaves first.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 from uuid import UUID
@@ -18,6 +19,8 @@ from tempograph.api.services.closed import until_rerun_claims
 from tempograph.api.storage.runs import RunStore
 from tempograph.api.streaming import HEARTBEAT, MessageView, follow, mode_filter, sse, until_final
 from tempograph.errors import TempographError
+
+logger = logging.getLogger(__name__)
 
 
 async def run_store(state: State) -> RunStore:
@@ -109,6 +112,8 @@ def _after_leaving(work: Coroutine[Any, Any, Any]) -> None:
             await work
         except (HTTPException, TempographError):
             pass
+        except Exception:  # nobody is there to answer: the log says it
+            logger.warning("could not act for a client that left", exc_info=True)
 
     task = asyncio.get_running_loop().create_task(quietly())
     _LEFT_BEHIND.add(task)
