@@ -696,3 +696,19 @@ def _joined(parts: list[tuple[int, str, str]]) -> list[tuple[int, str, str]]:
         else:
             joined.append((depth, node, text))
     return joined
+
+
+async def test_whole_messages_mode_shows_a_subgraph_nodes_answer(api: str) -> None:
+    """``stream_mode="messages"`` (whole messages so far, as the JS SDK's UIs read them)
+    shows the agent's answer too, complete."""
+    sdk = get_client(url=api)
+    tid = (await sdk.threads.create())["thread_id"]
+    question = {"messages": [{"role": "user", "content": "hi", "id": "q"}]}
+    shown: dict[str, str] = {}
+    async for part in sdk.runs.stream(
+        tid, "chat_with_agent", input=question, stream_mode="messages"
+    ):
+        if part.event in ("messages/partial", "messages/complete"):
+            for message in part.data:
+                shown[message["id"]] = message["content"]
+    assert sorted(shown.values()) == ["inner model says hi", "outer says yo"]
