@@ -28,10 +28,7 @@ RUN_STATUS_PATCH = "run-status-search-attribute"
 
 with workflow.unsafe.imports_passed_through():
     from langchain_core.runnables import RunnableConfig
-    from langgraph._internal._constants import CONFIG_KEY_RUNTIME, CONFIG_KEY_STREAM
     from langgraph.errors import GraphRecursionError
-    from langgraph.pregel.protocol import StreamProtocol
-    from langgraph.runtime import Runtime
     from langgraph.types import Command
     from langsmith.run_helpers import tracing_context
 
@@ -42,7 +39,7 @@ with workflow.unsafe.imports_passed_through():
     from tempograph.workflows.jsonable import to_jsonable
     from tempograph.workflows.outcome import as_failure, segment_output
     from tempograph.workflows.saver import WorkflowSaver
-    from tempograph.workflows.stream import Outbox, subgraph_messages
+    from tempograph.workflows.stream import Outbox
     from tempograph.workflows.types import (
         CANCEL_RUN,
         FINISH_RUN_ACTIVITY,
@@ -191,7 +188,7 @@ class RunWorkflow:
                 graph, self.saver, config, carried_stop
             )
             carried_stop = None
-            loop_config = self._streaming(config)
+            loop_config = self.outbox.streaming(config, durable_graph(request.graph_id))
             if limit != user_limit:  # else the user's (or LangGraph's default), untouched
                 loop_config = {**loop_config, "recursion_limit": limit}
             try:
@@ -250,28 +247,6 @@ class RunWorkflow:
         await self._finish(SegmentEnd.SUCCESS, state, final=True)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.status()
-
-    def _streaming(self, config: Any) -> Any:
-        """``config`` streaming into the outbox in the current segment's modes."""
-        configurable = {
-            k: v
-            for k, v in config["configurable"].items()
-            if k not in (CONFIG_KEY_STREAM, CONFIG_KEY_RUNTIME)
-        }
-        callbacks = [
-            *(config.get("callbacks") or []),
-            *subgraph_messages(self.outbox, durable_graph(self._inp.request.graph_id)),
-        ]
-        if self.outbox.modes():
-            configurable[CONFIG_KEY_STREAM] = StreamProtocol(
-                self.outbox.put, cast(Any, self.outbox.modes())
-            )
-            # LangGraph takes the root's stream writer from the runtime when it streams
-            # into a caller; custom writes in workflow code (an entrypoint) land here.
-            configurable[CONFIG_KEY_RUNTIME] = Runtime(
-                stream_writer=lambda chunk: self.outbox.put(((), "custom", chunk))
-            )
-        return {**config, "configurable": configurable, "callbacks": callbacks}
 
     async def _invoke(
         self, graph: Any, payload: Any, config: Any, context: Any, options: dict[str, Any]

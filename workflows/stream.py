@@ -17,13 +17,15 @@ one, a reset execution other ones, so a reset run's new events are kept beside i
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage
-from langgraph._internal._constants import NS_SEP
+from langgraph._internal._constants import CONFIG_KEY_RUNTIME, CONFIG_KEY_STREAM, NS_SEP
 from langgraph.pregel import Pregel
+from langgraph.pregel.protocol import StreamProtocol
+from langgraph.runtime import Runtime
 from langgraph.types import Command
 from temporalio import workflow
 
@@ -65,6 +67,24 @@ class Outbox:
 
     def wants_messages(self) -> bool:
         return self.spec is not None and bool({"messages", "messages-tuple"} & set(self.spec.modes))
+
+    def streaming(self, config: Any, graph: Any) -> Any:
+        """``config`` (for ``graph``, a durable graph) streaming into this outbox in the
+        current segment's modes."""
+        configurable = {
+            k: v
+            for k, v in config["configurable"].items()
+            if k not in (CONFIG_KEY_STREAM, CONFIG_KEY_RUNTIME)
+        }
+        callbacks = [*(config.get("callbacks") or []), *subgraph_messages(self, graph)]
+        if self.modes():
+            configurable[CONFIG_KEY_STREAM] = StreamProtocol(self.put, cast(Any, self.modes()))
+            # LangGraph takes the root's stream writer from the runtime when it streams
+            # into a caller; custom writes in workflow code (an entrypoint) land here.
+            configurable[CONFIG_KEY_RUNTIME] = Runtime(
+                stream_writer=lambda chunk: self.put(((), "custom", chunk))
+            )
+        return {**config, "configurable": configurable, "callbacks": callbacks}
 
     def put(self, chunk: tuple[tuple[str, ...], str, Any]) -> None:
         """LangGraph's stream callback: ``(namespace, mode, payload)``."""
