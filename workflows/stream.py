@@ -24,6 +24,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage
 from langgraph._internal._constants import CONFIG_KEY_RUNTIME, CONFIG_KEY_STREAM, NS_SEP
 from langgraph.pregel import Pregel
+from langgraph.pregel._messages import _state_values
 from langgraph.pregel.protocol import StreamProtocol
 from langgraph.runtime import Runtime
 from langgraph.types import Command
@@ -225,14 +226,8 @@ def _messages_in(value: Any) -> list[BaseMessage]:
         return [value]
     if isinstance(value, list | tuple):
         return [m for item in value for m in _messages_in(item)]
-    if isinstance(value, dict):
-        values = list(value.values())
-    elif hasattr(value, "__dict__"):
-        values = list(vars(value).values())  # a dataclass or pydantic state
-    else:
-        return []
     found: list[BaseMessage] = []
-    for item in values:
+    for item in _state_values(value):  # LangGraph's own: a dict, pydantic or dataclass
         if isinstance(item, BaseMessage):
             found.append(item)
         elif isinstance(item, list | tuple):
