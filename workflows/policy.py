@@ -43,11 +43,17 @@ _RETRY_KEYS = {
 
 @dataclass(frozen=True)
 class RetrySpec:
-    """Temporal retry settings; ``maximum_attempts=0`` means unlimited."""
+    """Temporal retry settings; ``maximum_attempts=0`` means unlimited.
+
+    The defaults absorb a flaky call (10 attempts, 0.5 s doubling up to 2 s: ~16 s of
+    backoff) and let a node that fails every time fail its run within about 20 s. A long
+    outage is a circuit breaker's job (it spaces attempts by its cool-down) or a policy's
+    that raises these.
+    """
 
     initial_interval: float = 0.5
     backoff_coefficient: float = 2.0
-    maximum_interval: float = 10.0
+    maximum_interval: float = 2.0
     maximum_attempts: int = 10
     non_retryable_error_types: tuple[str, ...] = ()
 

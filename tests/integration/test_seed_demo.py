@@ -54,10 +54,11 @@ async def test_demo_completes_despite_failures_and_retries_only_the_worker(
 async def test_demo_fails_with_node_error_when_every_attempt_fails(
     stack_for: Any, client: Client, demo_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """With the default policy a user gets: ten attempts (~16 s of backoff), then the run
+    fails with the node's error and nothing that finished runs again."""
     monkeypatch.setenv("SEED_DEMO_FAILURE_RATE", "1")
-    policy = NodePolicy(
-        retry=RetrySpec(initial_interval=0.05, maximum_interval=0.1, maximum_attempts=3)
-    )
+    policy = NodePolicy()
+    assert policy.retry == RetrySpec()
     async with stack_for(load_seed_demo(policy)) as stack:
         thread = stack.new_thread()
         ticket = await stack.threads.submit(thread, "seed_demo", DEMO_INPUT)
@@ -69,7 +70,9 @@ async def test_demo_fails_with_node_error_when_every_attempt_fails(
             "type": "RuntimeError",
             "message": "Transient failure",
         }
-        assert ledger_counts(demo_env) == Counter({"planner": 1, "worker": 3})
+        assert ledger_counts(demo_env) == Counter(
+            {"planner": 1, "worker": RetrySpec().maximum_attempts}
+        )
         state = await stack.threads.state(thread)
         assert state.status == "error"
         assert state.values == {"step": 1, "result": ""}
