@@ -36,7 +36,7 @@ from bench.api import messages, running, tempograph_command
 SITE = Path(__file__).resolve().parent / "phases_site"
 
 
-async def measure(runs: int, held: int) -> None:
+async def measure(runs: int, held: int, new_threads: bool) -> None:
     with tempfile.TemporaryDirectory(prefix="tempograph-phases-") as tmp:
         counters = Path(tmp) / "phases.json"
         env = {"PYTHONPATH": str(SITE), "TEMPOGRAPH_PHASES": str(counters)}
@@ -51,24 +51,37 @@ async def measure(runs: int, held: int) -> None:
                     copy = (await sdk.threads.copy(seeded))["thread_id"]
                     out = await sdk.runs.wait(copy, "chat", input={"messages": messages(1)})
                     checked_length(out, held + 4)
+            elif new_threads:
+                # Like bench/api.py's "new thread" row: the thread is made untimed.
+                async def one() -> None:
+                    thread = (await sdk.threads.create())["thread_id"]
+                    start = time.perf_counter()
+                    await sdk.runs.wait(thread, "chain3", input={"path": []})
+                    took.append((time.perf_counter() - start) * 1000)
             else:
                 thread = (await sdk.threads.create())["thread_id"]
 
                 async def one() -> None:
                     await sdk.runs.wait(thread, "chain3", input={"path": []})
 
+            took: list[float] = []
             for _ in range(20):  # warm-up
                 await one()
             await asyncio.sleep(1.5)
             before = json.loads(counters.read_text())
-            took = []
+            took.clear()
             for _ in range(runs):
                 start = time.perf_counter()
                 await one()
-                took.append((time.perf_counter() - start) * 1000)
+                if not new_threads:
+                    took.append((time.perf_counter() - start) * 1000)
             await asyncio.sleep(1.5)
             after = json.loads(counters.read_text())
-    what = f"chat on {held} messages (a copy of one thread each)" if held else "chain3"
+    what = (
+        f"chat on {held} messages (a copy of one thread each)"
+        if held
+        else f"chain3 on {'a new thread each' if new_threads else 'one thread'}"
+    )
     print(f"{what}: runs.wait median {statistics.median(took):.1f} ms over {runs} runs")
     print()
     print("| part | calls per run | ms per call | ms per run |")
@@ -94,8 +107,13 @@ def main() -> None:
     parser.add_argument(
         "--messages", type=int, default=0, help="run chat on a thread of this many messages"
     )
+    parser.add_argument(
+        "--new-threads",
+        action="store_true",
+        help="chain3 on a new thread each run (threads.create untimed); else on one thread",
+    )
     args = parser.parse_args()
-    asyncio.run(measure(args.runs, args.messages))
+    asyncio.run(measure(args.runs, args.messages, args.new_threads))
 
 
 if __name__ == "__main__":
