@@ -47,6 +47,8 @@ class Outbox:
     def __init__(self) -> None:
         self.spec: StreamSpec | None = None
         self._pending: list[StreamEvent] = []
+        # Events not encoded yet: (key, event, payload).
+        self._raw: list[tuple[str, str, Any]] = []
         self._parts = PartTable()
         self._count = 0
         self._resumed_values = False
@@ -56,6 +58,7 @@ class Outbox:
         (unless ``opened``: it goes on in a continued execution)."""
         self.spec = spec
         self._pending = []
+        self._raw = []
         self._parts = PartTable()
         # LangGraph's loop shows the state it resumes from: shown already, before it
         # continued as new.
@@ -119,6 +122,7 @@ class Outbox:
         """What the next activity should write, and the parts its events name."""
         if self.spec is None:
             return None
+        self._encode_raw()
         events = list(self._pending)
         return PublishBatch(run_id=self.spec.run_id, events=events), self._parts_of(events)
 
@@ -130,6 +134,7 @@ class Outbox:
         self._pending = [e for e in self._pending if e.key not in written]
 
     def drain(self) -> tuple[list[StreamEvent], PartTable]:
+        self._encode_raw()
         pending, self._pending = self._pending, []
         return pending, self._parts_of(pending)
 
@@ -147,13 +152,22 @@ class Outbox:
             self._count += 1
             suffix = f".{workflow.random().getrandbits(32):08x}" if workflow.in_workflow() else ""
             key = f"w{self._count}{suffix}"
-        table = PartTable()
-        encoded: EncodedValue = encode(payload, table, memo=True, needed=False)
-        if encoded.kind == INLINE and encoded.size() <= _JSON_NOW:
-            self._pending.append(StreamEvent(key, event, data=to_jsonable(payload)))
-            return
-        self._parts.merge(table)
-        self._pending.append(StreamEvent(key, event, value=encoded))
+        self._raw.append((key, event, payload))
+
+    def _encode_raw(self) -> None:
+        """Encode the events added since the last batch. Not when added: an ``updates``
+        event holds a node's writes before the superstep's reducers ran, and
+        ``add_messages`` then gives a message without an id its id in place; in process
+        the stream is serialized when read, with the id, and so is this one."""
+        raw, self._raw = self._raw, []
+        for key, event, payload in raw:
+            table = PartTable()
+            encoded: EncodedValue = encode(payload, table, memo=True, needed=False)
+            if encoded.kind == INLINE and encoded.size() <= _JSON_NOW:
+                self._pending.append(StreamEvent(key, event, data=to_jsonable(payload)))
+                continue
+            self._parts.merge(table)
+            self._pending.append(StreamEvent(key, event, value=encoded))
 
 
 def subgraph_messages(outbox: Outbox, graph: Any) -> list[BaseCallbackHandler]:

@@ -1,11 +1,17 @@
 """The process's value caches: parts made from unchanged objects, and decoded parts.
 
 :class:`Memo` remembers, by object identity, the part each chunk of items became
-(workflow code only: LangGraph's reducers make new lists of the same item objects and
-never change an item in place; node code may, so activities do not use it). Decoded
-parts are cached by hash (:class:`DecodedCache`), in a partition per consumer so an
-object handed to one thread's node is never handed to another's. Both are bounded;
-neither changes a result, only what it costs, so replay stays deterministic.
+(workflow code only: LangGraph's reducers make new lists of the same item objects; node
+code may change its input in place, so activities do not use it). Decoded parts are
+cached by hash (:class:`DecodedCache`), in a partition per consumer so an object handed
+to one thread's node is never handed to another's. Both are bounded; neither changes a
+result, only what it costs, so replay stays deterministic.
+
+One change LangGraph does make in place: ``add_messages`` gives a message without an id
+one, on both sides of the merge. So a message without an id is never remembered by
+identity nor handed out from the cache (:func:`may_change`): its part would go stale
+when it gets its id, and one cached object appearing twice (the same bytes in two
+places, two threads) would get one id for both, and the merge would keep one.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
+
+from langchain_core.messages import BaseMessage
 
 
 class _LRU:
@@ -80,6 +88,8 @@ class Memo:
         return part  # type: ignore[no-any-return]
 
     def put(self, items: Any, part: tuple[bytes, str, bytes]) -> None:
+        if may_change(items):
+            return
         # Weighed by the bytes it holds: the objects are the workflow's state's own.
         self._lru.put(self._key(items), (items, part), len(part[2]))
 
@@ -95,7 +105,17 @@ class DecodedCache:
         return self._lru.get((partition, part_hash))
 
     def put(self, partition: str, part_hash: bytes, value: Any, size: int) -> None:
+        if may_change(value):
+            return
         self._lru.put((partition, part_hash), value, size * _OBJECT_WEIGHT)
+
+
+def may_change(items: Any) -> bool:
+    """Whether LangGraph may still change ``items`` (a list, or one value) in place: a
+    message without an id, which ``add_messages`` gives one (see the module docstring)."""
+    if isinstance(items, list):
+        return any(isinstance(item, BaseMessage) and item.id is None for item in items)
+    return isinstance(items, BaseMessage) and items.id is None
 
 
 @dataclass

@@ -6,6 +6,8 @@ message. ``document``: a node that returns a document of ``DOC_BYTES`` (default 
 ``too_big``: a node that returns one value past the store's cap. ``ask_first``: a graph
 that stops at ``interrupt()`` in its first node. ``map_docs``: a map-reduce, one
 ``Send`` per document (``n`` of ``size`` characters each), then a node that sums them.
+``echo_big``: one node answering with a message of as many characters as the last
+message says, without an id (``add_messages`` gives it one), the same bytes every time.
 """
 
 from __future__ import annotations
@@ -134,3 +136,13 @@ map_builder.add_node("reduce", reduce_lengths)
 map_builder.add_conditional_edges(START, split, ["read"])
 map_builder.add_edge("read", "reduce")
 map_docs = map_builder.compile()
+
+
+def echo(state: MessagesState) -> dict:
+    return {"messages": [AIMessage("x" * int(state["messages"][-1].content))]}
+
+
+echo_builder = StateGraph(MessagesState)
+echo_builder.add_node("echo", echo)
+echo_builder.add_edge(START, "echo")
+echo_big = echo_builder.compile()

@@ -36,7 +36,15 @@ def conversation(count: int, chars: int = 500) -> list[dict[str, Any]]:
 def graphs() -> dict[str, Any]:
     return {
         name: load_test_graph(name, f"size_graphs.py:{name}")
-        for name in ("chat", "chain20", "document", "too_big", "ask_first", "map_docs")
+        for name in (
+            "chat",
+            "chain20",
+            "document",
+            "too_big",
+            "ask_first",
+            "map_docs",
+            "echo_big",
+        )
     }
 
 
@@ -207,6 +215,52 @@ async def test_a_big_message_in_a_chat_is_stored_once(
     grown = {table: after[table] - before[table] for table in after}
     print(f"bytes added by three later runs: {grown}")
     assert sum(grown.values()) < 1024 * 1024, grown
+
+
+async def test_big_answers_without_ids_each_keep_the_id_langgraph_gives_them(
+    dev_server: DevServer, client: Client, postgres_url: str, graphs: dict[str, Any]
+) -> None:
+    """A node's answer of 16 KiB or more without an id, the same bytes every turn, on
+    three threads run three ways: each answer gets an id of its own (add_messages gives
+    it in place) and is kept, as in process. Parts are shared by content; an object
+    LangGraph still changes must not be. The updates event shows the id the state
+    holds, as in process."""
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    from tests.graphs.size_graphs import echo_builder
+
+    local = echo_builder.compile(checkpointer=InMemorySaver())
+    asks = [{"type": "human", "content": "20000", "id": f"h{turn}"} for turn in range(3)]
+    for turn in range(3):
+        await local.ainvoke({"messages": [asks[turn]]}, {"configurable": {"thread_id": "t"}})
+    expected = [
+        m.type
+        for m in (await local.aget_state({"configurable": {"thread_id": "t"}})).values["messages"]
+    ]
+    answer_ids: list[str] = []
+    async with api_stack(dev_server, client, postgres_url, graphs) as http:
+        sdk = get_client(url=str(http.base_url))
+        for how in ("updates", "wait", "values"):
+            tid = (await sdk.threads.create())["thread_id"]
+            shown: list[str] = []
+            for ask in asks:
+                if how == "wait":
+                    await sdk.runs.wait(tid, "echo_big", input={"messages": [ask]})
+                    continue
+                async for part in sdk.runs.stream(
+                    tid, "echo_big", input={"messages": [ask]}, stream_mode=how
+                ):
+                    if part.event == "updates":
+                        shown += [m["id"] for m in part.data["echo"]["messages"]]
+            messages = (await sdk.threads.get_state(tid))["values"]["messages"]
+            assert [m["type"] for m in messages] == expected == ["human", "ai"] * 3, how
+            assert all(len(m["content"]) == 20000 for m in messages[1::2]), how
+            ids = [m["id"] for m in messages[1::2]]
+            assert None not in ids and len(set(ids)) == 3, (how, ids)
+            if how == "updates":
+                assert shown == ids
+            answer_ids += ids
+    assert len(set(answer_ids)) == 9, answer_ids
 
 
 async def test_every_checkpoint_reads_back_past_64_messages_and_with_big_items(

@@ -275,3 +275,30 @@ def test_what_a_list_becomes_depends_on_its_content_not_on_the_memo() -> None:
         made = encode(short, PartTable(), memo=True)
         assert made == encode(short, PartTable()) and made.kind == INLINE
     assert encode([big, 7], PartTable(), memo=True) == encode([big, 7], PartTable())
+
+
+def test_a_message_without_an_id_is_never_remembered_or_shared() -> None:
+    """LangGraph's add_messages gives a message without an id its id in place. Encoded
+    before that (a node's pending write) and again after it (the checkpoint), the second
+    encoding holds the id; and decoding the same bytes twice (two places, two threads)
+    gives two objects, so one id given to one never lands on the other."""
+    for items in (
+        [AIMessage(content="x" * 20_000)],
+        [*conversation(40), AIMessage(content="short")],
+    ):
+        first = PartTable()
+        encode(items, first, memo=True)
+        items[-1].id = "given"
+        table = PartTable()
+        again = encode(items, table, memo=True)
+        assert decode(again, table_source(table), SHARED)[-1].id == "given"
+        assert again == encode(items, PartTable())
+
+    table = PartTable()
+    anonymous = encode([AIMessage(content="y" * 20_000)], table)
+    one = decode(anonymous, table_source(table), SHARED)
+    two = decode(anonymous, table_source(table), SHARED)
+    assert one[0] is not two[0]
+    one[0].id = "mine"
+    assert two[0].id is None
+    assert decode(anonymous, table_source(table), SHARED)[0].id is None
