@@ -156,6 +156,9 @@ async def search(
         offset=body.offset,
         sort_by=body.sort_by or "updated_at",
         sort_order=body.sort_order or "desc",
+        with_values=not body.select
+        or "values" in body.select
+        or any(root == "values" for root, _ in paths.values()),
     )
     response.headers["X-Pagination-Total"] = str(total)
     if body.offset + len(page) < total:

@@ -142,6 +142,15 @@ async def test_search_count_sort_page_select(api: str, pool: asyncpg.Pool) -> No
     assert [plain(t) for t in extracted] == [
         {"thread_id": b["thread_id"], "extracted": {"q": {"question": "ok?"}}}
     ]
+    # A selection without values does not read them; one that extracts from them does.
+    from_values = await client.threads.search(
+        ids=[b["thread_id"]], select=["thread_id"], extract={"r": "values.result"}
+    )
+    assert [plain(t) for t in from_values] == [
+        {"thread_id": b["thread_id"], "extracted": {"r": "half"}}
+    ]
+    with_values = await client.threads.search(ids=[b["thread_id"]], select=["values"])
+    assert [plain(t) for t in with_values] == [{"values": {"step": 2, "result": "half"}}]
 
     async with httpx.AsyncClient(base_url=api) as http:
         first = await http.post("/threads/search", json={"metadata": {"tag": tag}, "limit": 2})
