@@ -22,7 +22,9 @@ from tempograph.workflows.values import (
     CHUNKS,
     EMPTY,
     INLINE,
+    ITEMS,
     MAP,
+    SEND,
     SHARED,
     EncodedValue,
     PartData,
@@ -103,6 +105,12 @@ def render(
         return "[" + ",".join(t for t in chunks if t) + "]"
     if value.kind == BLOB:
         return _part_text(value.parts[0], value.serde_kind, parts, texts, items=False)
+    if value.kind == SEND:  # as to_jsonable shows a Send
+        arg = render(value.entries["arg"], parts, plan)
+        return f'{{"node":{dumps(value.data.decode())},"arg":{arg}}}'
+    if value.kind == ITEMS:
+        items = (render(value.entries[str(i)], parts, plan) for i in range(len(value.entries)))
+        return "[" + ",".join(items) + "]"
     if value.kind == EMPTY:
         return "null"
     raise ValueError(f"unknown encoded value kind {value.kind!r}")

@@ -16,6 +16,9 @@ whatever the state's size:
 * any other value that serializes to :data:`LEAF_MIN` bytes or more is a part of its own;
 * a dict is encoded key by key (three levels deep), so a state's long message list and its
   other keys are parts of their own;
+* a LangGraph ``Send`` (and a list holding some) is encoded around its argument, so a
+  ``Send`` that carries the whole state (``create_react_agent`` sends each tool call with
+  it) names the state's own parts instead of copying it at every step;
 * anything else is serialized inline with LangGraph's serializer.
 
 Records that carry encoded values collect the parts' bytes in a :class:`PartTable`;
@@ -36,6 +39,7 @@ from typing import Any
 
 import ormsgpack
 from langgraph.checkpoint.serde.jsonplus import _msgpack_enc
+from langgraph.types import Send
 
 from tempograph.workflows.serde import serializer
 from tempograph.workflows.value_caches import (
@@ -58,6 +62,8 @@ CHUNKS = "chunks"  # a list: the concatenation of its parts (each a serialized s
 BLOB = "blob"  # one part: the serialized value
 MAP = "map"  # a dict: ``entries`` key by key
 EMPTY = "empty"  # a channel with no value (LangGraph's ("empty", b""))
+SEND = "send"  # a Send: ``data`` its node's name (UTF-8), ``entries["arg"]`` its argument
+ITEMS = "items"  # a list holding a Send: ``entries`` item by item, keyed "0", "1", ...
 
 
 def digest(data: bytes) -> bytes:
@@ -218,6 +224,21 @@ def encode(
     docstring). ``needed``: whether the receiver of ``table`` decodes the parts.
     """
     use = caches().memo if memo else None
+    if _depth < _MAP_DEPTH and (
+        isinstance(value, Send)
+        or (
+            isinstance(value, list)
+            and 0 < len(value) <= _MAP_MAX_KEYS
+            and any(isinstance(item, Send) for item in value)
+        )
+    ):
+        # Wrappers, not levels: a Send's argument is mapped as deep as a value is.
+        inner = [value.arg] if isinstance(value, Send) else value
+        items = [encode(v, table, memo=memo, needed=needed, _depth=_depth) for v in inner]
+        if any(e.kind != INLINE for e in items):
+            if isinstance(value, Send):
+                return EncodedValue(SEND, data=value.node.encode(), entries={"arg": items[0]})
+            return EncodedValue(ITEMS, entries={str(i): e for i, e in enumerate(items)})
     if isinstance(value, list) and value:
         return _list(value, table, use, needed)
     if isinstance(value, str | bytes) and len(value) >= LEAF_MIN:
@@ -274,6 +295,14 @@ def decode(
         return {
             k: decode(v, source, partition, remember=remember) for k, v in encoded.entries.items()
         }
+    if encoded.kind == SEND:
+        arg = decode(encoded.entries["arg"], source, partition, remember=remember)
+        return Send(encoded.data.decode(), arg)
+    if encoded.kind == ITEMS:
+        return [
+            decode(encoded.entries[str(i)], source, partition, remember=remember)
+            for i in range(len(encoded.entries))
+        ]
     if encoded.kind == EMPTY:
         raise ValueError("an empty channel has no value")
     raise ValueError(f"unknown encoded value kind {encoded.kind!r}")
@@ -353,9 +382,11 @@ __all__ = [
     "CHUNKS",
     "EMPTY",
     "INLINE",
+    "ITEMS",
     "LEAF_MIN",
     "LIST_MIN",
     "MAP",
+    "SEND",
     "SHARED",
     "DecodedCache",
     "EncodedValue",

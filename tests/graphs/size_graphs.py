@@ -8,17 +8,24 @@ that stops at ``interrupt()`` in its first node. ``map_docs``: a map-reduce, one
 ``Send`` per document (``n`` of ``size`` characters each), then a node that sums them.
 ``echo_big``: one node answering with a message of as many characters as the last
 message says, without an id (``add_messages`` gives it one), the same bytes every time.
+``react``: LangGraph's prebuilt ReAct agent (it sends each tool call with the whole
+state), whose scripted model calls ``add`` eight times a turn, then answers.
 """
 
 from __future__ import annotations
 
 import operator
 import os
-from typing import Annotated, TypedDict
+from collections.abc import Iterator
+from typing import Annotated, Any, TypedDict
 
-from langchain_core.messages import AIMessage
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.tools import tool
 from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.graph.message import add_messages
+from langgraph.prebuilt import create_react_agent
 from langgraph.types import Send, interrupt
 
 
@@ -146,3 +153,32 @@ echo_builder = StateGraph(MessagesState)
 echo_builder.add_node("echo", echo)
 echo_builder.add_edge(START, "echo")
 echo_big = echo_builder.compile()
+
+
+class _Scripted(GenericFakeChatModel):
+    """Calls ``add`` until this turn has eight results, then answers with their sum."""
+
+    messages: Iterator[Any] = iter(())
+
+    def bind_tools(self, tools: Any, **kwargs: Any) -> Any:
+        return self
+
+    def _generate(self, messages: list[BaseMessage], *args: Any, **kwargs: Any) -> ChatResult:
+        asked = max(i for i, m in enumerate(messages) if isinstance(m, HumanMessage))
+        results = [m for m in messages[asked:] if isinstance(m, ToolMessage)]
+        step = f"ai-{len(messages)}"
+        if len(results) < 8:
+            call = {"name": "add", "args": {"a": len(results), "b": 1}, "id": f"c{len(messages)}"}
+            reply = AIMessage("", id=step, tool_calls=[call])
+        else:
+            reply = AIMessage(f"sum {sum(int(m.content) for m in results)}", id=step)
+        return ChatResult(generations=[ChatGeneration(message=reply)])
+
+
+@tool
+def add(a: int, b: int) -> int:
+    """Add two integers."""
+    return a + b
+
+
+react = create_react_agent(_Scripted(), [add])

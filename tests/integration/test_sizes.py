@@ -44,6 +44,7 @@ def graphs() -> dict[str, Any]:
             "ask_first",
             "map_docs",
             "echo_big",
+            "react",
         )
     }
 
@@ -261,6 +262,40 @@ async def test_big_answers_without_ids_each_keep_the_id_langgraph_gives_them(
                 assert shown == ids
             answer_ids += ids
     assert len(set(answer_ids)) == 9, answer_ids
+
+
+async def test_a_react_agents_tool_steps_do_not_copy_a_big_state(
+    dev_server: DevServer, client: Client, postgres_url: str, graphs: dict[str, Any]
+) -> None:
+    """LangGraph's prebuilt ReAct agent sends each tool call with the whole state. On a
+    thread holding a 2 MB document, a turn of eight tool calls stores a few KB per step,
+    not the state again (it stored two copies a step: the Send and the tasks channel),
+    and ends as in process."""
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    from tests.graphs.size_graphs import react
+
+    document = {"type": "human", "content": "read this: " + "d" * 2_000_000, "id": "doc"}
+    question = {"type": "human", "content": "add them up", "id": "q"}
+    local = react.copy(update={"checkpointer": InMemorySaver()})
+    where = {"configurable": {"thread_id": "t"}}
+    await local.ainvoke({"messages": [document]}, where)
+    expected = (await local.ainvoke({"messages": [question]}, where))["messages"]
+    async with api_stack(dev_server, client, postgres_url, graphs) as http:
+        sdk = get_client(url=str(http.base_url))
+        tid = (await sdk.threads.create())["thread_id"]
+        await sdk.runs.wait(tid, "react", input={"messages": [document]})
+        before = await table_bytes(postgres_url)
+        out = await sdk.runs.wait(tid, "react", input={"messages": [question]})
+        after = await table_bytes(postgres_url)
+
+    assert [(m["type"], m["content"]) for m in out["messages"]] == [
+        (m.type, m.content) for m in expected
+    ]
+    assert out["messages"][-1]["content"] == "sum 36"
+    grown = {table: after[table] - before[table] for table in after}
+    print(f"bytes added by a turn of eight tool calls on a 2 MB thread: {grown}")
+    assert sum(grown.values()) < 1024 * 1024, grown
 
 
 async def test_every_checkpoint_reads_back_past_64_messages_and_with_big_items(

@@ -211,9 +211,32 @@ def test_a_big_item_in_a_long_list_splits_only_its_chunk() -> None:
 
 def test_any_big_value_is_a_part() -> None:
     table = PartTable()
-    encoded = encode({"task": Send("n", {"doc": "d" * 20_000})}, table)
+    encoded = encode({"task": ("n", {"doc": "d" * 20_000})}, table)
     assert encoded.kind == MAP and encoded.entries["task"].kind == BLOB
-    assert decode(encoded, table_source(table), SHARED)["task"].arg == {"doc": "d" * 20_000}
+    assert decode(encoded, table_source(table), SHARED)["task"] == ["n", {"doc": "d" * 20_000}]
+
+
+def test_a_send_carrying_the_state_names_the_states_parts() -> None:
+    """create_react_agent sends each tool call with the whole state: the Send (a pending
+    write) and the tasks channel's list of them name the conversation's own parts, so a
+    step adds a few small parts, not a copy of the state; they read back and render as
+    the values they are."""
+    messages = conversation(100)
+    state = {"messages": messages, "remaining_steps": 20}
+    alone = PartTable()
+    encode(state, alone)
+    call = {"__type": "tool_call_with_context", "tool_call": {"id": "c1"}, "state": state}
+    sends = [Send("tools", call), Send("tools", {**call, "tool_call": {"id": "c2"}})]
+    for value in (sends[0], sends, {"tasks": sends}):
+        table = PartTable()
+        encoded = unpack(pack(encode(value, table)))
+        assert set(table.parts) == set(alone.parts)
+        assert decode(encoded, table_source(table), SHARED) == value
+        plan = RenderPlan([encoded])
+        shown = render(encoded, {h: table.parts[h].data for h in plan.missing}, plan)
+        assert shown == dumps(to_jsonable(value))
+    small = [Send("a", {"x": 1}), "b"]
+    assert encode(small, PartTable()).kind == INLINE
 
 
 def test_remembered_items_round_trip_in_lists_of_any_length() -> None:
