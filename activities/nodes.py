@@ -53,7 +53,14 @@ from tempograph.valuestore import MAX_VALUE_BYTES
 from tempograph.workflows.durable import ActivityTarget, DurableGraph
 from tempograph.workflows.policy import NodePolicy
 from tempograph.workflows.types import ErrorType, NodeCall, NodeResult
-from tempograph.workflows.values import PartTable, decode, encode, table_source
+from tempograph.workflows.values import (
+    MissingPart,
+    PartTable,
+    caches,
+    decode,
+    encode,
+    table_source,
+)
 
 
 class NodeActivities:
@@ -78,6 +85,31 @@ class NodeActivities:
         for durable in graphs.values():
             for activity_type, target in durable.targets.items():
                 self._targets[activity_type] = (durable, target)
+
+    async def _node_input(self, call: NodeCall) -> Any:
+        """The node's input, decoded in its thread's partition (objects this node may
+        change stay with its thread). The codec leaves its parts' bytes out: those the
+        partition holds decoded are not fetched, the others come from the value store."""
+        parts = call.parts.parts
+        await self._fill(
+            call,
+            [h for h in parts if not caches().decoded.holds(call.thread_id, h)],
+        )
+        try:
+            return decode(call.input, table_source(call.parts), call.thread_id)
+        except MissingPart:
+            # A decoded part left the cache meanwhile: fetch every byte still missing.
+            await self._fill(call, list(parts))
+            return decode(call.input, table_source(call.parts), call.thread_id)
+
+    async def _fill(self, call: NodeCall, hashes: list[bytes]) -> None:
+        """Put the bytes of the input's parts among ``hashes`` that it needs and lacks."""
+        parts = call.parts.parts
+        wanted = [h for h in hashes if parts[h].needed and parts[h].data is None]
+        if wanted and self._recorder is not None:
+            found = await self._recorder.values.get_many(wanted)
+            for part_hash in wanted:
+                parts[part_hash].data = found[part_hash]
 
     async def _checkpointer(self) -> BaseCheckpointSaver[Any] | None:
         """The thread checkpoints on Postgres (none without a recorder: unit tests)."""
@@ -113,8 +145,7 @@ class NodeActivities:
             )
             if call.stream is not None:
                 stream = NodeStream(self._recorder.publish, call.stream, call.task_id, info.attempt)
-        # The thread's own partition: objects this node may change stay with its thread.
-        node_input = decode(call.input, table_source(call.parts), call.thread_id)
+        node_input = await self._node_input(call)
         config = node_config(
             call, result, info.attempt, stream, self._store, await self._checkpointer()
         )

@@ -5,7 +5,10 @@ every byte of both, so Tempograph's payloads carry hashes instead of state:
 
 * a ``binary/tempograph`` payload (a record with parts, see
   :mod:`tempograph.workflows.values`) has each part's bytes stored under its SHA-256
-  and removed; on the way back the bytes of the parts the receiver decodes are put back;
+  and removed; on the way back the bytes of the parts the receiver decodes are put back,
+  except in a node's call: its activity fetches those its thread's decoded parts in that
+  worker lack (a long conversation's unchanged chunks are usually there) rather than
+  receive every byte of the state again;
 * any payload still over :data:`INLINE_LIMIT` is stored whole and replaced by a
   reference (``binary/tempograph-ref``: the hash, and the size in the metadata);
 * a local activity's input never reaches Temporal's server (its history records only
@@ -37,6 +40,7 @@ from temporalio.converter import (
 
 from tempograph.crypto import KeyRing
 from tempograph.temporal.converter import (
+    LAZY_KEY,
     LOCAL_KEY,
     SEGMENTED_ENCODING,
     TempographPayloadConverter,
@@ -102,7 +106,7 @@ class ClaimCheckCodec(PayloadCodec):
         needed = [
             h
             for p in resolved
-            if p.metadata.get("encoding") == SEGMENTED_ENCODING
+            if p.metadata.get("encoding") == SEGMENTED_ENCODING and p.metadata.get(LAZY_KEY) != b"1"
             for h, part in unpack_envelope(p.data)[2].parts.items()
             if part.needed and part.data is None
         ]
@@ -111,7 +115,10 @@ class ClaimCheckCodec(PayloadCodec):
         found = await self.store.get_many(needed)
         out: list[Payload] = []
         for payload in resolved:
-            if payload.metadata.get("encoding") == SEGMENTED_ENCODING:
+            if (
+                payload.metadata.get("encoding") == SEGMENTED_ENCODING
+                and payload.metadata.get(LAZY_KEY) != b"1"
+            ):
                 kind, record, table = unpack_envelope(payload.data)
                 for part_hash, part in table.parts.items():
                     if part.needed and part.data is None:

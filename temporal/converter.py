@@ -33,6 +33,9 @@ LANGGRAPH_ENCODING = b"binary/langgraph"
 SEGMENTED_ENCODING = b"binary/tempograph"
 # On a payload that never reaches Temporal's server: a local activity's input.
 LOCAL_KEY = "tempograph-local"
+# On a record whose receiver fetches the parts it decodes itself (a node's call: its
+# thread's decoded parts are often cached where it runs): the codec leaves them out.
+LAZY_KEY = "tempograph-lazy"
 _TYPE_KEY = "langgraph-type"
 _ENVELOPE_VERSION = 1
 
@@ -113,6 +116,8 @@ class SegmentedPayloadConverter(EncodingPayloadConverter):
         metadata = {"encoding": SEGMENTED_ENCODING}
         if getattr(value, "local", False):
             metadata[LOCAL_KEY] = b"1"
+        elif getattr(value, "fetches_parts", False):
+            metadata[LAZY_KEY] = b"1"
         return Payload(metadata=metadata, data=pack_envelope(kind, data, table))
 
     def from_payload(self, payload: Payload, type_hint: type | None = None) -> Any:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 from temporalio.common import SearchAttributeKey
 from temporalio.exceptions import ApplicationError
@@ -285,6 +285,10 @@ class RunState:
 @dataclass
 class NodeCall:
     """One node (or ``@task``) execution, as the node activity receives it."""
+
+    # The activity fetches the bytes of the input's parts it has no decoded copy of; the
+    # claim-check codec does not put them back (tempograph.temporal.converter.LAZY_KEY).
+    fetches_parts: ClassVar[bool] = True
 
     activity_type: str
     kind: str  # "node" or "task"

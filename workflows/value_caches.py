@@ -104,6 +104,9 @@ class DecodedCache:
     def get(self, partition: str, part_hash: bytes) -> Any:
         return self._lru.get((partition, part_hash))
 
+    def holds(self, partition: str, part_hash: bytes) -> bool:
+        return self._lru.get((partition, part_hash)) is not None
+
     def put(self, partition: str, part_hash: bytes, value: Any, size: int) -> None:
         if may_change(value):
             return

@@ -15,7 +15,7 @@ from tempograph.temporal.codec import INLINE_LIMIT, ClaimCheckCodec, data_conver
 from tempograph.valuestore import MemoryValueStore, MissingValue
 from tempograph.workflows import value_caches
 from tempograph.workflows.jsonable import dumps, to_jsonable
-from tempograph.workflows.types import NodeCall, StreamSpec
+from tempograph.workflows.types import NodeCall, NodeResult, StreamSpec
 from tempograph.workflows.values import (
     BLOB,
     CHUNK,
@@ -142,13 +142,26 @@ def node_call(value: Any) -> NodeCall:
     )
 
 
+def node_result(value: Any) -> NodeResult:
+    table = PartTable()
+    return NodeResult(output=encode(value, table), parts=table)
+
+
 async def test_codec_keeps_payloads_small_and_round_trips() -> None:
     store = MemoryValueStore()
     converter = data_converter(store)
     big = {"messages": conversation(1000), "doc": "d" * 3_000_000}
-    payloads = await converter.encode([node_call(big)])
-    assert payloads[0].ByteSize() <= INLINE_LIMIT + 200
-    (back,) = await converter.decode(payloads, [NodeCall])
+    payloads = await converter.encode([node_call(big), node_result(big)])
+    assert all(p.ByteSize() <= INLINE_LIMIT + 200 for p in payloads)
+    back, result = await converter.decode(payloads, [NodeCall, NodeResult])
+    assert result.output is not None
+    assert decode(result.output, table_source(result.parts), SHARED) == big
+    # A node's call comes without its parts' bytes: its activity fetches those it decodes
+    # (NodeActivities._node_input).
+    assert all(part.data is None for part in back.parts.parts.values())
+    found = await store.get_many(list(back.parts.parts))
+    for part_hash, part in back.parts.parts.items():
+        part.data = found[part_hash]
     assert decode(back.input, table_source(back.parts), back.thread_id) == big
     # A step later, one new message: only one new part is stored.
     before = len(store.values)
@@ -158,7 +171,7 @@ async def test_codec_keeps_payloads_small_and_round_trips() -> None:
 
 async def test_a_missing_value_is_an_error_not_silence() -> None:
     codec = ClaimCheckCodec(MemoryValueStore())
-    payloads = await data_converter(MemoryValueStore()).encode([node_call("x" * 50_000)])
+    payloads = await data_converter(MemoryValueStore()).encode([node_result("x" * 50_000)])
     with pytest.raises(MissingValue):
         await codec.decode(payloads)
 
