@@ -32,7 +32,9 @@ def demo_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 async def test_demo_completes_despite_failures_and_retries_only_the_worker(
     stack_for: Any, client: Client, demo_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("SEED_DEMO_FAILURE_RATE", "0.5")
+    # The demo's own rate. At 0.5, ten failures in a row (the policy's attempts) came
+    # once in a few hundred runs (0.5^10 a worker call) and failed this test.
+    monkeypatch.setenv("SEED_DEMO_FAILURE_RATE", "0.3")
     async with stack_for(load_seed_demo()) as stack:
         thread = "user-session-001-" + stack.task_queue
         ticket = await stack.threads.submit(
