@@ -103,30 +103,30 @@ class ClaimCheckCodec(PayloadCodec):
             if payload.metadata.get("encoding") == REF_ENCODING:
                 payload = Payload.FromString(wholes[payload.data])
             resolved.append(payload)
+        # Our records whose receiver decodes parts put back here (a node's call fetches
+        # its own), each unpacked once.
+        records = {
+            i: unpack_envelope(p.data)
+            for i, p in enumerate(resolved)
+            if p.metadata.get("encoding") == SEGMENTED_ENCODING and p.metadata.get(LAZY_KEY) != b"1"
+        }
         needed = [
             h
-            for p in resolved
-            if p.metadata.get("encoding") == SEGMENTED_ENCODING and p.metadata.get(LAZY_KEY) != b"1"
-            for h, part in unpack_envelope(p.data)[2].parts.items()
+            for _, _, table in records.values()
+            for h, part in table.parts.items()
             if part.needed and part.data is None
         ]
         if not needed:
             return resolved
         found = await self.store.get_many(needed)
-        out: list[Payload] = []
-        for payload in resolved:
-            if (
-                payload.metadata.get("encoding") == SEGMENTED_ENCODING
-                and payload.metadata.get(LAZY_KEY) != b"1"
-            ):
-                kind, record, table = unpack_envelope(payload.data)
-                for part_hash, part in table.parts.items():
-                    if part.needed and part.data is None:
-                        part.data = found[part_hash]
-                payload = Payload(
-                    metadata=dict(payload.metadata), data=pack_envelope(kind, record, table)
-                )
-            out.append(payload)
+        out = list(resolved)
+        for i, (kind, record, table) in records.items():
+            for part_hash, part in table.parts.items():
+                if part.needed and part.data is None:
+                    part.data = found[part_hash]
+            out[i] = Payload(
+                metadata=dict(resolved[i].metadata), data=pack_envelope(kind, record, table)
+            )
         return out
 
 

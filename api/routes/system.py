@@ -12,9 +12,8 @@ from tempograph.api.auth import tenant
 from tempograph.api.deps import State
 from tempograph.api.strict_json import StrictJSONRoute
 
-health = APIRouter(
-    route_class=StrictJSONRoute, tags=["system"]
-)  # first, never shadowed by a project's routes
+# First, never shadowed by a project's routes.
+health = APIRouter(route_class=StrictJSONRoute, tags=["system"])
 router = APIRouter(route_class=StrictJSONRoute, tags=["system"])
 
 
