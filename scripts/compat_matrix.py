@@ -36,6 +36,8 @@ NOTES = {
     " `stream_modes`); `state_update` mode: heartbeats only (no such events recorded)",
     "runs.create": "a stateless run uses a temporary thread",
     "runs.join_stream": "every run is resumable: its events always carry ids",
+    "runs.get": "adds `error` to an errored run: its join body's `__error__` (the node's"
+    " error, or Temporal's reason for a terminate or timeout)",
     "runs.stream": '`stream_mode="events"` (LangChain\'s `astream_events`) is refused'
     " with 422: nodes run in activities, whose callbacks are not streamed",
     "runs.cancel": "through Temporal; `rollback` also drops the run's checkpoints",

@@ -3,7 +3,8 @@
 A large event or output is stored as an encoded value naming the state's own parts, and
 rendered to JSON here when it is read (:mod:`tempograph.render`). A run shows, beside
 LangGraph Server's fields, ``workflow_id``: the Temporal workflow that runs it (the
-first run of a RunWorkflow; its resumes share it).
+first run of a RunWorkflow; its resumes share it), and in ``runs.get``, ``error``: why
+an errored run ended (None otherwise).
 """
 
 from __future__ import annotations
@@ -50,7 +51,16 @@ class RunStore:
             return None
         run = run_json(record)
         run["usage"] = await self.usage(run_id)
+        run["error"] = await self.error(run_id) if run["status"] == "error" else None
         return run
+
+    async def error(self, run_id: UUID) -> dict[str, Any] | None:
+        """Why an errored run ended, as its ``join`` body says: the node's error type and
+        message, or Temporal's reason for a workflow it ended (a terminate, a timeout)."""
+        output = await self.output(run_id)
+        body = json.loads(output[1]) if output is not None and output[1] else None
+        error = body.get("__error__") if isinstance(body, dict) else None
+        return error if isinstance(error, dict) else None
 
     async def usage(self, run_id: UUID) -> dict[str, Any]:
         """What the run's model calls used and cost (every attempt's), in total and by

@@ -222,6 +222,7 @@ async def test_a_failing_node_fails_its_run_with_the_error_visible(api: str) -> 
     }
     body = await sdk.runs.join(tid, run["run_id"])
     assert body == {"__error__": failed["error"]}
+    assert (await sdk.runs.get(tid, run["run_id"]))["error"] == failed["error"]
     # The failed task in the state shows the node's own error, as in process
     # (LangGraph keeps its repr).
     [task] = (await sdk.threads.get_state(tid))["tasks"]
@@ -250,6 +251,7 @@ async def test_a_retried_node_does_not_show_its_tokens_twice(api: str, client: C
     assert "".join(tokens) == "tokens once only"
     [run] = await sdk.runs.list(tid)
     assert run["status"] == "success"
+    assert (await sdk.runs.get(tid, run["run_id"]))["error"] is None
     history = await client.get_workflow_handle(run["run_id"]).fetch_history()
     attempts = [
         e.activity_task_started_event_attributes.attempt

@@ -93,6 +93,7 @@ async def test_terminated_run_errors_with_the_reason_and_its_thread_moves_on(
     assert ended["status"] == "error"
     assert "terminated" in body["__error__"]["message"]
     assert "operator stopped it" in body["__error__"]["message"]
+    assert ended["error"] == body["__error__"]
     assert streamed[-1] == "error"
     assert thread["status"] in ("error", "busy", "idle")
     assert after["steps"] == ["slow", "after"]
