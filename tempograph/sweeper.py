@@ -78,6 +78,7 @@ class Sweeper:
                 return 0
             suspects = await conn.fetch(
                 "SELECT r.workflow_id, bool_or(t.run_workflow_id = r.workflow_id) AS holder,"
+                " bool_or(r.status = 'running') AS started,"
                 " min(r.created_at) AS since FROM runs r JOIN threads t USING (thread_id)"
                 " WHERE r.status = ANY($1::text[]) AND r.updated_at < now() - $2::interval"
                 " AND (r.status = 'running' OR t.run_workflow_id = r.workflow_id)"
@@ -103,6 +104,13 @@ class Sweeper:
 
     async def _check(self, suspect: dict[str, Any]) -> int:
         settled = await self._settle(suspect["workflow_id"])
+        if settled is None and suspect["started"]:
+            # It ran (a node claimed it) and Temporal has no such workflow now: an
+            # operator deleted it (`temporal workflow delete`, the UI's Delete).
+            reason = f"its workflow {suspect['workflow_id']} was deleted from Temporal"
+            logger.warning("run workflow %s is gone: %s", suspect["workflow_id"], reason)
+            await self._finalize(suspect["workflow_id"], WorkflowExecutionStatus.TERMINATED, reason)
+            return 1
         if settled is None:
             return await self._never_started(suspect)
         return int(settled)

@@ -100,6 +100,31 @@ async def test_terminated_run_errors_with_the_reason_and_its_thread_moves_on(
     assert queued_status == "success"
 
 
+async def test_a_run_whose_workflow_an_operator_deleted_errors_and_its_thread_moves_on(
+    dev_server: DevServer, client: Client, postgres_url: str, slow: dict[str, Any]
+) -> None:
+    """``temporal workflow delete`` (the UI's Delete) of a running run leaves Temporal
+    with no such workflow: the run ends ``error`` saying so, ``join`` returns, and the
+    queued run gets the thread."""
+    async with api_stack(dev_server, client, postgres_url, slow) as http:
+        sdk = get_client(url=str(http.base_url))
+        tid = (await sdk.threads.create())["thread_id"]
+        run = await sdk.runs.create(tid, "slow", input={"seconds": 600})
+        queued = await sdk.runs.create(tid, "slow", input={"seconds": 0})
+        await until_status(sdk, tid, run["run_id"], {"running"})
+        joined = asyncio.create_task(sdk.runs.join(tid, run["run_id"]))
+        temporal_cli(dev_server, "workflow", "delete", "--workflow-id", run["workflow_id"])
+        deleted = time.monotonic()
+        ended = await until_status(sdk, tid, run["run_id"], {"error"})
+        print(f"delete shown in {time.monotonic() - deleted:.1f} s")
+        body = await asyncio.wait_for(joined, SHOWN_BOUND)
+        after = await asyncio.wait_for(sdk.runs.join(tid, queued["run_id"]), SHOWN_BOUND)
+
+    assert "deleted" in ended["error"]["message"]
+    assert body == {"__error__": ended["error"]}
+    assert after["steps"] == ["slow", "after"]
+
+
 async def test_a_terminated_runs_thread_shows_its_newest_state(
     dev_server: DevServer, client: Client, postgres_url: str, slow: dict[str, Any]
 ) -> None:
