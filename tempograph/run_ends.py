@@ -235,12 +235,17 @@ async def _record_end(conn: asyncpg.Connection, end: RunEnd, thread_id: UUID) ->
         if end.error.get("node"):
             error["node"] = end.error["node"]
     # The values as JSON text, or (large) by reference: one of the two, when the run
-    # left values at all.
+    # left values at all. Not when another run's checkpoints are newer than this run's:
+    # an operator reset an older run's last workflow task (its finish runs again, and no
+    # node), and the thread's state is still the newer runs'.
     await conn.execute(
         'UPDATE threads SET "values" = CASE WHEN $6 THEN $2::jsonb ELSE "values" END,'
         " values_value = CASE WHEN $6 THEN $7 ELSE values_value END, interrupts = $3::jsonb,"
         " error = $4::jsonb, waiting = $5, updated_at = now(), state_updated_at = now()"
-        " WHERE thread_id = $1",
+        " WHERE thread_id = $1 AND NOT EXISTS (SELECT 1 FROM checkpoints h"
+        " WHERE h.thread_id = $1::text AND h.checkpoint_ns = '' AND h.run_id IS DISTINCT FROM $8"
+        " AND h.checkpoint_id > (SELECT max(checkpoint_id) FROM checkpoints"
+        " WHERE run_id = $8 AND thread_id = $1::text AND checkpoint_ns = ''))",
         thread_id,
         seal_json_text(thread_values),
         seal_json_text(dumps(end.interrupts)),
@@ -248,6 +253,7 @@ async def _record_end(conn: asyncpg.Connection, end: RunEnd, thread_id: UUID) ->
         end.waiting,
         end.values is not None,
         seal(pack(end.values)) if end.values is not None and thread_values is None else None,
+        end.run_id,
     )
 
 

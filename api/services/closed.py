@@ -156,6 +156,8 @@ async def until_rerun_claims(
             return
         if described.status != WorkflowExecutionStatus.RUNNING or described.run_id == execution:
             return
+        if await runs.waits_for_answer(run["workflow_id"], described.run_id):
+            return  # it stopped at an interrupt before this run's part (a resume) came up
         await asyncio.sleep(_RERUN_POLL)
         if loop.time() > beat:
             beat = loop.time() + 5

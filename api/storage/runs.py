@@ -160,6 +160,19 @@ class RunStore:
         value = await self._pool.fetchval("SELECT execution_id FROM runs WHERE run_id = $1", run_id)
         return str(value) if value is not None else None
 
+    async def waits_for_answer(self, workflow_id: str, execution: str) -> bool:
+        """Whether ``execution`` of ``workflow_id`` ran a run of it and now waits at an
+        interrupt (a later resume of that workflow runs only once someone answers)."""
+        return bool(
+            await self._pool.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM runs r JOIN threads t USING (thread_id)"
+                " WHERE r.workflow_id = $1 AND r.execution_id = $2 AND t.waiting"
+                " AND t.run_workflow_id = $1)",
+                workflow_id,
+                execution,
+            )
+        )
+
     async def status(self, run_id: UUID) -> str | None:
         value = await self._pool.fetchval("SELECT status FROM runs WHERE run_id = $1", run_id)
         return str(value) if value is not None else None

@@ -210,3 +210,69 @@ async def test_reset_to_the_first_workflow_task_reruns_the_whole_run(
     assert joined["steps"] == [*first_run, "again", "first", "middle read after", "last"]
     assert state["values"]["steps"] == joined["steps"]
     assert thread["status"] == "idle"
+
+
+async def test_a_last_workflow_task_reset_of_an_older_run_leaves_the_thread_as_it_was(
+    dev_server: DevServer, client: Client, postgres_url: str, tmp_path: Path
+) -> None:
+    """``--type LastWorkflowTask`` on an older finished run re-runs only its finish (no
+    node, no checkpoint): the thread keeps the newer run's values, as its checkpoints do."""
+    mark = tmp_path / "mark"
+    mark.write_text("before")
+    async with api_stack(dev_server, client, postgres_url, reset_graph()) as http:
+        sdk = get_client(url=str(http.base_url))
+        tid = (await sdk.threads.create())["thread_id"]
+        await sdk.runs.wait(tid, "reset", input={"mark": str(mark), "steps": ["seed"]})
+        second = await sdk.runs.wait(tid, "reset", input={"steps": ["again"]})
+        _, oldest = await sdk.runs.list(tid)  # newest first
+        handle = client.get_workflow_handle(oldest["workflow_id"])
+        first_execution = (await handle.describe()).run_id
+        await reset(dev_server, oldest["workflow_id"], "finish again", "--type", "LastWorkflowTask")
+        deadline = asyncio.get_running_loop().time() + BOUND
+        while True:  # the reset execution ran its finish
+            described = await handle.describe()
+            if described.run_id != first_execution and described.status is not None:
+                if described.status.name == "COMPLETED":
+                    break
+            assert asyncio.get_running_loop().time() < deadline, described.status
+            await asyncio.sleep(0.2)
+        thread = await sdk.threads.get(tid)
+        state = await sdk.threads.get_state(tid)
+
+    assert state["values"]["steps"] == second["steps"]
+    assert thread["values"] == second, thread["values"]
+    assert thread["status"] == "idle"
+
+
+async def test_a_resumed_runs_join_returns_when_a_reset_waits_at_the_interrupt_again(
+    dev_server: DevServer, client: Client, postgres_url: str
+) -> None:
+    """Reset to its first workflow task, a run that had stopped at an interrupt (and was
+    resumed) stops there again: the resume's own run will not run again unless someone
+    answers anew, so its ``join`` answers with its end instead of waiting for it."""
+    graphs = {"approval": load_test_graph("approval", "approval.py:graph")}
+    async with api_stack(dev_server, client, postgres_url, graphs) as http:
+        sdk = get_client(url=str(http.base_url))
+        tid = (await sdk.threads.create())["thread_id"]
+        await sdk.runs.wait(tid, "approval", input={"request": "r"})
+        [asked] = await sdk.runs.list(tid)
+        resumed = await sdk.runs.wait(tid, "approval", command={"resume": {"approved": False}})
+        answered = next(r for r in await sdk.runs.list(tid) if r["run_id"] != asked["run_id"])
+        handle = client.get_workflow_handle(asked["workflow_id"])
+        first_execution = (await handle.describe()).run_id
+        await reset(dev_server, asked["workflow_id"], "ask again", "--type", "FirstWorkflowTask")
+        deadline = asyncio.get_running_loop().time() + BOUND
+        while True:  # the reset execution asked again
+            thread = await sdk.threads.get(tid)
+            if thread["status"] == "interrupted" and (await handle.describe()).run_id != (
+                first_execution
+            ):
+                break
+            assert asyncio.get_running_loop().time() < deadline, thread["status"]
+            await asyncio.sleep(0.2)
+        joined = await asyncio.wait_for(sdk.runs.join(tid, answered["run_id"]), 30)
+        again = await sdk.runs.wait(tid, "approval", command={"resume": {"approved": False}})
+
+    assert resumed["log"] == ["draft r", "approve"]
+    assert joined == resumed
+    assert again["log"] == ["draft r", "approve"]
